@@ -1,0 +1,22 @@
+//! The taskstats generic netlink family: commands, replies and `struct taskstats`.
+//!
+//! [`Command`] builds the requests the kernel's getdelays sends (GET by pid or tgid,
+//! REGISTER/DEREGISTER of a cpumask); [`Reply`] walks a NEW message, whether it answers a GET
+//! or reports a task exit; [`Taskstats`] decodes the struct inside by offset, for every
+//! version the kernel has shipped.
+
+mod command;
+mod reply;
+
+mod field;
+mod layout;
+mod stats;
+
+// --- lead: command/reply re-exports ---
+
+// --- struct decoding re-exports (field.rs, layout.rs, stats.rs) ---
+
+/// Name of the generic netlink family, resolved through nlctrl.
+pub const FAMILY_NAME: &str = "TASKSTATS";
+/// Version of the family's generic netlink header (`TASKSTATS_GENL_VERSION`).
+pub const FAMILY_VERSION: u8 = 1;

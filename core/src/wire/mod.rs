@@ -1,0 +1,1 @@
+//! The taskwire record stream: schema and serial-safe framing.
