@@ -130,7 +130,7 @@ mod tests {
     #[test]
     fn done_data_other() {
         for (t, want) in [(DONE, "done"), (1, "other"), (0x1d, "data")] {
-            let mut v = vec![0u8; HEADER_LEN];
+            let mut v = [0u8; HEADER_LEN];
             let h = Header {
                 len: 16,
                 msg_type: t,

@@ -13,8 +13,16 @@ mod layout;
 mod stats;
 
 // --- lead: command/reply re-exports ---
+pub use command::{CMD_GET, CMD_NEW, Command, cmd_attr};
+pub use reply::{Aggregate, Reply, attr};
 
 // --- struct decoding re-exports (field.rs, layout.rs, stats.rs) ---
+pub use field::{Field, Unit, ac_flag};
+pub use layout::{
+    COMM_LEN, LATEST_VERSION, MAX_STRUCT_SIZE, MIN_VERSION, comm_range, field_range, put_comm,
+    put_field, struct_size,
+};
+pub use stats::{CommLossy, Delay, DelayStats, Fields, Taskstats, Value};
 
 /// Name of the generic netlink family, resolved through nlctrl.
 pub const FAMILY_NAME: &str = "TASKSTATS";
