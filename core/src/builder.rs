@@ -22,7 +22,8 @@ pub struct Nest {
 }
 
 impl<'a> Builder<'a> {
-    /// Starts a message of `msg_type` (a family id) with `flags` (REQUEST is added) and `seq`.
+    /// Starts a message of `msg_type` (a family id) with `flags` and `seq`. Requests to the
+    /// kernel must carry [`netlink::flags::REQUEST`].
     ///
     /// The port id is left 0: the kernel stamps the sender's port on every message.
     pub fn new(buf: &'a mut [u8], msg_type: u16, flags: u16, seq: u32) -> Result<Builder<'a>> {
@@ -31,7 +32,7 @@ impl<'a> Builder<'a> {
         let header = netlink::Header {
             len: netlink::HEADER_LEN as u32,
             msg_type,
-            flags: flags | netlink::flags::REQUEST,
+            flags,
             seq,
             port: 0,
         };
@@ -134,10 +135,15 @@ mod tests {
     #[test]
     fn builds_a_checked_message() {
         let mut buf = [0xaau8; 64];
-        let mut b = Builder::new(&mut buf, 0x1c, netlink::flags::ACK, 5)
-            .unwrap()
-            .genl(1, 1)
-            .unwrap();
+        let mut b = Builder::new(
+            &mut buf,
+            0x1c,
+            netlink::flags::REQUEST | netlink::flags::ACK,
+            5,
+        )
+        .unwrap()
+        .genl(1, 1)
+        .unwrap();
         b.attr_u32(1, 1234).unwrap();
         b.attr_with(3, |room| {
             room.get_mut(..4)

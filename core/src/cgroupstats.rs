@@ -22,7 +22,8 @@ pub const TYPE_CGROUP_STATS: u16 = 1;
 ///
 /// Set `ack`: without it a request the kernel rejects gets no answer at all.
 pub fn request(buf: &mut [u8], family: u16, fd: u32, seq: u32, ack: bool) -> Result<usize> {
-    let flags = if ack { crate::netlink::flags::ACK } else { 0 };
+    use crate::netlink::flags::{ACK, REQUEST};
+    let flags = REQUEST | if ack { ACK } else { 0 };
     let mut b = Builder::new(buf, family, flags, seq)?.genl(CMD_GET, FAMILY_VERSION)?;
     b.attr_u32(CMD_ATTR_FD, fd)?;
     Ok(b.finish())
@@ -190,5 +191,14 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = request(&mut buf, 31, 3, 11, false).unwrap();
         assert_eq!(&buf[..n], &REQUEST[..]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn emit_then_parse(a: u64, b: u64, c: u64, d: u64, e: u64) {
+            let s = CgroupStats { nr_sleeping: a, nr_running: b, nr_stopped: c, nr_uninterruptible: d, nr_io_wait: e };
+            let v = reply(&s, CMD_NEW);
+            proptest::prop_assert_eq!(CgroupStats::parse(Packet::new_checked(&v[..]).unwrap(), FAMILY), Ok(s));
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! starts by asking nlctrl (a fixed family id, 0x10) for "TASKSTATS".
 
 use crate::builder::Builder;
-use crate::netlink::Packet;
+use crate::netlink::{Packet, flags};
 use crate::{Error, Result, genl, nla};
 
 /// `GENL_ID_CTRL`: nlctrl's own, fixed family id.
@@ -35,7 +35,8 @@ pub fn request_family(buf: &mut [u8], name: &str, seq: u32) -> Result<usize> {
     if name.is_empty() || name.as_bytes().contains(&0) {
         return Err(Error::Malformed);
     }
-    let mut b = Builder::new(buf, GENL_ID_CTRL, 0, seq)?.genl(CTRL_CMD_GETFAMILY, CTRL_VERSION)?;
+    let mut b = Builder::new(buf, GENL_ID_CTRL, flags::REQUEST, seq)?
+        .genl(CTRL_CMD_GETFAMILY, CTRL_VERSION)?;
     b.attr_with(attr::FAMILY_NAME, |room| {
         let n = name.len() + 1;
         let dst = room.get_mut(..n).ok_or(Error::BufferTooSmall)?;
@@ -101,10 +102,30 @@ impl Family {
     }
 }
 
+impl Family {
+    /// Writes nlctrl's `CTRL_CMD_NEWFAMILY` reply describing this family under `name`.
+    pub fn emit(&self, buf: &mut [u8], name: &str, seq: u32) -> Result<usize> {
+        let mut b = Builder::new(buf, GENL_ID_CTRL, 0, seq)?.genl(CTRL_CMD_NEWFAMILY, 2)?;
+        b.attr_with(attr::FAMILY_NAME, |room| {
+            let dst = room
+                .get_mut(..name.len() + 1)
+                .ok_or(Error::BufferTooSmall)?;
+            dst[..name.len()].copy_from_slice(name.as_bytes());
+            dst[name.len()] = 0;
+            Ok(name.len() + 1)
+        })?;
+        b.attr(attr::FAMILY_ID, &self.id.to_ne_bytes())?;
+        b.attr_u32(attr::VERSION, self.version)?;
+        b.attr_u32(attr::HDRSIZE, self.hdrsize)?;
+        b.attr_u32(attr::MAXATTR, self.maxattr)?;
+        Ok(b.finish())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::{self, flags};
+    use crate::netlink;
 
     #[test]
     fn request_bytes() {
@@ -220,5 +241,15 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = request_family(&mut buf, "TASKSTATS", 1).unwrap();
         assert_eq!(&buf[..n], &FAMILY_REQUEST[..]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn emit_then_parse(id: u16, version: u32, hdrsize: u32, maxattr: u32) {
+            let f = Family { id, version, hdrsize, maxattr };
+            let mut buf = [0u8; 128];
+            let n = f.emit(&mut buf, "TASKSTATS", 3).unwrap();
+            proptest::prop_assert_eq!(Family::parse(Packet::new_checked(&buf[..n]).unwrap()), Ok(f));
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Sorting a netlink message: data, acknowledgement, error, end of dump.
 
-use super::{DONE, ERROR, HEADER_LEN, Packet};
+use super::{DONE, ERROR, HEADER_LEN, Header, Packet};
 use crate::bytes::{i32_at, u32_at};
 use crate::{Error, Result};
 
@@ -70,10 +70,42 @@ impl<'a> Message<'a> {
     }
 }
 
+impl Message<'_> {
+    /// Writes an `NLMSG_ERROR` (errno 0 for an ACK) answering request `seq`, capped as the
+    /// kernel sends it (the request's header only). Other kinds have nothing to emit and
+    /// give [`Error::Unexpected`].
+    pub fn emit(&self, buf: &mut [u8], request_type: u16) -> Result<usize> {
+        let (error, seq) = match *self {
+            Message::Ack { seq } => (0i32, seq),
+            Message::Error { errno, seq } => (errno.checked_neg().ok_or(Error::Malformed)?, seq),
+            _ => return Err(Error::Unexpected),
+        };
+        let len = HEADER_LEN + field::LEN;
+        let dst = buf.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+        let outer = Header {
+            len: len as u32,
+            msg_type: ERROR,
+            flags: super::flags::CAPPED,
+            seq,
+            port: 0,
+        };
+        outer.emit(&mut Packet::new_unchecked(&mut *dst))?;
+        dst[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&error.to_ne_bytes());
+        let request = Header {
+            len: HEADER_LEN as u32,
+            msg_type: request_type,
+            flags: 0,
+            seq,
+            port: 0,
+        };
+        request.emit(&mut Packet::new_unchecked(&mut dst[HEADER_LEN + 4..]))?;
+        Ok(len)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::Header;
 
     fn error_msg(errno: i32, seq: u32) -> Vec<u8> {
         let mut v = vec![0u8; HEADER_LEN + 20];
@@ -174,5 +206,15 @@ mod tests {
         assert_eq!(sort(&EINVAL), Message::Error { errno: 22, seq: 6 });
         assert_eq!(sort(&ERANGE), Message::Error { errno: 34, seq: 13 });
         assert_eq!(sort(&CGROUP2), Message::Error { errno: 22, seq: 12 });
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn emit_then_parse(errno in 0i32..4096, seq: u32) {
+            let m = if errno == 0 { Message::Ack { seq } } else { Message::Error { errno, seq } };
+            let mut buf = [0u8; 64];
+            let n = m.emit(&mut buf, 31).unwrap();
+            proptest::prop_assert_eq!(sort(&buf[..n]), m);
+        }
     }
 }

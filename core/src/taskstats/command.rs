@@ -3,8 +3,8 @@
 use super::FAMILY_VERSION;
 use crate::builder::Builder;
 use crate::cpulist::CpuSet;
-use crate::netlink::flags;
-use crate::{Error, Result};
+use crate::netlink::{Packet, flags};
+use crate::{Error, Result, genl, nla};
 
 /// `TASKSTATS_CMD_GET`: every request, user to kernel.
 pub const CMD_GET: u8 = 1;
@@ -43,7 +43,7 @@ impl Command<'_> {
     /// to be confirmed at all. An empty cpumask is refused here, since the kernel would
     /// reject it anyway and the caller should say so first.
     pub fn emit(&self, buf: &mut [u8], family: u16, seq: u32, ack: bool) -> Result<usize> {
-        let f = if ack { flags::ACK } else { 0 };
+        let f = flags::REQUEST | if ack { flags::ACK } else { 0 };
         let mut b = Builder::new(buf, family, f, seq)?.genl(CMD_GET, FAMILY_VERSION)?;
         match *self {
             Command::GetPid(pid) => b.attr_u32(cmd_attr::PID, pid)?,
@@ -52,6 +52,43 @@ impl Command<'_> {
             Command::Deregister(set) => cpumask(&mut b, cmd_attr::DEREGISTER_CPUMASK, set)?,
         }
         Ok(b.finish())
+    }
+}
+
+impl<'a> Command<'a> {
+    /// Reads a request (what the kernel would receive); a cpumask is parsed into `cpus`,
+    /// which the returned command borrows. Used by tests and fuzzing to check [`emit`].
+    ///
+    /// [`emit`]: Command::emit
+    pub fn parse(packet: Packet<&[u8]>, family: u16, cpus: &'a mut CpuSet) -> Result<Command<'a>> {
+        packet.check_len()?;
+        if packet.msg_type() != family {
+            return Err(Error::Unexpected);
+        }
+        let g = genl::Packet::new_checked(packet.payload())?;
+        if g.cmd() != CMD_GET {
+            return Err(Error::Unexpected);
+        }
+        let mut attrs = nla::attrs(g.payload());
+        let a = attrs.next().ok_or(Error::Missing)??;
+        if attrs.next().is_some() {
+            // The kernel acts on the first attribute it knows; a second one is a mistake.
+            return Err(Error::Malformed);
+        }
+        Ok(match a.kind() {
+            cmd_attr::PID => Command::GetPid(a.u32()?),
+            cmd_attr::TGID => Command::GetTgid(a.u32()?),
+            kind @ (cmd_attr::REGISTER_CPUMASK | cmd_attr::DEREGISTER_CPUMASK) => {
+                let text = core::str::from_utf8(a.cstr()?).map_err(|_| Error::Malformed)?;
+                *cpus = CpuSet::parse(text)?;
+                if kind == cmd_attr::REGISTER_CPUMASK {
+                    Command::Register(cpus)
+                } else {
+                    Command::Deregister(cpus)
+                }
+            }
+            _ => return Err(Error::Unexpected),
+        })
     }
 }
 
@@ -70,8 +107,6 @@ fn cpumask(b: &mut Builder<'_>, kind: u16, set: &CpuSet) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::Packet;
-    use crate::{genl, nla};
 
     fn attr_of(buf: &[u8]) -> (u16, Vec<u8>, u16) {
         let p = Packet::new_checked(buf).unwrap();
@@ -153,5 +188,46 @@ mod tests {
             .emit(&mut buf, 31, 8, true)
             .unwrap();
         assert_eq!(&buf[..n], &DEREGISTER[..]);
+    }
+
+    fn reparse<'a>(buf: &[u8], cpus: &'a mut CpuSet) -> Result<Command<'a>> {
+        Command::parse(Packet::new_checked(buf)?, 0x1b, cpus)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn emit_then_parse(kind in 0u8..4, id in proptest::prelude::any::<u32>(),
+                           cpus in proptest::collection::vec(0usize..crate::cpulist::MAX_CPUS, 1..40)) {
+            let mut set = CpuSet::new();
+            for c in cpus {
+                set.insert(c).unwrap();
+            }
+            let cmd = match kind {
+                0 => Command::GetPid(id),
+                1 => Command::GetTgid(id),
+                2 => Command::Register(&set),
+                _ => Command::Deregister(&set),
+            };
+            let mut buf = [0u8; crate::MAX_MSG_SIZE];
+            let n = cmd.emit(&mut buf, 0x1b, id, kind % 2 == 0).unwrap();
+            let mut storage = CpuSet::new();
+            proptest::prop_assert_eq!(reparse(&buf[..n], &mut storage), Ok(cmd));
+        }
+    }
+
+    #[test]
+    fn parse_rejects_two_commands() {
+        let mut buf = [0u8; 64];
+        let mut b = Builder::new(&mut buf, 0x1b, 0, 1)
+            .unwrap()
+            .genl(CMD_GET, 1)
+            .unwrap();
+        b.attr_u32(cmd_attr::PID, 1).unwrap();
+        b.attr_u32(cmd_attr::TGID, 1).unwrap();
+        let n = b.finish();
+        assert_eq!(
+            reparse(&buf[..n], &mut CpuSet::new()),
+            Err(Error::Malformed)
+        );
     }
 }
