@@ -16,8 +16,12 @@ const FAMILY: u16 = 31;
 fn walk_and_decode(datagram: &[u8]) -> u64 {
     let mut sum = 0u64;
     for packet in netlink::messages(datagram) {
-        let Ok(Message::Data(p)) = packet.and_then(Message::parse) else { continue };
-        let Ok(reply) = Reply::parse(p, FAMILY) else { continue };
+        let Ok(Message::Data(p)) = packet.and_then(Message::parse) else {
+            continue;
+        };
+        let Ok(reply) = Reply::parse(p, FAMILY) else {
+            continue;
+        };
         for agg in [reply.pid, reply.tgid].into_iter().flatten() {
             for &f in Field::ALL {
                 sum = sum.wrapping_add(agg.stats.get(f).unwrap_or(0));
