@@ -1,0 +1,482 @@
+//! Frames: a postcard payload, its CRC-32, COBS-stuffed, ended by 0x00.
+//!
+//! ```text
+//! on the wire:  COBS( payload ‖ crc32(payload) as 4 bytes little-endian ) ‖ 0x00
+//! ```
+//!
+//! The encoder stuffs bytes as postcard produces them, so it needs no scratch buffer: only
+//! the caller's output buffer, of at most [`MAX_FRAME_LEN`] bytes.
+
+use postcard::{de_flavors, ser_flavors};
+use serde::Deserialize;
+
+use super::cobs::{self, DELIMITER, Encoder};
+use super::crc::Crc32;
+use super::message::{
+    AGENT_VERSION_CAP, BOARD_ID_CAP, KERNEL_RELEASE_CAP, MAGIC, Message, POSSIBLE_CPUS_CAP,
+};
+use super::record::{COMM_CAP, MAX_SLOTS};
+use super::schema::WIRE_VERSION;
+use crate::{Error, Result};
+
+/// Bytes of CRC after the payload.
+pub const CRC_LEN: usize = 4;
+
+/// Length of the varint encoding of `v`.
+const fn varint_len(mut v: u128) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+const U16_MAX_LEN: usize = varint_len(u16::MAX as u128);
+const U32_MAX_LEN: usize = varint_len(u32::MAX as u128);
+const U64_MAX_LEN: usize = varint_len(u64::MAX as u128);
+/// One byte: every enum here has fewer than 128 variants, and `Option`/`bool` are one byte.
+const TAG_LEN: usize = 1;
+
+const fn str_max(cap: usize) -> usize {
+    varint_len(cap as u128) + cap
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
+
+/// The longest [`super::Values`]: for `a` absent slots out of [`MAX_SLOTS`], the mask's
+/// highest bit sits just below the last (present) slot.
+const VALUES_MAX_LEN: usize = {
+    let mut best = 0;
+    let mut absent = 0;
+    while absent < MAX_SLOTS {
+        let present = MAX_SLOTS - absent;
+        let mask_len = if absent == 0 {
+            1
+        } else {
+            varint_len(1u128 << (MAX_SLOTS - 2))
+        };
+        let len = mask_len + varint_len(present as u128) + present * U64_MAX_LEN;
+        best = max(best, len);
+        absent += 1;
+    }
+    best
+};
+
+const HEADER_MAX_LEN: usize = MAGIC.len()
+    + U16_MAX_LEN
+    + U32_MAX_LEN
+    + str_max(AGENT_VERSION_CAP)
+    + str_max(BOARD_ID_CAP)
+    + str_max(KERNEL_RELEASE_CAP)
+    + U16_MAX_LEN
+    + 2 * TAG_LEN
+    + str_max(POSSIBLE_CPUS_CAP)
+    + U64_MAX_LEN;
+
+const RECORD_MAX_LEN: usize =
+    U64_MAX_LEN + TAG_LEN + U32_MAX_LEN + TAG_LEN + TAG_LEN + str_max(COMM_CAP) + VALUES_MAX_LEN;
+
+const LOSS_MAX_LEN: usize = U64_MAX_LEN + TAG_LEN + U64_MAX_LEN;
+
+const HEARTBEAT_MAX_LEN: usize = 3 * U64_MAX_LEN + U32_MAX_LEN;
+
+/// The longest payload of any [`Message`], in bytes (postcard, before CRC and COBS).
+pub const MAX_PAYLOAD_LEN: usize = TAG_LEN
+    + max(
+        max(HEADER_MAX_LEN, RECORD_MAX_LEN),
+        max(LOSS_MAX_LEN, HEARTBEAT_MAX_LEN),
+    );
+
+/// The longest frame on the wire, in bytes: stuffed payload and CRC, plus the delimiter.
+pub const MAX_FRAME_LEN: usize = cobs::max_encoded_len(MAX_PAYLOAD_LEN + CRC_LEN) + 1;
+
+/// Feeds postcard's output through the CRC and the COBS encoder.
+struct FrameFlavor<'a> {
+    cobs: Encoder<'a>,
+    crc: Crc32,
+}
+
+impl FrameFlavor<'_> {
+    fn put(&mut self, byte: u8) -> postcard::Result<()> {
+        // The stuffer's only failure is running out of room.
+        self.cobs
+            .push(byte)
+            .map_err(|_| postcard::Error::SerializeBufferFull)
+    }
+}
+
+impl ser_flavors::Flavor for FrameFlavor<'_> {
+    type Output = usize;
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.crc = self.crc.push(byte);
+        self.put(byte)
+    }
+
+    fn finalize(mut self) -> postcard::Result<usize> {
+        for b in self.crc.finish().to_le_bytes() {
+            self.put(b)?;
+        }
+        let (out, n) = self.cobs.finish_into();
+        *out.get_mut(n).ok_or(postcard::Error::SerializeBufferFull)? = DELIMITER;
+        Ok(n + 1)
+    }
+}
+
+/// Encodes `msg` as one frame into `buf` (stuffed payload and CRC, then the 0x00
+/// delimiter); returns the frame's length.
+///
+/// [`Error::BufferTooSmall`] when `buf` is too short; [`MAX_FRAME_LEN`] bytes always do.
+/// A stream must begin with one extra 0x00 ([`DELIMITER`]) before its first frame.
+pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
+    let flavor = FrameFlavor {
+        cobs: Encoder::new(buf)?,
+        crc: Crc32::new(),
+    };
+    postcard::serialize_with_flavor(msg, flavor).map_err(|_| Error::BufferTooSmall)
+}
+
+/// Encodes `msg` as a bare postcard payload (no CRC, no COBS); returns its length.
+pub fn encode_payload(msg: &Message, buf: &mut [u8]) -> Result<usize> {
+    postcard::to_slice(msg, buf)
+        .map(|s| s.len())
+        .map_err(|e| match e {
+            postcard::Error::SerializeBufferFull => Error::BufferTooSmall,
+            _ => Error::Payload,
+        })
+}
+
+/// Reads a payload as if zero bytes followed it.
+///
+/// This is what lets fields be appended: a field a sender did not know yet is missing from
+/// the end of its payload, and zero bytes decode as `None`, 0, `false` or empty. Bytes past
+/// what this build knows are ignored, which lets an older reader read a newer payload.
+struct ZeroPadded<'de> {
+    data: &'de [u8],
+    pos: usize,
+}
+
+impl<'de> de_flavors::Flavor<'de> for ZeroPadded<'de> {
+    type Remainder = ();
+    type Source = &'de [u8];
+
+    fn pop(&mut self) -> postcard::Result<u8> {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos = self.pos.saturating_add(1);
+        Ok(b)
+    }
+
+    fn try_take_n(&mut self, ct: usize) -> postcard::Result<&'de [u8]> {
+        if ct == 0 {
+            return Ok(&[]);
+        }
+        let end = self
+            .pos
+            .checked_add(ct)
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        let s = self
+            .data
+            .get(self.pos..end)
+            .ok_or(postcard::Error::DeserializeUnexpectedEnd)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// The fields of [`super::StreamHeader`] that every wire version keeps.
+#[derive(Deserialize)]
+struct HeaderPrefix {
+    magic: [u8; 4],
+    wire_version: u16,
+}
+
+/// Decodes a bare payload (CRC already checked and removed).
+///
+/// [`Error::Unsupported`] for a header of a newer wire version, [`Error::Payload`] for
+/// anything that does not decode or a header without [`MAGIC`].
+pub fn decode_payload(payload: &[u8]) -> Result<Message> {
+    // Variant 0 is the header in every version: check its version before trusting the rest.
+    // The tag is a varint, and postcard accepts overlong ones: decode it, never peek.
+    let (tag, rest) = postcard::take_from_bytes::<u32>(payload).map_err(|_| Error::Payload)?;
+    if tag == 0 {
+        let prefix: HeaderPrefix = postcard::from_bytes(rest).map_err(|_| Error::Payload)?;
+        if prefix.magic != MAGIC {
+            return Err(Error::Payload);
+        }
+        if prefix.wire_version > WIRE_VERSION {
+            return Err(Error::Unsupported);
+        }
+    }
+    let mut de = postcard::Deserializer::from_flavor(ZeroPadded {
+        data: payload,
+        pos: 0,
+    });
+    let msg = Message::deserialize(&mut de).map_err(|_| Error::Payload)?;
+    if let Message::Header(h) = &msg {
+        // Checked above already; kept so that no path hands out a header it cannot read.
+        if h.magic != MAGIC {
+            return Err(Error::Payload);
+        }
+        if h.wire_version > WIRE_VERSION {
+            return Err(Error::Unsupported);
+        }
+    }
+    Ok(msg)
+}
+
+/// Checks and decodes one frame's unstuffed bytes (payload then CRC).
+pub(crate) fn decode_unstuffed(bytes: &[u8]) -> Result<Message> {
+    let split = bytes.len().checked_sub(CRC_LEN).ok_or(Error::Checksum)?;
+    let (payload, crc) = bytes.split_at(split);
+    let mut expected = [0u8; CRC_LEN];
+    expected.copy_from_slice(crc);
+    if Crc32::new().update(payload).finish() != u32::from_le_bytes(expected) {
+        return Err(Error::Checksum);
+    }
+    decode_payload(payload)
+}
+
+/// Decodes one whole frame (with or without its trailing delimiter), unstuffing into
+/// `scratch`, which needs as many bytes as the frame.
+pub fn decode_frame(frame: &[u8], scratch: &mut [u8]) -> Result<Message> {
+    let frame = frame.strip_suffix(&[DELIMITER]).unwrap_or(frame);
+    let n = cobs::decode(frame, scratch)?;
+    decode_unstuffed(scratch.get(..n).ok_or(Error::BufferTooSmall)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::{self, frame};
+    use crate::wire::*;
+    use heapless::String;
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    fn full_string<const N: usize>(c: char) -> String<N> {
+        let mut s = String::new();
+        while s.push(c).is_ok() {}
+        s
+    }
+
+    /// The longest record: every slot's number needs ten bytes, and one absent slot puts
+    /// the absent mask's high bit as far up as a canonical mask allows.
+    fn largest_record() -> Message {
+        let mut values = Values::new();
+        for slot in 0..MAX_SLOTS {
+            values
+                .push((slot != MAX_SLOTS - 2).then_some(u64::MAX))
+                .unwrap();
+        }
+        Message::Record(Record {
+            seq: u64::MAX,
+            kind: Kind::Tgid,
+            id: u32::MAX,
+            profile: Profile::Delays,
+            comm: Some(Comm::from_slice(&[0xFF; COMM_CAP]).unwrap()),
+            values,
+        })
+    }
+
+    fn largest_header() -> Message {
+        Message::Header(StreamHeader {
+            schema_hash: u32::MAX,
+            agent_version: full_string('v'),
+            board_id: full_string('b'),
+            kernel_release: full_string('k'),
+            taskstats_version: u16::MAX,
+            delay_accounting: Some(true),
+            possible_cpus: full_string('9'),
+            boot_time: u64::MAX,
+            wire_version: WIRE_VERSION,
+            ..StreamHeader::new()
+        })
+    }
+
+    #[test]
+    fn max_lengths_match_the_largest_message() {
+        let big = largest_record();
+        assert_eq!(testutil::to_vec(&big).len(), MAX_PAYLOAD_LEN);
+        // Other shapes of the values part are not longer.
+        let mut values = Values::new();
+        for _ in 0..MAX_SLOTS {
+            values.push(Some(u64::MAX)).unwrap();
+        }
+        let Message::Record(mut r) = big.clone() else {
+            unreachable!()
+        };
+        r.values = values;
+        assert!(testutil::to_vec(&Message::Record(r)).len() <= MAX_PAYLOAD_LEN);
+        assert!(testutil::to_vec(&largest_header()).len() <= MAX_PAYLOAD_LEN);
+
+        // The largest payload has no zero byte, so COBS adds its most.
+        let f = frame(&big);
+        assert_eq!(f.len(), MAX_FRAME_LEN);
+        let mut exact = vec![0u8; MAX_FRAME_LEN];
+        assert_eq!(encode_frame(&big, &mut exact), Ok(MAX_FRAME_LEN));
+    }
+
+    #[test]
+    fn every_short_buffer_is_refused() {
+        for msg in [testutil::small_record(3), largest_header()] {
+            let full = frame(&msg);
+            for len in 0..full.len() {
+                let mut buf = vec![0u8; len];
+                assert_eq!(
+                    encode_frame(&msg, &mut buf),
+                    Err(Error::BufferTooSmall),
+                    "{len}"
+                );
+                if len < testutil::to_vec(&msg).len() {
+                    assert_eq!(encode_payload(&msg, &mut buf), Err(Error::BufferTooSmall));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frame_layout() {
+        let msg = Message::Heartbeat(Heartbeat {
+            uptime_ms: 1,
+            records_sent: 2,
+            drops: 0,
+            queue_depth: 3,
+        });
+        let payload = testutil::to_vec(&msg);
+        assert_eq!(payload, [3, 1, 2, 0, 3]);
+        let mut raw = payload.clone();
+        raw.extend_from_slice(&crc32(&payload).to_le_bytes());
+        let mut stuffed = vec![0u8; max_encoded_len(raw.len())];
+        let n = cobs_encode(&raw, &mut stuffed).unwrap();
+        stuffed.truncate(n);
+        stuffed.push(0);
+        assert_eq!(frame(&msg), stuffed);
+        let mut scratch = [0u8; 64];
+        assert_eq!(decode_frame(&stuffed, &mut scratch), Ok(msg));
+    }
+
+    #[test]
+    fn bad_frames() {
+        let mut f = frame(&testutil::small_record(1));
+        let mut scratch = [0u8; MAX_FRAME_LEN];
+        let mid = f.len() / 2;
+        f[mid] ^= 0x40;
+        if f[mid] != 0 {
+            assert!(matches!(
+                decode_frame(&f, &mut scratch),
+                Err(Error::Checksum | Error::Cobs)
+            ));
+        }
+        assert_eq!(
+            decode_frame(&[0x02, 0x01, 0x00], &mut scratch),
+            Err(Error::Checksum)
+        );
+        assert_eq!(decode_frame(&[0x05, 1, 2], &mut scratch), Err(Error::Cobs));
+    }
+
+    #[test]
+    fn newer_wire_version_refused() {
+        let mut h = StreamHeader::new();
+        h.wire_version = WIRE_VERSION + 1;
+        let payload = testutil::to_vec(&Message::Header(h));
+        assert_eq!(decode_payload(&payload), Err(Error::Unsupported));
+        // Refused from the fixed prefix alone, whatever a newer header carries after it.
+        let mut newer = payload[..1 + 4 + 1].to_vec();
+        newer.extend_from_slice(&[0xFF; 10]);
+        assert_eq!(decode_payload(&newer), Err(Error::Unsupported));
+        // An overlong varint tag is still the header's (found by the record_decode fuzzer).
+        let mut overlong = vec![0x80, 0x00];
+        overlong.extend_from_slice(&payload[1..]);
+        assert_eq!(decode_payload(&overlong), Err(Error::Unsupported));
+        // This version and older ones are read.
+        let current = testutil::to_vec(&Message::Header(StreamHeader::new()));
+        assert!(decode_payload(&current).is_ok());
+    }
+
+    #[test]
+    fn header_needs_magic() {
+        let mut h = StreamHeader::new();
+        h.magic = *b"TWRX";
+        assert_eq!(
+            decode_payload(&testutil::to_vec(&Message::Header(h))),
+            Err(Error::Payload)
+        );
+        assert_eq!(decode_payload(&[]), Err(Error::Payload));
+        assert_eq!(decode_payload(&[0]), Err(Error::Payload));
+        assert_eq!(decode_payload(&[9]), Err(Error::Payload), "unknown variant");
+    }
+
+    // A later schema that appended a field to Heartbeat, as the stability rules allow.
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct HeartbeatV2 {
+        uptime_ms: u64,
+        records_sent: u64,
+        drops: u64,
+        queue_depth: u32,
+        cpu_load: Option<u16>,
+    }
+
+    #[allow(clippy::large_enum_variant)] // mirrors Message
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    enum MessageV2 {
+        Header(StreamHeader),
+        Record(Record),
+        Loss(Loss),
+        Heartbeat(HeartbeatV2),
+    }
+
+    #[test]
+    fn appended_fields_read_both_ways() {
+        // Old reader, new sender: the appended bytes are ignored.
+        let new = MessageV2::Heartbeat(HeartbeatV2 {
+            uptime_ms: 10,
+            records_sent: 20,
+            drops: 1,
+            queue_depth: 2,
+            cpu_load: Some(900),
+        });
+        let got = decode_payload(&testutil::to_vec(&new)).unwrap();
+        assert_eq!(
+            got,
+            Message::Heartbeat(Heartbeat {
+                uptime_ms: 10,
+                records_sent: 20,
+                drops: 1,
+                queue_depth: 2
+            })
+        );
+        // New reader, old sender: the field the sender did not know reads as None.
+        let old_bytes = testutil::to_vec(&got);
+        let mut de = postcard::Deserializer::from_flavor(ZeroPadded {
+            data: &old_bytes,
+            pos: 0,
+        });
+        let back = MessageV2::deserialize(&mut de).unwrap();
+        let MessageV2::Heartbeat(hb) = back else {
+            panic!()
+        };
+        assert_eq!(hb.cpu_load, None);
+        assert_eq!(hb.queue_depth, 2);
+    }
+
+    proptest! {
+        #[test]
+        fn frame_round_trip(msg in testutil::message()) {
+            let f = frame(&msg);
+            prop_assert!(f.len() <= MAX_FRAME_LEN);
+            prop_assert_eq!(f.iter().position(|&b| b == 0), Some(f.len() - 1));
+            let mut scratch = vec![0u8; f.len()];
+            prop_assert_eq!(decode_frame(&f, &mut scratch).unwrap(), msg.clone());
+            let p = testutil::to_vec(&msg);
+            prop_assert!(p.len() <= MAX_PAYLOAD_LEN);
+            prop_assert_eq!(decode_payload(&p).unwrap(), msg);
+        }
+    }
+}

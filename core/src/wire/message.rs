@@ -1,0 +1,134 @@
+//! The messages of a record stream, other than the record itself.
+
+use heapless::String;
+use serde::{Deserialize, Serialize};
+
+use super::record::Record;
+use super::schema::{SCHEMA_HASH, WIRE_VERSION};
+
+/// The first four bytes of every [`StreamHeader`]: "TWRS", taskwire record stream.
+pub const MAGIC: [u8; 4] = *b"TWRS";
+
+/// Capacity of [`StreamHeader::agent_version`], in bytes.
+pub const AGENT_VERSION_CAP: usize = 16;
+/// Capacity of [`StreamHeader::board_id`], in bytes.
+pub const BOARD_ID_CAP: usize = 64;
+/// Capacity of [`StreamHeader::kernel_release`], in bytes (`utsname.release` is 65 with
+/// its NUL).
+pub const KERNEL_RELEASE_CAP: usize = 64;
+/// Capacity of [`StreamHeader::possible_cpus`], in bytes.
+pub const POSSIBLE_CPUS_CAP: usize = 128;
+
+/// One frame's payload. The variant order is part of the wire format: append only.
+// Records are nearly every message, and without alloc there is nothing to box with.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message {
+    /// Describes the sender; the first frame of every connection or stream.
+    Header(StreamHeader),
+    /// One exit record.
+    Record(Record),
+    /// Records lost before they could be sent.
+    Loss(Loss),
+    /// Sent when the stream is idle, so the host can tell a quiet board from a dead one.
+    Heartbeat(Heartbeat),
+}
+
+/// Describes the sender and the format of what follows.
+///
+/// Its first three fields (magic, wire version, schema hash) keep their place and type in
+/// every wire version, so any reader can tell whether it can read the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHeader {
+    /// Always [`MAGIC`].
+    pub magic: [u8; 4],
+    /// The wire version the stream is written in ([`WIRE_VERSION`] of the sender).
+    pub wire_version: u16,
+    /// The sender's [`SCHEMA_HASH`]: differs when the sender appended fields or variants
+    /// this reader may not know.
+    pub schema_hash: u32,
+    /// The agent's version (its Cargo package version).
+    pub agent_version: String<AGENT_VERSION_CAP>,
+    /// A name for the board, chosen by whoever runs the agent (hostname by default).
+    pub board_id: String<BOARD_ID_CAP>,
+    /// The kernel's release (`uname -r`).
+    pub kernel_release: String<KERNEL_RELEASE_CAP>,
+    /// The `struct taskstats` version the kernel reports; 0 when not known yet.
+    pub taskstats_version: u16,
+    /// Whether delay accounting is on (`kernel.task_delayacct`); `None` when unreadable.
+    /// When off, the delay fields of tasks read as zero.
+    pub delay_accounting: Option<bool>,
+    /// The CPUs that can exist, as a cpulist (`/sys/devices/system/cpu/possible`, "0-3").
+    pub possible_cpus: String<POSSIBLE_CPUS_CAP>,
+    /// When the board booted, in seconds since the Unix epoch (0 when not known).
+    pub boot_time: u64,
+}
+
+impl StreamHeader {
+    /// A header for this build's wire format, with empty descriptive fields.
+    pub fn new() -> Self {
+        StreamHeader {
+            magic: MAGIC,
+            wire_version: WIRE_VERSION,
+            schema_hash: SCHEMA_HASH,
+            agent_version: String::new(),
+            board_id: String::new(),
+            kernel_release: String::new(),
+            taskstats_version: 0,
+            delay_accounting: None,
+            possible_cpus: String::new(),
+            boot_time: 0,
+        }
+    }
+
+    /// Whether the sender's schema is exactly this build's (same hash): every field and
+    /// variant is known. Otherwise the stream is still readable when the wire version is,
+    /// but some appended data may be skipped.
+    pub fn same_schema(&self) -> bool {
+        self.schema_hash == SCHEMA_HASH
+    }
+}
+
+impl Default for StreamHeader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why records were lost before sending. Append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LossReason {
+    /// The kernel dropped exit records because the netlink socket's receive buffer was
+    /// full (ENOBUFS). The kernel gives no record count: [`Loss::count`] counts ENOBUFS
+    /// events, each one or more records.
+    KernelEnobufs,
+    /// The agent's queue was full and records were dropped; count = records.
+    QueueOverflow,
+    /// The sink (UART, socket) failed or was disconnected and queued records were
+    /// discarded; count = records.
+    SinkOutage,
+}
+
+/// Records lost before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loss {
+    /// How many were lost: records, or ENOBUFS events for [`LossReason::KernelEnobufs`].
+    pub count: u64,
+    /// Why.
+    pub reason: LossReason,
+    /// The sequence number the next record sent will carry, to place the loss in the stream.
+    pub next_seq: u64,
+}
+
+/// A periodic sign of life with the agent's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Time since the agent started, in milliseconds.
+    pub uptime_ms: u64,
+    /// Records sent on this stream so far (the next record's sequence number).
+    pub records_sent: u64,
+    /// Losses so far on this stream: the sum of every [`Loss::count`] sent or pending.
+    pub drops: u64,
+    /// Records waiting in the agent's queue, in records.
+    pub queue_depth: u32,
+}

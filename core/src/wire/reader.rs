@@ -1,0 +1,513 @@
+//! The receiving side: bytes in, checked and decoded messages out.
+
+use super::cobs::{DELIMITER, Decoder};
+use super::frame::{CRC_LEN, MAX_PAYLOAD_LEN, decode_unstuffed};
+use super::message::Message;
+use crate::{Error, Result};
+
+/// Frames accepted and rejected by a [`FrameReader`], by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReaderStats {
+    /// Frames decoded and handed out.
+    pub accepted: u64,
+    /// Frames longer than the reader's buffer ([`Error::BufferTooSmall`]).
+    pub overflow: u64,
+    /// Frames whose COBS stuffing is broken ([`Error::Cobs`]).
+    pub cobs: u64,
+    /// Frames whose CRC does not match, or too short to hold one ([`Error::Checksum`]).
+    pub checksum: u64,
+    /// Frames with a good CRC whose payload does not decode ([`Error::Payload`]).
+    pub payload: u64,
+    /// Frames of a newer wire version ([`Error::Unsupported`]).
+    pub unsupported: u64,
+}
+
+impl ReaderStats {
+    /// Frames rejected for any reason.
+    pub fn rejected(&self) -> u64 {
+        self.overflow + self.cobs + self.checksum + self.payload + self.unsupported
+    }
+
+    fn count(&mut self, r: &Result<Message>) {
+        let slot = match r {
+            Ok(_) => &mut self.accepted,
+            Err(Error::BufferTooSmall) => &mut self.overflow,
+            Err(Error::Cobs) => &mut self.cobs,
+            Err(Error::Checksum) => &mut self.checksum,
+            Err(Error::Unsupported) => &mut self.unsupported,
+            Err(_) => &mut self.payload,
+        };
+        *slot = slot.saturating_add(1);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between frames: nothing since the last delimiter.
+    Idle,
+    /// Inside a frame that still fits.
+    Frame,
+    /// Inside a frame that overflowed: skip to the next delimiter.
+    Overflow,
+}
+
+/// Splits a byte stream into frames, checks them and decodes their messages, in at most
+/// `N` bytes of buffer (the unstuffed frame: payload plus CRC).
+///
+/// Every rejected frame is reported once, as an `Err`, and counted in [`ReaderStats`]; the
+/// reader then carries on with the next frame, whatever the bytes were. After a header of
+/// a newer wire version it refuses ([`Error::Unsupported`]) every frame until a header it
+/// can read arrives. Use [`StreamReader`] for a buffer that holds every valid frame.
+///
+/// ```
+/// # use taskwire_core::wire::*;
+/// let mut buf = [0u8; MAX_FRAME_LEN];
+/// let n = encode_frame(&Message::Header(StreamHeader::new()), &mut buf).unwrap();
+/// let mut reader = StreamReader::new();
+/// for msg in reader.feed(&buf[..n]) {
+///     assert!(matches!(msg, Ok(Message::Header(_))));
+/// }
+/// assert_eq!(reader.stats().accepted, 1);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FrameReader<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    state: State,
+    cobs: Decoder,
+    /// A header of a newer wire version was seen and no readable one since.
+    refusing: bool,
+    stats: ReaderStats,
+}
+
+/// A [`FrameReader`] whose buffer holds the longest valid frame.
+pub type StreamReader = FrameReader<{ MAX_PAYLOAD_LEN + CRC_LEN }>;
+
+impl<const N: usize> FrameReader<N> {
+    /// A reader expecting the start of a frame.
+    pub const fn new() -> Self {
+        FrameReader {
+            buf: [0; N],
+            len: 0,
+            state: State::Idle,
+            cobs: Decoder::new(),
+            refusing: false,
+            stats: ReaderStats {
+                accepted: 0,
+                overflow: 0,
+                cobs: 0,
+                checksum: 0,
+                payload: 0,
+                unsupported: 0,
+            },
+        }
+    }
+
+    /// Takes one byte; at the end of a frame returns its message or why it was rejected.
+    ///
+    /// Empty frames (consecutive delimiters, such as the 0x00 that starts a stream) are
+    /// skipped silently.
+    pub fn push(&mut self, byte: u8) -> Option<Result<Message>> {
+        if byte == DELIMITER {
+            let result = match self.state {
+                State::Idle => return None,
+                State::Overflow => Err(Error::BufferTooSmall),
+                State::Frame if !self.cobs.at_end_ok() => Err(Error::Cobs),
+                State::Frame => self.decode(),
+            };
+            self.start_frame();
+            self.stats.count(&result);
+            return Some(result);
+        }
+        match self.state {
+            State::Overflow => return None,
+            State::Idle => self.state = State::Frame,
+            State::Frame => {}
+        }
+        let (zero, data) = self.cobs.feed(byte);
+        if zero {
+            self.store(0);
+        }
+        if let Some(d) = data {
+            self.store(d);
+        }
+        None
+    }
+
+    /// Returns an iterator over the messages (or rejections) of the frames that end within
+    /// `bytes`; an unfinished frame stays buffered for the next call.
+    pub fn feed<'r, 'b>(&'r mut self, bytes: &'b [u8]) -> Frames<'r, 'b, N> {
+        Frames {
+            reader: self,
+            bytes,
+        }
+    }
+
+    /// Counts of frames accepted and rejected so far.
+    pub fn stats(&self) -> &ReaderStats {
+        &self.stats
+    }
+
+    /// Forgets any partial frame and a refused wire version, for a new connection. Counts
+    /// are kept.
+    pub fn reset(&mut self) {
+        self.start_frame();
+        self.refusing = false;
+    }
+
+    fn start_frame(&mut self) {
+        self.len = 0;
+        self.state = State::Idle;
+        self.cobs = Decoder::new();
+    }
+
+    fn store(&mut self, b: u8) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+            }
+            None => self.state = State::Overflow,
+        }
+    }
+
+    fn decode(&mut self) -> Result<Message> {
+        let frame = self.buf.get(..self.len).ok_or(Error::BufferTooSmall)?;
+        let result = decode_unstuffed(frame);
+        match (&result, self.refusing) {
+            (Ok(Message::Header(_)), _) => self.refusing = false,
+            (Err(Error::Unsupported), _) => self.refusing = true,
+            // A good CRC but a payload this build cannot read: the newer version's.
+            (Ok(_) | Err(Error::Payload), true) => return Err(Error::Unsupported),
+            _ => {}
+        }
+        result
+    }
+}
+
+impl<const N: usize> Default for FrameReader<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The messages of the frames completed by one [`FrameReader::feed`] call.
+#[derive(Debug)]
+pub struct Frames<'r, 'b, const N: usize> {
+    reader: &'r mut FrameReader<N>,
+    bytes: &'b [u8],
+}
+
+impl<'b, const N: usize> Frames<'_, 'b, N> {
+    /// The bytes not read yet (those after the last frame handed out).
+    pub fn remaining(&self) -> &'b [u8] {
+        self.bytes
+    }
+}
+
+impl<const N: usize> Iterator for Frames<'_, '_, N> {
+    type Item = Result<Message>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some((&b, rest)) = self.bytes.split_first() {
+            self.bytes = rest;
+            if let Some(r) = self.reader.push(b) {
+                return Some(r);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::{self, frame, small_record};
+    use crate::wire::*;
+    use proptest::prelude::*;
+
+    type Vec<T> = std::vec::Vec<T>;
+
+    fn read_all<const N: usize>(reader: &mut FrameReader<N>, bytes: &[u8]) -> Vec<Result<Message>> {
+        reader.feed(bytes).collect()
+    }
+
+    fn oks(results: &[Result<Message>]) -> Vec<Message> {
+        results.iter().filter_map(|r| r.clone().ok()).collect()
+    }
+
+    /// A stream of `n` small records: leading 0x00, then frames; with each frame's range.
+    fn stream(n: u64) -> (Vec<u8>, Vec<Message>, Vec<core::ops::Range<usize>>) {
+        let mut bytes = vec![DELIMITER];
+        let mut msgs = Vec::new();
+        let mut ranges = Vec::new();
+        for seq in 0..n {
+            let m = small_record(seq);
+            let f = frame(&m);
+            ranges.push(bytes.len()..bytes.len() + f.len());
+            bytes.extend_from_slice(&f);
+            msgs.push(m);
+        }
+        (bytes, msgs, ranges)
+    }
+
+    #[test]
+    fn empty_frames_are_skipped() {
+        let mut r = StreamReader::new();
+        assert!(read_all(&mut r, &[0, 0, 0]).is_empty());
+        assert_eq!(r.stats().rejected() + r.stats().accepted, 0);
+    }
+
+    #[test]
+    fn half_frame_before_reboot_is_dropped() {
+        // The board died mid-frame and came back: its new stream starts with 0x00.
+        let (bytes, msgs, _) = stream(2);
+        let mut wire = frame(&msgs[0])[..7].to_vec();
+        wire.extend_from_slice(&bytes);
+        let mut r = StreamReader::new();
+        let out = read_all(&mut r, &wire);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].is_err());
+        assert_eq!(oks(&out), msgs);
+        assert_eq!(r.stats().rejected(), 1);
+    }
+
+    #[test]
+    fn chunking_does_not_matter() {
+        let (bytes, msgs, _) = stream(20);
+        for chunk in [1, 2, 3, 7, 64, 1000] {
+            let mut r = StreamReader::new();
+            let mut got = Vec::new();
+            for c in bytes.chunks(chunk) {
+                let mut it = r.feed(c);
+                got.extend(it.by_ref());
+                assert!(it.remaining().is_empty());
+            }
+            assert_eq!(oks(&got), msgs, "chunk {chunk}");
+            assert_eq!(r.stats().accepted, 20);
+        }
+    }
+
+    #[test]
+    fn feed_stops_after_each_frame() {
+        let (bytes, _, ranges) = stream(2);
+        let mut r = StreamReader::new();
+        let mut it = r.feed(&bytes);
+        assert!(it.next().unwrap().is_ok());
+        assert_eq!(it.remaining().len(), bytes.len() - ranges[0].end);
+    }
+
+    #[test]
+    fn overflow_is_rejected_and_the_reader_recovers() {
+        let big = Message::Header(StreamHeader {
+            board_id: heapless::String::try_from("x".repeat(60).as_str()).unwrap(),
+            ..StreamHeader::new()
+        });
+        let mut wire = vec![0u8];
+        wire.extend_from_slice(&frame(&small_record(1)));
+        wire.extend_from_slice(&frame(&big));
+        wire.extend_from_slice(&frame(&small_record(2)));
+        let mut r = FrameReader::<48>::new();
+        let out = read_all(&mut r, &wire);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[1], Err(Error::BufferTooSmall));
+        assert_eq!(oks(&out), [small_record(1), small_record(2)]);
+        assert_eq!(r.stats().overflow, 1);
+        // Endless garbage without a delimiter stays within the buffer and yields nothing.
+        let garbage = vec![0x55u8; 100_000];
+        assert!(read_all(&mut r, &garbage).is_empty());
+        assert_eq!(read_all(&mut r, &[0]), [Err(Error::BufferTooSmall)]);
+        assert_eq!(r.stats().overflow, 2);
+    }
+
+    #[test]
+    fn each_reason_is_counted() {
+        let good = frame(&small_record(5));
+        let mut wire = vec![0u8];
+        // Bad COBS: a code promising more bytes than come before the delimiter.
+        wire.extend_from_slice(&[0x09, 1, 2, 0]);
+        // Too short to hold a CRC.
+        wire.extend_from_slice(&[0x03, 1, 2, 0]);
+        // Bad CRC.
+        let mut bad_crc = good.clone();
+        let n = bad_crc.len();
+        bad_crc[n - 2] ^= 0x01;
+        if bad_crc[n - 2] == 0 {
+            bad_crc[n - 2] = 0x80;
+        }
+        wire.extend_from_slice(&bad_crc);
+        // Good CRC, payload of an unknown variant.
+        let mut raw = vec![0x2A];
+        raw.extend_from_slice(&crc32(&[0x2A]).to_le_bytes());
+        let mut stuffed = vec![0u8; 16];
+        let k = cobs_encode(&raw, &mut stuffed).unwrap();
+        wire.extend_from_slice(&stuffed[..k]);
+        wire.push(0);
+        wire.extend_from_slice(&good);
+
+        let mut r = StreamReader::new();
+        let out = read_all(&mut r, &wire);
+        assert_eq!(
+            out,
+            [
+                Err(Error::Cobs),
+                Err(Error::Checksum),
+                Err(Error::Checksum),
+                Err(Error::Payload),
+                Ok(small_record(5)),
+            ]
+        );
+        let s = r.stats();
+        assert_eq!((s.cobs, s.checksum, s.payload, s.accepted), (1, 2, 1, 1));
+        assert_eq!(s.rejected(), 4);
+    }
+
+    #[test]
+    fn newer_wire_version_is_refused_until_a_readable_header() {
+        let mut newer = StreamHeader::new();
+        newer.wire_version = WIRE_VERSION + 1;
+        let mut wire = vec![0u8];
+        wire.extend_from_slice(&frame(&Message::Header(newer)));
+        wire.extend_from_slice(&frame(&small_record(0)));
+        wire.extend_from_slice(&frame(&small_record(1)));
+        // The board was downgraded (or another agent took over the port).
+        wire.extend_from_slice(&frame(&Message::Header(StreamHeader::new())));
+        wire.extend_from_slice(&frame(&small_record(2)));
+        let mut r = StreamReader::new();
+        let out = read_all(&mut r, &wire);
+        assert_eq!(
+            &out[..3],
+            [
+                Err(Error::Unsupported),
+                Err(Error::Unsupported),
+                Err(Error::Unsupported)
+            ]
+        );
+        assert!(matches!(out[3], Ok(Message::Header(_))));
+        assert_eq!(out[4], Ok(small_record(2)));
+        assert_eq!(r.stats().unsupported, 3);
+
+        // A reset (new connection) forgets the refusal.
+        let mut r = StreamReader::new();
+        read_all(&mut r, &wire[..wire.len() / 3]);
+        r.reset();
+        let f = frame(&small_record(9));
+        assert_eq!(read_all(&mut r, &f), [Ok(small_record(9))]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Damage {
+        Flip { at: usize, bit: u8 },
+        Drop { at: usize },
+        Insert { at: usize, byte: u8 },
+        Truncate { frame: usize, keep: usize },
+        Garbage { at: usize, len: usize, seed: u8 },
+    }
+
+    fn damage() -> impl Strategy<Value = Damage> {
+        prop_oneof![
+            (any::<usize>(), 0..8u8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
+            any::<usize>().prop_map(|at| Damage::Drop { at }),
+            (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Damage::Insert { at, byte }),
+            (any::<usize>(), any::<usize>())
+                .prop_map(|(frame, keep)| Damage::Truncate { frame, keep }),
+            (any::<usize>(), 1..300usize, any::<u8>())
+                .prop_map(|(at, len, seed)| Damage::Garbage { at, len, seed }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_kind_round_trips(msgs in proptest::collection::vec(testutil::message(), 1..8)) {
+            let mut wire = vec![0u8];
+            for m in &msgs {
+                wire.extend_from_slice(&frame(m));
+            }
+            let mut r = StreamReader::new();
+            let out = read_all(&mut r, &wire);
+            prop_assert_eq!(out.len(), msgs.len());
+            prop_assert_eq!(oks(&out), msgs);
+            prop_assert_eq!(r.stats().rejected(), 0);
+        }
+
+        #[test]
+        fn resync_after_damage(d in damage()) {
+            // Damage lands in the first 12 frames; the 13th shows whether the last one's
+            // delimiter survived.
+            let (mut bytes, msgs, ranges) = stream(13);
+            // Bytes 1.. belong to frames; frame i owns ranges[i] including its delimiter.
+            let owner = |pos: usize| ranges.iter().position(|r| r.contains(&pos));
+            let mut touched: Vec<usize> = Vec::new();
+            // Whether the damage must show as a rejection (not when it only adds delimiters
+            // between frames).
+            let mut visible = true;
+            let at_frame_start = |p: usize| ranges.iter().any(|r| r.start == p);
+            let body = 1..ranges[11].end;
+            let pick = |x: usize| body.start + x % body.len();
+            match d {
+                Damage::Flip { at, bit } => {
+                    let p = pick(at);
+                    bytes[p] ^= 1 << bit;
+                    touched.extend(owner(p));
+                    // A broken delimiter merges its frame with the next.
+                    if bytes[p] != 0 && p + 1 == ranges[owner(p).unwrap()].end {
+                        touched.push(owner(p).unwrap() + 1);
+                    }
+                }
+                Damage::Drop { at } => {
+                    let p = pick(at);
+                    let o = owner(p).unwrap();
+                    touched.push(o);
+                    if p + 1 == ranges[o].end {
+                        touched.push(o + 1);
+                    }
+                    bytes.remove(p);
+                }
+                Damage::Insert { at, byte } => {
+                    let p = pick(at);
+                    // Inserted before byte p: it lands in p's frame, unless it is a delimiter
+                    // between two frames.
+                    if byte == 0 && at_frame_start(p) {
+                        visible = false;
+                    } else {
+                        touched.extend(owner(p));
+                    }
+                    bytes.insert(p, byte);
+                }
+                Damage::Truncate { frame: f, keep } => {
+                    let f = f % 12;
+                    let r = ranges[f].clone();
+                    let keep = keep % (r.len() - 1);
+                    // The frame is cut short and the rest of it never sent.
+                    bytes.drain(r.start + keep..r.end - 1);
+                    touched.push(f);
+                    // Nothing left of it but its delimiter: an empty frame, skipped.
+                    visible = keep > 0;
+                }
+                Damage::Garbage { at, len, seed } => {
+                    let p = pick(at);
+                    let junk: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+                    if !(at_frame_start(p) && junk.last() == Some(&0)) {
+                        touched.extend(owner(p));
+                    }
+                    visible = !touched.is_empty() || junk.iter().any(|&b| b != 0);
+                    bytes.splice(p..p, junk);
+                }
+            }
+            let expect: Vec<Message> = msgs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !touched.contains(i))
+                .map(|(_, m)| m.clone())
+                .collect();
+            let mut r = StreamReader::new();
+            let out = read_all(&mut r, &bytes);
+            prop_assert_eq!(oks(&out), expect.clone());
+            prop_assert_eq!(r.stats().accepted, expect.len() as u64);
+            if visible {
+                prop_assert!(r.stats().rejected() >= 1, "{:?}", r.stats());
+            }
+            prop_assert_eq!(r.stats().rejected() + r.stats().accepted, out.len() as u64);
+        }
+    }
+}

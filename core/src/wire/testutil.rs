@@ -1,0 +1,154 @@
+//! Proptest strategies and helpers shared by the wire tests.
+
+use heapless::String;
+use proptest::prelude::*;
+
+use super::*;
+
+fn hstring<const N: usize>() -> impl Strategy<Value = String<N>> {
+    // Any Unicode, cut to fit the capacity on a char boundary.
+    ".{0,40}".prop_map(|s: std::string::String| {
+        let mut out = String::new();
+        for c in s.chars() {
+            if out.push(c).is_err() {
+                break;
+            }
+        }
+        out
+    })
+}
+
+/// Wire numbers spread over every varint length.
+pub fn wire_u64() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(0u64),
+        0..128u64,
+        any::<u32>().prop_map(u64::from),
+        any::<u64>()
+    ]
+}
+
+pub fn header() -> impl Strategy<Value = StreamHeader> {
+    (
+        (hstring(), hstring(), hstring(), hstring()),
+        any::<u16>(),
+        any::<Option<bool>>(),
+        any::<u64>(),
+        any::<u32>(),
+    )
+        .prop_map(|((a, b, k, c), tsv, delay, boot, hash)| StreamHeader {
+            agent_version: a,
+            board_id: b,
+            kernel_release: k,
+            possible_cpus: c,
+            taskstats_version: tsv,
+            delay_accounting: delay,
+            boot_time: boot,
+            schema_hash: hash,
+            ..StreamHeader::new()
+        })
+}
+
+pub fn values() -> impl Strategy<Value = Values> {
+    proptest::collection::vec(proptest::option::weighted(0.8, wire_u64()), 0..=MAX_SLOTS).prop_map(
+        |slots| {
+            let mut v = Values::new();
+            for s in slots {
+                v.push(s).unwrap();
+            }
+            v
+        },
+    )
+}
+
+pub fn record() -> impl Strategy<Value = Record> {
+    (
+        any::<u64>(),
+        prop_oneof![Just(Kind::Pid), Just(Kind::Tgid)],
+        any::<u32>(),
+        prop_oneof![
+            Just(Profile::Full),
+            Just(Profile::Acct),
+            Just(Profile::Delays)
+        ],
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..=COMM_CAP)),
+        values(),
+    )
+        .prop_map(|(seq, kind, id, profile, comm, values)| Record {
+            seq,
+            kind,
+            id,
+            profile,
+            comm: comm.map(|c| Comm::from_slice(&c).unwrap()),
+            values,
+        })
+}
+
+pub fn loss() -> impl Strategy<Value = Loss> {
+    (
+        any::<u64>(),
+        prop_oneof![
+            Just(LossReason::KernelEnobufs),
+            Just(LossReason::QueueOverflow),
+            Just(LossReason::SinkOutage)
+        ],
+        any::<u64>(),
+    )
+        .prop_map(|(count, reason, next_seq)| Loss {
+            count,
+            reason,
+            next_seq,
+        })
+}
+
+pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
+    (any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
+        |(uptime_ms, records_sent, drops, queue_depth)| Heartbeat {
+            uptime_ms,
+            records_sent,
+            drops,
+            queue_depth,
+        },
+    )
+}
+
+pub fn message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        header().prop_map(Message::Header),
+        record().prop_map(Message::Record),
+        loss().prop_map(Message::Loss),
+        heartbeat().prop_map(Message::Heartbeat),
+    ]
+}
+
+/// Encodes `msg` as a frame into a fresh vector.
+pub fn frame(msg: &Message) -> std::vec::Vec<u8> {
+    let mut buf = vec![0u8; MAX_FRAME_LEN];
+    let n = encode_frame(msg, &mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// A small record for stream tests.
+pub fn small_record(seq: u64) -> Message {
+    let mut values = Values::new();
+    for i in 0..16 {
+        values.push(Some(seq * 1000 + i)).unwrap();
+    }
+    Message::Record(Record {
+        seq,
+        kind: Kind::Pid,
+        id: 4000 + seq as u32,
+        profile: Profile::Delays,
+        comm: None,
+        values,
+    })
+}
+
+/// postcard bytes of `v` (the crate builds postcard without `alloc`).
+pub fn to_vec<T: serde::Serialize>(v: &T) -> std::vec::Vec<u8> {
+    let mut buf = vec![0u8; 4 * MAX_FRAME_LEN];
+    let n = postcard::to_slice(v, &mut buf).unwrap().len();
+    buf.truncate(n);
+    buf
+}
