@@ -1,0 +1,297 @@
+//! Request/response exchanges with the TASKSTATS family over one [`NetlinkSocket`].
+//!
+//! Every request asks for an ACK, so that success and failure both end in a message
+//! carrying our sequence number: the kernel sends a cgroupstats query on a bad fd, or a
+//! successful (de)registration, no reply at all otherwise. Replies are matched by sequence
+//! number; on a registered socket, exit records that arrive meanwhile are handed to the
+//! caller rather than mistaken for the answer.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+use rustix::io::Errno;
+use taskwire_core::cgroupstats::{self, CgroupStats};
+use taskwire_core::cpulist::CpuSet;
+use taskwire_core::netlink::{self, Message, Packet};
+use taskwire_core::nlctrl::{self, Family};
+use taskwire_core::taskstats::{self, Command, Reply};
+
+use crate::errors::{ClientError, Op};
+use crate::socket::{Datagram, NetlinkSocket};
+
+/// Receive buffer length, in bytes: an exit message with both an AGGR_PID and an AGGR_TGID
+/// record of the largest struct is about 1.4 KiB; keep well above the codec's limit so a
+/// longer future struct still fits (MSG_TRUNC catches anything longer).
+pub const RECV_LEN: usize = 4 * taskwire_core::MAX_MSG_SIZE;
+
+/// How long to wait for the kernel to answer one request.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a GET asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// One thread, by its id.
+    Pid(u32),
+    /// A thread group (process), by its leader's id.
+    Tgid(u32),
+}
+
+impl Target {
+    fn op(self) -> Op {
+        match self {
+            Target::Pid(p) => Op::GetPid(p),
+            Target::Tgid(p) => Op::GetTgid(p),
+        }
+    }
+}
+
+/// Something that arrived on the socket while we waited for an answer to a request.
+#[derive(Debug, Clone, Copy)]
+pub enum Unsolicited<'a> {
+    /// A data message that is not the answer (an exit record on a registered socket).
+    Data(Packet<&'a [u8]>),
+    /// The kernel dropped messages because the receive buffer was full (ENOBUFS).
+    Loss,
+    /// A datagram longer than the receive buffer, with its real length in bytes.
+    Truncated(usize),
+    /// A message that does not decode.
+    Undecodable(taskwire_core::Error),
+}
+
+/// A socket with the TASKSTATS family resolved.
+#[derive(Debug)]
+pub struct Client {
+    sock: NetlinkSocket,
+    family: Family,
+    seq: u32,
+    tx: Vec<u8>,
+    rx: Vec<u8>,
+    answer: Vec<u8>,
+}
+
+impl Client {
+    /// Opens a socket and resolves the TASKSTATS family.
+    pub fn connect() -> Result<Client, ClientError> {
+        let sock = NetlinkSocket::open().map_err(|errno| ClientError::Os {
+            op: Op::Socket,
+            errno,
+        })?;
+        Client::with_socket(sock)
+    }
+
+    /// Resolves the TASKSTATS family on an already opened socket.
+    pub fn with_socket(sock: NetlinkSocket) -> Result<Client, ClientError> {
+        let mut client = Client {
+            sock,
+            family: Family {
+                id: 0,
+                version: 0,
+                hdrsize: 0,
+                maxattr: 0,
+            },
+            seq: 0,
+            tx: vec![0; taskwire_core::MAX_MSG_SIZE],
+            rx: vec![0; RECV_LEN],
+            answer: Vec::with_capacity(RECV_LEN),
+        };
+        let seq = client.next_seq();
+        let len = nlctrl::request_family(&mut client.tx, taskstats::FAMILY_NAME, seq).map_err(
+            |error| ClientError::Decode {
+                op: Op::Family,
+                error,
+            },
+        )?;
+        // nlctrl's builder does not ask for an ACK; every exchange here ends on one.
+        if let Some(msg) = client.tx.get_mut(..len) {
+            let mut p = Packet::new_unchecked(msg);
+            p.set_flags(p.flags() | netlink::flags::ACK);
+        }
+        client.exchange(Op::Family, len, seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
+        let packet =
+            Packet::new_checked(&client.answer[..]).map_err(|error| ClientError::Decode {
+                op: Op::Family,
+                error,
+            })?;
+        client.family = Family::parse(packet).map_err(|error| ClientError::Decode {
+            op: Op::Family,
+            error,
+        })?;
+        Ok(client)
+    }
+
+    /// The socket, for polling and buffer sizing.
+    pub fn socket(&self) -> &NetlinkSocket {
+        &self.sock
+    }
+
+    /// The resolved family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Queries the statistics of a live (or zombie) task or thread group.
+    ///
+    /// The reply borrows the client's buffer and holds the aggregate asked for.
+    pub fn get(&mut self, target: Target) -> Result<Reply<'_>, ClientError> {
+        let op = target.op();
+        let seq = self.next_seq();
+        let cmd = match target {
+            Target::Pid(p) => Command::GetPid(p),
+            Target::Tgid(p) => Command::GetTgid(p),
+        };
+        let len = cmd
+            .emit(&mut self.tx, self.family.id, seq, true)
+            .map_err(|error| ClientError::Decode { op, error })?;
+        self.exchange(op, len, seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
+        let decode = |error| ClientError::Decode { op, error };
+        let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
+        let reply = Reply::parse(packet, self.family.id).map_err(decode)?;
+        let wanted = match target {
+            Target::Pid(p) => reply.pid.is_some_and(|a| a.id == p),
+            Target::Tgid(p) => reply.tgid.is_some_and(|a| a.id == p),
+        };
+        if wanted {
+            Ok(reply)
+        } else {
+            Err(decode(taskwire_core::Error::Missing))
+        }
+    }
+
+    /// Queries the task counts of a cgroup v1 directory opened as `dir`.
+    pub fn cgroup(&mut self, dir: BorrowedFd<'_>) -> Result<CgroupStats, ClientError> {
+        let op = Op::Cgroup;
+        let decode = |error| ClientError::Decode { op, error };
+        let fd = u32::try_from(dir.as_raw_fd()).map_err(|_| ClientError::Os {
+            op,
+            errno: Errno::BADF,
+        })?;
+        let seq = self.next_seq();
+        let len =
+            cgroupstats::request(&mut self.tx, self.family.id, fd, seq, true).map_err(decode)?;
+        self.exchange(op, len, seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
+        let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
+        CgroupStats::parse(packet, self.family.id).map_err(decode)
+    }
+
+    /// Registers (or deregisters) this socket for the exit records of `cpus`, waiting for
+    /// the kernel's ACK. Exit records and loss events that arrive meanwhile go to `other`.
+    ///
+    /// The kernel sends the ACK without blocking: when the receive buffer is full it is
+    /// dropped like an exit record. The request is therefore repeated, with a fresh
+    /// sequence number, when no ACK came; both commands are idempotent in the kernel.
+    pub fn listener(
+        &mut self,
+        register: bool,
+        cpus: &CpuSet,
+        other: &mut dyn FnMut(Unsolicited<'_>),
+    ) -> Result<(), ClientError> {
+        let op = if register {
+            Op::Register
+        } else {
+            Op::Deregister
+        };
+        const ATTEMPTS: u32 = 4;
+        let mut last = ClientError::Timeout { op };
+        for _ in 0..ATTEMPTS {
+            let seq = self.next_seq();
+            let cmd = if register {
+                Command::Register(cpus)
+            } else {
+                Command::Deregister(cpus)
+            };
+            let len = cmd
+                .emit(&mut self.tx, self.family.id, seq, true)
+                .map_err(|error| ClientError::Decode { op, error })?;
+            match self.exchange(op, len, seq, false, Duration::from_secs(1), other) {
+                Err(e @ ClientError::Timeout { .. }) => last = e,
+                r => return r,
+            }
+        }
+        Err(last)
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Sends `tx[..len]` and reads until the ACK or error for `seq`.
+    ///
+    /// With `want_data`, the data message carrying `seq` is copied to `self.answer`, and a
+    /// datagram too long for the buffer is taken to be that answer and fails the exchange.
+    fn exchange(
+        &mut self,
+        op: Op,
+        len: usize,
+        seq: u32,
+        want_data: bool,
+        timeout: Duration,
+        other: &mut dyn FnMut(Unsolicited<'_>),
+    ) -> Result<(), ClientError> {
+        let os = |errno| ClientError::Os { op, errno };
+        let msg = self.tx.get(..len).ok_or(os(Errno::MSGSIZE))?;
+        self.sock.send(msg).map_err(os)?;
+        self.answer.clear();
+        let mut answered = false;
+        loop {
+            if !self.sock.wait(None, Some(timeout)).map_err(os)?.socket {
+                return Err(ClientError::Timeout { op });
+            }
+            let n = match self.sock.recv(&mut self.rx, true) {
+                Ok(Datagram::Complete(n)) => n,
+                Ok(Datagram::Truncated(real)) if want_data => {
+                    return Err(ClientError::Truncated { op, len: real });
+                }
+                Ok(Datagram::Truncated(real)) => {
+                    other(Unsolicited::Truncated(real));
+                    continue;
+                }
+                Err(Errno::AGAIN) => continue,
+                Err(Errno::NOBUFS) => {
+                    other(Unsolicited::Loss);
+                    continue;
+                }
+                Err(errno) => {
+                    return Err(ClientError::Os {
+                        op: Op::Recv,
+                        errno,
+                    });
+                }
+            };
+            let datagram = self.rx.get(..n).unwrap_or_default();
+            for item in netlink::messages(datagram) {
+                let decode = |error| ClientError::Decode { op, error };
+                let message = match item.and_then(Message::parse) {
+                    Ok(m) => m,
+                    Err(error) if want_data => return Err(decode(error)),
+                    Err(error) => {
+                        other(Unsolicited::Undecodable(error));
+                        break;
+                    }
+                };
+                match message {
+                    Message::Ack { seq: s } if s == seq => {
+                        return if want_data && !answered {
+                            Err(decode(taskwire_core::Error::Missing))
+                        } else {
+                            Ok(())
+                        };
+                    }
+                    Message::Error { errno, seq: s } if s == seq => {
+                        return Err(ClientError::Os {
+                            op,
+                            errno: Errno::from_raw_os_error(errno),
+                        });
+                    }
+                    Message::Data(p) if want_data && p.seq() == seq && !answered => {
+                        self.answer.extend_from_slice(p.into_inner());
+                        answered = true;
+                    }
+                    Message::Data(p) => other(Unsolicited::Data(p)),
+                    // Stale ACKs of an earlier attempt, NOOP, DONE: nothing to do.
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! `taskwire listen`: exit records as they happen, one line or JSON object each.
+
+use std::ffi::OsString;
+use std::io::{BufWriter, ErrorKind, Stdout, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use taskwire_core::cpulist::CpuSet;
+
+use crate::cli::options::{self, Parsed};
+use crate::cli::{Format, help};
+use crate::client::Client;
+use crate::errors::{ClientError, Failure, Op};
+use crate::listener::{self, Consumer, Event, Flow, Stopped};
+use crate::output::{json, text};
+use crate::signals::{self, SignalFd};
+use crate::{cpus, delayacct};
+
+/// Prints records and counts what it saw.
+pub struct Printer<W: Write> {
+    out: W,
+    format: Format,
+    limit: Option<u64>,
+    /// Per-task records printed.
+    pub pid_records: u64,
+    /// Per-thread-group records printed.
+    pub tgid_records: u64,
+    /// ENOBUFS events.
+    pub loss_events: u64,
+    /// The first write error, if any (a closed pipe just stops the loop).
+    pub write_error: Option<std::io::Error>,
+    rcvbuf: Option<usize>,
+    delayacct_off: bool,
+    /// When loss was last reported on stderr: at most once a second, so that a flood of
+    /// ENOBUFS does not become a flood of lines (each still counts, and appears in JSON).
+    loss_reported: Option<Instant>,
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer to `out`, stopping after `limit` records.
+    pub fn new(out: W, format: Format, limit: Option<u64>) -> Self {
+        Printer {
+            out,
+            format,
+            limit,
+            pid_records: 0,
+            tgid_records: 0,
+            loss_events: 0,
+            write_error: None,
+            rcvbuf: None,
+            delayacct_off: false,
+            loss_reported: None,
+        }
+    }
+
+    /// Records printed, both kinds.
+    pub fn records(&self) -> u64 {
+        self.pid_records + self.tgid_records
+    }
+
+    fn full(&self) -> bool {
+        self.limit.is_some_and(|n| self.records() >= n)
+    }
+
+    fn write(&mut self, line: &str) -> Flow {
+        match self.out.write_all(line.as_bytes()) {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.write_error = Some(e);
+                Flow::Stop
+            }
+        }
+    }
+
+    /// The output stream, for inspection.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> Consumer for Printer<W> {
+    fn registered(&mut self, cpus: &CpuSet) -> Flow {
+        let buf = self
+            .rcvbuf
+            .map(|b| format!(", receive buffer {b} bytes"))
+            .unwrap_or_default();
+        eprintln!("taskwire: listening for exit records on CPUs {cpus}{buf}");
+        if self.delayacct_off {
+            eprintln!("{}", delayacct::NOTICE);
+        }
+        Flow::Continue
+    }
+
+    fn event(&mut self, event: Event<'_>) -> Flow {
+        match event {
+            Event::Exit(reply) => {
+                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
+                    let Some(agg) = agg else { continue };
+                    if self.full() {
+                        return Flow::Stop;
+                    }
+                    let line = match self.format {
+                        Format::Text => text::line(&agg, tgid) + "\n",
+                        Format::Json => {
+                            json::aggregate(if tgid { "tgid" } else { "pid" }, &agg).finish() + "\n"
+                        }
+                    };
+                    if self.write(&line) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                    if tgid {
+                        self.tgid_records += 1
+                    } else {
+                        self.pid_records += 1
+                    }
+                }
+                if self.full() {
+                    Flow::Stop
+                } else {
+                    Flow::Continue
+                }
+            }
+            Event::Loss => {
+                self.loss_events += 1;
+                if self
+                    .loss_reported
+                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                {
+                    self.loss_reported = Some(Instant::now());
+                    eprintln!(
+                        "taskwire: records lost: the receive buffer overflowed (ENOBUFS; {} loss \
+                         events so far); a larger --rcvbuf helps",
+                        self.loss_events
+                    );
+                }
+                if self.format == Format::Json {
+                    let mut j = json::Json::new();
+                    j.str("type", "loss").u64("event", self.loss_events);
+                    return self.write(&(j.finish() + "\n"));
+                }
+                Flow::Continue
+            }
+            Event::Truncated(len) => {
+                eprintln!("taskwire: dropped a {len}-byte message longer than the receive buffer");
+                Flow::Continue
+            }
+            Event::Undecodable(e) => {
+                eprintln!("taskwire: dropped a message that does not decode: {e}");
+                Flow::Continue
+            }
+        }
+    }
+
+    fn idle(&mut self) -> Flow {
+        match self.out.flush() {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.write_error.get_or_insert(e);
+                Flow::Stop
+            }
+        }
+    }
+}
+
+/// Entry point.
+pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
+    let opts = match options::listen(args)? {
+        Parsed::Help => return super::help(&help::listen()),
+        Parsed::Run(o) => o,
+    };
+    let possible = cpus::possible().map_err(Failure::Runtime)?;
+    let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("listen", e))?;
+    if opts.enable_delayacct {
+        delayacct::enable().map_err(Failure::Runtime)?;
+    }
+    // Block the stop signals before anything else could start a thread.
+    let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
+        .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
+    let mut client = Client::connect()?;
+    let rcvbuf = match opts.rcvbuf {
+        Some(b) => Some(
+            client
+                .socket()
+                .set_recv_buffer(b)
+                .map_err(|errno| ClientError::Os {
+                    op: Op::RecvBuffer,
+                    errno,
+                })?,
+        ),
+        None => client.socket().recv_buffer().ok(),
+    };
+    let out: BufWriter<Stdout> = BufWriter::with_capacity(16 * 1024, std::io::stdout());
+    let mut printer = Printer::new(out, opts.format, opts.count);
+    printer.rcvbuf = rcvbuf;
+    // Said once registered, so that a refused registration prints its error alone.
+    printer.delayacct_off =
+        delayacct::read_at(std::path::Path::new(delayacct::SYSCTL)) == delayacct::State::Off;
+    let (stopped, summary) =
+        listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut printer)?;
+    let why = match stopped {
+        Stopped::Woken => sigfd.take().map_or("a signal", signals::name).to_owned(),
+        Stopped::Consumer if printer.write_error.is_some() => "an output error".to_owned(),
+        Stopped::Consumer => format!("--count {}", opts.count.unwrap_or_default()),
+    };
+    let mut extra = String::new();
+    if summary.truncated > 0 {
+        extra += &format!(", {} truncated", summary.truncated);
+    }
+    if summary.undecodable > 0 {
+        extra += &format!(", {} undecodable", summary.undecodable);
+    }
+    eprintln!(
+        "taskwire: {} records ({} per-task, {} per-thread-group), {} loss events{extra}; \
+         stopped by {why}, deregistered",
+        printer.records(),
+        printer.pid_records,
+        printer.tgid_records,
+        summary.loss_events
+    );
+    let write_error = printer.write_error.take();
+    let flushed = printer
+        .into_inner()
+        .into_inner()
+        .map_err(|e| e.into_error());
+    match write_error.or(flushed.err()) {
+        None => Ok(0),
+        // `taskwire listen | head` ends the reader first: not taskwire's failure.
+        Some(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
+        Some(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
+    }
+}

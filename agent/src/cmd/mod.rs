@@ -1,0 +1,98 @@
+//! The commands, found by name in one table: a new command is one module and one row.
+
+pub mod cgroup;
+pub mod decode;
+pub mod get;
+pub mod listen;
+pub mod run;
+pub mod stream;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::errors::Failure;
+
+/// A command's entry point: its arguments (after its name) in, an exit status out.
+pub type Main = fn(Vec<OsString>) -> Result<i32, Failure>;
+
+/// One command.
+#[derive(Debug, Clone, Copy)]
+pub struct Command {
+    /// What the user types.
+    pub name: &'static str,
+    /// One line for `taskwire --help`.
+    pub summary: &'static str,
+    /// Entry point.
+    pub main: Main,
+}
+
+/// Every command, in the order `--help` lists them.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "get",
+        summary: "statistics of a live task or thread group",
+        main: get::main,
+    },
+    Command {
+        name: "run",
+        summary: "run a command and report its statistics",
+        main: run::main,
+    },
+    Command {
+        name: "listen",
+        summary: "print exit records as tasks exit",
+        main: listen::main,
+    },
+    Command {
+        name: "stream",
+        summary: "send exit records to a UART, socket or file as a framed stream",
+        main: stream::main,
+    },
+    Command {
+        name: "cgroup",
+        summary: "task counts of a cgroup v1 directory",
+        main: cgroup::main,
+    },
+    Command {
+        name: "decode",
+        summary: "decode a record stream from boards (serial, TCP, file)",
+        main: decode::main,
+    },
+    Command {
+        name: "getdelays",
+        summary: "the kernel's getdelays tool (same options and layout)",
+        main: crate::getdelays::main,
+    },
+];
+
+/// The command called `name`.
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// Writes `text` to stdout and flushes.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+}
+
+/// Writes help text to stdout; help is the command's successful output.
+pub fn help(text: &str) -> Result<i32, Failure> {
+    print(text).map(|()| 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for c in COMMANDS {
+            assert_eq!(find(c.name).map(|f| f.name), Some(c.name));
+            assert_eq!(COMMANDS.iter().filter(|d| d.name == c.name).count(), 1);
+        }
+        assert!(find("nope").is_none());
+    }
+}

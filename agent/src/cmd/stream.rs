@@ -1,0 +1,569 @@
+//! `taskwire stream`: exit records, framed, to a UART, a socket, a file or stdout.
+
+use std::ffi::OsString;
+use std::os::fd::AsFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use taskwire_core::cpulist::CpuSet;
+use taskwire_core::taskstats::Aggregate;
+use taskwire_core::wire::{self, Kind, LossReason, Message, Profile, Record};
+
+use crate::cli::{Arg, Args, parse_bytes, parse_count};
+use crate::client::{Client, Target};
+use crate::cpus::{self, CpuArg};
+use crate::errors::{ClientError, Failure, Op};
+use crate::listener::{self, Consumer, Event, Flow, Stopped};
+use crate::signals::{self, SignalFd};
+use crate::stream::framer::Framer;
+use crate::stream::header::{self, Facts};
+use crate::stream::queue::Queue;
+use crate::stream::sink::{self, FdSink, OpenError};
+use crate::stream::spec::{self, Endpoint};
+use crate::stream::writer::{self, Connector, Link, Settings};
+
+/// Records the queue holds by default, by profile: a ring of about 192 KiB, which keeps a
+/// static agent with a full queue under 1 MiB resident (measured: about 0.96 MiB).
+pub const fn default_queue(profile: Profile) -> usize {
+    match profile {
+        Profile::Full => 1536,
+        Profile::Acct => 3072,
+        Profile::Delays => 4096,
+    }
+}
+/// Default heartbeat period, in seconds.
+pub const DEFAULT_HEARTBEAT_SECS: u64 = 10;
+/// How long a stopping agent keeps writing what is queued.
+const FLUSH_GRACE: Duration = Duration::from_secs(1);
+
+/// Queue bytes per record, by profile: a little over the mean payload of real records
+/// (core/WIRE.md section 5: frames of 125, 56 and 35 bytes on average for full, acct and
+/// delays) plus the 2-byte entry header. Records larger than that fill the queue sooner
+/// than its record count says.
+pub const fn bytes_per_record(profile: Profile) -> usize {
+    match profile {
+        Profile::Full => 128,
+        Profile::Acct => 64,
+        Profile::Delays => 40,
+    }
+}
+
+/// Options of `taskwire stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamOpts {
+    /// Where the stream goes.
+    pub to: Endpoint,
+    /// CPUs to register for.
+    pub cpus: CpuArg,
+    /// Receive buffer to ask for, in bytes.
+    pub rcvbuf: Option<usize>,
+    /// Which fields each record carries.
+    pub profile: Profile,
+    /// Board name for the header (default: the hostname).
+    pub id: Option<String>,
+    /// Heartbeat period; None = off.
+    pub heartbeat: Option<Duration>,
+    /// Queue capacity, in records; None = [`default_queue`] of the profile.
+    pub queue: Option<usize>,
+    /// Write 1 to kernel.task_delayacct first.
+    pub enable_delayacct: bool,
+}
+
+/// Parses `stream` arguments; None for `--help`.
+pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
+    let mut args = Args::new("stream", items);
+    let mut to = None;
+    let mut cpus = CpuArg::All;
+    let mut rcvbuf = None;
+    let mut profile = Profile::Full;
+    let mut id = None;
+    let mut heartbeat = Some(Duration::from_secs(DEFAULT_HEARTBEAT_SECS));
+    let mut queue = None;
+    let mut enable_delayacct = false;
+    while let Some(arg) = args.next()? {
+        let (name, v) = match arg {
+            Arg::Short('h') => return Ok(None),
+            Arg::Long(n, None) if n == "help" => return Ok(None),
+            Arg::Long(n, v) => (n, v),
+            other => return Err(args.unexpected(&other)),
+        };
+        if name == "enable-delayacct" {
+            args.no_value(&name, v)?;
+            enable_delayacct = true;
+            continue;
+        }
+        let value = args.value(&name, v.clone());
+        match name.as_str() {
+            "to" => to = Some(spec::parse_sink(&value?).map_err(|e| args.usage(e))?),
+            "cpus" => cpus = CpuArg::parse(&value?).map_err(|e| args.usage(e))?,
+            "rcvbuf" => rcvbuf = Some(parse_bytes(&value?, "--rcvbuf").map_err(|e| args.usage(e))?),
+            "profile" => {
+                let p = value?;
+                profile = Profile::from_name(&p).ok_or_else(|| {
+                    args.usage(format!(
+                        "invalid --profile '{p}': expected full, acct or delays"
+                    ))
+                })?;
+            }
+            "id" => {
+                let s = value?;
+                header::check_id(&s).map_err(|e| args.usage(e))?;
+                id = Some(s);
+            }
+            "heartbeat" => {
+                let s = value?;
+                heartbeat = match s.parse::<u64>() {
+                    Ok(0) => None,
+                    Ok(n) if n <= 86_400 => Some(Duration::from_secs(n)),
+                    _ => {
+                        return Err(args.usage(format!(
+                            "invalid --heartbeat '{s}': seconds from 0 (off) to 86400"
+                        )));
+                    }
+                };
+            }
+            "queue" => {
+                let s = value?;
+                let n = parse_count(&s, "--queue").map_err(|e| args.usage(e))?;
+                // Past a million records the queue alone is over 100 MiB: surely a typo.
+                if n > 1 << 20 {
+                    return Err(args.usage(format!(
+                        "invalid --queue '{s}': at most {} records",
+                        1 << 20
+                    )));
+                }
+                queue = Some(n as usize);
+            }
+            _ => return Err(args.unexpected(&Arg::Long(name, v))),
+        }
+    }
+    let Some(to) = to else {
+        return Err(args.usage(
+            "--to SINK is required (serial:/dev/ttyX, tcp:HOST:PORT, unix:PATH, file:PATH or -)",
+        ));
+    };
+    Ok(Some(StreamOpts {
+        to,
+        cpus,
+        rcvbuf,
+        profile,
+        id,
+        heartbeat,
+        queue,
+        enable_delayacct,
+    }))
+}
+
+/// The reader's side: turns exit records into queued payloads.
+struct Feeder {
+    link: Arc<Link>,
+    profile: Profile,
+    payload: Vec<u8>,
+    /// Records the kernel delivered (per-task and per-thread-group).
+    received: u64,
+    truncated: u64,
+    undecodable: u64,
+}
+
+impl Feeder {
+    fn push(&mut self, kind: Kind, agg: &Aggregate<'_>) {
+        let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, self.profile);
+        // MAX_PAYLOAD_LEN bytes hold any record (core tests the bound).
+        self.received += 1;
+        // An empty payload (never, in practice) fails to decode in the writer and is
+        // counted there as lost.
+        let n = wire::encode_payload(&Message::Record(rec), &mut self.payload).unwrap_or(0);
+        let mut st = self.link.lock();
+        let reason = if st.sink_down {
+            LossReason::SinkOutage
+        } else {
+            LossReason::QueueOverflow
+        };
+        // The writer only waits on an empty queue: wake it only then, sparing a futex
+        // call per record under an exit storm.
+        let wake = st.queue.is_empty();
+        st.queue.push(&self.payload[..n], reason);
+        drop(st);
+        if wake {
+            self.link.work.notify_one();
+        }
+    }
+
+    fn flow(&self) -> Flow {
+        if self.link.lock().fatal.is_some() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+impl Consumer for Feeder {
+    fn registered(&mut self, cpus: &CpuSet) -> Flow {
+        eprintln!("taskwire stream: registered for exit records on CPUs {cpus}");
+        self.flow()
+    }
+
+    fn event(&mut self, event: Event<'_>) -> Flow {
+        match event {
+            Event::Exit(reply) => {
+                if let Some(a) = reply.pid {
+                    self.push(Kind::Pid, &a);
+                }
+                if let Some(a) = reply.tgid {
+                    self.push(Kind::Tgid, &a);
+                }
+            }
+            Event::Loss => {
+                let mut st = self.link.lock();
+                let wake = st.queue.is_empty();
+                st.queue.note_loss(LossReason::KernelEnobufs, 1);
+                drop(st);
+                if wake {
+                    self.link.work.notify_one();
+                }
+            }
+            // Neither can be counted as records on the wire (no record was decoded);
+            // they are rare enough to name on stderr.
+            Event::Truncated(len) => {
+                self.truncated += 1;
+                eprintln!(
+                    "taskwire stream: dropped a {len}-byte message longer than the receive buffer"
+                );
+            }
+            Event::Undecodable(e) => {
+                self.undecodable += 1;
+                eprintln!("taskwire stream: dropped a message that does not decode: {e}");
+            }
+        }
+        Flow::Continue
+    }
+
+    fn idle(&mut self) -> Flow {
+        self.flow()
+    }
+}
+
+/// Reopens an endpoint after an outage.
+struct Reopen(Endpoint);
+
+impl Connector for Reopen {
+    type Sink = FdSink;
+
+    fn connect(&mut self) -> Result<FdSink, OpenError> {
+        sink::open(&self.0)
+    }
+
+    fn reconnects(&self) -> bool {
+        self.0.reconnects()
+    }
+
+    fn name(&self) -> String {
+        match self.0 {
+            Endpoint::Stdio => "stdout".to_owned(),
+            ref e => e.to_string(),
+        }
+    }
+}
+
+/// Opens the sink at start. Devices, files and stdout must open now; a collector that is
+/// not up yet is waited for, unless the refusal is about permissions.
+fn open_first(ep: &Endpoint) -> Result<Option<FdSink>, Failure> {
+    match sink::open(ep) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if matches!(ep, Endpoint::Tcp { .. } | Endpoint::Unix(_)) && !e.permission => {
+            eprintln!("taskwire stream: {ep}: {}; will keep trying", e.msg);
+            Ok(None)
+        }
+        Err(e) => Err(Failure::Runtime(e.msg)),
+    }
+}
+
+/// The kernel's `struct taskstats` version, from a GET of this process.
+fn taskstats_version(client: &mut Client) -> u16 {
+    let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    client
+        .get(Target::Pid(me))
+        .ok()
+        .and_then(|r| r.pid)
+        .map_or(0, |a| a.stats.version())
+}
+
+/// Entry point.
+pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
+    let Some(opts) = parse(args)? else {
+        return super::help(&help());
+    };
+    let started = Instant::now();
+    let possible = cpus::possible().map_err(Failure::Runtime)?;
+    let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("stream", e))?;
+    // Block the stop signals before the writer thread starts: it inherits the mask.
+    let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
+        .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
+    let mut client = Client::connect()?;
+    if let Some(b) = opts.rcvbuf {
+        client
+            .socket()
+            .set_recv_buffer(b)
+            .map_err(|errno| ClientError::Os {
+                op: Op::RecvBuffer,
+                errno,
+            })?;
+    }
+    if opts.profile != Profile::Acct {
+        crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr())
+            .map_err(Failure::Runtime)?;
+    } else if opts.enable_delayacct {
+        crate::delayacct::enable().map_err(Failure::Runtime)?;
+    }
+    let facts = Facts::read(opts.id.as_deref(), taskstats_version(&mut client));
+    let first = open_first(&opts.to)?;
+
+    let records = opts.queue.unwrap_or(default_queue(opts.profile));
+    let bytes = records.saturating_mul(bytes_per_record(opts.profile));
+    let link = Arc::new(Link::new(Queue::new(records, bytes)));
+    let rate = match &opts.to {
+        Endpoint::Serial { baud, .. } => format!(
+            " (the line carries {} bytes/s)",
+            crate::stream::serial::bytes_per_second(*baud)
+        ),
+        _ => String::new(),
+    };
+    eprintln!(
+        "taskwire stream: to {}{rate} as '{}', profile {}, queue {} records ({} KiB)",
+        opts.to,
+        facts.board_id,
+        opts.profile.name(),
+        records,
+        link.lock().queue.byte_capacity() / 1024
+    );
+    let settings = Settings {
+        heartbeat: opts.heartbeat,
+        ..Settings::default()
+    };
+    let writer_link = link.clone();
+    let mut connector = Reopen(opts.to.clone());
+    let framer = Framer::new(facts.header());
+    let writer = std::thread::Builder::new()
+        .name("sink".into())
+        // Frames are built on this stack (a record is about 1 KiB); 64 KiB is plenty and
+        // keeps the agent's memory small.
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            writer::run(
+                &writer_link,
+                &mut connector,
+                first,
+                framer,
+                settings,
+                started,
+                &|| {
+                    // Wake the reader through its signalfd: the signal is blocked everywhere.
+                    let _ = rustix::process::kill_process(
+                        rustix::process::getpid(),
+                        rustix::process::Signal::TERM,
+                    );
+                },
+            )
+        })
+        .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))?;
+
+    let mut feeder = Feeder {
+        link: link.clone(),
+        profile: opts.profile,
+        payload: vec![0; wire::MAX_PAYLOAD_LEN],
+        received: 0,
+        truncated: 0,
+        undecodable: 0,
+    };
+    let result = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut feeder);
+    link.close(FLUSH_GRACE);
+    // A writer blocked in write(2) on a stalled sink is not waited for past the grace:
+    // the process exits around it.
+    let flushed = link.wait_done(Instant::now() + FLUSH_GRACE + Duration::from_millis(200));
+    if flushed {
+        let _ = writer.join();
+    }
+    let (stopped, summary) = result?;
+    let st = link.lock();
+    let why = match (&st.fatal, stopped) {
+        (Some(_), _) => "a sink failure".to_owned(),
+        (None, Stopped::Woken) => sigfd.take().map_or("a signal", signals::name).to_owned(),
+        (None, Stopped::Consumer) => "the consumer".to_owned(),
+    };
+    let q = &st.queue;
+    let mut extra = String::new();
+    if feeder.truncated + feeder.undecodable > 0 {
+        extra += &format!(
+            ", {} truncated and {} undecodable messages dropped",
+            feeder.truncated, feeder.undecodable
+        );
+    }
+    eprintln!(
+        "taskwire stream: received {} records: {} written, {} in a write cut short, {} left \
+         queued; lost {} to queue overflow and {} to sink outages; {} ENOBUFS events{extra}; \
+         {} reconnects; stopped by {why}, deregistered",
+        feeder.received,
+        st.records_written,
+        st.records_framed - st.records_written,
+        q.depth(),
+        q.lost(LossReason::QueueOverflow),
+        q.lost(LossReason::SinkOutage),
+        summary.loss_events,
+        st.reconnects,
+    );
+    match &st.fatal {
+        Some(msg) => Err(Failure::Runtime(msg.clone())),
+        None => Ok(0),
+    }
+}
+
+/// `taskwire stream --help`.
+pub fn help() -> String {
+    format!(
+        "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
+         \x20                      [--profile full|acct|delays] [--id NAME]\n\
+         \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\n\
+         Registers for exit records and sends them, framed in taskwire's binary record\n\
+         stream (core/WIRE.md: COBS frames with a CRC-32, each ended by 0x00), to SINK:\n\n\
+         \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
+         \x20                                     115200); rtscts = hardware flow control\n\
+         \x20 tcp:HOST:PORT                       connect to a collector ([::1]:PORT for IPv6)\n\
+         \x20 unix:PATH                           connect to a Unix stream socket\n\
+         \x20 file:PATH                           append to a file\n\
+         \x20 -                                   stdout\n\n\
+         The stream opens with a 0x00 and a header (board id, kernel release, taskstats\n\
+         version, delay accounting on/off, possible CPUs, boot time); records follow, each\n\
+         with a sequence number that counts up by one per record sent. Records wait in a\n\
+         bounded queue between the kernel and the sink: a slow or failed sink never slows\n\
+         the reading of exit records. Records that do not fit are dropped and reported in\n\
+         the stream as Loss frames, in place, with the count and the reason: queue overflow,\n\
+         sink outage (dropped while the sink was down), or kernel ENOBUFS (the netlink\n\
+         receive buffer overflowed: the kernel gives no count, so a Loss of that reason\n\
+         counts events, each one or more records).\n\n\
+         When the sink fails (collector restarted, cable or adapter unplugged) taskwire\n\
+         reconnects, waiting 100 ms and doubling up to 5 s, and starts the stream again\n\
+         (0x00, header); queued records are kept and sequence numbers run on. Only stdout\n\
+         cannot come back: a closed stdout stops taskwire with status 1. A TCP or Unix\n\
+         collector that is not up at start is waited for; a missing serial device or an\n\
+         unwritable file is an error at start.\n\n\
+         On SIGINT/SIGTERM taskwire deregisters, writes what is queued for up to a second,\n\
+         prints a summary on stderr and exits 0.\n\n\
+         Options:\n\
+         \x20 --to SINK            where to send the stream (required)\n\
+         \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
+         \x20 --rcvbuf BYTES       netlink receive buffer, e.g. 4M, against ENOBUFS\n\
+         \x20 --profile P          fields per record: full (default, every field, about 125\n\
+         \x20                      bytes a record), acct (procacct's fields plus CPU and\n\
+         \x20                      memory, about 56), delays (delay counts and totals, no\n\
+         \x20                      command name, about 35). At 115200 baud a UART carries\n\
+         \x20                      about 92, 207 or 328 records a second\n\
+         \x20 --id NAME            board name for the header (default: the hostname)\n\
+         \x20 --heartbeat SECS     send uptime, records sent, drops and queue depth every\n\
+         \x20                      SECS seconds (default {DEFAULT_HEARTBEAT_SECS}; 0 = off)\n\
+         \x20 --queue RECORDS      queue capacity in records (default 1536 full, 3072 acct,\n\
+         \x20                      4096 delays), also bounded in bytes: RECORDS x 128\n\
+         \x20                      (full), 64 (acct) or 40 (delays)\n\
+         \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
+         \x20 -h, --help           this text\n\n\
+         Registration also needs the initial user and pid namespaces, and exit records\n\
+         reach only the initial network namespace.\n\
+         Taskstats needs CAP_NET_ADMIN: run as root, or `setcap cap_net_admin+ep taskwire`.\n\n\
+         Exit status:\n\
+         \x20 0  stopped by SIGINT/SIGTERM\n\
+         \x20 1  runtime error (the kernel refused, sink missing or not writable, stdout closed)\n\
+         \x20 2  usage error (bad option, CPU list or sink)\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Option<StreamOpts>, Failure> {
+        parse(a.iter().map(OsString::from).collect())
+    }
+
+    #[test]
+    fn defaults_and_every_option() {
+        let o = p(&["--to", "-"]).unwrap().unwrap();
+        assert_eq!(o.to, Endpoint::Stdio);
+        assert_eq!(o.profile, Profile::Full);
+        assert_eq!(o.queue, None);
+        assert_eq!(o.heartbeat, Some(Duration::from_secs(10)));
+        assert_eq!(o.cpus, CpuArg::All);
+        let o = p(&[
+            "--to=serial:/dev/ttyS1,baud=9600",
+            "--cpus",
+            "0",
+            "--rcvbuf=1M",
+            "--profile",
+            "delays",
+            "--id",
+            "b1",
+            "--heartbeat=0",
+            "--queue",
+            "64",
+            "--enable-delayacct",
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(matches!(o.to, Endpoint::Serial { baud: 9600, .. }));
+        assert_eq!(o.rcvbuf, Some(1 << 20));
+        assert_eq!(o.profile, Profile::Delays);
+        assert_eq!(o.id.as_deref(), Some("b1"));
+        assert_eq!(o.heartbeat, None);
+        assert_eq!(o.queue, Some(64));
+        assert!(o.enable_delayacct);
+        assert!(p(&["--help"]).unwrap().is_none());
+    }
+
+    #[test]
+    fn usage_errors() {
+        for (args, why) in [
+            (&["--cpus", "0"][..], "--to SINK is required"),
+            (&["--to", "udp:x:1"], "unknown endpoint type"),
+            (&["--to", "tcp-listen:9"], "cannot listen"),
+            (
+                &["--to", "-", "--profile", "all"],
+                "expected full, acct or delays",
+            ),
+            (&["--to", "-", "--queue", "0"], "--queue"),
+            (&["--to", "-", "--queue", "99999999"], "at most"),
+            (&["--to", "-", "--heartbeat", "-1"], "--heartbeat"),
+            (&["--to", "-", "--id", ""], "empty"),
+            (&["--to", "-", "--frob"], "unknown option"),
+            (&["--to"], "needs a value"),
+            (&["--to", "-", "x"], "unexpected argument"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            let s = e.to_string();
+            assert!(s.contains(why), "{args:?}: {s}");
+            assert!(!s.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn help_names_every_option_and_sink() {
+        let h = help();
+        for s in [
+            "--to",
+            "--cpus",
+            "--rcvbuf",
+            "--profile",
+            "--id",
+            "--heartbeat",
+            "--queue",
+            "--enable-delayacct",
+            "serial:",
+            "tcp:",
+            "unix:",
+            "file:",
+            "ENOBUFS",
+            "2  usage",
+        ] {
+            assert!(h.contains(s), "{s}");
+        }
+    }
+}

@@ -1,0 +1,524 @@
+//! The host side of a record stream: bytes from a file, a UART or many boards' connections
+//! in, decoded messages and per-board counts out.
+//!
+//! Layers: [`source`] opens what `--from` names; [`session`] keeps one stream's reader,
+//! board and sequence state and feeds the shared [`session::Decoder`], which renders
+//! ([`render`]) and counts ([`tally`]). [`pump`] is the single-threaded poll loop that
+//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections and the
+//! SIGINT/SIGTERM descriptor. Memory is fixed per connection (a frame buffer of each
+//! kind, about 3 KiB), so no input, however long or broken, makes it grow.
+
+pub mod render;
+pub mod session;
+pub mod source;
+pub mod tally;
+#[cfg(test)]
+mod testutil;
+
+use std::io::{self, ErrorKind, Write};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::retry_on_intr;
+
+use crate::errors::Failure;
+use crate::signals::SignalFd;
+use session::{Decoder, Session};
+use source::{Input, Listener, Opened};
+
+/// Connections decoded at once; more are refused with a message. Each costs a fixed few
+/// KiB and a descriptor.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Bytes read from one stream per turn, so that one busy board cannot starve the others.
+const READ_CHUNK: usize = 16 * 1024;
+/// Rendered output held before it is written even when more input is waiting.
+const OUT_HIGH_WATER: usize = 64 * 1024;
+/// How long a stopping decoder keeps reading what its connections still send.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How often a lost UART is looked for again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+
+/// Why the loop ended.
+#[derive(Debug)]
+pub enum Stop {
+    /// Every stream reached its end (file, stdin, a connection that was closed).
+    End,
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+    /// Writing the output failed (a closed pipe included).
+    Output(io::Error),
+}
+
+/// What wakes the loop to stop: SIGINT/SIGTERM through a signalfd.
+pub trait Wake: AsFd {
+    /// The signal that arrived, consuming it; `None` for a spurious wake-up.
+    fn take(&self) -> Option<i32>;
+}
+
+impl Wake for SignalFd {
+    fn take(&self) -> Option<i32> {
+        SignalFd::take(self)
+    }
+}
+
+/// Reopens a stream that went away (a UART unplugged); `None` while it is still gone.
+pub type Reopen = Box<dyn FnMut() -> Option<Input>>;
+
+/// One stream being read.
+struct Conn {
+    /// `None` while a reopenable stream is gone.
+    input: Option<Input>,
+    session: Session,
+}
+
+/// Runs until the input ends, a stop signal arrives or the output fails.
+///
+/// `reopen`, for a single stream, is tried every second after the stream ends or fails
+/// instead of stopping (a UART whose adapter was unplugged).
+pub fn pump(
+    opened: Opened,
+    decoder: &mut Decoder,
+    wake: Option<&dyn Wake>,
+    out: &mut dyn Write,
+    mut reopen: Option<Reopen>,
+) -> Result<Stop, Failure> {
+    let (listener, mut conns) = match opened {
+        Opened::Stream(input, peer) => (
+            None,
+            vec![Conn {
+                input: Some(input),
+                session: Session::new(peer),
+            }],
+        ),
+        Opened::Listener(l) => (Some(l), Vec::new()),
+    };
+    decoder.tally.connections = conns.len() as u64;
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut last_refusal: Option<Instant> = None;
+    loop {
+        if let Err(e) = write_out(decoder, out) {
+            return Ok(Stop::Output(e));
+        }
+        let down = conns.iter().any(|c| c.input.is_none());
+        let ready = wait(
+            wake,
+            listener.as_ref(),
+            &conns,
+            down.then_some(REOPEN_EVERY),
+        )?;
+        if ready.wake {
+            if let Some(sig) = wake.and_then(Wake::take) {
+                drop(listener);
+                drain(&mut conns, decoder, &mut buf);
+                return Ok(match write_out(decoder, out) {
+                    Ok(()) => Stop::Signal(sig),
+                    Err(e) => Stop::Output(e),
+                });
+            }
+        }
+        if ready.listener {
+            if let Some(l) = &listener {
+                accept_all(l, &mut conns, decoder, &mut last_refusal);
+            }
+        }
+        let mut i = 0;
+        while i < conns.len() {
+            let c = &mut conns[i];
+            let ended = match &mut c.input {
+                Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
+                    read_once(input, &mut c.session, decoder, &mut buf)
+                }
+                Some(_) => false,
+                None => {
+                    if let Some(input) = reopen.as_mut().and_then(|f| f()) {
+                        eprintln!("taskwire decode: {} is back", c.session.peer);
+                        c.input = Some(input);
+                    }
+                    false
+                }
+            };
+            if ended {
+                if let Some(r) = reopen.as_mut() {
+                    eprintln!(
+                        "taskwire decode: {} went away; trying to reopen it every second",
+                        c.session.peer
+                    );
+                    c.input = r();
+                    i += 1;
+                    continue;
+                }
+                let mut gone = conns.swap_remove(i);
+                decoder.close(&mut gone.session);
+                if listener.is_some() {
+                    eprintln!(
+                        "taskwire decode: {} closed{}",
+                        gone.session.peer,
+                        gone.session
+                            .label()
+                            .map(|b| format!(" (board {b})"))
+                            .unwrap_or_default()
+                    );
+                }
+                continue;
+            }
+            i += 1;
+            if decoder.out.len() >= OUT_HIGH_WATER {
+                if let Err(e) = write_out(decoder, out) {
+                    return Ok(Stop::Output(e));
+                }
+            }
+        }
+        if listener.is_none() && conns.is_empty() {
+            return Ok(match write_out(decoder, out) {
+                Ok(()) => Stop::End,
+                Err(e) => Stop::Output(e),
+            });
+        }
+    }
+}
+
+/// Writes and clears the rendered output.
+fn write_out(decoder: &mut Decoder, out: &mut dyn Write) -> io::Result<()> {
+    if decoder.out.is_empty() {
+        return Ok(());
+    }
+    let r = out
+        .write_all(decoder.out.as_bytes())
+        .and_then(|()| out.flush());
+    decoder.out.clear();
+    r
+}
+
+/// Which descriptors are readable.
+struct Ready {
+    wake: bool,
+    listener: bool,
+    conns: Vec<bool>,
+}
+
+fn wait(
+    wake: Option<&dyn Wake>,
+    listener: Option<&Listener>,
+    conns: &[Conn],
+    timeout: Option<Duration>,
+) -> Result<Ready, Failure> {
+    let mut fds = Vec::with_capacity(2 + conns.len());
+    if let Some(w) = wake {
+        fds.push(PollFd::from_borrowed_fd(w.as_fd(), PollFlags::IN));
+    }
+    if let Some(l) = listener {
+        fds.push(PollFd::new(l, PollFlags::IN));
+    }
+    // Streams that are gone are not polled; their slots stay false.
+    let polled: Vec<usize> = (0..conns.len())
+        .filter(|&i| conns[i].input.is_some())
+        .collect();
+    for &i in &polled {
+        if let Some(input) = &conns[i].input {
+            fds.push(PollFd::new(input, PollFlags::IN));
+        }
+    }
+    let ts = timeout.map(|d| Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
+    });
+    retry_on_intr(|| poll(&mut fds, ts.as_ref()))
+        .map_err(|e| Failure::Runtime(format!("waiting for input: {e}")))?;
+    let mut it = fds.iter().map(|f| !f.revents().is_empty());
+    let mut ready = Ready {
+        wake: wake.is_some() && it.next().unwrap_or(false),
+        listener: listener.is_some() && it.next().unwrap_or(false),
+        conns: vec![false; conns.len()],
+    };
+    for (&i, r) in polled.iter().zip(it) {
+        ready.conns[i] = r;
+    }
+    Ok(ready)
+}
+
+/// Reads one chunk and decodes it; true when the stream ended or failed.
+fn read_once(input: &mut Input, s: &mut Session, d: &mut Decoder, buf: &mut [u8]) -> bool {
+    match input.read(buf) {
+        Ok(0) => true,
+        Ok(n) => {
+            d.feed(s, buf.get(..n).unwrap_or_default());
+            false
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => false,
+        Err(e) => {
+            // A reset connection or an unplugged UART (EIO): the stream is over.
+            if e.kind() != ErrorKind::ConnectionReset {
+                eprintln!("taskwire decode: reading {}: {e}", s.peer);
+            }
+            true
+        }
+    }
+}
+
+fn accept_all(
+    l: &Listener,
+    conns: &mut Vec<Conn>,
+    decoder: &mut Decoder,
+    last_refusal: &mut Option<Instant>,
+) {
+    loop {
+        match l.accept() {
+            Ok(None) => return,
+            Ok(Some((input, peer))) => {
+                if conns.len() >= MAX_CONNECTIONS {
+                    decoder.tally.refused_connections += 1;
+                    // At most one line a second, whatever a flood of connections does.
+                    if last_refusal.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        *last_refusal = Some(Instant::now());
+                        eprintln!(
+                            "taskwire decode: refused a connection from {peer}: already \
+                             {MAX_CONNECTIONS} connections (the limit); {} refused so far",
+                            decoder.tally.refused_connections
+                        );
+                    }
+                    drop(input);
+                    continue;
+                }
+                eprintln!("taskwire decode: {peer} connected");
+                decoder.tally.connections += 1;
+                conns.push(Conn {
+                    input: Some(input),
+                    session: Session::new(peer),
+                });
+            }
+            Err(e) => {
+                // ECONNABORTED, EMFILE and the like: this connection is lost, not the rest.
+                eprintln!("taskwire decode: accepting a connection: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// On a stop signal: tell each connected agent (FIN) and read what it still sends, until
+/// it closes or [`DRAIN_LIMIT`] passes, so records already on the way are not lost.
+/// Files and stdin are not drained: the signal means stop now.
+fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
+    conns.retain(|c| matches!(c.input, Some(Input::Tcp(_) | Input::Unix(_))));
+    for c in conns.iter() {
+        if let Some(i) = &c.input {
+            i.shutdown_write();
+        }
+    }
+    let end = Instant::now() + DRAIN_LIMIT;
+    while !conns.is_empty() {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let Ok(ready) = wait(None, None, conns, Some(left)) else {
+            break;
+        };
+        let mut i = 0;
+        while i < conns.len() {
+            let c = &mut conns[i];
+            let ended = match &mut c.input {
+                Some(input) if ready.conns[i] => read_once(input, &mut c.session, decoder, buf),
+                _ => false,
+            };
+            if ended {
+                let mut gone = conns.swap_remove(i);
+                decoder.close(&mut gone.session);
+            } else {
+                i += 1;
+            }
+        }
+    }
+    for c in conns.iter_mut() {
+        decoder.close(&mut c.session);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::render::Format;
+    use crate::decode::testutil::stream_bytes;
+    use crate::stream::spec::parse_source;
+    use std::io::Read;
+    use std::net::TcpStream;
+    use std::os::unix::net::UnixStream;
+
+    fn tmp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("tw-pump-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn a_file_is_read_to_its_end() {
+        let path = tmp("two.twr");
+        let mut bytes = stream_bytes("f", 0..50);
+        // Reconnect in the same file (the agent appends): a second stream.
+        bytes.extend(stream_bytes("f", 0..10));
+        std::fs::write(&path, &bytes).unwrap();
+        let src = parse_source(&format!("file:{}", path.display())).unwrap();
+        let mut d = Decoder::new(Format::Text);
+        let mut out = Vec::new();
+        let stop = pump(source::open(&src).unwrap(), &mut d, None, &mut out, None).unwrap();
+        assert!(matches!(stop, Stop::End), "{stop:?}");
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().filter(|l| l.contains(" seq=")).count(), 60);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.streams, b.records(), b.gaps), (2, 60, 0));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Stands in for the signalfd: a byte written to the other end is the "signal".
+    struct PipeWake(UnixStream);
+
+    impl AsFd for PipeWake {
+        fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+            self.0.as_fd()
+        }
+    }
+
+    impl Wake for PipeWake {
+        fn take(&self) -> Option<i32> {
+            let mut b = [0u8; 1];
+            (&self.0)
+                .read(&mut b)
+                .ok()
+                .filter(|&n| n == 1)
+                .map(|_| i32::from(b[0]))
+        }
+    }
+
+    #[test]
+    fn listener_serves_several_connections_until_stopped() {
+        let Opened::Listener(l) =
+            source::open(&parse_source("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
+        else {
+            panic!("not a listener");
+        };
+        let addr = l.local().trim_start_matches("tcp-listen:").to_owned();
+        let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut socks: Vec<TcpStream> =
+                (0..3).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+            for (i, s) in socks.iter_mut().enumerate() {
+                s.write_all(&stream_bytes(&format!("b{i}"), 0..(10 * (i as u64 + 1))))
+                    .unwrap();
+            }
+            // b0 and b1 hang up; b2 stays connected and is drained at the stop.
+            let last = socks.pop().unwrap();
+            drop(socks);
+            std::thread::sleep(Duration::from_millis(300));
+            stop_tx.write_all(&[15]).unwrap();
+            // The decoder's FIN tells the agent to close; it does.
+            let mut b = [0u8; 1];
+            assert_eq!((&last).read(&mut b).unwrap(), 0);
+        });
+        let mut d = Decoder::new(Format::Json);
+        let mut out = Vec::new();
+        let w = PipeWake(wake);
+        let stop = pump(Opened::Listener(l), &mut d, Some(&w), &mut out, None).unwrap();
+        sender.join().unwrap();
+        assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
+        let recs: Vec<(String, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, b)| (n.to_owned(), b.records()))
+            .collect();
+        assert_eq!(
+            recs,
+            [
+                ("b0".to_owned(), 10),
+                ("b1".to_owned(), 20),
+                ("b2".to_owned(), 30)
+            ]
+        );
+        assert_eq!(d.tally.connections, 3);
+        assert!(d.out.is_empty(), "everything drained was written");
+        let text = String::from_utf8(out).unwrap();
+        // 3 headers and 60 records, one JSON object each.
+        assert_eq!(text.lines().count(), 63, "{text}");
+    }
+
+    fn listener() -> (Listener, String) {
+        let Opened::Listener(l) =
+            source::open(&parse_source("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
+        else {
+            panic!("not a listener");
+        };
+        let addr = l.local().trim_start_matches("tcp-listen:").to_owned();
+        (l, addr)
+    }
+
+    #[test]
+    fn connections_past_the_limit_are_refused() {
+        let (l, addr) = listener();
+        let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+        let client = std::thread::spawn(move || {
+            let socks: Vec<TcpStream> = (0..MAX_CONNECTIONS + 3)
+                .map(|_| TcpStream::connect(&addr).unwrap())
+                .collect();
+            // The refused ones are closed by the decoder: they read EOF; the others would
+            // block.
+            std::thread::sleep(Duration::from_millis(300));
+            let mut closed = 0;
+            for s in &socks {
+                s.set_nonblocking(true).unwrap();
+                if matches!((&*s).read(&mut [0u8; 1]), Ok(0)) {
+                    closed += 1;
+                }
+            }
+            stop_tx.write_all(&[2]).unwrap();
+            closed
+        });
+        let mut d = Decoder::new(Format::Text);
+        let w = PipeWake(wake);
+        let stop = pump(Opened::Listener(l), &mut d, Some(&w), &mut Vec::new(), None).unwrap();
+        assert!(matches!(stop, Stop::Signal(2)), "{stop:?}");
+        assert_eq!(client.join().unwrap(), 3);
+        assert_eq!(d.tally.refused_connections, 3);
+        assert_eq!(d.tally.connections, MAX_CONNECTIONS as u64);
+    }
+
+    #[test]
+    fn a_serial_line_is_read_and_reopened_after_a_hangup() {
+        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .expect("/dev/ptmx");
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let slave = ptsname(&master, Vec::new()).unwrap();
+        let slave = std::path::PathBuf::from(slave.to_str().unwrap());
+        let src = parse_source(&format!("serial:{},baud=9600", slave.display())).unwrap();
+        let opened = source::open(&src).unwrap();
+        let reopen_path = slave.clone();
+        let reopened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = reopened.clone();
+        let reopen: Reopen = Box::new(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            source::open_serial(&reopen_path, 9600, false)
+                .ok()
+                .map(Input::File)
+        });
+        let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            let bytes = stream_bytes("uart", 0..20);
+            rustix::io::write(&master, &bytes).unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+            // The adapter is unplugged: the slave side reads EIO once the master closes.
+            drop(master);
+            std::thread::sleep(Duration::from_millis(300));
+            stop_tx.write_all(&[15]).unwrap();
+        });
+        let mut d = Decoder::new(Format::Json);
+        let mut out = Vec::new();
+        let w = PipeWake(wake);
+        let stop = pump(opened, &mut d, Some(&w), &mut out, Some(reopen)).unwrap();
+        writer.join().unwrap();
+        assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
+        let (name, b) = d.tally.boards().next().unwrap();
+        assert_eq!((name, b.records(), b.gaps), ("uart", 20, 0));
+        assert!(reopened.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+}

@@ -1,0 +1,564 @@
+//! Decoded messages as text, JSON lines or CSV.
+//!
+//! * **text**: one `key=value` line per message, starting with the board. Records show the
+//!   same summary as `taskwire listen` (ids, comm, exit status, times, context switches,
+//!   delays); `--format json` has every field.
+//! * **json**: one object per line. `"type"` is `header`, `record`, `loss` or
+//!   `heartbeat`; every object has `"board"`. A record has `seq`, `kind` (`pid`/`tgid`),
+//!   `id`, `profile`, `comm` (absent for the `delays` profile) and every present field
+//!   under its kernel name; absent fields are omitted, never null. A slot this build does
+//!   not know (a newer agent's appended field) appears as `slot_N`.
+//! * **csv**: records only. A header row `board,seq,kind,id,comm,<the profile's fields>`,
+//!   then one row per record; absent fields are empty cells. A record of another profile
+//!   than the previous one starts a new header row (an agent sends one profile, so this
+//!   only happens when boards with different profiles share a decoder). Cells holding a
+//!   comma, quote, CR or LF are quoted RFC 4180 style.
+
+use std::fmt::Write;
+
+use taskwire_core::taskstats::{Delay, Field, Value};
+use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
+
+use super::tally::reason_name;
+use crate::output::json::Json;
+use crate::output::{Status, escape_token};
+
+/// Output format of `decode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// `key=value` lines.
+    #[default]
+    Text,
+    /// JSON lines.
+    Json,
+    /// Comma-separated values, records only.
+    Csv,
+}
+
+impl Format {
+    /// Parses `text`, `json` or `csv`.
+    pub fn parse(s: &str) -> Result<Format, String> {
+        match s {
+            "text" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            _ => Err(format!("invalid format '{s}': expected text, json or csv")),
+        }
+    }
+}
+
+/// The name of a record kind.
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Pid => "pid",
+        Kind::Tgid => "tgid",
+    }
+}
+
+/// Turns messages into output lines, remembering what CSV needs between rows.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    format: Format,
+    /// The profile whose CSV header row was printed last.
+    csv_profile: Option<Profile>,
+    /// Whether a record with slots this build does not know was seen (CSV drops them).
+    pub unknown_slots: bool,
+}
+
+impl Renderer {
+    /// A renderer for `format`.
+    pub fn new(format: Format) -> Renderer {
+        Renderer {
+            format,
+            ..Renderer::default()
+        }
+    }
+
+    /// Appends the lines for a stream header to `out`.
+    pub fn header(&mut self, board: &str, h: &StreamHeader, out: &mut String) {
+        let delayacct = match h.delay_accounting {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        match self.format {
+            Format::Csv => {}
+            Format::Text => {
+                let _ = writeln!(
+                    out,
+                    "board={} header agent={} kernel={} taskstats=v{} delayacct={delayacct} \
+                     cpus={} boot_time={} wire={} schema={:#010x}{}",
+                    text_str(board),
+                    text_str(&h.agent_version),
+                    text_str(&h.kernel_release),
+                    h.taskstats_version,
+                    text_str(&h.possible_cpus),
+                    h.boot_time,
+                    h.wire_version,
+                    h.schema_hash,
+                    if h.same_schema() {
+                        ""
+                    } else {
+                        " schema_differs=1"
+                    }
+                );
+            }
+            Format::Json => {
+                let mut j = Json::new();
+                j.str("type", "header")
+                    .str("board", board)
+                    .str("agent_version", &h.agent_version)
+                    .str("kernel_release", &h.kernel_release)
+                    .u64("taskstats_version", u64::from(h.taskstats_version))
+                    .str("delay_accounting", delayacct)
+                    .str("possible_cpus", &h.possible_cpus)
+                    .u64("boot_time", h.boot_time)
+                    .u64("wire_version", u64::from(h.wire_version))
+                    .u64("schema_hash", u64::from(h.schema_hash))
+                    .bool("same_schema", h.same_schema());
+                line(out, j);
+            }
+        }
+    }
+
+    /// Appends the line(s) for a record to `out`.
+    pub fn record(&mut self, board: &str, r: &Record, out: &mut String) {
+        match self.format {
+            Format::Text => {
+                out.push_str(&text_record(board, r));
+                out.push('\n');
+            }
+            Format::Json => line(out, json_record(board, r)),
+            Format::Csv => {
+                if self.csv_profile != Some(r.profile) {
+                    if self.csv_profile.is_some() {
+                        out.push('\n');
+                    }
+                    self.csv_profile = Some(r.profile);
+                    out.push_str(&csv_header(r.profile));
+                    out.push('\n');
+                }
+                if r.fields().any(|f| f.field.is_none()) {
+                    self.unknown_slots = true;
+                }
+                out.push_str(&csv_row(board, r));
+                out.push('\n');
+            }
+        }
+    }
+
+    /// Appends the line for a loss report to `out` (nothing in CSV).
+    pub fn loss(&mut self, board: &str, l: &Loss, out: &mut String) {
+        match self.format {
+            Format::Csv => {}
+            Format::Text => {
+                let _ = writeln!(
+                    out,
+                    "board={} loss count={} reason={} next_seq={}",
+                    text_str(board),
+                    l.count,
+                    reason_name(l.reason),
+                    l.next_seq
+                );
+            }
+            Format::Json => {
+                let mut j = Json::new();
+                j.str("type", "loss")
+                    .str("board", board)
+                    .u64("count", l.count)
+                    .str("reason", reason_name(l.reason))
+                    .u64("next_seq", l.next_seq);
+                line(out, j);
+            }
+        }
+    }
+
+    /// Appends the line for a heartbeat to `out` (nothing in CSV).
+    pub fn heartbeat(&mut self, board: &str, h: &Heartbeat, out: &mut String) {
+        match self.format {
+            Format::Csv => {}
+            Format::Text => {
+                let _ = writeln!(
+                    out,
+                    "board={} heartbeat uptime_ms={} records_sent={} drops={} queue_depth={}",
+                    text_str(board),
+                    h.uptime_ms,
+                    h.records_sent,
+                    h.drops,
+                    h.queue_depth
+                );
+            }
+            Format::Json => {
+                let mut j = Json::new();
+                j.str("type", "heartbeat")
+                    .str("board", board)
+                    .u64("uptime_ms", h.uptime_ms)
+                    .u64("records_sent", h.records_sent)
+                    .u64("drops", h.drops)
+                    .u64("queue_depth", u64::from(h.queue_depth));
+                line(out, j);
+            }
+        }
+    }
+}
+
+fn line(out: &mut String, j: Json) {
+    out.push_str(&j.finish());
+    out.push('\n');
+}
+
+/// A string from the wire as one `key=value` token.
+fn text_str(s: &str) -> String {
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        escape_token(s.as_bytes())
+    }
+}
+
+/// The one-line summary of a record.
+pub fn text_record(board: &str, r: &Record) -> String {
+    let mut out = String::with_capacity(256);
+    let _ = write!(
+        out,
+        "board={} seq={} {}={}",
+        text_str(board),
+        r.seq,
+        kind_name(r.kind),
+        r.id
+    );
+    let pid = r.kind == Kind::Pid;
+    if pid {
+        for (k, f) in [
+            ("tgid", Field::AcTgid),
+            ("ppid", Field::AcPpid),
+            ("uid", Field::AcUid),
+            ("gid", Field::AcGid),
+        ] {
+            if let Some(v) = r.get(f) {
+                let _ = write!(out, " {k}={v}");
+            }
+        }
+    }
+    if let Some(comm) = r.comm.as_ref().filter(|c| !c.is_empty()) {
+        let _ = write!(out, " comm={}", escape_token(comm));
+    }
+    if let (true, Some(Value::Unsigned(raw))) = (pid, r.get(Field::AcExitcode)) {
+        match Status::from_wait(raw) {
+            Status::Exited(c) => {
+                let _ = write!(out, " exit={c}");
+            }
+            Status::Signaled(sig, core) => {
+                let _ = write!(out, " signal={sig}{}", if core { " core=1" } else { "" });
+            }
+        }
+    }
+    for (k, f) in [
+        ("etime_us", Field::AcEtime),
+        ("utime_us", Field::AcUtime),
+        ("stime_us", Field::AcStime),
+        ("nvcsw", Field::Nvcsw),
+        ("nivcsw", Field::Nivcsw),
+    ] {
+        if let Some(v) = r.get(f) {
+            let _ = write!(out, " {k}={v}");
+        }
+    }
+    for &d in Delay::ALL {
+        let (Some(count), Some(total)) = (r.get(d.count_field()), r.get(d.total_field())) else {
+            continue;
+        };
+        // CPU and IO always, the rarer categories only when they happened, as `listen`.
+        if matches!(d, Delay::Cpu | Delay::Blkio) || count != Value::Unsigned(0) {
+            let name = d.name().to_ascii_lowercase();
+            let _ = write!(out, " {name}_delay_count={count} {name}_delay_ns={total}");
+        }
+    }
+    out
+}
+
+/// The JSON object of a record, every present field included.
+pub fn json_record(board: &str, r: &Record) -> Json {
+    let mut j = Json::new();
+    j.str("type", "record")
+        .str("board", board)
+        .u64("seq", r.seq)
+        .str("kind", kind_name(r.kind))
+        .u64("id", u64::from(r.id))
+        .str("profile", r.profile.name());
+    if let Some(comm) = &r.comm {
+        j.bytes("comm", comm);
+    }
+    for fv in r.fields() {
+        let slot_key;
+        let key = match fv.field {
+            Some(f) => f.name(),
+            None => {
+                slot_key = format!("slot_{}", fv.slot);
+                &slot_key
+            }
+        };
+        match fv.value {
+            Value::Unsigned(v) => j.u64(key, v),
+            Value::Signed(v) => j.i64(key, v),
+        };
+    }
+    j
+}
+
+/// The CSV header row of `profile` (no line end).
+pub fn csv_header(profile: Profile) -> String {
+    let mut out = String::from("board,seq,kind,id,comm");
+    for f in profile.fields() {
+        out.push(',');
+        out.push_str(&csv_cell(f.name()));
+    }
+    out
+}
+
+/// One record as a CSV row in its profile's columns (no line end).
+pub fn csv_row(board: &str, r: &Record) -> String {
+    let comm = r
+        .comm
+        .as_ref()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .unwrap_or_default();
+    let mut out = format!(
+        "{},{},{},{},{}",
+        csv_cell(board),
+        r.seq,
+        kind_name(r.kind),
+        r.id,
+        csv_cell(&comm)
+    );
+    for &f in r.profile.fields() {
+        out.push(',');
+        if let Some(v) = r.get(f) {
+            let _ = write!(out, "{v}");
+        }
+    }
+    out
+}
+
+/// `s` as one CSV cell: quoted, with quotes doubled, when it holds a separator, a quote or
+/// a line break (RFC 4180), or has leading or trailing spaces some readers would trim.
+pub fn csv_cell(s: &str) -> String {
+    let needs = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
+    if needs {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::testutil::fixture_records;
+    use taskwire_core::wire::{LossReason, Values};
+
+    fn full() -> Record {
+        fixture_records(Profile::Full).remove(0)
+    }
+
+    #[test]
+    fn text_line_has_board_seq_id_and_summary() {
+        let r = full();
+        let line = text_record("bench-1", &r);
+        assert!(
+            line.starts_with(&format!("board=bench-1 seq={} pid={}", r.seq, r.id)),
+            "{line}"
+        );
+        let comm = r.comm_str().unwrap();
+        assert!(line.contains(&format!(" comm={comm}")), "{line}");
+        let etime = r.get(Field::AcEtime).unwrap();
+        assert!(line.contains(&format!(" etime_us={etime}")), "{line}");
+        assert!(line.contains(" cpu_delay_count="), "{line}");
+        assert!(!line.contains('\n'));
+        // A board id with a space cannot split the token.
+        assert!(text_record("a b", &r).starts_with("board=a\\x20b "));
+    }
+
+    #[test]
+    fn json_record_carries_every_present_field_by_kernel_name() {
+        for profile in [Profile::Full, Profile::Acct, Profile::Delays] {
+            for r in fixture_records(profile) {
+                let s = json_record("b\"1", &r).finish();
+                assert!(
+                    s.starts_with("{\"type\":\"record\",\"board\":\"b\\\"1\","),
+                    "{s}"
+                );
+                assert!(s.contains(&format!("\"seq\":{},", r.seq)), "{s}");
+                assert!(s.contains(&format!("\"id\":{},", r.id)), "{s}");
+                assert!(s.contains(&format!("\"profile\":\"{}\"", profile.name())));
+                assert_eq!(s.contains("\"comm\":"), profile.has_comm(), "{s}");
+                let mut present = 0;
+                for f in profile.fields() {
+                    let key = format!("\"{}\":", f.name());
+                    match r.get(*f) {
+                        Some(v) => {
+                            present += 1;
+                            assert!(s.contains(&format!("{key}{v}")), "{key} in {s}");
+                        }
+                        None => assert!(!s.contains(&key), "absent {key} in {s}"),
+                    }
+                }
+                assert!(present > 0);
+                // Keys: type board seq kind id profile [comm] + one per present field.
+                let keys = s.matches("\":").count();
+                assert_eq!(keys, 6 + usize::from(profile.has_comm()) + present, "{s}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_slots_are_named_by_number() {
+        let mut values = Values::new();
+        for v in 0..17 {
+            values.push(Some(v)).unwrap();
+        }
+        let r = Record {
+            seq: 1,
+            kind: Kind::Tgid,
+            id: 9,
+            profile: Profile::Delays,
+            comm: None,
+            values,
+        };
+        let s = json_record("x", &r).finish();
+        assert!(s.contains("\"kind\":\"tgid\""), "{s}");
+        assert!(
+            s.ends_with(",\"irq_delay_total\":15,\"slot_16\":16}"),
+            "{s}"
+        );
+        let mut rend = Renderer::new(Format::Csv);
+        let mut out = String::new();
+        rend.record("x", &r, &mut out);
+        assert!(rend.unknown_slots);
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        assert_eq!(csv_cell("storm"), "storm");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("l1\nl2"), "\"l1\nl2\"");
+        assert_eq!(csv_cell("cr\r"), "\"cr\r\"");
+        assert_eq!(csv_cell(" pad"), "\" pad\"");
+        assert_eq!(csv_cell(""), "");
+    }
+
+    #[test]
+    fn csv_rows_line_up_with_the_header() {
+        for profile in [Profile::Full, Profile::Acct, Profile::Delays] {
+            let header = csv_header(profile);
+            let cols = header.split(',').count();
+            assert_eq!(cols, 5 + profile.fields().len());
+            for mut r in fixture_records(profile) {
+                if profile.has_comm() {
+                    r.comm = Some(taskwire_core::wire::Comm::from_slice(b"a,\"b").unwrap());
+                }
+                let row = csv_row("brd", &r);
+                // The comm cell is quoted; without it every comma separates a column.
+                let unquoted = row.replace("\"a,\"\"b\"", "C");
+                assert_eq!(unquoted.split(',').count(), cols, "{row}");
+                let cells: Vec<&str> = unquoted.split(',').collect();
+                assert_eq!(cells[0], "brd");
+                assert_eq!(cells[1], r.seq.to_string());
+                assert_eq!(cells[3], r.id.to_string());
+                for (i, f) in profile.fields().iter().enumerate() {
+                    let want = r.get(*f).map(|v| v.to_string()).unwrap_or_default();
+                    assert_eq!(cells[5 + i], want, "{}", f.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csv_prints_a_new_header_when_the_profile_changes_and_skips_the_rest() {
+        let mut rend = Renderer::new(Format::Csv);
+        let mut out = String::new();
+        let acct = fixture_records(Profile::Acct);
+        rend.record("a", &acct[0], &mut out);
+        rend.record("a", &acct[0], &mut out);
+        rend.loss(
+            "a",
+            &Loss {
+                count: 1,
+                reason: LossReason::SinkOutage,
+                next_seq: 3,
+            },
+            &mut out,
+        );
+        rend.record("b", &fixture_records(Profile::Delays)[0], &mut out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 6, "{out}");
+        assert_eq!(lines[0], csv_header(Profile::Acct));
+        assert_eq!(lines[3], "");
+        assert_eq!(lines[4], csv_header(Profile::Delays));
+        assert!(lines[5].starts_with("b,"));
+    }
+
+    #[test]
+    fn loss_heartbeat_and_header_lines() {
+        let loss = Loss {
+            count: 4,
+            reason: LossReason::QueueOverflow,
+            next_seq: 10,
+        };
+        let hb = Heartbeat {
+            uptime_ms: 5,
+            records_sent: 6,
+            drops: 7,
+            queue_depth: 8,
+        };
+        let mut h = StreamHeader::new();
+        h.board_id = "b1".try_into().unwrap();
+        h.taskstats_version = 16;
+        let mut out = String::new();
+        let mut t = Renderer::new(Format::Text);
+        t.loss("b1", &loss, &mut out);
+        t.heartbeat("b1", &hb, &mut out);
+        t.header("b1", &h, &mut out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "board=b1 loss count=4 reason=queue_overflow next_seq=10"
+        );
+        assert_eq!(
+            lines[1],
+            "board=b1 heartbeat uptime_ms=5 records_sent=6 drops=7 queue_depth=8"
+        );
+        assert!(lines[2].starts_with("board=b1 header agent=- kernel=- taskstats=v16 "));
+        assert!(!lines[2].contains("schema_differs"), "{}", lines[2]);
+
+        let mut out = String::new();
+        let mut j = Renderer::new(Format::Json);
+        j.loss("b1", &loss, &mut out);
+        j.heartbeat("b1", &hb, &mut out);
+        h.schema_hash ^= 1;
+        j.header("b1", &h, &mut out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "{\"type\":\"loss\",\"board\":\"b1\",\"count\":4,\"reason\":\"queue_overflow\",\"next_seq\":10}"
+        );
+        assert!(lines[1].contains("\"queue_depth\":8}"), "{}", lines[1]);
+        assert!(lines[2].contains("\"same_schema\":false"), "{}", lines[2]);
+
+        let mut out = String::new();
+        let mut c = Renderer::new(Format::Csv);
+        c.loss("b1", &loss, &mut out);
+        c.heartbeat("b1", &hb, &mut out);
+        c.header("b1", &h, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn formats_parse() {
+        assert_eq!(Format::parse("csv"), Ok(Format::Csv));
+        assert_eq!(Format::parse("json"), Ok(Format::Json));
+        assert_eq!(Format::parse("text"), Ok(Format::Text));
+        assert!(Format::parse("xml").unwrap_err().contains("csv"));
+    }
+}

@@ -1,0 +1,469 @@
+//! One incoming byte stream (a connection, a file, a UART) and everything decoded from it.
+//!
+//! Each stream has its own [`StreamReader`] (frames never straddle two connections), its
+//! own board label and its own sequence tracking; what it decodes goes to the shared
+//! [`Decoder`]: the output text and the per-board [`Tally`].
+
+use taskwire_core::Error;
+use taskwire_core::wire::{
+    MAGIC, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message, SCHEMA_HASH, StreamReader, WIRE_VERSION,
+    cobs_decode,
+};
+
+use super::render::{Format, Renderer};
+use super::tally::{Rejected, SeqTrack, Tally};
+
+/// State shared by every stream: the output and the counts.
+#[derive(Debug)]
+pub struct Decoder {
+    /// Per-board counts.
+    pub tally: Tally,
+    renderer: Renderer,
+    /// Rendered output not written yet.
+    pub out: String,
+    /// Headerless streams labelled so far (`?1`, `?2`, ...).
+    headerless: u64,
+}
+
+impl Decoder {
+    /// A decoder rendering in `format`.
+    pub fn new(format: Format) -> Decoder {
+        Decoder {
+            tally: Tally::new(),
+            renderer: Renderer::new(format),
+            out: String::new(),
+            headerless: 0,
+        }
+    }
+
+    /// The renderer (to ask what it saw).
+    pub fn renderer(&self) -> &Renderer {
+        &self.renderer
+    }
+
+    /// Decodes `bytes`, the next bytes of `session`'s stream.
+    pub fn feed(&mut self, session: &mut Session, bytes: &[u8]) {
+        for &b in bytes {
+            session.mirror(b);
+            if let Some(result) = session.reader.push(b) {
+                self.handle(session, result);
+                session.raw_len = 0;
+            }
+        }
+    }
+
+    /// The stream ended: counts what is still pending (rejections before any label, and
+    /// a frame cut off by the end of the input, counted as a checksum failure: its CRC
+    /// never arrived).
+    pub fn close(&mut self, session: &mut Session) {
+        if session.raw_len > 0 {
+            session.raw_len = 0;
+            match &session.label {
+                Some(board) => {
+                    let mut one = Rejected::default();
+                    one.count(Error::Checksum);
+                    let board = board.clone();
+                    self.tally.rejected(&board, &one);
+                }
+                None => session.pending.count(Error::Checksum),
+            }
+        }
+        if session.pending.total() > 0 {
+            let label = self.label(session).to_owned();
+            let pending = std::mem::take(&mut session.pending);
+            self.tally.rejected(&label, &pending);
+        }
+    }
+
+    /// The session's board label, giving a headerless stream its `?N` now.
+    fn label<'s>(&mut self, session: &'s mut Session) -> &'s str {
+        if session.label.is_none() {
+            self.headerless += 1;
+            session.label = Some(format!("?{}", self.headerless));
+        }
+        session.label.as_deref().unwrap_or("?")
+    }
+
+    fn handle(&mut self, s: &mut Session, result: taskwire_core::Result<Message>) {
+        match result {
+            Ok(Message::Header(h)) => {
+                if s.refusing {
+                    eprintln!(
+                        "taskwire decode: {}: readable wire version {} again; decoding resumes",
+                        s.describe(),
+                        h.wire_version
+                    );
+                }
+                s.refusing = false;
+                let board = if h.board_id.is_empty() {
+                    // An unnamed board: a label of its own rather than "".
+                    s.label = None;
+                    self.label(s).to_owned()
+                } else {
+                    h.board_id.as_str().to_owned()
+                };
+                if !h.same_schema() && !s.warned_schema {
+                    s.warned_schema = true;
+                    eprintln!(
+                        "taskwire decode: board {board} ({}): schema hash {:#010x} differs from \
+                         this decoder's {SCHEMA_HASH:#010x}: fields or variants it added are \
+                         skipped (upgrade taskwire on the host to see them)",
+                        s.peer, h.schema_hash
+                    );
+                }
+                s.label = Some(board.clone());
+                s.seq = self.tally.header(&board);
+                let pending = std::mem::take(&mut s.pending);
+                self.tally.rejected(&board, &pending);
+                self.renderer.header(&board, &h, &mut self.out);
+            }
+            Ok(Message::Record(r)) => {
+                let board = self.label(s).to_owned();
+                let (missing, backwards) = s.seq.record(r.seq);
+                self.tally
+                    .record(&board, r.kind, &s.seq, missing, backwards);
+                self.renderer.record(&board, &r, &mut self.out);
+            }
+            Ok(Message::Loss(l)) => {
+                let board = self.label(s).to_owned();
+                let missing = s.seq.anchor(l.next_seq);
+                self.tally.gap(&board, &s.seq, missing);
+                self.tally.loss(&board, l.reason, l.count);
+                self.renderer.loss(&board, &l, &mut self.out);
+            }
+            Ok(Message::Heartbeat(h)) => {
+                let board = self.label(s).to_owned();
+                let missing = s.seq.anchor(h.records_sent);
+                self.tally.gap(&board, &s.seq, missing);
+                self.tally.heartbeat(&board);
+                self.renderer.heartbeat(&board, &h, &mut self.out);
+            }
+            Err(e) => {
+                if e == Error::Unsupported && !s.refusing {
+                    s.refusing = true;
+                    let version = s.raw().and_then(header_version).map_or_else(
+                        || "a newer wire version".to_owned(),
+                        |v| format!("wire version {v}"),
+                    );
+                    eprintln!(
+                        "taskwire decode: {}: sends {version}, this decoder reads version \
+                         {WIRE_VERSION}: skipping this stream's frames until it sends a header \
+                         this decoder can read (upgrade taskwire on the host)",
+                        s.describe()
+                    );
+                }
+                match &s.label {
+                    Some(board) => {
+                        let mut one = Rejected::default();
+                        one.count(e);
+                        let board = board.clone();
+                        self.tally.rejected(&board, &one);
+                    }
+                    None => s.pending.count(e),
+                }
+            }
+        }
+    }
+}
+
+/// The decoding state of one stream.
+#[derive(Debug)]
+pub struct Session {
+    reader: StreamReader,
+    /// The stuffed bytes of the frame being read, to tell which wire version a refused
+    /// header announces (the reader only says "unsupported").
+    raw: Box<[u8; MAX_FRAME_LEN]>,
+    raw_len: usize,
+    /// The board of the last header, or `?N` once something arrived without one.
+    label: Option<String>,
+    /// Rejections before the stream's board is known.
+    pending: Rejected,
+    seq: SeqTrack,
+    /// The reader is refusing a newer wire version.
+    refusing: bool,
+    warned_schema: bool,
+    /// Where the bytes come from, for messages (`127.0.0.1:40312`, `file:x.twr`).
+    pub peer: String,
+}
+
+impl Session {
+    /// A stream from `peer`, read from its start or its middle.
+    pub fn new(peer: impl Into<String>) -> Session {
+        Session {
+            reader: StreamReader::new(),
+            raw: Box::new([0; MAX_FRAME_LEN]),
+            raw_len: 0,
+            label: None,
+            pending: Rejected::default(),
+            seq: SeqTrack::unknown(),
+            refusing: false,
+            warned_schema: false,
+            peer: peer.into(),
+        }
+    }
+
+    /// The board label, once known.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    fn mirror(&mut self, b: u8) {
+        if b != 0 {
+            if let Some(slot) = self.raw.get_mut(self.raw_len) {
+                *slot = b;
+            }
+            self.raw_len = self.raw_len.saturating_add(1);
+        }
+    }
+
+    /// The stuffed bytes of the frame that just ended, when they all fit.
+    fn raw(&self) -> Option<&[u8]> {
+        self.raw.get(..self.raw_len)
+    }
+
+    fn describe(&self) -> String {
+        match &self.label {
+            Some(l) if !l.starts_with('?') => format!("board {l} ({})", self.peer),
+            _ => format!("stream from {}", self.peer),
+        }
+    }
+}
+
+/// The wire version a header frame announces (its stuffed bytes, delimiter excluded):
+/// tag 0, the magic, then the version, which every wire version keeps in that place.
+pub fn header_version(stuffed: &[u8]) -> Option<u16> {
+    let mut buf = [0u8; MAX_PAYLOAD_LEN + 4];
+    let n = cobs_decode(stuffed, &mut buf).ok()?;
+    let payload = buf.get(..n)?;
+    let (tag, rest) = varint(payload)?;
+    if tag != 0 || rest.get(..4)? != MAGIC {
+        return None;
+    }
+    let (version, _) = varint(rest.get(4..)?)?;
+    u16::try_from(version).ok()
+}
+
+/// A LEB128 varint of at most 10 bytes, and what follows it.
+fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
+    let mut v = 0u64;
+    for (i, &byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
+        if byte & 0x80 == 0 {
+            return Some((v, b.get(i + 1..)?));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::testutil::{frame, header, record, stream_bytes};
+    use taskwire_core::wire::{Heartbeat, Kind, Loss, LossReason, StreamHeader};
+
+    fn decoder() -> Decoder {
+        Decoder::new(Format::Json)
+    }
+
+    #[test]
+    fn records_carry_their_streams_board() {
+        let mut d = decoder();
+        let mut a = Session::new("a");
+        let mut b = Session::new("b");
+        // Interleaved, split mid-frame: each session keeps its own partial frame.
+        let wa = stream_bytes("alpha", 0..3);
+        let wb = stream_bytes("beta", 0..2);
+        let (a1, a2) = wa.split_at(wa.len() / 2);
+        let (b1, b2) = wb.split_at(wb.len() / 3);
+        d.feed(&mut a, a1);
+        d.feed(&mut b, b1);
+        d.feed(&mut a, a2);
+        d.feed(&mut b, b2);
+        let recs: Vec<&str> = d.out.lines().filter(|l| l.contains("\"record\"")).collect();
+        assert_eq!(recs.len(), 5);
+        assert_eq!(
+            recs.iter()
+                .filter(|l| l.contains("\"board\":\"alpha\""))
+                .count(),
+            3
+        );
+        assert_eq!(
+            recs.iter()
+                .filter(|l| l.contains("\"board\":\"beta\""))
+                .count(),
+            2
+        );
+        let boards: Vec<_> = d
+            .tally
+            .boards()
+            .map(|(n, b)| (n.to_owned(), b.records()))
+            .collect();
+        assert_eq!(boards, [("alpha".to_owned(), 3), ("beta".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn headerless_streams_get_numbered_labels() {
+        let mut d = decoder();
+        let mut s1 = Session::new("x");
+        let mut s2 = Session::new("y");
+        let mut w = vec![0u8];
+        w.extend(frame(&record(7)));
+        w.extend(frame(&record(9)));
+        d.feed(&mut s1, &w);
+        d.feed(&mut s2, &w);
+        assert!(d.out.contains("\"board\":\"?1\",\"seq\":7"), "{}", d.out);
+        assert!(d.out.contains("\"board\":\"?2\",\"seq\":9"), "{}", d.out);
+        let t: Vec<_> = d
+            .tally
+            .boards()
+            .map(|(n, b)| (n.to_owned(), b.records(), b.gaps))
+            .collect();
+        // Joined midway: 7 is the baseline, 8 is missing.
+        assert_eq!(t, [("?1".to_owned(), 2, 1), ("?2".to_owned(), 2, 1)]);
+        // A header later names the board: what follows is counted under it.
+        d.feed(&mut s1, &frame(&header("late")));
+        d.feed(&mut s1, &frame(&record(0)));
+        assert_eq!(s1.label(), Some("late"));
+        assert!(d.out.contains("\"board\":\"late\",\"seq\":0"));
+    }
+
+    #[test]
+    fn gaps_continue_across_reconnects_and_losses_are_tallied() {
+        let mut d = decoder();
+        let mut s = Session::new("t");
+        // 2 and 3 lost in transit.
+        let mut w = stream_bytes("b", [0, 1, 4]);
+        w.extend(frame(&Message::Loss(Loss {
+            count: 5,
+            reason: LossReason::SinkOutage,
+            next_seq: 5,
+        })));
+        d.feed(&mut s, &w);
+        d.close(&mut s);
+        // Reconnect on a new connection: 5 died with the old one, 6 is resent twice.
+        let mut s = Session::new("t2");
+        d.feed(&mut s, &stream_bytes("b", [6, 6, 7]));
+        // A heartbeat says 10 is next: 8 and 9 were lost.
+        d.feed(
+            &mut s,
+            &frame(&Message::Heartbeat(Heartbeat {
+                uptime_ms: 1,
+                records_sent: 10,
+                drops: 5,
+                queue_depth: 0,
+            })),
+        );
+        d.close(&mut s);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.streams, b.records(), b.gaps, b.backwards), (2, 6, 5, 1));
+        // A third connection starts at 10: nothing more is missing (no double count).
+        let mut s = Session::new("t3");
+        d.feed(&mut s, &stream_bytes("b", [10]));
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.streams, b.records(), b.gaps), (3, 7, 5));
+        assert_eq!(b.lost(LossReason::SinkOutage), 5);
+        assert!(
+            d.out
+                .contains("{\"type\":\"loss\",\"board\":\"b\",\"count\":5,")
+        );
+    }
+
+    #[test]
+    fn rejections_before_the_header_go_to_its_board() {
+        let mut d = decoder();
+        let mut s = Session::new("t");
+        // Line noise, then the stream.
+        let mut w = vec![0x11, 0x22, 0x00, 0x05, 0x01, 0x00];
+        w.extend(stream_bytes("noisy", 0..2));
+        d.feed(&mut s, &w);
+        let mut bad = frame(&record(2));
+        bad[2] ^= 0x40;
+        d.feed(&mut s, &bad);
+        d.close(&mut s);
+        let rows: Vec<_> = d.tally.boards().collect();
+        assert_eq!(rows.len(), 1);
+        let (name, b) = rows[0];
+        assert_eq!(name, "noisy");
+        assert_eq!(b.records(), 2);
+        assert_eq!(b.rejected.total(), 3, "{:?}", b.rejected);
+        // A stream that never names its board keeps its rejections under ?N.
+        let mut junk = Session::new("j");
+        d.feed(&mut junk, &[1, 2, 3, 0]);
+        d.close(&mut junk);
+        assert!(
+            d.tally
+                .boards()
+                .any(|(n, b)| n == "?1" && b.rejected.total() == 1)
+        );
+    }
+
+    #[test]
+    fn a_frame_cut_off_by_the_end_of_input_is_rejected() {
+        let mut d = decoder();
+        let mut s = Session::new("t");
+        let mut w = stream_bytes("cut", 0..2);
+        let f = frame(&record(2));
+        w.extend_from_slice(&f[..f.len() / 2]);
+        d.feed(&mut s, &w);
+        d.close(&mut s);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.records(), b.rejected.checksum), (2, 1));
+        // A stream ending on a delimiter leaves nothing behind.
+        let mut s = Session::new("u");
+        d.feed(&mut s, &stream_bytes("whole", 0..2));
+        d.close(&mut s);
+        let (_, b) = d.tally.boards().find(|(n, _)| *n == "whole").unwrap();
+        assert_eq!(b.rejected.total(), 0);
+    }
+
+    #[test]
+    fn a_newer_wire_version_is_reported_and_skipped_per_stream() {
+        let mut d = decoder();
+        let mut newer = Session::new("10.0.0.9:5000");
+        let mut fine = Session::new("10.0.0.8:5000");
+        let mut h = StreamHeader::new();
+        h.wire_version = WIRE_VERSION + 1;
+        h.board_id = "future".try_into().unwrap();
+        let mut w = vec![0u8];
+        w.extend(frame(&Message::Header(h)));
+        w.extend(frame(&record(0)));
+        d.feed(&mut newer, &w);
+        d.feed(&mut fine, &stream_bytes("now", 0..2));
+        d.feed(&mut newer, &frame(&record(1)));
+        let recs = d.out.lines().filter(|l| l.contains("\"record\"")).count();
+        assert_eq!(recs, 2, "only the readable stream's records: {}", d.out);
+        d.close(&mut newer);
+        let unsupported: u64 = d.tally.boards().map(|(_, b)| b.rejected.unsupported).sum();
+        assert_eq!(unsupported, 3);
+    }
+
+    #[test]
+    fn header_version_reads_the_fixed_prefix() {
+        let mut h = StreamHeader::new();
+        h.wire_version = 300;
+        let f = frame(&Message::Header(h));
+        assert_eq!(header_version(&f[..f.len() - 1]), Some(300));
+        let f = frame(&record(3));
+        assert_eq!(header_version(&f[..f.len() - 1]), None);
+        assert_eq!(header_version(&[]), None);
+        assert_eq!(header_version(&[0xff; 40]), None);
+        assert_eq!(varint(&[0x80; 12]), None);
+        assert_eq!(varint(&[0xac, 0x02, 9]), Some((300, &[9u8][..])));
+    }
+
+    #[test]
+    fn kinds_are_counted_apart() {
+        let mut d = decoder();
+        let mut s = Session::new("k");
+        let mut w = stream_bytes("k", 0..1);
+        let mut tg = record(1);
+        if let Message::Record(r) = &mut tg {
+            r.kind = Kind::Tgid;
+        }
+        w.extend(frame(&tg));
+        d.feed(&mut s, &w);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.pid, b.tgid), (1, 1));
+        assert!(d.out.contains("\"kind\":\"tgid\""));
+    }
+}

@@ -1,0 +1,249 @@
+//! Failures a user can act on, and the exit codes they map to.
+//!
+//! The codec reports `taskwire_core::Error` and the kernel an errno; neither says what to
+//! do. This module turns (what we were doing, what went wrong) into one line that does.
+
+use std::fmt;
+
+use rustix::io::Errno;
+
+/// Exit status for a runtime failure (kernel refused, I/O error, no such task).
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit status for a usage error (bad option, malformed pid, cpulist or path).
+pub const EXIT_USAGE: i32 = 2;
+
+/// Ways to grant taskwire the capability taskstats needs.
+pub const NEED_CAP: &str = "taskstats needs CAP_NET_ADMIN: run as root, or grant it with \
+                            `setcap cap_net_admin+ep /path/to/taskwire`";
+
+/// What a system call or netlink request was for; decides how an errno is explained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// socket() and bind().
+    Socket,
+    /// Resolving the TASKSTATS family through nlctrl.
+    Family,
+    /// GET for one thread.
+    GetPid(u32),
+    /// GET for a thread group.
+    GetTgid(u32),
+    /// REGISTER_CPUMASK.
+    Register,
+    /// DEREGISTER_CPUMASK.
+    Deregister,
+    /// CGROUPSTATS_CMD_GET.
+    Cgroup,
+    /// Waiting for or reading a datagram.
+    Recv,
+    /// Setting the receive buffer size.
+    RecvBuffer,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Socket => f.write_str("opening the netlink socket"),
+            Op::Family => f.write_str("resolving the TASKSTATS family"),
+            Op::GetPid(p) => write!(f, "querying pid {p}"),
+            Op::GetTgid(p) => write!(f, "querying tgid {p}"),
+            Op::Register => f.write_str("registering for exit records"),
+            Op::Deregister => f.write_str("deregistering"),
+            Op::Cgroup => f.write_str("querying cgroupstats"),
+            Op::Recv => f.write_str("receiving from the kernel"),
+            Op::RecvBuffer => f.write_str("setting the receive buffer size"),
+        }
+    }
+}
+
+/// A failed exchange with the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientError {
+    /// A system call failed, or the kernel answered with this errno.
+    Os {
+        /// What was being done.
+        op: Op,
+        /// Why it failed.
+        errno: Errno,
+    },
+    /// A reply did not decode.
+    Decode {
+        /// What was being done.
+        op: Op,
+        /// The codec's complaint.
+        error: taskwire_core::Error,
+    },
+    /// A reply was longer than the receive buffer (its real length in bytes).
+    Truncated {
+        /// What was being done.
+        op: Op,
+        /// The datagram's real length, in bytes.
+        len: usize,
+    },
+    /// The kernel did not answer in time.
+    Timeout {
+        /// What was being done.
+        op: Op,
+    },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ClientError::Os { op, errno } => f.write_str(&explain(op, errno)),
+            ClientError::Decode { op, error } => {
+                write!(f, "{op}: the kernel's reply does not decode: {error}")
+            }
+            ClientError::Truncated { op, len } => write!(
+                f,
+                "{op}: a {len}-byte message did not fit the receive buffer and was dropped"
+            ),
+            ClientError::Timeout { op } => write!(f, "{op}: no answer from the kernel"),
+        }
+    }
+}
+
+/// One line saying what went wrong and what to do about it.
+pub fn explain(op: Op, errno: Errno) -> String {
+    match (op, errno) {
+        (Op::Socket, e) if crate::socket::unavailable(e) => format!(
+            "{op}: generic netlink is unavailable here ({errno}): a kernel without \
+             CONFIG_NET/netlink, or an emulator such as qemu-user that does not forward it"
+        ),
+        (_, Errno::PERM | Errno::ACCESS) => format!("{op}: permission denied: {NEED_CAP}"),
+        (Op::GetPid(p), Errno::SRCH) => format!("no such task: pid {p}"),
+        (Op::GetTgid(p), Errno::SRCH) => format!("no such task: tgid {p}"),
+        (Op::Family, Errno::NOENT) => format!(
+            "{op}: the kernel does not offer it: a kernel without CONFIG_TASKSTATS, or \
+             taskwire is not in the initial network namespace"
+        ),
+        (Op::Register, Errno::INVAL) => format!(
+            "{op}: the kernel refused (EINVAL): exit records are only served to the initial \
+             user and pid namespaces, and every CPU must be in \
+             /sys/devices/system/cpu/possible"
+        ),
+        // Seen on 6.18 for CPUs beyond the possible set (core/fixtures/error_erange.bin).
+        (Op::Register, Errno::RANGE) => format!(
+            "{op}: the kernel refused (ERANGE): the CPU list names CPUs outside \
+             /sys/devices/system/cpu/possible"
+        ),
+        (Op::Register, Errno::TOOBIG) => format!("{op}: the CPU list is too long for the kernel"),
+        (Op::Cgroup, Errno::INVAL) => format!(
+            "{op}: the kernel refused (EINVAL): it serves cgroupstats for cgroup v1 \
+             directories only"
+        ),
+        (_, Errno::NOBUFS) => format!(
+            "{op}: the receive buffer overflowed and records were lost (ENOBUFS); raise \
+             --rcvbuf"
+        ),
+        _ => format!("{op}: {errno}"),
+    }
+}
+
+/// Why a command stopped short of success.
+#[derive(Debug)]
+pub enum Failure {
+    /// The command line is wrong; exit status 2.
+    Usage {
+        /// The command whose --help explains the fix.
+        cmd: &'static str,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Something failed at run time; exit status 1.
+    Runtime(String),
+}
+
+impl Failure {
+    /// A usage error of `cmd`.
+    pub fn usage(cmd: &'static str, msg: impl Into<String>) -> Self {
+        Failure::Usage {
+            cmd,
+            msg: msg.into(),
+        }
+    }
+
+    /// The process exit status for this failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Usage { .. } => EXIT_USAGE,
+            Failure::Runtime(_) => EXIT_RUNTIME,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Usage { cmd, msg } => {
+                write!(f, "{msg} (see `{} --help`)", help_name(cmd))
+            }
+            Failure::Runtime(msg) => f.write_str(msg),
+        }
+    }
+}
+
+fn help_name(cmd: &str) -> String {
+    if cmd == "taskwire" || cmd == "getdelays" {
+        cmd.to_owned()
+    } else {
+        format!("taskwire {cmd}")
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Runtime(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errnos_map_to_actions() {
+        assert!(explain(Op::GetPid(7), Errno::PERM).contains("CAP_NET_ADMIN"));
+        assert!(explain(Op::Register, Errno::PERM).contains("setcap cap_net_admin+ep"));
+        assert_eq!(explain(Op::GetPid(42), Errno::SRCH), "no such task: pid 42");
+        assert_eq!(explain(Op::GetTgid(9), Errno::SRCH), "no such task: tgid 9");
+        let e = explain(Op::Family, Errno::NOENT);
+        assert!(
+            e.contains("CONFIG_TASKSTATS") && e.contains("network namespace"),
+            "{e}"
+        );
+        let e = explain(Op::Register, Errno::INVAL);
+        assert!(e.contains("namespace") && e.contains("possible"), "{e}");
+        let e = explain(Op::Register, Errno::RANGE);
+        assert!(e.contains("ERANGE") && e.contains("possible"), "{e}");
+        assert!(explain(Op::Cgroup, Errno::INVAL).contains("cgroup v1"));
+        assert!(explain(Op::Socket, Errno::PROTONOSUPPORT).contains("qemu-user"));
+        assert!(explain(Op::Recv, Errno::NOBUFS).contains("--rcvbuf"));
+    }
+
+    #[test]
+    fn unknown_errno_names_the_operation() {
+        let e = explain(Op::Deregister, Errno::BADF);
+        assert!(e.starts_with("deregistering: "), "{e}");
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Failure::usage("get", "bad").exit_code(), 2);
+        assert_eq!(Failure::Runtime("x".into()).exit_code(), 1);
+        let f: Failure = ClientError::Os {
+            op: Op::GetPid(3),
+            errno: Errno::SRCH,
+        }
+        .into();
+        assert_eq!(f.exit_code(), 1);
+        assert_eq!(f.to_string(), "no such task: pid 3");
+    }
+
+    #[test]
+    fn usage_points_at_help() {
+        let s = Failure::usage("listen", "invalid --count").to_string();
+        assert!(s.ends_with("(see `taskwire listen --help`)"), "{s}");
+        let s = Failure::usage("getdelays", "x").to_string();
+        assert!(s.ends_with("(see `getdelays --help`)"), "{s}");
+    }
+}

@@ -1,0 +1,335 @@
+//! The exit-record loop, shared by `listen`, getdelays `-m` and whatever consumes records
+//! next: register (with ACK) -> receive -> decode -> hand each event to a [`Consumer`] ->
+//! deregister (with ACK) when the consumer or a wake-up descriptor says stop.
+
+use std::os::fd::BorrowedFd;
+
+use rustix::io::Errno;
+use taskwire_core::cpulist::CpuSet;
+use taskwire_core::netlink::{self, Message, Packet};
+use taskwire_core::taskstats::Reply;
+
+use crate::client::{Client, RECV_LEN, Unsolicited};
+use crate::errors::{ClientError, Op};
+use crate::socket::{self, Datagram};
+
+/// Datagrams read between two looks at the wake-up descriptor: bounds how long a stop
+/// request waits under a flood of records.
+const DRAIN_BATCH: usize = 64;
+
+/// Something the loop hands to its consumer.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// An exit message: the task's record (`pid`), plus its thread group's (`tgid`) when the
+    /// last thread of a multi-threaded group exited.
+    Exit(Reply<'a>),
+    /// The kernel dropped records because the receive buffer was full (one ENOBUFS); how
+    /// many is not reported.
+    Loss,
+    /// A datagram longer than the receive buffer (its real length in bytes); dropped.
+    Truncated(usize),
+    /// A message that does not decode; dropped.
+    Undecodable(taskwire_core::Error),
+}
+
+/// Whether the loop goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep receiving.
+    Continue,
+    /// Deregister and return.
+    Stop,
+}
+
+/// Receives what the loop produces.
+pub trait Consumer {
+    /// Called once the kernel has acknowledged the registration: records flow from now on.
+    fn registered(&mut self, _cpus: &CpuSet) -> Flow {
+        Flow::Continue
+    }
+
+    /// Called for each event, in arrival order.
+    fn event(&mut self, event: Event<'_>) -> Flow;
+
+    /// Called before the loop blocks waiting for more: the moment to flush buffered output.
+    fn idle(&mut self) -> Flow {
+        Flow::Continue
+    }
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The wake-up descriptor became readable (a signal, for the commands).
+    Woken,
+    /// The consumer returned [`Flow::Stop`].
+    Consumer,
+}
+
+/// What the loop saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Exit messages delivered.
+    pub messages: u64,
+    /// ENOBUFS events (each one or more lost records).
+    pub loss_events: u64,
+    /// Datagrams dropped for not fitting the receive buffer.
+    pub truncated: u64,
+    /// Messages dropped for not decoding.
+    pub undecodable: u64,
+}
+
+struct Run<'c> {
+    consumer: &'c mut dyn Consumer,
+    family: u16,
+    summary: Summary,
+    flow: Flow,
+}
+
+impl Run<'_> {
+    fn send(&mut self, event: Event<'_>) {
+        match event {
+            Event::Exit(_) => self.summary.messages += 1,
+            Event::Loss => self.summary.loss_events += 1,
+            Event::Truncated(_) => self.summary.truncated += 1,
+            Event::Undecodable(_) => self.summary.undecodable += 1,
+        }
+        if self.flow == Flow::Continue {
+            self.flow = self.consumer.event(event);
+        }
+    }
+
+    fn data(&mut self, packet: Packet<&[u8]>) {
+        match Reply::parse(packet, self.family) {
+            Ok(reply) => self.send(Event::Exit(reply)),
+            Err(e) => self.send(Event::Undecodable(e)),
+        }
+    }
+
+    fn datagram(&mut self, bytes: &[u8]) {
+        for item in netlink::messages(bytes) {
+            if self.flow == Flow::Stop {
+                return;
+            }
+            match item.and_then(Message::parse) {
+                Ok(Message::Data(p)) => self.data(p),
+                // ACKs of earlier requests, NOOP, DONE: not records.
+                Ok(_) => {}
+                Err(e) => self.send(Event::Undecodable(e)),
+            }
+        }
+    }
+}
+
+/// Registers `client` for the exit records of `cpus`, feeds `consumer` until it or `wake`
+/// says stop, then deregisters. Deregistration is attempted even when receiving failed.
+pub fn listen(
+    client: &mut Client,
+    cpus: &CpuSet,
+    wake: Option<BorrowedFd<'_>>,
+    consumer: &mut dyn Consumer,
+) -> Result<(Stopped, Summary), ClientError> {
+    let family = client.family().id;
+    // Records can arrive between the kernel's registration and its ACK; keep them for the
+    // consumer, which only hears of the registration once the ACK is in.
+    let mut early: Vec<Vec<u8>> = Vec::new();
+    let mut early_events: Vec<Unsolicited<'static>> = Vec::new();
+    client.listener(true, cpus, &mut |u| match u {
+        Unsolicited::Data(p) => early.push(p.into_inner().to_vec()),
+        Unsolicited::Loss => early_events.push(Unsolicited::Loss),
+        Unsolicited::Truncated(n) => early_events.push(Unsolicited::Truncated(n)),
+        Unsolicited::Undecodable(e) => early_events.push(Unsolicited::Undecodable(e)),
+    })?;
+
+    let mut run = Run {
+        consumer,
+        family,
+        summary: Summary::default(),
+        flow: Flow::Continue,
+    };
+    run.flow = run.consumer.registered(cpus);
+    for u in early_events {
+        match u {
+            Unsolicited::Loss => run.send(Event::Loss),
+            Unsolicited::Truncated(n) => run.send(Event::Truncated(n)),
+            Unsolicited::Undecodable(e) => run.send(Event::Undecodable(e)),
+            Unsolicited::Data(_) => {}
+        }
+    }
+    for msg in &early {
+        if let Ok(p) = Packet::new_checked(&msg[..]) {
+            run.data(p);
+        }
+    }
+
+    let result = receive(client, wake, &mut run);
+    // Records queued before the deregistration took effect still reach the consumer (unless
+    // it has stopped): stopping on a signal loses nothing that had already happened.
+    let deregistered = client.listener(false, cpus, &mut |u| match u {
+        Unsolicited::Data(p) => run.data(p),
+        Unsolicited::Loss => run.send(Event::Loss),
+        Unsolicited::Truncated(n) => run.send(Event::Truncated(n)),
+        Unsolicited::Undecodable(e) => run.send(Event::Undecodable(e)),
+    });
+    let stopped = result?;
+    deregistered?;
+    Ok((stopped, run.summary))
+}
+
+fn receive(
+    client: &Client,
+    wake: Option<BorrowedFd<'_>>,
+    run: &mut Run<'_>,
+) -> Result<Stopped, ClientError> {
+    let os = |errno| ClientError::Os {
+        op: Op::Recv,
+        errno,
+    };
+    let mut buf = vec![0u8; RECV_LEN];
+    let sock = client.socket();
+    let coalesce = coalesce();
+    let mut emptied = false;
+    loop {
+        if run.flow == Flow::Stop {
+            return Ok(Stopped::Consumer);
+        }
+        if run.consumer.idle() == Flow::Stop {
+            return Ok(Stopped::Consumer);
+        }
+        if emptied && !coalesce.is_zero() && socket::pause(wake, coalesce).map_err(os)? {
+            return Ok(Stopped::Woken);
+        }
+        let ready = sock.wait(wake, None).map_err(os)?;
+        if ready.wake {
+            return Ok(Stopped::Woken);
+        }
+        emptied = false;
+        for _ in 0..DRAIN_BATCH {
+            if run.flow == Flow::Stop {
+                break;
+            }
+            match sock.recv(&mut buf, false) {
+                Ok(Datagram::Complete(n)) => run.datagram(buf.get(..n).unwrap_or_default()),
+                Ok(Datagram::Truncated(real)) => run.send(Event::Truncated(real)),
+                Err(Errno::AGAIN) => {
+                    emptied = true;
+                    break;
+                }
+                Err(Errno::NOBUFS) => run.send(Event::Loss),
+                Err(errno) => return Err(os(errno)),
+            }
+        }
+    }
+}
+
+/// EXPERIMENT: coalescing pause, overridable by TASKWIRE_COALESCE_MS.
+fn coalesce() -> std::time::Duration {
+    let ms = std::env::var("TASKWIRE_COALESCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{EXIT_PID, EXIT_PID_AND_TGID, FAMILY};
+    use taskwire_core::taskstats::Field;
+
+    /// Records what it is given, as (pid id, tgid id) pairs and event names.
+    #[derive(Default)]
+    struct Log {
+        exits: Vec<(Option<u32>, Option<u32>, Option<u64>)>,
+        other: Vec<String>,
+        stop_after: Option<usize>,
+    }
+
+    impl Consumer for Log {
+        fn event(&mut self, event: Event<'_>) -> Flow {
+            match event {
+                Event::Exit(r) => self.exits.push((
+                    r.pid.map(|a| a.id),
+                    r.tgid.map(|a| a.id),
+                    r.pid.and_then(|a| a.stats.get(Field::AcPid)),
+                )),
+                Event::Loss => self.other.push("loss".into()),
+                Event::Truncated(n) => self.other.push(format!("truncated {n}")),
+                Event::Undecodable(e) => self.other.push(format!("undecodable {e}")),
+            }
+            match self.stop_after {
+                Some(n) if self.exits.len() >= n => Flow::Stop,
+                _ => Flow::Continue,
+            }
+        }
+    }
+
+    fn feed(log: &mut Log, datagram: &[u8]) -> Summary {
+        let mut run = Run {
+            consumer: log,
+            family: FAMILY,
+            summary: Summary::default(),
+            flow: Flow::Continue,
+        };
+        run.datagram(datagram);
+        run.summary
+    }
+
+    #[test]
+    fn exit_with_pid_and_tgid_records() {
+        let mut log = Log::default();
+        let s = feed(&mut log, &EXIT_PID_AND_TGID);
+        assert_eq!(s.messages, 1);
+        let (pid, tgid, ac_pid) = log.exits[0];
+        assert!(pid.is_some() && tgid.is_some(), "{:?}", log.exits);
+        assert_eq!(
+            pid.map(u64::from),
+            ac_pid,
+            "the nest's PID is the struct's ac_pid"
+        );
+        assert!(log.other.is_empty(), "{:?}", log.other);
+    }
+
+    #[test]
+    fn several_messages_in_one_datagram() {
+        let mut two = EXIT_PID.to_vec();
+        two.extend_from_slice(&EXIT_PID_AND_TGID);
+        let mut log = Log::default();
+        assert_eq!(feed(&mut log, &two).messages, 2);
+        assert_eq!(
+            log.exits[0].1, None,
+            "the first carries no thread-group record"
+        );
+        assert!(log.exits[1].1.is_some());
+    }
+
+    #[test]
+    fn consumer_stop_ends_delivery() {
+        let mut two = EXIT_PID.to_vec();
+        two.extend_from_slice(&EXIT_PID);
+        let mut log = Log {
+            stop_after: Some(1),
+            ..Log::default()
+        };
+        feed(&mut log, &two);
+        assert_eq!(log.exits.len(), 1);
+    }
+
+    #[test]
+    fn damaged_messages_are_reported_not_delivered() {
+        // Cut inside the STATS attribute, with nlmsg_len still claiming the whole message.
+        let cut = &EXIT_PID[..300];
+        let mut log = Log::default();
+        let s = feed(&mut log, cut);
+        assert_eq!((s.messages, s.undecodable), (0, 1));
+        assert!(log.other[0].starts_with("undecodable"), "{:?}", log.other);
+        // Every prefix, and a flipped byte anywhere: never a panic.
+        for n in 0..EXIT_PID_AND_TGID.len() {
+            let mut log = Log::default();
+            feed(&mut log, &EXIT_PID_AND_TGID[..n]);
+            let mut bytes = EXIT_PID_AND_TGID.to_vec();
+            bytes[n] ^= 0xff;
+            feed(&mut log, &bytes);
+        }
+    }
+}
