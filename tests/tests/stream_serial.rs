@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
 use rustix::termios::{self, OptionalActions};
 use taskwire_core::taskstats::{Field, Value};
-use taskwire_core::wire::{Kind, MAGIC, Message, StreamReader, WIRE_VERSION};
+use taskwire_core::wire::{Kind, LossReason, MAGIC, Message, StreamReader, WIRE_VERSION};
 
 use common::{storm, taskwire, unique_comm, wait_deadline};
 
@@ -182,20 +182,33 @@ fn storm_records_arrive_intact_over_a_pty() {
     assert!(hd.boot_time > 1_000_000_000);
     assert!(!hd.possible_cpus.is_empty());
 
-    // Sequence numbers: 0, 1, 2, ... with nothing lost.
-    let seqs: Vec<u64> = h
-        .msgs
-        .iter()
-        .filter_map(|m| match m {
-            Message::Record(r) => Some(r.seq),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
-    assert!(
-        !h.msgs.iter().any(|m| matches!(m, Message::Loss(_))),
-        "no loss expected"
-    );
+    // Sequence numbers: 0, 1, 2, ..., each a record or inside a Loss frame (the agent
+    // numbers every record it receives and covers those it drops), none missing.
+    let (mut next, mut lost, mut enobufs) = (0u64, 0u64, 0u64);
+    for m in &h.msgs {
+        match m {
+            Message::Record(r) => {
+                assert_eq!(r.seq, next, "{seen:?}");
+                next += 1;
+            }
+            // The kernel's own drops take no numbers.
+            Message::Loss(l) if l.reason == LossReason::KernelEnobufs => enobufs += l.count,
+            Message::Loss(l) => {
+                assert_eq!(l.next_seq - l.count, next, "{l:?}");
+                next = l.next_seq;
+                lost += l.count;
+            }
+            _ => {}
+        }
+    }
+    if lost + enobufs > 0 {
+        // Only other processes' exits on a shared machine can come this fast; the
+        // storm's own exits may be among the dropped ones.
+        common::skip(&format!(
+            "{lost} records dropped and {enobufs} ENOBUFS events (other exits on this \
+             machine): storm exits not required to arrive each once"
+        ));
+    }
     assert!(h.msgs.iter().any(|m| matches!(m, Message::Heartbeat(_))));
 
     let mut pids = Vec::new();
@@ -214,8 +227,17 @@ fn storm_records_arrive_intact_over_a_pty() {
         pids.push(r.id);
     }
     pids.sort_unstable();
+    let all = pids.len();
     pids.dedup();
-    assert_eq!(pids.len(), N, "storm's {N} exits, each once");
+    assert_eq!(pids.len(), all, "each storm exit once");
+    if lost + enobufs == 0 {
+        assert_eq!(pids.len(), N, "storm's {N} exits, each once");
+    } else if enobufs == 0 {
+        assert!(
+            pids.len() as u64 + lost >= N as u64,
+            "storm exits unaccounted for"
+        );
+    }
 }
 
 #[test]

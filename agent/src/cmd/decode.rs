@@ -31,7 +31,9 @@ Usage: taskwire decode --from SOURCE [--format text|json|csv] [--stats]
 Reads the record stream that `taskwire stream` sends (core/WIRE.md) and prints every
 record, loss report and heartbeat, each with the board it came from (the board id of
 its stream's header; `?1`, `?2`, ... for a stream read without one). Damaged frames
-are skipped and counted; the rest of the stream is unaffected.
+are skipped and counted; the rest of the stream is unaffected. A record or loss
+report whose sequence numbers its board already sent (resent after a failed write)
+is dropped and counted as a duplicate, not printed twice.
 
 Sources:
   serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1 (115200 baud by default);
@@ -58,11 +60,14 @@ Formats (stdout):
 Options:
   --from SOURCE           where to read (required)
   --format text|json|csv  output format (default text)
-  --stats                 at the end, print per board on stderr: records, sequence
-                          gaps (numbers missing between consecutive records of a
-                          stream: frames lost in transit), losses the agent reported
-                          by reason, frames rejected by reason; then a total line.
-                          key=value lines, or JSON objects with --format json
+  --stats                 at the end, print per board on stderr: records; sequence
+                          gaps (numbers missing between records), split into those
+                          covered by the agent's Loss frames, by reason, and those
+                          uncovered (gaps_uncovered: frames lost in transit);
+                          duplicates dropped; restarts; losses the agent reported by
+                          reason; frames rejected by reason; next_seq (records +
+                          gaps = next_seq); then a total line. key=value lines, or
+                          JSON objects with --format json
   -h, --help              this text
 
 Exit status:

@@ -154,25 +154,24 @@ pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
     }))
 }
 
-/// The reader's side: turns exit records into queued payloads.
+/// The reader's side: turns exit records into queued payloads. The queue numbers each
+/// record as it is offered, kept or not: `seq` counts the records the kernel delivered
+/// (per-task and per-thread-group).
 struct Feeder {
     link: Arc<Link>,
     profile: Profile,
     payload: Vec<u8>,
-    /// Records the kernel delivered (per-task and per-thread-group).
-    received: u64,
     truncated: u64,
     undecodable: u64,
 }
 
 impl Feeder {
     fn push(&mut self, kind: Kind, agg: &Aggregate<'_>) {
+        // The payload carries seq 0: the queue knows each record's number.
         let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, self.profile);
-        // MAX_PAYLOAD_LEN bytes hold any record (core tests the bound).
-        self.received += 1;
-        // An empty payload (never, in practice) fails to decode in the writer and is
-        // counted there as lost.
-        let n = wire::encode_payload(&Message::Record(rec), &mut self.payload).unwrap_or(0);
+        // MAX_PAYLOAD_LEN bytes hold any record (core tests the bound); should encoding
+        // fail anyway, the record still takes its number and is reported lost.
+        let encoded = wire::encode_payload(&Message::Record(rec), &mut self.payload);
         let mut st = self.link.lock();
         let reason = if st.sink_down {
             LossReason::SinkOutage
@@ -182,7 +181,12 @@ impl Feeder {
         // The writer only waits on an empty queue: wake it only then, sparing a futex
         // call per record under an exit storm.
         let wake = st.queue.is_empty();
-        st.queue.push(&self.payload[..n], reason);
+        match encoded {
+            Ok(n) => {
+                st.queue.push(&self.payload[..n], reason);
+            }
+            Err(_) => st.queue.reject(LossReason::QueueOverflow),
+        }
         drop(st);
         if wake {
             self.link.work.notify_one();
@@ -217,7 +221,7 @@ impl Consumer for Feeder {
             Event::Loss => {
                 let mut st = self.link.lock();
                 let wake = st.queue.is_empty();
-                st.queue.note_loss(LossReason::KernelEnobufs, 1);
+                st.queue.note_enobufs(1);
                 drop(st);
                 if wake {
                     self.link.work.notify_one();
@@ -264,6 +268,15 @@ impl Connector for Reopen {
             ref e => e.to_string(),
         }
     }
+
+    fn hung_up(&self, sink: &FdSink) -> bool {
+        // Only a socket has a peer that closes; a UART's or a pipe's input is not ours.
+        matches!(self.0, Endpoint::Tcp { .. } | Endpoint::Unix(_)) && sink.peer_closed()
+    }
+
+    fn writable(&self, sink: &FdSink, until: Instant) -> bool {
+        sink.wait_writable(until)
+    }
 }
 
 /// Opens the sink at start. Devices, files and stdout must open now; a collector that is
@@ -301,15 +314,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let mut client = Client::connect()?;
-    if let Some(b) = opts.rcvbuf {
-        client
-            .socket()
-            .set_recv_buffer(b)
-            .map_err(|errno| ClientError::Os {
-                op: Op::RecvBuffer,
-                errno,
-            })?;
-    }
+    client
+        .socket()
+        .set_recv_buffer(opts.rcvbuf.unwrap_or(crate::socket::DEFAULT_RECV_BUFFER))
+        .map_err(|errno| ClientError::Os {
+            op: Op::RecvBuffer,
+            errno,
+        })?;
     if opts.profile != Profile::Acct {
         crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr())
             .map_err(Failure::Runtime)?;
@@ -372,15 +383,15 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         link: link.clone(),
         profile: opts.profile,
         payload: vec![0; wire::MAX_PAYLOAD_LEN],
-        received: 0,
         truncated: 0,
         undecodable: 0,
     };
     let result = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut feeder);
     link.close(FLUSH_GRACE);
-    // A writer blocked in write(2) on a stalled sink is not waited for past the grace:
-    // the process exits around it.
-    let flushed = link.wait_done(Instant::now() + FLUSH_GRACE + Duration::from_millis(200));
+    // A writer blocked in write(2) on a sink that takes nothing is not waited for past
+    // the grace and its last write: the process exits around it.
+    let until = Instant::now() + FLUSH_GRACE + writer::LAST_WRITE + Duration::from_millis(50);
+    let flushed = link.wait_done(until);
     if flushed {
         let _ = writer.join();
     }
@@ -400,15 +411,18 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         );
     }
     eprintln!(
-        "taskwire stream: received {} records: {} written, {} in a write cut short, {} left \
-         queued; lost {} to queue overflow and {} to sink outages; {} ENOBUFS events{extra}; \
-         {} reconnects; stopped by {why}, deregistered",
-        feeder.received,
+        "taskwire stream: received {} records (seq 0 to {}): {} written, {} in a write cut \
+         short, {} left queued; lost {} to queue overflow and {} to sink outages, {} of them \
+         cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
+         deregistered",
+        q.next_seq(),
+        q.next_seq().saturating_sub(1),
         st.records_written,
         st.records_framed - st.records_written,
         q.depth(),
         q.lost(LossReason::QueueOverflow),
         q.lost(LossReason::SinkOutage),
+        st.records_cut,
         summary.loss_events,
         st.reconnects,
     );
@@ -434,25 +448,30 @@ pub fn help() -> String {
          \x20 -                                   stdout\n\n\
          The stream opens with a 0x00 and a header (board id, kernel release, taskstats\n\
          version, delay accounting on/off, possible CPUs, boot time); records follow, each\n\
-         with a sequence number that counts up by one per record sent. Records wait in a\n\
-         bounded queue between the kernel and the sink: a slow or failed sink never slows\n\
-         the reading of exit records. Records that do not fit are dropped and reported in\n\
-         the stream as Loss frames, in place, with the count and the reason: queue overflow,\n\
-         sink outage (dropped while the sink was down), or kernel ENOBUFS (the netlink\n\
-         receive buffer overflowed: the kernel gives no count, so a Loss of that reason\n\
-         counts events, each one or more records).\n\n\
+         with a sequence number given when taskwire received it (0, 1, 2, ... over every\n\
+         record the kernel delivered). Records wait in a bounded queue between the kernel\n\
+         and the sink: a slow or failed sink never slows the reading of exit records.\n\
+         Records that do not fit are dropped and reported in the stream as Loss frames, in\n\
+         place, covering exactly the dropped sequence numbers, with the reason: queue\n\
+         overflow, sink outage (dropped while the sink was down, or still queued when\n\
+         taskwire stopped), or kernel ENOBUFS (the netlink receive buffer overflowed: the\n\
+         kernel gives no count and those records never got numbers, so a Loss of that\n\
+         reason counts events, each one or more records). A gap no Loss covers was lost in\n\
+         transit.\n\n\
          When the sink fails (collector restarted, cable or adapter unplugged) taskwire\n\
          reconnects, waiting 100 ms and doubling up to 5 s, and starts the stream again\n\
-         (0x00, header); queued records are kept and sequence numbers run on. Only stdout\n\
-         cannot come back: a closed stdout stops taskwire with status 1. A TCP or Unix\n\
-         collector that is not up at start is waited for; a missing serial device or an\n\
-         unwritable file is an error at start.\n\n\
+         (0x00, header); queued records are kept and sequence numbers run on. A collector\n\
+         that closes the connection (FIN: `taskwire decode` stopping) gets the frame in\n\
+         progress finished; the frames not yet started go to the next connection. Only\n\
+         stdout cannot come back: a closed stdout stops taskwire with status 1. A TCP or\n\
+         Unix collector that is not up at start is waited for; a missing serial device or\n\
+         an unwritable file is an error at start.\n\n\
          On SIGINT/SIGTERM taskwire deregisters, writes what is queued for up to a second,\n\
-         prints a summary on stderr and exits 0.\n\n\
+         reports what is left as lost (sink outage), prints a summary on stderr and exits 0.\n\n\
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
-         \x20 --rcvbuf BYTES       netlink receive buffer, e.g. 4M, against ENOBUFS\n\
+         \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default 4M)\n\
          \x20 --profile P          fields per record: full (default, every field, about 125\n\
          \x20                      bytes a record), acct (procacct's fields plus CPU and\n\
          \x20                      memory, about 56), delays (delay counts and totals, no\n\

@@ -1,9 +1,10 @@
 //! The host side of a record stream: bytes from a file, a UART or many boards' connections
 //! in, decoded messages and per-board counts out.
 //!
-//! Layers: [`source`] opens what `--from` names; [`session`] keeps one stream's reader,
-//! board and sequence state and feeds the shared [`session::Decoder`], which renders
-//! ([`render`]) and counts ([`tally`]). [`pump`] is the single-threaded poll loop that
+//! Layers: [`source`] opens what `--from` names; [`session`] keeps one stream's reader
+//! and board and feeds the shared [`session::Decoder`], which renders ([`render`]) and
+//! counts ([`tally`], which also follows each board's sequence numbers: gaps covered by
+//! the agent's Loss frames or not, duplicates dropped). [`pump`] is the single-threaded poll loop that
 //! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections and the
 //! SIGINT/SIGTERM descriptor. Memory is fixed per connection (a frame buffer of each
 //! kind, about 3 KiB), so no input, however long or broken, makes it grow.
@@ -366,7 +367,11 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().filter(|l| l.contains(" seq=")).count(), 60);
         let (_, b) = d.tally.boards().next().unwrap();
-        assert_eq!((b.streams, b.records(), b.gaps), (2, 60, 0));
+        // The second stream numbers from 0 again: a restarted agent, shown whole.
+        assert_eq!(
+            (b.streams, b.records(), b.gaps(), b.restarts, b.duplicates),
+            (2, 60, 0, 1, 0)
+        );
         let _ = std::fs::remove_file(&path);
     }
 
@@ -518,7 +523,7 @@ mod tests {
         writer.join().unwrap();
         assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
         let (name, b) = d.tally.boards().next().unwrap();
-        assert_eq!((name, b.records(), b.gaps), ("uart", 20, 0));
+        assert_eq!((name, b.records(), b.gaps()), ("uart", 20, 0));
         assert!(reopened.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     }
 }

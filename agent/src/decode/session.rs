@@ -1,17 +1,18 @@
 //! One incoming byte stream (a connection, a file, a UART) and everything decoded from it.
 //!
-//! Each stream has its own [`StreamReader`] (frames never straddle two connections), its
-//! own board label and its own sequence tracking; what it decodes goes to the shared
-//! [`Decoder`]: the output text and the per-board [`Tally`].
+//! Each stream has its own [`StreamReader`] (frames never straddle two connections) and
+//! its own board label; what it decodes goes to the shared [`Decoder`]: the output text
+//! and the per-board [`Tally`], which follows each board's sequence numbers over all its
+//! streams and drops duplicates.
 
 use taskwire_core::Error;
 use taskwire_core::wire::{
-    MAGIC, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message, SCHEMA_HASH, StreamReader, WIRE_VERSION,
-    cobs_decode,
+    LossReason, MAGIC, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message, SCHEMA_HASH, StreamReader,
+    WIRE_VERSION, cobs_decode,
 };
 
 use super::render::{Format, Renderer};
-use super::tally::{Rejected, SeqTrack, Tally};
+use super::tally::{Rejected, Tally};
 
 /// State shared by every stream: the output and the counts.
 #[derive(Debug)]
@@ -112,29 +113,32 @@ impl Decoder {
                     );
                 }
                 s.label = Some(board.clone());
-                s.seq = self.tally.header(&board);
+                s.fresh = true;
+                self.tally.header(&board);
                 let pending = std::mem::take(&mut s.pending);
                 self.tally.rejected(&board, &pending);
                 self.renderer.header(&board, &h, &mut self.out);
             }
             Ok(Message::Record(r)) => {
                 let board = self.label(s).to_owned();
-                let (missing, backwards) = s.seq.record(r.seq);
-                self.tally
-                    .record(&board, r.kind, &s.seq, missing, backwards);
-                self.renderer.record(&board, &r, &mut self.out);
+                let fresh = std::mem::take(&mut s.fresh);
+                if self.tally.record(&board, r.kind, r.seq, fresh) {
+                    self.renderer.record(&board, &r, &mut self.out);
+                }
             }
             Ok(Message::Loss(l)) => {
                 let board = self.label(s).to_owned();
-                let missing = s.seq.anchor(l.next_seq);
-                self.tally.gap(&board, &s.seq, missing);
-                self.tally.loss(&board, l.reason, l.count);
-                self.renderer.loss(&board, &l, &mut self.out);
+                // Only a Loss of numbered records is a numbered frame.
+                let numbered = l.reason != LossReason::KernelEnobufs && l.count > 0;
+                let fresh = numbered && std::mem::take(&mut s.fresh);
+                if self.tally.loss(&board, &l, fresh) {
+                    self.renderer.loss(&board, &l, &mut self.out);
+                }
             }
             Ok(Message::Heartbeat(h)) => {
+                // `records_sent` counts records sent, not numbers: no place in the
+                // numbering (records dropped before sending take numbers too).
                 let board = self.label(s).to_owned();
-                let missing = s.seq.anchor(h.records_sent);
-                self.tally.gap(&board, &s.seq, missing);
                 self.tally.heartbeat(&board);
                 self.renderer.heartbeat(&board, &h, &mut self.out);
             }
@@ -178,7 +182,9 @@ pub struct Session {
     label: Option<String>,
     /// Rejections before the stream's board is known.
     pending: Rejected,
-    seq: SeqTrack,
+    /// No numbered frame (record, Loss of records) since the stream or its header began:
+    /// the next one tells whether the agent restarted its numbering.
+    fresh: bool,
     /// The reader is refusing a newer wire version.
     refusing: bool,
     warned_schema: bool,
@@ -195,7 +201,7 @@ impl Session {
             raw_len: 0,
             label: None,
             pending: Rejected::default(),
-            seq: SeqTrack::unknown(),
+            fresh: true,
             refusing: false,
             warned_schema: false,
             peer: peer.into(),
@@ -316,7 +322,7 @@ mod tests {
         let t: Vec<_> = d
             .tally
             .boards()
-            .map(|(n, b)| (n.to_owned(), b.records(), b.gaps))
+            .map(|(n, b)| (n.to_owned(), b.records(), b.gaps()))
             .collect();
         // Joined midway: 7 is the baseline, 8 is missing.
         assert_eq!(t, [("?1".to_owned(), 2, 1), ("?2".to_owned(), 2, 1)]);
@@ -328,44 +334,69 @@ mod tests {
     }
 
     #[test]
-    fn gaps_continue_across_reconnects_and_losses_are_tallied() {
+    fn numbering_runs_across_reconnects_and_duplicates_are_dropped() {
         let mut d = decoder();
         let mut s = Session::new("t");
-        // 2 and 3 lost in transit.
+        // 0 1, 2 and 3 lost in transit, 4, then 5..10 lost to a sink outage.
         let mut w = stream_bytes("b", [0, 1, 4]);
         w.extend(frame(&Message::Loss(Loss {
             count: 5,
             reason: LossReason::SinkOutage,
-            next_seq: 5,
+            next_seq: 10,
         })));
         d.feed(&mut s, &w);
         d.close(&mut s);
-        // Reconnect on a new connection: 5 died with the old one, 6 is resent twice.
+        // Reconnect on a new connection: the batch that failed is resent (the Loss and 4
+        // again), then 10 twice within the stream, 11; 12 and 13 lost in transit.
         let mut s = Session::new("t2");
-        d.feed(&mut s, &stream_bytes("b", [6, 6, 7]));
-        // A heartbeat says 10 is next: 8 and 9 were lost.
-        d.feed(
-            &mut s,
-            &frame(&Message::Heartbeat(Heartbeat {
-                uptime_ms: 1,
-                records_sent: 10,
-                drops: 5,
-                queue_depth: 0,
-            })),
-        );
+        let mut w = stream_bytes("b", []);
+        w.extend(frame(&record(4)));
+        w.extend(frame(&Message::Loss(Loss {
+            count: 5,
+            reason: LossReason::SinkOutage,
+            next_seq: 10,
+        })));
+        for seq in [10, 10, 11] {
+            w.extend(frame(&record(seq)));
+        }
+        // A heartbeat places nothing: records dropped before sending take numbers too.
+        w.extend(frame(&Message::Heartbeat(Heartbeat {
+            uptime_ms: 1,
+            records_sent: 5,
+            drops: 5,
+            queue_depth: 0,
+        })));
+        w.extend(frame(&record(14)));
+        d.feed(&mut s, &w);
         d.close(&mut s);
         let (_, b) = d.tally.boards().next().unwrap();
-        assert_eq!((b.streams, b.records(), b.gaps, b.backwards), (2, 6, 5, 1));
-        // A third connection starts at 10: nothing more is missing (no double count).
-        let mut s = Session::new("t3");
-        d.feed(&mut s, &stream_bytes("b", [10]));
-        let (_, b) = d.tally.boards().next().unwrap();
-        assert_eq!((b.streams, b.records(), b.gaps), (3, 7, 5));
-        assert_eq!(b.lost(LossReason::SinkOutage), 5);
-        assert!(
-            d.out
-                .contains("{\"type\":\"loss\",\"board\":\"b\",\"count\":5,")
+        assert_eq!(
+            (b.streams, b.records(), b.duplicates, b.restarts),
+            (2, 6, 3, 0)
         );
+        assert_eq!(b.uncovered, 4, "2, 3, 12 and 13");
+        assert_eq!(b.covered_by(LossReason::SinkOutage), 5);
+        assert_eq!(
+            b.lost(LossReason::SinkOutage),
+            5,
+            "the resent Loss counts once"
+        );
+        assert_eq!(b.records() + b.gaps(), 15);
+        // Each record and Loss is shown once.
+        let shown = |out: &str, needle: &str| out.lines().filter(|l| l.contains(needle)).count();
+        assert_eq!(shown(&d.out, "\"seq\":4,"), 1);
+        assert_eq!(shown(&d.out, "\"seq\":10,"), 1);
+        let loss = "{\"type\":\"loss\",\"board\":\"b\",\"count\":5,";
+        assert_eq!(shown(&d.out, loss), 1);
+        // A restarted agent: a stream numbered from 0 again is shown whole.
+        let mut s = Session::new("t3");
+        d.feed(&mut s, &stream_bytes("b", 0..3));
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!(
+            (b.streams, b.records(), b.restarts, b.duplicates),
+            (3, 9, 1, 3)
+        );
+        assert_eq!(shown(&d.out, "\"seq\":0,"), 2);
     }
 
     #[test]

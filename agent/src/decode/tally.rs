@@ -1,14 +1,26 @@
-//! What `decode --stats` reports: per board, records, sequence gaps, the losses the agent
-//! reported and the frames the reader rejected.
+//! What `decode --stats` reports: per board, records, sequence gaps (covered by the
+//! agent's Loss frames, by reason, or not: lost in transit), duplicates, the losses the
+//! agent reported and the frames the reader rejected.
 //!
 //! A board is the `board_id` of a stream's header. Streams seen before any header get a
 //! label of their own, `?1`, `?2`, ... (one per headerless stream), so that their sequence
 //! numbers are never compared with another stream's.
+//!
+//! The agent numbers every record it receives from the kernel, 0, 1, 2, ..., and carries
+//! the numbering across reconnects; every number it does not send is covered by a Loss
+//! frame (`next_seq - count .. next_seq`) sent before the records that follow. So, per
+//! board (all its streams together), a number is either a record, covered by a Loss, or
+//! missing: a gap no Loss covers, lost in transit. A record or Loss whose numbers were
+//! all accounted for already is a duplicate (the agent resends the batch a failed write
+//! was carrying): it is dropped, not printed, and counted. To tell, the last
+//! [`SEQ_WINDOW`] numbers below the board's highest are remembered; a record older than
+//! that is printed and counted as `backwards`. A stream whose first numbered frame starts
+//! at 0 on a board already past 0 is a restarted agent: the numbering starts over.
 
 use std::collections::BTreeMap;
 
 use taskwire_core::Error;
-use taskwire_core::wire::{Kind, LossReason};
+use taskwire_core::wire::{Kind, Loss, LossReason};
 
 use crate::output::escape_token;
 use crate::output::json::Json;
@@ -18,6 +30,11 @@ use crate::output::json::Json;
 pub const MAX_BOARDS: usize = 1024;
 /// The label of every board past [`MAX_BOARDS`].
 pub const OVERFLOW_BOARD: &str = "(more boards)";
+/// Sequence numbers remembered below a board's highest, to tell a duplicate from a late
+/// record: one bit each, 1 KiB per board. A resent batch goes back far less (a batch is
+/// a few KiB of frames of 30 bytes or more).
+pub const SEQ_WINDOW: u64 = 8192;
+const WINDOW_WORDS: usize = (SEQ_WINDOW / 64) as usize;
 
 /// Frames rejected, by the reader's reason (`ReaderStats` without `accepted`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,26 +113,33 @@ fn reason_index(r: LossReason) -> usize {
 pub struct Board {
     /// Stream headers received (1 per connection or agent start).
     pub streams: u64,
-    /// Per-task records decoded.
+    /// Per-task records decoded (duplicates not included).
     pub pid: u64,
-    /// Per-thread-group records decoded.
+    /// Per-thread-group records decoded (duplicates not included).
     pub tgid: u64,
-    /// Sequence numbers missing between consecutive records of the board (across
-    /// reconnects, see [`SeqTrack`]): records lost in transit.
-    pub gaps: u64,
-    /// Records whose sequence number was not above the previous one's: duplicates resent
-    /// after a reconnect, or an agent that restarted.
+    /// Sequence numbers neither received nor covered by a Loss frame: lost in transit.
+    /// A record or Loss that arrives late for one of them takes it off again.
+    pub uncovered: u64,
+    /// Sequence numbers covered by Loss frames, per reason in [`REASONS`] order
+    /// (`kernel_enobufs` covers none: those records were never numbered).
+    pub covered: [u64; 3],
+    /// Records and Loss frames dropped because every number they carry was accounted
+    /// for already: resent after a failed write.
+    pub duplicates: u64,
+    /// Streams whose numbering started over at 0: the agent restarted.
+    pub restarts: u64,
+    /// Records numbered too far below the board's highest number (more than
+    /// [`SEQ_WINDOW`]) to tell whether they are duplicates: printed and counted.
     pub backwards: u64,
-    /// `Loss.count` summed per reason, in [`REASONS`] order: records, except ENOBUFS
-    /// events for `kernel_enobufs`.
+    /// `Loss.count` summed per reason, in [`REASONS`] order, duplicates not included:
+    /// records, except ENOBUFS events for `kernel_enobufs`.
     pub losses: [u64; 3],
     /// Heartbeats received.
     pub heartbeats: u64,
     /// Frames rejected while this board's stream was being read.
     pub rejected: Rejected,
-    /// The sequence number the board's next record should carry, as far as its streams
-    /// so far tell; where a reconnected stream goes on counting.
-    pub next_seq: Option<u64>,
+    /// Which numbers are accounted for.
+    seq: SeqState,
 }
 
 impl Board {
@@ -136,71 +160,191 @@ impl Board {
             .saturating_add(self.lost(LossReason::SinkOutage))
     }
 
+    /// Sequence numbers covered by Loss frames of `reason`.
+    pub fn covered_by(&self, reason: LossReason) -> u64 {
+        self.covered[reason_index(reason)]
+    }
+
+    /// Sequence numbers covered by Loss frames, every reason.
+    pub fn covered_total(&self) -> u64 {
+        self.covered.iter().fold(0, |a, &c| a.saturating_add(c))
+    }
+
+    /// Sequence numbers missing between records: covered by a Loss or not.
+    pub fn gaps(&self) -> u64 {
+        self.uncovered.saturating_add(self.covered_total())
+    }
+
+    /// The number after the highest accounted for, once one is.
+    pub fn next_seq(&self) -> Option<u64> {
+        self.seq.next
+    }
+
     fn add_loss(&mut self, reason: LossReason, count: u64) {
         let slot = &mut self.losses[reason_index(reason)];
         *slot = slot.saturating_add(count);
     }
+
+    /// Adds `other`'s counts (not its numbering).
+    fn add(&mut self, b: &Board) {
+        self.streams = self.streams.saturating_add(b.streams);
+        self.pid = self.pid.saturating_add(b.pid);
+        self.tgid = self.tgid.saturating_add(b.tgid);
+        self.uncovered = self.uncovered.saturating_add(b.uncovered);
+        self.duplicates = self.duplicates.saturating_add(b.duplicates);
+        self.restarts = self.restarts.saturating_add(b.restarts);
+        self.backwards = self.backwards.saturating_add(b.backwards);
+        for i in 0..REASONS.len() {
+            self.covered[i] = self.covered[i].saturating_add(b.covered[i]);
+            self.losses[i] = self.losses[i].saturating_add(b.losses[i]);
+        }
+        self.heartbeats = self.heartbeats.saturating_add(b.heartbeats);
+        self.rejected.add(&b.rejected);
+    }
 }
 
-/// Sequence tracking of one stream (one connection, between two headers).
-///
-/// The agent numbers records as it sends them and keeps counting across reconnects (a new
-/// connection resends the header, not the numbering), so a stream that follows another of
-/// the same board continues from that board's last number: records lost inside a dead
-/// connection show up as a gap. A number going back is a duplicate (the agent resends the
-/// batch a failed write was carrying) or a restarted agent counting from 0 again; it is
-/// counted apart and becomes the new baseline.
+/// What became of a record's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Above every number so far; this many were skipped before it.
+    New(u64),
+    /// Below the highest, in the window, not accounted for yet: it filled a gap.
+    Late,
+    /// Accounted for already.
+    Duplicate,
+    /// 0, first in a stream of a board past 0.
+    Restart,
+    /// Below the window: cannot tell.
+    Backwards,
+}
+
+/// What a Loss frame's range did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeqTrack {
-    /// The sequence number the next record should carry; `None` until known (the first
-    /// stream of a board this decoder sees, or one read without a header).
-    expected: Option<u64>,
+struct Cover {
+    /// Numbers above every one so far, now covered.
+    new: u64,
+    /// Numbers in the window not accounted for before (they had counted as uncovered).
+    filled: u64,
+    /// Numbers skipped before the range.
+    missing: u64,
+    restart: bool,
 }
 
-impl SeqTrack {
-    /// A stream following an earlier one of the same board, whose next record was to be
-    /// `next`; `None` when this decoder has seen none.
-    pub fn continuing(next: Option<u64>) -> SeqTrack {
-        SeqTrack { expected: next }
+/// Which sequence numbers of a board are accounted for (received or covered by a Loss):
+/// the highest so far, and a bit per number for the [`SEQ_WINDOW`] below it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SeqState {
+    /// The number after the highest accounted for; `None` before the first.
+    next: Option<u64>,
+    /// Bit `n % SEQ_WINDOW` for number `n` of `next - SEQ_WINDOW .. next`; allocated at
+    /// first use.
+    seen: Vec<u64>,
+}
+
+impl SeqState {
+    fn slot(n: u64) -> (usize, u64) {
+        let i = n % SEQ_WINDOW;
+        ((i / 64) as usize, 1 << (i % 64))
     }
 
-    /// The sequence number the next record should carry, once known.
-    pub fn expected(&self) -> Option<u64> {
-        self.expected
+    fn get(&self, n: u64) -> bool {
+        let (w, bit) = Self::slot(n);
+        self.seen.get(w).is_some_and(|x| x & bit != 0)
     }
 
-    /// A stream joined in the middle: the first record sets the baseline.
-    pub fn unknown() -> SeqTrack {
-        SeqTrack { expected: None }
-    }
-
-    /// Takes the sequence number the agent says it sends next (a heartbeat's
-    /// `records_sent`, a loss's `next_seq`); returns the numbers missing before it, sent
-    /// but never received. A stream joined midway gets its baseline here.
-    pub fn anchor(&mut self, next: u64) -> u64 {
-        match self.expected {
-            Some(e) if next > e => {
-                self.expected = Some(next);
-                next - e
-            }
-            // At or below: nothing missing, and a record at or above `e` keeps counting.
-            Some(_) => 0,
-            None => {
-                self.expected = Some(next);
-                0
+    fn put(&mut self, n: u64, on: bool) {
+        if self.seen.is_empty() {
+            self.seen = vec![0; WINDOW_WORDS];
+        }
+        let (w, bit) = Self::slot(n);
+        if let Some(x) = self.seen.get_mut(w) {
+            if on {
+                *x |= bit;
+            } else {
+                *x &= !bit;
             }
         }
     }
 
-    /// Takes record `seq`; returns (missing numbers before it, whether it went backwards).
-    pub fn record(&mut self, seq: u64) -> (u64, bool) {
-        let out = match self.expected {
-            Some(e) if seq >= e => (seq - e, false),
-            Some(_) => (0, true),
-            None => (0, false),
+    /// Whether `n` is below the highest and within the remembered window.
+    fn in_window(&self, n: u64) -> bool {
+        self.next.is_some_and(|e| n < e && e - n <= SEQ_WINDOW)
+    }
+
+    /// Raises the highest to `to`: numbers entering the window start unset.
+    fn advance(&mut self, to: u64) {
+        match self.next {
+            Some(from) if to <= from => return,
+            Some(from) if to - from < SEQ_WINDOW => (from..to).for_each(|n| self.put(n, false)),
+            _ => self.seen.iter_mut().for_each(|x| *x = 0),
+        }
+        self.next = Some(to);
+    }
+
+    /// Marks `from..to`, all at or above the window's bottom, as accounted for.
+    fn mark(&mut self, from: u64, to: u64) {
+        let bottom = to.saturating_sub(SEQ_WINDOW);
+        (from.max(bottom)..to).for_each(|n| self.put(n, true));
+    }
+
+    fn record(&mut self, seq: u64, fresh: bool) -> Fate {
+        match self.next {
+            Some(e) if seq < e => {
+                if fresh && seq == 0 {
+                    *self = SeqState::default();
+                    self.advance(1);
+                    self.put(0, true);
+                    Fate::Restart
+                } else if !self.in_window(seq) {
+                    Fate::Backwards
+                } else if self.get(seq) {
+                    Fate::Duplicate
+                } else {
+                    self.put(seq, true);
+                    Fate::Late
+                }
+            }
+            next => {
+                let missing = next.map_or(0, |e| seq - e);
+                self.advance(seq.saturating_add(1));
+                self.put(seq, true);
+                Fate::New(missing)
+            }
+        }
+    }
+
+    /// Takes the numbers `start..end` a Loss covers.
+    fn cover(&mut self, start: u64, end: u64, fresh: bool) -> Cover {
+        let mut c = Cover::default();
+        if start >= end {
+            return c;
+        }
+        if fresh && start == 0 && self.next.is_some_and(|e| e > 0) {
+            *self = SeqState::default();
+            c.restart = true;
+        }
+        let e = match self.next {
+            None => start,
+            Some(e) => e,
         };
-        self.expected = Some(seq.saturating_add(1));
-        out
+        if start >= e {
+            c.missing = start - e;
+            c.new = end - start;
+        } else {
+            let lo = start.max(e.saturating_sub(SEQ_WINDOW));
+            for n in lo..end.min(e) {
+                if !self.get(n) {
+                    self.put(n, true);
+                    c.filled += 1;
+                }
+            }
+            c.new = end.saturating_sub(e);
+        }
+        if end > e {
+            self.advance(end);
+            self.mark(start.max(e), end);
+        }
+        c
     }
 }
 
@@ -230,46 +374,56 @@ impl Tally {
         self.boards.entry(key.to_owned()).or_default()
     }
 
-    /// A header for `board` arrived; returns how its records are to be numbered.
-    pub fn header(&mut self, board: &str) -> SeqTrack {
+    /// A header for `board` arrived.
+    pub fn header(&mut self, board: &str) {
         let b = self.board(board);
         b.streams = b.streams.saturating_add(1);
-        SeqTrack::continuing(b.next_seq)
     }
 
-    /// `missing` sequence numbers were skipped before an anchor (heartbeat or loss);
-    /// `seq` is what the board's stream now expects next.
-    pub fn gap(&mut self, board: &str, seq: &SeqTrack, missing: u64) {
+    /// A record of `kind` numbered `seq` arrived; `fresh` when it is the first numbered
+    /// frame of its stream. Returns whether it is to be shown (false for a duplicate).
+    pub fn record(&mut self, board: &str, kind: Kind, seq: u64, fresh: bool) -> bool {
         let b = self.board(board);
-        b.next_seq = seq.expected();
-        b.gaps = b.gaps.saturating_add(missing);
-    }
-
-    /// A record of `kind` arrived with `missing` sequence numbers skipped before it;
-    /// `seq` is what the board's stream now expects next.
-    pub fn record(
-        &mut self,
-        board: &str,
-        kind: Kind,
-        seq: &SeqTrack,
-        missing: u64,
-        backwards: bool,
-    ) {
-        let b = self.board(board);
-        b.next_seq = seq.expected();
+        match b.seq.record(seq, fresh) {
+            Fate::Duplicate => {
+                b.duplicates = b.duplicates.saturating_add(1);
+                return false;
+            }
+            Fate::New(missing) => b.uncovered = b.uncovered.saturating_add(missing),
+            Fate::Late => b.uncovered = b.uncovered.saturating_sub(1),
+            Fate::Restart => b.restarts = b.restarts.saturating_add(1),
+            Fate::Backwards => b.backwards = b.backwards.saturating_add(1),
+        }
         match kind {
             Kind::Pid => b.pid = b.pid.saturating_add(1),
             Kind::Tgid => b.tgid = b.tgid.saturating_add(1),
         }
-        b.gaps = b.gaps.saturating_add(missing);
-        if backwards {
-            b.backwards = b.backwards.saturating_add(1);
-        }
+        true
     }
 
-    /// The agent reported `count` losses for `reason`.
-    pub fn loss(&mut self, board: &str, reason: LossReason, count: u64) {
-        self.board(board).add_loss(reason, count);
+    /// The agent reported `l`; `fresh` when, numbering records, it is the first numbered
+    /// frame of its stream. Returns whether it is to be shown (false for a duplicate).
+    pub fn loss(&mut self, board: &str, l: &Loss, fresh: bool) -> bool {
+        let b = self.board(board);
+        if l.reason != LossReason::KernelEnobufs {
+            let start = l.next_seq.saturating_sub(l.count);
+            let c = b.seq.cover(start, l.next_seq, fresh);
+            if l.count > 0 && c.new == 0 && c.filled == 0 {
+                b.duplicates = b.duplicates.saturating_add(1);
+                return false;
+            }
+            let slot = &mut b.covered[reason_index(l.reason)];
+            *slot = slot.saturating_add(c.new).saturating_add(c.filled);
+            b.uncovered = b
+                .uncovered
+                .saturating_sub(c.filled)
+                .saturating_add(c.missing);
+            if c.restart {
+                b.restarts = b.restarts.saturating_add(1);
+            }
+        }
+        b.add_loss(l.reason, l.count);
+        true
     }
 
     /// A heartbeat arrived.
@@ -294,16 +448,7 @@ impl Tally {
     pub fn total(&self) -> Board {
         let mut t = Board::default();
         for b in self.boards.values() {
-            t.streams = t.streams.saturating_add(b.streams);
-            t.pid = t.pid.saturating_add(b.pid);
-            t.tgid = t.tgid.saturating_add(b.tgid);
-            t.gaps = t.gaps.saturating_add(b.gaps);
-            t.backwards = t.backwards.saturating_add(b.backwards);
-            for r in REASONS {
-                t.add_loss(r, b.lost(r));
-            }
-            t.heartbeats = t.heartbeats.saturating_add(b.heartbeats);
-            t.rejected.add(&b.rejected);
+            t.add(b);
         }
         t
     }
@@ -317,7 +462,19 @@ impl Board {
             ("records", self.records()),
             ("pid", self.pid),
             ("tgid", self.tgid),
-            ("gaps", self.gaps),
+            ("gaps", self.gaps()),
+            ("gaps_covered", self.covered_total()),
+            (
+                "gaps_covered_queue_overflow",
+                self.covered_by(LossReason::QueueOverflow),
+            ),
+            (
+                "gaps_covered_sink_outage",
+                self.covered_by(LossReason::SinkOutage),
+            ),
+            ("gaps_uncovered", self.uncovered),
+            ("duplicates", self.duplicates),
+            ("restarts", self.restarts),
             ("backwards", self.backwards),
             ("heartbeats", self.heartbeats),
             ("lost_records", self.lost_records()),
@@ -343,8 +500,9 @@ impl Board {
 }
 
 impl Tally {
-    /// The `--stats` lines: one per board, then a total; `key=value` text, or one JSON
-    /// object per line (`"type":"stats"` per board, `"stats_total"` for the sum).
+    /// The `--stats` lines: one per board (its counts, then `next_seq`: the number after
+    /// the highest it accounted for), then a total; `key=value` text, or one JSON object
+    /// per line (`"type":"stats"` per board, `"stats_total"` for the sum).
     pub fn report(&self, json: bool) -> String {
         let mut out = String::new();
         let total = self.total();
@@ -355,7 +513,13 @@ impl Tally {
         ];
         let rows = self
             .boards()
-            .map(|(name, b)| (Some(name), b.counts()))
+            .map(|(name, b)| {
+                let mut counts = b.counts();
+                // Per board only. records + gaps = next_seq, unless the agent restarted
+                // (the numbering started over) or records came back from too far.
+                counts.push(("next_seq", b.next_seq().unwrap_or(0)));
+                (Some(name), counts)
+            })
             .chain(std::iter::once((None, total.counts())));
         for (name, counts) in rows {
             if json {
@@ -394,74 +558,100 @@ impl Tally {
 mod tests {
     use super::*;
 
-    #[test]
-    fn gaps_count_missing_numbers_between_records() {
-        let mut s = SeqTrack::continuing(None);
-        // Records 0, 1, then 4 (2 and 3 lost in transit), then 5.
-        assert_eq!(s.record(0), (0, false));
-        assert_eq!(s.record(1), (0, false));
-        assert_eq!(s.record(4), (2, false));
-        assert_eq!(s.record(5), (0, false));
-        // A reconnect continues from the board's last record: 6 and 7 died with the
-        // old connection.
-        let mut s = SeqTrack::continuing(Some(6));
-        assert_eq!(s.record(8), (2, false));
-        // A duplicate goes backwards and is not a gap; neither is what follows it.
-        assert_eq!(s.record(8), (0, true));
-        assert_eq!(s.record(9), (0, false));
-        // A restarted agent counts from 0 again.
-        let mut s = SeqTrack::continuing(Some(10));
-        assert_eq!(s.record(0), (0, true));
-        assert_eq!(s.record(1), (0, false));
+    fn loss(reason: LossReason, count: u64, next_seq: u64) -> Loss {
+        Loss {
+            count,
+            reason,
+            next_seq,
+        }
     }
 
     #[test]
-    fn heartbeats_and_losses_anchor_the_numbering() {
-        // Joined midway: a heartbeat says 40 is next.
-        let mut s = SeqTrack::unknown();
-        assert_eq!(s.anchor(40), 0);
-        assert_eq!(s.record(42), (2, false));
-        // Records 43 and 44 were sent, then lost, before this heartbeat.
-        assert_eq!(s.anchor(45), 2);
-        // The record it announced: no second count.
-        assert_eq!(s.record(45), (0, false));
-        // An anchor that is not ahead changes nothing.
-        assert_eq!(s.anchor(46), 0);
-        assert_eq!(s.anchor(10), 0);
-        assert_eq!(s.record(46), (0, false));
+    fn record_numbers_new_late_duplicate_restart_backwards() {
+        let mut s = SeqState::default();
+        // Records 0, 1, then 4 (2 and 3 missing), then 5.
+        assert_eq!(s.record(0, true), Fate::New(0));
+        assert_eq!(s.record(1, false), Fate::New(0));
+        assert_eq!(s.record(4, false), Fate::New(2));
+        assert_eq!(s.record(5, false), Fate::New(0));
+        // 3 arrives late; a second 3 and a second 5 are duplicates.
+        assert_eq!(s.record(3, false), Fate::Late);
+        assert_eq!(s.record(3, false), Fate::Duplicate);
+        assert_eq!(s.record(5, true), Fate::Duplicate);
+        assert_eq!(s.record(6, false), Fate::New(0));
+        // Far past the window: what was below it can no longer be told.
+        assert_eq!(
+            s.record(6 + SEQ_WINDOW + 10, false),
+            Fate::New(SEQ_WINDOW + 9)
+        );
+        assert_eq!(s.record(6, false), Fate::Backwards);
+        assert_eq!(s.record(17, false), Fate::Late, "the window's bottom");
+        // A new stream starting at 0: the agent restarted.
+        assert_eq!(s.record(0, true), Fate::Restart);
+        assert_eq!(s.record(1, false), Fate::New(0));
+        // 0 in the middle of a stream is only a late or duplicate 0.
+        assert_eq!(s.record(0, false), Fate::Duplicate);
+        // No overflow at the largest number.
+        let mut s = SeqState::default();
+        assert_eq!(s.record(u64::MAX - 1, true), Fate::New(0));
+        assert_eq!(s.record(u64::MAX, false), Fate::New(0));
     }
 
     #[test]
-    fn a_stream_joined_midway_starts_at_its_first_record() {
-        let mut s = SeqTrack::unknown();
-        assert_eq!(s.record(1000), (0, false));
-        assert_eq!(s.record(1002), (1, false));
-        assert_eq!(s.record(u64::MAX), (u64::MAX - 1003, false));
-        // No overflow past the largest number.
-        assert_eq!(s.record(u64::MAX), (0, false));
+    fn loss_ranges_cover_and_fill() {
+        let mut s = SeqState::default();
+        // Joined midway: the first Loss sets the baseline.
+        let c = s.cover(10, 13, true);
+        assert_eq!((c.new, c.filled, c.missing, c.restart), (3, 0, 0, false));
+        assert_eq!(s.record(13, false), Fate::New(0));
+        // 14 and 15 missing, then 16..20 covered.
+        let c = s.cover(16, 20, false);
+        assert_eq!((c.new, c.missing), (4, 2));
+        // A late Loss for 14..16 fills the gap; again, it is a duplicate.
+        let c = s.cover(14, 16, false);
+        assert_eq!((c.new, c.filled, c.missing), (0, 2, 0));
+        assert_eq!(s.cover(14, 16, false), Cover::default());
+        // Overlapping the top: only what is new counts.
+        let c = s.cover(18, 25, false);
+        assert_eq!((c.new, c.filled), (5, 0));
+        assert_eq!(s.record(22, false), Fate::Duplicate);
+        assert_eq!(s.next, Some(25));
+        // A huge range costs at most the window.
+        let c = s.cover(25, u64::MAX, false);
+        assert_eq!(c.new, u64::MAX - 25);
+        assert_eq!(s.record(u64::MAX - 1, false), Fate::Duplicate);
+        // A restarted agent whose first frame is a Loss from 0.
+        let c = s.cover(0, 5, true);
+        assert_eq!((c.new, c.restart), (5, true));
+        assert_eq!(s.record(5, false), Fate::New(0));
+        assert_eq!(s.cover(3, 3, true), Cover::default(), "an empty range");
     }
 
     #[test]
-    fn boards_tally_gaps_losses_and_rejections_separately() {
+    fn boards_tally_gaps_covered_and_uncovered() {
         let mut t = Tally::new();
-        // Board a: header, records 0 1 3 (gap 1), reconnect, header, records 5 6 (gap 1
-        // across the reconnect).
-        let mut s = t.header("a");
-        for seq in [0, 1, 3] {
-            let (m, b) = s.record(seq);
-            t.record("a", Kind::Pid, &s, m, b);
-        }
-        t.loss("a", LossReason::SinkOutage, 7);
-        let mut s = t.header("a");
-        for seq in [5, 6] {
-            let (m, b) = s.record(seq);
-            t.record("a", Kind::Tgid, &s, m, b);
-        }
-        t.loss("a", LossReason::KernelEnobufs, 2);
-        t.loss("a", LossReason::QueueOverflow, 1);
+        // Board a: records 0 1, numbers 2..5 lost to overflow, 5, then 6 missing, 7;
+        // then a new connection resends 7 and goes on with 8, a Loss for 9 and 10
+        // (sink outage) and 11.
+        t.header("a");
+        assert!(t.record("a", Kind::Pid, 0, true));
+        assert!(t.record("a", Kind::Pid, 1, false));
+        assert!(t.loss("a", &loss(LossReason::QueueOverflow, 3, 5), false));
+        assert!(t.record("a", Kind::Pid, 5, false));
+        assert!(t.loss("a", &loss(LossReason::KernelEnobufs, 2, 6), false));
+        assert!(t.record("a", Kind::Tgid, 7, false));
+        t.header("a");
+        assert!(
+            !t.record("a", Kind::Tgid, 7, true),
+            "a duplicate is not shown"
+        );
+        assert!(t.record("a", Kind::Pid, 8, false));
+        assert!(t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false));
+        assert!(!t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false));
+        assert!(t.record("a", Kind::Pid, 11, false));
         // Board b: one record, a heartbeat and some rejections.
         t.header("b");
-        t.record("b", Kind::Pid, &SeqTrack::unknown(), 0, false);
+        t.record("b", Kind::Pid, 40, true);
         t.heartbeat("b");
         let mut r = Rejected::default();
         r.count(Error::Checksum);
@@ -476,11 +666,22 @@ mod tests {
         assert_eq!(boards.len(), 2);
         let (name, a) = boards[0];
         assert_eq!(name, "a");
-        assert_eq!((a.streams, a.pid, a.tgid, a.records()), (2, 3, 2, 5));
-        assert_eq!(a.gaps, 2);
-        assert_eq!(a.lost(LossReason::SinkOutage), 7);
+        assert_eq!((a.streams, a.pid, a.tgid, a.records()), (2, 5, 1, 6));
+        assert_eq!((a.duplicates, a.restarts, a.backwards), (2, 0, 0));
+        assert_eq!(a.uncovered, 1, "number 6");
+        assert_eq!(a.covered_by(LossReason::QueueOverflow), 3);
+        assert_eq!(a.covered_by(LossReason::SinkOutage), 2);
+        assert_eq!(a.covered_by(LossReason::KernelEnobufs), 0);
+        assert_eq!(a.gaps(), 6);
+        // Every number below the highest is a record, covered or uncovered.
+        assert_eq!(a.records() + a.gaps(), a.next_seq().unwrap());
+        assert_eq!(
+            a.lost(LossReason::SinkOutage),
+            2,
+            "the duplicate Loss not counted"
+        );
         assert_eq!(a.lost(LossReason::KernelEnobufs), 2);
-        assert_eq!(a.lost_records(), 8, "ENOBUFS events are not records");
+        assert_eq!(a.lost_records(), 5, "ENOBUFS events are not records");
         assert_eq!(a.rejected.total(), 0);
         let (_, b) = boards[1];
         assert_eq!(
@@ -488,21 +689,43 @@ mod tests {
             (2, 1, 1)
         );
         assert_eq!(b.rejected.total(), 6);
-        assert_eq!(b.heartbeats, 1);
+        assert_eq!((b.heartbeats, b.gaps()), (1, 0));
 
         let total = t.total();
-        assert_eq!(total.records(), 6);
-        assert_eq!(total.gaps, 2);
-        assert_eq!(total.lost_records(), 8);
+        assert_eq!(total.records(), 7);
+        assert_eq!((total.gaps(), total.uncovered, total.duplicates), (6, 1, 2));
+        assert_eq!(total.lost_records(), 5);
         assert_eq!(total.rejected.total(), 6);
+        assert_eq!(total.next_seq(), None, "a total has no numbering");
+    }
+
+    #[test]
+    fn a_restart_and_old_records_are_counted_apart() {
+        let mut t = Tally::new();
+        t.header("r");
+        for seq in 0..10 {
+            t.record("r", Kind::Pid, seq, seq == 0);
+        }
+        t.header("r");
+        // The restarted agent's first frame is a Loss from 0.
+        assert!(t.loss("r", &loss(LossReason::SinkOutage, 2, 2), true));
+        assert!(t.record("r", Kind::Pid, 2, false));
+        let (_, b) = t.boards().next().unwrap();
+        assert_eq!(
+            (b.restarts, b.records(), b.duplicates, b.gaps()),
+            (1, 11, 0, 2)
+        );
+        assert_eq!(b.uncovered, 0);
     }
 
     #[test]
     fn report_has_a_line_per_board_and_a_total() {
         let mut t = Tally::new();
         t.header("b 1");
-        t.record("b 1", Kind::Pid, &SeqTrack::unknown(), 2, false);
-        t.loss("b 1", LossReason::SinkOutage, 2);
+        t.record("b 1", Kind::Pid, 0, true);
+        t.record("b 1", Kind::Pid, 3, false);
+        t.loss("b 1", &loss(LossReason::SinkOutage, 2, 6), false);
+        t.record("b 1", Kind::Pid, 6, false);
         t.header("c");
         let mut r = Rejected::default();
         r.count(Error::Cobs);
@@ -511,12 +734,16 @@ mod tests {
         let text = t.report(false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("taskwire decode: stats board=b\\x201 streams=1 records=1 "));
-        assert!(lines[0].contains(" gaps=2 "), "{}", lines[0]);
+        assert!(lines[0].starts_with("taskwire decode: stats board=b\\x201 streams=1 records=3 "));
+        // 1 and 2 lost in transit, 4 and 5 covered by the Loss.
+        let gaps = " gaps=4 gaps_covered=2 gaps_covered_queue_overflow=0 \
+                    gaps_covered_sink_outage=2 gaps_uncovered=2 duplicates=0 restarts=0 \
+                    backwards=0 ";
+        assert!(lines[0].contains(gaps), "{}", lines[0]);
         assert!(lines[0].contains(" lost_records=2 "), "{}", lines[0]);
         assert!(lines[0].contains(" lost_sink_outage=2 "), "{}", lines[0]);
         assert!(lines[1].contains(" rejected=1 ") && lines[1].contains(" rejected_cobs=1 "));
-        assert!(lines[2].starts_with("taskwire decode: stats total streams=2 records=1 "));
+        assert!(lines[2].starts_with("taskwire decode: stats total streams=2 records=3 "));
         assert!(
             lines[2].ends_with(" boards=2 connections=2 refused_connections=0"),
             "{}",

@@ -1,4 +1,4 @@
-//! Turns queue items into frames: numbers records, places losses, makes headers and
+//! Turns queue items into frames: records, losses placed on their numbers, headers and
 //! heartbeats. Pure byte work, so it is tested without a kernel or a sink.
 
 use taskwire_core::wire::{
@@ -7,16 +7,18 @@ use taskwire_core::wire::{
 
 use super::queue::Item;
 
-/// The numbering and counters of one agent's stream.
+/// The framing and counters of one agent's stream.
 ///
-/// Sequence numbers run on across reconnects: the header is resent on each new connection
-/// but the records after it keep counting, so a collector can tell records lost inside a
-/// dead connection (a gap) from a fresh agent (a new header with `seq` back at 0 and a
-/// new uptime).
+/// Records arrive numbered ([`Item::Record::seq`], given by the queue when the reader
+/// received them), and the numbers run on across reconnects: the header is resent on each
+/// new connection but the records after it keep counting, so a collector can tell records
+/// lost inside a dead connection (a gap no `Loss` covers) from a fresh agent (a new
+/// header with `seq` back at 0).
 #[derive(Debug)]
 pub struct Framer {
     header: StreamHeader,
-    seq: u64,
+    /// Records framed so far.
+    records: u64,
     drops: u64,
 }
 
@@ -25,14 +27,14 @@ impl Framer {
     pub fn new(header: StreamHeader) -> Framer {
         Framer {
             header,
-            seq: 0,
+            records: 0,
             drops: 0,
         }
     }
 
-    /// The sequence number the next record gets = records framed so far.
-    pub fn seq(&self) -> u64 {
-        self.seq
+    /// Records framed so far.
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
     /// Appends a stream start: one 0x00 (ends whatever half frame the line held), then
@@ -42,35 +44,51 @@ impl Framer {
         push_frame(out, &Message::Header(self.header.clone()));
     }
 
-    /// Appends the frame of one queue item; a record's payload (with `seq` 0) is in
-    /// `payload`. A payload that does not decode (never produced by this agent) is
-    /// dropped and framed as a queue loss, so the count stays true.
+    /// Appends the frame of one queue item; a record's payload (with `seq` 0: the item
+    /// carries the number) is in `payload`. The payload is framed as it is, its number
+    /// patched in, never decoded and re-encoded (that was a third of the agent's CPU per
+    /// record). A payload that is not a record numbered 0 (never produced by this agent)
+    /// is framed as a queue loss of its number, so the count and the numbering stay true.
     pub fn item(&mut self, item: Item, payload: &[u8], out: &mut Vec<u8>) {
         match item {
-            Item::Record(n) => match payload.get(..n).map(wire::decode_payload) {
-                Some(Ok(Message::Record(r))) => self.record(r, out),
-                _ => self.loss(LossReason::QueueOverflow, 1, out),
-            },
-            Item::Loss(reason, count) => self.loss(reason, count, out),
+            Item::Record { len, seq } => {
+                let start = out.len();
+                out.resize(start + MAX_FRAME_LEN, 0);
+                let framed = payload
+                    .get(..len)
+                    .map(|p| wire::encode_record_frame(p, seq, &mut out[start..]));
+                if let Some(Ok(n)) = framed {
+                    out.truncate(start + n);
+                    self.records += 1;
+                } else {
+                    out.truncate(start);
+                    self.loss(LossReason::QueueOverflow, 1, seq.saturating_add(1), out);
+                }
+            }
+            Item::Loss {
+                reason,
+                count,
+                next_seq,
+            } => self.loss(reason, count, next_seq, out),
         }
     }
 
-    /// Appends `r`'s frame, numbered as the next record.
-    pub fn record(&mut self, mut r: Record, out: &mut Vec<u8>) {
-        r.seq = self.seq;
-        self.seq += 1;
+    /// Appends `r`'s frame, numbered as it is.
+    pub fn record(&mut self, r: Record, out: &mut Vec<u8>) {
+        self.records += 1;
         push_frame(out, &Message::Record(r));
     }
 
-    /// Appends a Loss frame of `count` losses of `reason`, placed before the next record.
-    pub fn loss(&mut self, reason: LossReason, count: u64, out: &mut Vec<u8>) {
+    /// Appends a Loss frame of `count` losses of `reason`; for records, the numbers
+    /// `next_seq - count .. next_seq`.
+    pub fn loss(&mut self, reason: LossReason, count: u64, next_seq: u64, out: &mut Vec<u8>) {
         self.drops = self.drops.saturating_add(count);
         push_frame(
             out,
             &Message::Loss(Loss {
                 count,
                 reason,
-                next_seq: self.seq,
+                next_seq,
             }),
         );
     }
@@ -88,7 +106,7 @@ impl Framer {
             out,
             &Message::Heartbeat(Heartbeat {
                 uptime_ms,
-                records_sent: self.seq,
+                records_sent: self.records,
                 drops: self.drops.saturating_add(unsent_losses),
                 queue_depth: u32::try_from(queue_depth).unwrap_or(u32::MAX),
             }),
@@ -154,17 +172,17 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn records_are_numbered_as_sent_and_losses_placed() {
+    fn records_keep_their_received_numbers_and_losses_cover_the_rest() {
         let mut q = Queue::new(2, 4096);
         let (pid, pid_rec) = payload(Kind::Pid, Profile::Full);
         let (tgid, tgid_rec) = payload(Kind::Tgid, Profile::Full);
         assert!(q.push(&pid, LossReason::QueueOverflow));
         assert!(q.push(&tgid, LossReason::QueueOverflow));
-        // Full: these three are dropped, then an ENOBUFS event.
+        // Full: numbers 2, 3 and 4 are dropped, then an ENOBUFS event.
         for _ in 0..3 {
             assert!(!q.push(&pid, LossReason::QueueOverflow));
         }
-        q.note_loss(LossReason::KernelEnobufs, 1);
+        q.note_enobufs(1);
 
         let mut f = Framer::new(StreamHeader::new());
         let mut out = Vec::new();
@@ -175,7 +193,7 @@ pub(crate) mod tests {
             f.item(item, &buf, out);
         };
         pop_one(&mut f, &mut q, &mut out);
-        // One slot free again: the next record goes in behind the loss markers.
+        // One slot free again: the next record (number 5) goes in behind the markers.
         assert!(q.push(&pid, LossReason::QueueOverflow));
         while !q.is_empty() {
             pop_one(&mut f, &mut q, &mut out);
@@ -189,18 +207,19 @@ pub(crate) mod tests {
             [
                 with_seq(&pid_rec, 0),
                 with_seq(&tgid_rec, 1),
-                // Losses at the same place come in reason order.
+                // The events were seen after number 1; they take no numbers.
                 Message::Loss(Loss {
                     count: 1,
                     reason: LossReason::KernelEnobufs,
                     next_seq: 2
                 }),
+                // Exactly 2, 3 and 4.
                 Message::Loss(Loss {
                     count: 3,
                     reason: LossReason::QueueOverflow,
-                    next_seq: 2
+                    next_seq: 5
                 }),
-                with_seq(&pid_rec, 2),
+                with_seq(&pid_rec, 5),
                 Message::Heartbeat(Heartbeat {
                     uptime_ms: 1234,
                     records_sent: 3,
@@ -215,7 +234,7 @@ pub(crate) mod tests {
         };
         assert_eq!(r.get(Field::AcPid), pid_rec.get(Field::AcPid));
         assert!(r.comm.as_ref().is_some_and(|c| !c.is_empty()));
-        assert_eq!(f.seq(), 3);
+        assert_eq!(f.records(), 3);
     }
 
     #[test]
@@ -224,24 +243,30 @@ pub(crate) mod tests {
             let (p, rec) = payload(Kind::Pid, profile);
             let mut f = Framer::new(StreamHeader::new());
             let mut out = Vec::new();
-            f.item(Item::Record(p.len()), &p, &mut out);
-            assert_eq!(decode_all(&out), [Message::Record(rec)], "{profile:?}");
+            let item = Item::Record {
+                len: p.len(),
+                seq: 77,
+            };
+            f.item(item, &p, &mut out);
+            let want = Record { seq: 77, ..rec };
+            assert_eq!(decode_all(&out), [Message::Record(want)], "{profile:?}");
         }
     }
 
     #[test]
-    fn a_bad_payload_becomes_a_counted_loss() {
+    fn a_bad_payload_becomes_a_loss_of_its_number() {
         let mut f = Framer::new(StreamHeader::new());
         let mut out = Vec::new();
-        f.item(Item::Record(3), &[0xff, 0xff, 0xff], &mut out);
+        let item = Item::Record { len: 3, seq: 9 };
+        f.item(item, &[0xff, 0xff, 0xff], &mut out);
         assert_eq!(
             decode_all(&out),
             [Message::Loss(Loss {
                 count: 1,
                 reason: LossReason::QueueOverflow,
-                next_seq: 0
+                next_seq: 10
             })]
         );
-        assert_eq!(f.seq(), 0);
+        assert_eq!(f.records(), 0);
     }
 }

@@ -22,6 +22,8 @@ pub struct LogFile {
     sink: FdSink,
     /// Made at the first record, whose struct version the header then carries.
     framer: Option<Framer>,
+    /// The number the next record gets: records received so far (all are written).
+    seq: u64,
     /// ENOBUFS events seen before the first record.
     early_losses: u64,
     out: Vec<u8>,
@@ -42,6 +44,7 @@ impl LogFile {
             path: path.to_owned(),
             sink: FdSink::from(std::os::fd::OwnedFd::from(file)),
             framer: None,
+            seq: 0,
             early_losses: 0,
             out: Vec::new(),
             error: None,
@@ -66,10 +69,12 @@ impl LogFile {
             framer.loss(
                 LossReason::KernelEnobufs,
                 std::mem::take(&mut self.early_losses),
+                self.seq,
                 &mut self.out,
             );
         }
-        let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, Profile::Full);
+        let rec = Record::from_taskstats(self.seq, kind, agg.id, &agg.stats, Profile::Full);
+        self.seq += 1;
         framer.record(rec, &mut self.out);
         self.flush()
     }
@@ -86,7 +91,7 @@ impl LogFile {
             }
             Some(f) => {
                 self.out.clear();
-                f.loss(LossReason::KernelEnobufs, 1, &mut self.out);
+                f.loss(LossReason::KernelEnobufs, 1, self.seq, &mut self.out);
                 self.flush()
             }
         }
@@ -106,7 +111,7 @@ impl LogFile {
     pub fn finish(self) -> Result<u64, String> {
         match self.error {
             Some(e) => Err(e),
-            None => Ok(self.framer.map_or(0, |f| f.seq())),
+            None => Ok(self.framer.map_or(0, |f| f.records())),
         }
     }
 }

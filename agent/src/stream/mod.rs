@@ -2,10 +2,10 @@
 //! socket, a file or stdout.
 //!
 //! Two threads. The reader (the command's main thread, running the shared listener loop)
-//! turns each exit record into a postcard payload and pushes it on a bounded [`queue`]; it
-//! never waits on the sink. The [`writer`] thread pops, numbers and frames records
-//! ([`framer`]), writes batches to the [`sink`], sends heartbeats, and reconnects with
-//! backoff when the sink fails. [`spec`] parses sink and source endpoints and [`serial`]
+//! turns each exit record into a postcard payload and pushes it on a bounded [`queue`],
+//! which numbers it; it never waits on the sink. The [`writer`] thread pops and frames
+//! records ([`framer`]), writes batches to the [`sink`], sends heartbeats, and reconnects
+//! with backoff when the sink fails or its collector closes. [`spec`] parses sink and source endpoints and [`serial`]
 //! sets up a UART; both serve `decode` too. [`logfile`] is getdelays' `-w FILE`.
 
 pub mod framer;

@@ -9,9 +9,11 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
+use rustix::net::RecvFlags;
 
 use super::serial;
 use super::spec::Endpoint;
@@ -65,6 +67,55 @@ pub struct FdSink(OwnedFd);
 impl From<OwnedFd> for FdSink {
     fn from(fd: OwnedFd) -> FdSink {
         FdSink(fd)
+    }
+}
+
+impl FdSink {
+    /// For a connected socket: whether the peer has closed its side (FIN) or reset the
+    /// connection, found without waiting. A collector sends nothing, so input on the
+    /// socket is the end of its stream (a read of 0), a reset (an error), or stray bytes,
+    /// which are read and dropped. Only for sockets: on a UART, file or pipe it would
+    /// consume their input.
+    pub fn peer_closed(&self) -> bool {
+        let mut fds = [PollFd::new(&self.0, PollFlags::IN | PollFlags::RDHUP)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        if !matches!(poll(&mut fds, Some(&now)), Ok(n) if n > 0) {
+            return false;
+        }
+        let mut buf = [0u8; 256];
+        // Bounded: a peer that keeps sending cannot hold the writer here.
+        for _ in 0..16 {
+            match rustix::net::recv(&self.0, &mut buf, RecvFlags::DONTWAIT) {
+                Ok((_, 0)) => return true,
+                Ok(_) | Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => return false,
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+}
+
+impl FdSink {
+    /// Waits until a short write would not block, or `until` passes; whether it would
+    /// not. An error or a hang-up counts as writable: the write then reports it.
+    pub fn wait_writable(&self, until: Instant) -> bool {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let ts = Timespec {
+                tv_sec: left.as_secs() as _,
+                tv_nsec: left.subsec_nanos() as _,
+            };
+            let mut fds = [PollFd::new(&self.0, PollFlags::OUT)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => return false,
+                Err(Errno::INTR) => {}
+                Ok(_) | Err(_) => return true,
+            }
+        }
     }
 }
 
@@ -230,6 +281,41 @@ mod tests {
             embedded_io::ErrorKind::BrokenPipe
         );
         assert!(e.to_string().contains("EPIPE"));
+    }
+
+    #[test]
+    fn peer_closed_sees_fin_and_reset_but_not_stray_bytes() {
+        use std::io::Write;
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        let sink = FdSink(ours.into());
+        assert!(!sink.peer_closed());
+        peer.write_all(b"hello").unwrap();
+        assert!(!sink.peer_closed(), "bytes from the peer are not a close");
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(sink.peer_closed(), "FIN");
+        // A half-closed peer still reads what is written.
+        let mut s = sink;
+        write_all(&mut s, b"tail").unwrap();
+        let mut got = [0u8; 4];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"tail");
+
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = open(&Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: l.local_addr().unwrap().port(),
+        })
+        .unwrap();
+        let (conn, _) = l.accept().unwrap();
+        assert!(!s.peer_closed());
+        // Linger 0: close sends an RST instead of a FIN.
+        rustix::net::sockopt::set_socket_linger(&conn, Some(Duration::ZERO)).unwrap();
+        drop(conn);
+        let until = std::time::Instant::now() + Duration::from_secs(2);
+        while !s.peer_closed() {
+            assert!(std::time::Instant::now() < until, "reset not seen");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]

@@ -6,11 +6,21 @@
 //! counted as `SinkOutage` losses. After a reconnect the stream restarts (0x00, header)
 //! and the batch that failed is written again whole; frames of it that did arrive before
 //! the failure then arrive twice, with the same `seq`.
+//!
+//! A collector that stops on purpose first closes its side (FIN) and goes on reading for
+//! a while. Before each write the writer looks for that ([`Connector::hung_up`]); on it,
+//! it finishes the frame in progress, closes and reconnects, and the frames it had not
+//! started go to the next connection: nothing is lost or sent twice.
+//!
+//! When the agent stops, the queue is written for a grace period, in short writes each
+//! waited for no later than its end ([`Connector::writable`]); then the frame in progress
+//! is finished, and the records not sent (in frames not started, still queued) are
+//! dropped and reported, in a last write, as `SinkOutage` losses covering their numbers.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use taskwire_core::wire::MAX_PAYLOAD_LEN;
+use taskwire_core::wire::{self, DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message};
 
 use super::framer::Framer;
 use super::queue::Queue;
@@ -19,6 +29,12 @@ use super::sink::{OpenError, write_all};
 /// Bytes of frames gathered before one write: enough to cut system calls under an exit
 /// storm, small enough that a UART at 115200 baud drains it in a third of a second.
 pub const BATCH_BYTES: usize = 4096;
+/// Longest write while the agent stops: a UART, pipe or socket that polls writable
+/// takes this much without blocking (a tty wakes writers at 256 bytes of room).
+const CLOSING_WRITE: usize = 256;
+/// How long the last write (the losses of what the grace left) may take, after the
+/// grace; the command waits a little longer for the writer.
+pub const LAST_WRITE: Duration = Duration::from_millis(150);
 
 /// What the reader and the writer share.
 #[derive(Debug)]
@@ -37,6 +53,9 @@ pub struct Shared {
     pub records_framed: u64,
     /// Records whose write completed so far.
     pub records_written: u64,
+    /// Records still queued when the flush grace ran out, dropped and reported as
+    /// `SinkOutage` losses (also counted in the queue's losses).
+    pub records_cut: u64,
     /// Successful reconnects after an outage.
     pub reconnects: u64,
 }
@@ -65,6 +84,7 @@ impl Link {
                 done: false,
                 records_framed: 0,
                 records_written: 0,
+                records_cut: 0,
                 reconnects: 0,
             }),
             work: Condvar::new(),
@@ -112,6 +132,120 @@ pub trait Connector {
     fn reconnects(&self) -> bool;
     /// Names the sink in messages.
     fn name(&self) -> String;
+    /// Whether the other end closed `sink` (a collector's FIN or RST), asked before each
+    /// write without waiting. Sinks without a peer to close never are.
+    fn hung_up(&self, _sink: &Self::Sink) -> bool {
+        false
+    }
+    /// Waits until `sink` takes a short write without blocking, or `until` passes;
+    /// whether it does. Asked only while the agent stops, to end the flush on time.
+    fn writable(&self, _sink: &Self::Sink, _until: Instant) -> bool {
+        true
+    }
+}
+
+/// How writing a batch ended.
+enum Sent {
+    /// Every byte was written.
+    All,
+    /// Stopped at a frame boundary after this many bytes; the frames after it were not
+    /// started. `hung_up`: the peer closed; otherwise the deadline passed.
+    Short { written: usize, hung_up: bool },
+    /// The write failed.
+    Failed(String),
+}
+
+/// Writes `buf`, a run of whole frames, looking before each write for the peer having
+/// closed and, with a `deadline`, writing in short pieces each waited for no later than
+/// it. On either it completes the frame in progress (a collector that closed on purpose
+/// still reads what is on the way; a half frame would cost the next one) and stops at
+/// its end.
+fn send<C: Connector>(
+    connector: &C,
+    w: &mut C::Sink,
+    buf: &[u8],
+    deadline: Option<Instant>,
+) -> Sent {
+    let (mut done, mut end) = (0, buf.len());
+    let mut short: Option<bool> = None;
+    while done < end {
+        if short.is_none() {
+            let hung_up = connector.hung_up(w);
+            if hung_up || deadline.is_some_and(|d| !connector.writable(w, d)) {
+                short = Some(hung_up);
+                let in_frame = done > 0 && buf.get(done - 1) != Some(&DELIMITER);
+                end = if in_frame {
+                    buf[done..]
+                        .iter()
+                        .position(|&b| b == DELIMITER)
+                        .map_or(buf.len(), |i| done + i + 1)
+                } else {
+                    done
+                };
+                continue;
+            }
+        }
+        let limit = match (short, deadline) {
+            (None, Some(_)) => end.min(done + CLOSING_WRITE),
+            _ => end,
+        };
+        match embedded_io::Write::write(w, &buf[done..limit]) {
+            Ok(0) => return Sent::Failed("the sink accepted no bytes".to_owned()),
+            Ok(n) => done += n,
+            Err(e) => return Sent::Failed(e.to_string()),
+        }
+    }
+    match short {
+        None => Sent::All,
+        Some(hung_up) => Sent::Short {
+            written: done,
+            hung_up,
+        },
+    }
+}
+
+/// The frames of `unsent` (whole frames the writer did not start) made fit for a stream
+/// that ends: their records become `SinkOutage` losses of their numbers (merged with
+/// loss frames of that reason next to them), other losses are kept, heartbeats dropped.
+/// Returns the records dropped.
+fn cut_frames(unsent: &[u8], framer: &mut Framer, out: &mut Vec<u8>) -> u64 {
+    let mut scratch = [0u8; MAX_FRAME_LEN];
+    // The run of numbers being dropped: (count, next_seq).
+    let mut run: Option<(u64, u64)> = None;
+    let mut cut = 0;
+    let flush = |run: &mut Option<(u64, u64)>, framer: &mut Framer, out: &mut Vec<u8>| {
+        if let Some((count, next)) = run.take() {
+            framer.loss(LossReason::SinkOutage, count, next, out);
+        }
+    };
+    for frame in unsent.split_inclusive(|&b| b == DELIMITER) {
+        let (count, next) = match wire::decode_frame(frame, &mut scratch) {
+            Ok(Message::Record(r)) => {
+                cut += 1;
+                (1, r.seq.saturating_add(1))
+            }
+            Ok(Message::Loss(l)) if l.reason == LossReason::SinkOutage => (l.count, l.next_seq),
+            Ok(Message::Loss(l)) => {
+                flush(&mut run, framer, out);
+                framer.loss(l.reason, l.count, l.next_seq, out);
+                continue;
+            }
+            _ => continue,
+        };
+        match &mut run {
+            // Numbers follow on: one loss covers both.
+            Some((c, n)) if *n == next - count => {
+                *c += count;
+                *n = next;
+            }
+            _ => {
+                flush(&mut run, framer, out);
+                run = Some((count, next));
+            }
+        }
+    }
+    flush(&mut run, framer, out);
+    cut
 }
 
 /// Settings of the writer.
@@ -151,7 +285,12 @@ pub fn run<C: Connector>(
     let mut out: Vec<u8> = Vec::with_capacity(BATCH_BYTES + taskwire_core::wire::MAX_FRAME_LEN);
     let mut start: Vec<u8> = Vec::with_capacity(taskwire_core::wire::MAX_FRAME_LEN + 1);
     let mut payload = vec![0u8; MAX_PAYLOAD_LEN];
+    // Where each record frame in `out` ends, to count records written when only part of
+    // `out` went out.
+    let mut record_ends: Vec<usize> = Vec::new();
     let mut need_header = true;
+    // The grace is over: the writes left are the last ones.
+    let mut finishing = false;
     let mut backoff = settings.backoff_min;
     let mut next_beat = settings.heartbeat.map(|p| Instant::now() + p);
     let mut last_complaint = String::new();
@@ -239,9 +378,17 @@ pub fn run<C: Connector>(
                 }
             }
             if let Some(deadline) = st.closing {
-                if st.queue.is_empty() || Instant::now() >= deadline {
+                if st.queue.is_empty() {
                     drop(st);
                     break;
+                }
+                if Instant::now() >= deadline {
+                    // Out of time: what is still queued is lost; say so, in place.
+                    let cut = st.queue.discard(LossReason::SinkOutage, |item| {
+                        framer.item(item, &[], &mut out)
+                    });
+                    st.records_cut += cut;
+                    finishing = true;
                 }
             }
             // Frame outside the lock: the reader must not wait on decoding and encoding.
@@ -250,10 +397,14 @@ pub fn run<C: Connector>(
                     break;
                 };
                 drop(st);
+                let before = framer.records();
                 framer.item(item, &payload, &mut out);
+                if framer.records() > before {
+                    record_ends.push(out.len());
+                }
                 st = link.lock();
             }
-            st.records_framed = framer.seq();
+            st.records_framed = framer.records();
             let now = Instant::now();
             if let (Some(t), Some(p)) = (next_beat, settings.heartbeat) {
                 if t <= now {
@@ -266,17 +417,52 @@ pub fn run<C: Connector>(
         if out.is_empty() {
             continue;
         }
-        match write_all(w, &out) {
-            Ok(()) => {
-                out.clear();
-                link.lock().records_written = framer.seq();
+        let deadline = link
+            .lock()
+            .closing
+            .map(|d| if finishing { d + LAST_WRITE } else { d });
+        let (written, late, failure) = match send(connector, w, &out, deadline) {
+            Sent::All => (out.len(), false, None),
+            Sent::Short {
+                written,
+                hung_up: true,
+            } => (
+                written,
+                false,
+                Some("the collector closed the connection".to_owned()),
+            ),
+            Sent::Short { written, .. } => (written, true, None),
+            // Nothing counts as written: the whole batch goes again after the reconnect.
+            Sent::Failed(e) => (0, false, Some(e)),
+        };
+        let records = record_ends.partition_point(|&end| end <= written);
+        record_ends.drain(..records);
+        record_ends.iter_mut().for_each(|end| *end -= written);
+        out.drain(..written);
+        link.lock().records_written += records as u64;
+        if late && !finishing {
+            // The grace is over: the frames not started and what is still queued are
+            // lost; say so, in place, in a last write.
+            let unsent = std::mem::take(&mut out);
+            record_ends.clear();
+            let unframed = cut_frames(&unsent, &mut framer, &mut out);
+            let mut st = link.lock();
+            st.queue.lost_after_pop(LossReason::SinkOutage, unframed);
+            let queued = st.queue.discard(LossReason::SinkOutage, |item| {
+                framer.item(item, &[], &mut out)
+            });
+            st.records_framed -= unframed;
+            st.records_cut += unframed + queued;
+            finishing = true;
+            continue;
+        }
+        if let Some(e) = failure {
+            if !outage(link, connector, &mut sink, &e, &mut down_since, fatal) {
+                break;
             }
-            Err(e) => {
-                let e = format!("{e}");
-                if !outage(link, connector, &mut sink, &e, &mut down_since, fatal) {
-                    break;
-                }
-            }
+        }
+        if finishing {
+            break;
         }
     }
     finish(link);
@@ -318,10 +504,29 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use taskwire_core::wire::{Kind, LossReason, Message, Profile, StreamHeader};
 
-    /// A sink writing into a shared byte log, failing after `budget` bytes.
+    /// A sink writing into a shared byte log, failing after `budget` bytes; its peer
+    /// closes (FIN) once `hang_after` bytes are written; each write takes at most
+    /// `chunk` bytes and `delay`.
     struct Flaky {
         log: Arc<Mutex<Vec<u8>>>,
         budget: usize,
+        written: usize,
+        hang_after: Option<usize>,
+        chunk: usize,
+        delay: Duration,
+    }
+
+    impl Flaky {
+        fn new(log: Arc<Mutex<Vec<u8>>>, budget: usize) -> Flaky {
+            Flaky {
+                log,
+                budget,
+                written: 0,
+                hang_after: None,
+                chunk: usize::MAX,
+                delay: Duration::ZERO,
+            }
+        }
     }
 
     impl embedded_io::ErrorType for Flaky {
@@ -333,8 +538,10 @@ mod tests {
             if self.budget == 0 {
                 return Err(SinkError::Os(rustix::io::Errno::CONNRESET));
             }
-            let n = buf.len().min(self.budget);
+            std::thread::sleep(self.delay);
+            let n = buf.len().min(self.budget).min(self.chunk);
             self.budget -= n;
+            self.written += n;
             self.log.lock().unwrap().extend_from_slice(&buf[..n]);
             Ok(n)
         }
@@ -343,12 +550,33 @@ mod tests {
         }
     }
 
-    /// Hands out `Flaky` sinks with the given byte budgets, then refuses.
+    /// Hands out `Flaky` sinks with the given byte budgets, then refuses; each
+    /// connection's bytes go to the next log of `logs` (the last one is reused).
     struct Script {
         log: Arc<Mutex<Vec<u8>>>,
         budgets: Vec<usize>,
         connects: Arc<AtomicUsize>,
         reconnects: bool,
+        /// Per connection, in order: when its peer closes.
+        hang_after: Vec<Option<usize>>,
+        logs: Vec<Arc<Mutex<Vec<u8>>>>,
+        chunk: usize,
+        delay: Duration,
+    }
+
+    impl Script {
+        fn new(log: Arc<Mutex<Vec<u8>>>, budgets: Vec<usize>, reconnects: bool) -> Script {
+            Script {
+                log,
+                budgets,
+                connects: Arc::new(AtomicUsize::new(0)),
+                reconnects,
+                hang_after: Vec::new(),
+                logs: Vec::new(),
+                chunk: usize::MAX,
+                delay: Duration::ZERO,
+            }
+        }
     }
 
     impl Connector for Script {
@@ -361,16 +589,33 @@ mod tests {
                     permission: false,
                 });
             }
-            Ok(Flaky {
-                log: self.log.clone(),
-                budget: self.budgets.remove(0),
-            })
+            let log = if self.logs.len() > 1 {
+                self.logs.remove(0)
+            } else {
+                self.logs.first().unwrap_or(&self.log).clone()
+            };
+            let mut f = Flaky::new(log, self.budgets.remove(0));
+            f.hang_after = if self.hang_after.is_empty() {
+                None
+            } else {
+                self.hang_after.remove(0)
+            };
+            f.chunk = self.chunk;
+            f.delay = self.delay;
+            Ok(f)
         }
         fn reconnects(&self) -> bool {
             self.reconnects
         }
         fn name(&self) -> String {
             "test".into()
+        }
+        fn hung_up(&self, sink: &Flaky) -> bool {
+            sink.hang_after.is_some_and(|h| sink.written >= h)
+        }
+        // Ready until the deadline, then never again: a sink stalled at the worst time.
+        fn writable(&self, _sink: &Flaky, until: Instant) -> bool {
+            Instant::now() < until
         }
     }
 
@@ -400,12 +645,8 @@ mod tests {
         }
         let log = Arc::new(Mutex::new(Vec::new()));
         let connects = Arc::new(AtomicUsize::new(0));
-        let mut c = Script {
-            log: log.clone(),
-            budgets: vec![300, usize::MAX],
-            connects: connects.clone(),
-            reconnects: true,
-        };
+        let mut c = Script::new(log.clone(), vec![300, usize::MAX], true);
+        c.connects = connects.clone();
         let first = c.connect().ok();
         let l2 = link.clone();
         let t = std::thread::spawn(move || {
@@ -458,12 +699,8 @@ mod tests {
         // Down from the start: the connector refuses until it has a budget.
         let log = Arc::new(Mutex::new(Vec::new()));
         let connects = Arc::new(AtomicUsize::new(0));
-        let mut c = Script {
-            log: log.clone(),
-            budgets: vec![0],
-            connects: connects.clone(),
-            reconnects: true,
-        };
+        let mut c = Script::new(log.clone(), vec![0], true);
+        c.connects = connects.clone();
         let first = c.connect().ok();
         let l2 = link.clone();
         let t = std::thread::spawn(move || {
@@ -503,12 +740,7 @@ mod tests {
         let link = Link::new(Queue::new(5, 5 * 64));
         link.lock().queue.push(&p, LossReason::QueueOverflow);
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut c = Script {
-            log,
-            budgets: vec![10],
-            connects: Arc::new(AtomicUsize::new(0)),
-            reconnects: false,
-        };
+        let mut c = Script::new(log, vec![10], false);
         let first = c.connect().ok();
         let called = AtomicUsize::new(0);
         run(
@@ -536,12 +768,7 @@ mod tests {
     fn heartbeats_when_idle() {
         let link = Arc::new(Link::new(Queue::new(5, 5 * 64)));
         let log = Arc::new(Mutex::new(Vec::new()));
-        let mut c = Script {
-            log: log.clone(),
-            budgets: vec![usize::MAX],
-            connects: Arc::new(AtomicUsize::new(0)),
-            reconnects: true,
-        };
+        let mut c = Script::new(log.clone(), vec![usize::MAX], true);
         let first = c.connect().ok();
         let l2 = link.clone();
         let settings = Settings {
@@ -578,5 +805,113 @@ mod tests {
                 .iter()
                 .all(|b| b.records_sent == 0 && b.queue_depth == 0)
         );
+    }
+
+    /// Runs the writer over `link` until it is closed with `grace` (at once, or after
+    /// `records` records were written).
+    fn run_until(link: &Arc<Link>, mut c: Script, records: Option<u64>, grace: Duration) {
+        let first = c.connect().ok();
+        let l2 = link.clone();
+        let t = std::thread::spawn(move || {
+            run(
+                &l2,
+                &mut c,
+                first,
+                Framer::new(StreamHeader::new()),
+                fast(),
+                Instant::now(),
+                &|| panic!("not fatal"),
+            )
+        });
+        if let Some(n) = records {
+            let until = Instant::now() + Duration::from_secs(5);
+            while link.lock().records_written < n && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        link.close(grace);
+        assert!(link.wait_done(Instant::now() + Duration::from_secs(10)));
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_collector_fin_sends_the_frames_not_started_to_the_next_connection() {
+        let (p, _) = payload(Kind::Pid, Profile::Acct);
+        let link = Arc::new(Link::new(Queue::new(100, 100 * 96)));
+        for _ in 0..30 {
+            assert!(link.lock().queue.push(&p, LossReason::QueueOverflow));
+        }
+        let logs = [(); 2].map(|_| Arc::new(Mutex::new(Vec::new())));
+        let mut c = Script::new(logs[0].clone(), vec![usize::MAX, usize::MAX], true);
+        c.logs = logs.to_vec();
+        // The first collector closes its side once 300 bytes arrived; writes are short,
+        // so that happens in the middle of a frame.
+        c.hang_after = vec![Some(300), None];
+        c.chunk = 50;
+        run_until(&link, c, Some(30), Duration::from_secs(1));
+        let st = link.lock();
+        assert_eq!((st.records_written, st.reconnects), (30, 1));
+        let mut seqs = Vec::new();
+        for (i, log) in logs.iter().enumerate() {
+            let bytes = log.lock().unwrap().clone();
+            // Every frame is whole: the one in progress at the FIN was finished.
+            let msgs = decode_all(&bytes);
+            assert!(matches!(msgs[0], Message::Header(_)), "connection {i}");
+            let these = records(&msgs);
+            assert!(!these.is_empty(), "connection {i}: {msgs:?}");
+            seqs.extend(these);
+        }
+        let first = logs[0].lock().unwrap().clone();
+        assert!(first.len() < 400, "stopped at the FIN");
+        assert_eq!(first.last(), Some(&DELIMITER), "no frame left half-written");
+        // Nothing lost, nothing twice.
+        assert_eq!(seqs, (0..30).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn records_left_at_the_end_of_the_grace_become_losses_of_their_numbers() {
+        let (p, _) = payload(Kind::Pid, Profile::Delays);
+        // A batch of about 110 records cannot be written in the grace, let alone 200.
+        for (delay, what) in [(10, "a batch cut short"), (1, "a faster sink")] {
+            let link = Arc::new(Link::new(Queue::new(1000, 1000 * 64)));
+            for _ in 0..200 {
+                assert!(link.lock().queue.push(&p, LossReason::QueueOverflow));
+            }
+            let log = Arc::new(Mutex::new(Vec::new()));
+            let mut c = Script::new(log.clone(), vec![usize::MAX], true);
+            c.chunk = 40;
+            c.delay = Duration::from_millis(delay);
+            run_until(&link, c, None, Duration::from_millis(100));
+            // Whole frames only (a half one would spoil the losses after it), then the
+            // records sent and the numbers lost are 0..200, each once, in order.
+            let msgs = decode_all(&log.lock().unwrap());
+            let mut next = 0;
+            let mut records = 0;
+            for m in &msgs {
+                match m {
+                    Message::Record(r) => {
+                        assert_eq!(r.seq, next, "{what}");
+                        next += 1;
+                        records += 1;
+                    }
+                    Message::Loss(l) => {
+                        assert_eq!(l.reason, LossReason::SinkOutage, "{what}");
+                        assert_eq!(l.next_seq - l.count, next, "{what}: {msgs:?}");
+                        next = l.next_seq;
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(next, 200, "{what}: every number accounted for");
+            let st = link.lock();
+            assert!(records < 200, "{what}");
+            assert_eq!(
+                (st.records_written, st.records_framed, st.records_cut),
+                (records, records, 200 - records),
+                "{what}"
+            );
+            assert_eq!(st.queue.lost(LossReason::SinkOutage), 200 - records);
+            assert!(st.queue.is_empty());
+        }
     }
 }

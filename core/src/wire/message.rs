@@ -116,7 +116,9 @@ pub struct Loss {
     pub count: u64,
     /// Why.
     pub reason: LossReason,
-    /// The sequence number the next record sent will carry, to place the loss in the stream.
+    /// One past the last lost sequence number: for queue overflow and sink outage the lost
+    /// records are exactly `next_seq - count .. next_seq`; kernel ENOBUFS losses took no
+    /// numbers, and `next_seq` only places them (every lower number was given out before).
     pub next_seq: u64,
 }
 
@@ -125,7 +127,8 @@ pub struct Loss {
 pub struct Heartbeat {
     /// Time since the agent started, in milliseconds.
     pub uptime_ms: u64,
-    /// Records sent on this stream so far (the next record's sequence number).
+    /// Records the agent has written to its sinks since it started (not a sequence number:
+    /// dropped records take numbers too).
     pub records_sent: u64,
     /// Losses so far on this stream: the sum of every [`Loss::count`] sent or pending.
     pub drops: u64,
