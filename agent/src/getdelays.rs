@@ -156,7 +156,8 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
 fn avg_ms(total_ns: u64, count: u64) -> String {
     format!(
         "{:>15}ms",
-        fixed(total_ns, 1_000_000u128 * u128::from(count.max(1)), 3)
+        // Saturates only past 1.8e13 events.
+        fixed(total_ns, 1_000_000u64.saturating_mul(count.max(1)), 3)
     )
 }
 

@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod cmd;
 mod cpus;
+#[cfg(feature = "decode")]
 mod decode;
 mod delayacct;
 mod errors;
@@ -22,6 +23,7 @@ mod socket;
 mod stream;
 #[cfg(test)]
 mod testdata;
+mod threadname;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! The commands, found by name in one table: a new command is one module and one row.
 
 pub mod cgroup;
+#[cfg(feature = "decode")]
 pub mod decode;
 pub mod get;
 pub mod listen;
@@ -53,6 +54,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "task counts of a cgroup v1 directory",
         main: cgroup::main,
     },
+    #[cfg(feature = "decode")]
     Command {
         name: "decode",
         summary: "decode a record stream from boards (serial, TCP, file)",

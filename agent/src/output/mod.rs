@@ -10,17 +10,52 @@ mod clock;
 
 pub use clock::utc_time;
 
-/// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1).
-pub fn fixed(num: u64, den: u128, decimals: u32) -> String {
-    let scale = 10u128.pow(decimals.min(18));
+/// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1; at most 18
+/// places).
+///
+/// Only u64 arithmetic, digit by digit: u128 division and its formatting cost about 3 KiB
+/// on armv7. An exact half rounds up, where C's `printf("%.3f", ns / 1e6)` rounds the
+/// nearest double, which lies just above or below it: the two differ only there, in the
+/// last digit.
+pub fn fixed(num: u64, den: u64, decimals: u32) -> String {
     let den = den.max(1);
-    let scaled = (u128::from(num) * scale * 2).saturating_add(den) / den.saturating_mul(2);
-    let (int, frac) = (scaled / scale, scaled % scale);
+    let (int, mut rem) = (num / den, num % den);
+    let mut frac = 0u64;
+    for _ in 0..decimals.min(18) {
+        let (digit, r) = times_ten(rem, den);
+        frac = frac * 10 + digit;
+        rem = r;
+    }
+    // 2 * rem >= den, without overflow.
+    let up = u64::from(rem >= den - rem);
+    let scale = 10u64.pow(decimals.min(18));
+    // A carry out of the fraction; `int` cannot be u64::MAX then (that needs den == 1,
+    // which leaves no remainder).
+    let (int, frac) = if frac + up == scale {
+        (int + 1, 0)
+    } else {
+        (int, frac + up)
+    };
     if decimals == 0 {
         int.to_string()
     } else {
-        format!("{int}.{frac:0width$}", width = decimals as usize)
+        format!("{int}.{frac:0width$}", width = decimals.min(18) as usize)
     }
+}
+
+/// `(10 * rem / den, 10 * rem % den)` for `rem < den`, without overflowing.
+fn times_ten(rem: u64, den: u64) -> (u64, u64) {
+    // Invariant after step k: s == k * rem - digit * den and s < den.
+    let (mut digit, mut s) = (0, rem);
+    for _ in 1..10 {
+        if s >= den - rem {
+            s -= den - rem;
+            digit += 1;
+        } else {
+            s += rem;
+        }
+    }
+    (digit, s)
 }
 
 /// Nanoseconds as milliseconds with 3 decimals.
@@ -82,6 +117,62 @@ mod tests {
         assert_eq!(fixed(u64::MAX, 1_000_000, 6), "18446744073709.551615");
         assert_eq!(ms(300_000_000), "300.000");
         assert_eq!(secs_from_us(302_517), "0.303");
+    }
+
+    #[test]
+    fn fixed_edges() {
+        // Carries out of the fraction into the integer part.
+        assert_eq!(fixed(999_999_500, 1_000_000, 3), "1000.000");
+        assert_eq!(fixed(9_999_999, 10_000_000, 6), "1.000000");
+        assert_eq!(fixed(2, 3, 0), "1");
+        assert_eq!(fixed(1, 3, 0), "0");
+        // Denominators past u64::MAX / 10 (the digit step must not overflow).
+        assert_eq!(fixed(u64::MAX - 1, u64::MAX, 3), "1.000");
+        assert_eq!(fixed(u64::MAX / 2, u64::MAX, 3), "0.500");
+        assert_eq!(fixed(u64::MAX / 3, u64::MAX, 6), "0.333333");
+        assert_eq!(fixed(1, u64::MAX, 18), "0.000000000000000000");
+        assert_eq!(fixed(7, 1, 2), "7.00");
+        assert_eq!(fixed(1, 8, 2), "0.13", "an exact half rounds up");
+    }
+
+    /// Against the float formatting the agent used before (and C's printf, which rounds the
+    /// same double the same way): equal except where the exact quotient ends in a half.
+    #[test]
+    fn fixed_matches_float_formatting_off_exact_halves() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut checked = 0;
+        for i in 0..200_000u64 {
+            // A spread of magnitudes: small counts, milliseconds, hours of nanoseconds.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let num = match i % 4 {
+                0 => i,
+                1 => x % 10_000_000,
+                2 => x % 1_000_000_000_000,
+                _ => x % (1 << 50),
+            };
+            for (den, decimals) in [(1_000_000u64, 3u32), (1_000_000, 6), (1_000, 1)] {
+                let scaled = u128::from(num) * 10u128.pow(decimals) * 2;
+                let half = scaled % (u128::from(den) * 2) == u128::from(den);
+                // Where the double itself is too coarse to carry the digits asked for.
+                let coarse = num > (1 << 53) / 10u64.pow(decimals);
+                if half || coarse {
+                    continue;
+                }
+                let want = format!("{:.*}", decimals as usize, num as f64 / den as f64);
+                assert_eq!(fixed(num, den, decimals), want, "{num}/{den}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 350_000, "{checked}");
+        // The exact halves: the double 4500 / 1e6 is 0.0044999..., so C's printf (and the
+        // float formatting) print 0.004; this prints 0.005. 1500 / 1e6 is 0.00150...01:
+        // both print 0.002.
+        assert_eq!(format!("{:.3}", 4_500f64 / 1e6), "0.004");
+        assert_eq!(ms(4_500), "0.005");
+        assert_eq!(format!("{:.3}", 1_500f64 / 1e6), "0.002");
+        assert_eq!(ms(1_500), "0.002");
     }
 
     #[test]

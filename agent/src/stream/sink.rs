@@ -5,7 +5,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
@@ -231,9 +231,10 @@ pub fn open(ep: &Endpoint) -> Result<FdSink, OpenError> {
 
 fn tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
     let what = || format!("connecting to {host}:{port}");
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| open_error(&format!("resolving {host}"), &e))?;
+    let addrs = super::spec::resolve(host, port).map_err(|msg| OpenError {
+        msg,
+        permission: false,
+    })?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {

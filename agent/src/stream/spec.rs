@@ -14,6 +14,7 @@
 //! for a usage message.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 /// 115200 baud: what most boards' consoles and USB-serial adapters run at.
@@ -92,6 +93,7 @@ impl fmt::Display for Endpoint {
 
 const SINK_FORMS: &str =
     "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, unix:PATH, file:PATH or -";
+#[cfg_attr(not(feature = "decode"), allow(dead_code))] // only `decode` reads sources
 const SOURCE_FORMS: &str = "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, \
                             tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH, file:PATH or -";
 
@@ -107,6 +109,7 @@ pub fn parse_sink(spec: &str) -> Result<Endpoint, String> {
 }
 
 /// Parses where `decode --from` reads a stream. The error is one line.
+#[cfg_attr(not(feature = "decode"), allow(dead_code))] // only `decode` reads sources
 pub fn parse_source(spec: &str) -> Result<Endpoint, String> {
     parse(spec, SOURCE_FORMS)
 }
@@ -225,6 +228,65 @@ fn host_port(s: &str, listen: bool) -> Result<(String, u16), String> {
         return Err("port 0 cannot be connected to".into());
     }
     Ok((host.to_owned(), port))
+}
+
+/// Where [`resolve`] looks names up.
+pub const HOSTS_FILE: &str = "/etc/hosts";
+
+/// The addresses to try for `host` (an IP literal, `localhost`, or a name in
+/// [`HOSTS_FILE`]) on `port`, in the file's order. The error is one line.
+///
+/// No DNS on purpose: musl's `getaddrinfo` brings its resolver and printf (~23 KiB on
+/// armv7), too much for the board budget, and a board's collector has a fixed address.
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let hosts = std::fs::read_to_string(HOSTS_FILE).unwrap_or_default();
+    resolve_in(host, port, &hosts)
+}
+
+/// [`resolve`] of a `HOST:PORT` or `[V6]:PORT` string, as [`Endpoint::TcpListen`] keeps it.
+#[cfg_attr(not(feature = "decode"), allow(dead_code))] // only `decode` reads sources
+pub fn resolve_addr(addr: &str) -> Result<Vec<SocketAddr>, String> {
+    let (host, port) = host_port(addr, true)?;
+    resolve(&host, port)
+}
+
+/// [`resolve`] against the text of a hosts file.
+fn resolve_in(host: &str, port: u16, hosts: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let mut ips = hosts_lookup(hosts, host);
+    if ips.is_empty() && host.eq_ignore_ascii_case("localhost") {
+        // What glibc and musl answer for localhost even without an /etc/hosts entry.
+        ips = vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+    }
+    if ips.is_empty() {
+        return Err(format!(
+            "cannot resolve {host}: use an IP address or add it to {HOSTS_FILE}"
+        ));
+    }
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
+/// The addresses of `name` in hosts-file text (`ADDRESS NAME [ALIAS...]` lines, `#`
+/// comments), without duplicates. Names compare case-insensitively, as in DNS; lines whose
+/// address does not parse (zone-scoped `fe80::1%eth0`, garbage) are skipped.
+fn hosts_lookup(text: &str, name: &str) -> Vec<IpAddr> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_ascii_whitespace();
+        let Some(Ok(ip)) = words.next().map(str::parse::<IpAddr>) else {
+            continue;
+        };
+        if words.any(|w| w.eq_ignore_ascii_case(name)) && !found.contains(&ip) {
+            found.push(ip);
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -406,5 +468,71 @@ mod tests {
         assert!(sink("unix:/s").reconnects());
         assert!(sink("file:/f").reconnects());
         assert!(!sink("-").reconnects());
+    }
+
+    const HOSTS: &str = "\
+# comment line
+127.0.0.1\tlocalhost
+::1     localhost ip6-localhost ip6-loopback
+192.168.1.10 collector.lan collector  # the bench PC
+fe80::1%eth0 scoped
+bogus-address not-an-ip
+10.0.0.2 Collector
+192.168.1.10 collector
+";
+
+    #[test]
+    fn hosts_file_lookup() {
+        let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+        assert_eq!(
+            hosts_lookup(HOSTS, "localhost"),
+            [v4(127, 0, 0, 1), IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        );
+        // Aliases count, case does not, and a repeated line adds nothing.
+        assert_eq!(
+            hosts_lookup(HOSTS, "COLLECTOR"),
+            [v4(192, 168, 1, 10), v4(10, 0, 0, 2)]
+        );
+        assert_eq!(
+            hosts_lookup(HOSTS, "ip6-loopback"),
+            [IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        );
+        // Comments, unparsable addresses and partial names never match.
+        assert!(hosts_lookup(HOSTS, "the").is_empty());
+        assert!(hosts_lookup(HOSTS, "scoped").is_empty());
+        assert!(hosts_lookup(HOSTS, "not-an-ip").is_empty());
+        assert!(hosts_lookup(HOSTS, "collector.la").is_empty());
+        assert!(hosts_lookup("", "localhost").is_empty());
+    }
+
+    #[test]
+    fn resolve_literals_hosts_and_failures() {
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            resolve_in("10.1.2.3", 9000, "").unwrap(),
+            [sa("10.1.2.3:9000")]
+        );
+        assert_eq!(resolve_in("::1", 7, HOSTS).unwrap(), [sa("[::1]:7")]);
+        assert_eq!(
+            resolve_in("collector", 9000, HOSTS).unwrap(),
+            [sa("192.168.1.10:9000"), sa("10.0.0.2:9000")]
+        );
+        // localhost works without an /etc/hosts entry.
+        assert_eq!(
+            resolve_in("localhost", 80, "").unwrap(),
+            [sa("127.0.0.1:80"), sa("[::1]:80")]
+        );
+        let e = resolve_in("collector.example", 9000, HOSTS).unwrap_err();
+        assert_eq!(
+            e,
+            "cannot resolve collector.example: use an IP address or add it to /etc/hosts"
+        );
+        assert_eq!(resolve_addr("[::1]:9").unwrap(), [sa("[::1]:9")]);
+        assert_eq!(resolve_addr("0.0.0.0:0").unwrap(), [sa("0.0.0.0:0")]);
+        assert!(
+            resolve_addr("nohost.invalid:9")
+                .unwrap_err()
+                .contains("/etc/hosts")
+        );
     }
 }
