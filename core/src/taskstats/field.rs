@@ -79,6 +79,7 @@ enum Kind {
 }
 
 impl Kind {
+    #[inline(always)]
     const fn width(self) -> usize {
         match self {
             Kind::U8 | Kind::S8 => 1,
@@ -126,10 +127,12 @@ macro_rules! fields {
             ///
             /// Version 15 is the first to carry the `*_delay_max`/`*_delay_min` fields, at
             /// offsets of its own; version 16 moved them to the end of the struct.
+            #[inline(always)]
             pub const fn since(self) -> u16 {
                 match self { $( Field::$variant => $since, )* }
             }
 
+            #[inline(always)]
             const fn kind(self) -> Kind {
                 match self { $( Field::$variant => Kind::$kind, )* }
             }
@@ -334,12 +337,14 @@ impl Field {
     }
 
     /// Width of the field in the struct, in bytes (1, 2, 4 or 8).
+    #[inline(always)]
     pub const fn width(self) -> usize {
         self.kind().width()
     }
 
     /// Whether the kernel's value is signed: the `tv_sec`/`tv_nsec` parts of the v17
     /// timestamps (`s64`) and `ac_nice`, which holds `task_nice()` in a `__u8`.
+    #[inline(always)]
     pub const fn is_signed(self) -> bool {
         matches!(self.kind(), Kind::S8 | Kind::S64)
     }

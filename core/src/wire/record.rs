@@ -159,6 +159,9 @@ fn from_wire(field: Option<Field>, raw: u64) -> Value {
 pub struct Values {
     /// Slots pushed so far, trailing absent ones included.
     slots: u8,
+    /// Slots up to and including the last present one: kept as pushed so that encoding
+    /// does not search the mask for it.
+    covered: u8,
     absent: u128,
     present: Vec<u64, MAX_SLOTS>,
 }
@@ -168,6 +171,7 @@ impl Values {
     pub const fn new() -> Self {
         Values {
             slots: 0,
+            covered: 0,
             absent: 0,
             present: Vec::new(),
         }
@@ -182,7 +186,10 @@ impl Values {
             return Err(crate::Error::OutOfRange);
         }
         match wire {
-            Some(v) => self.present.push(v).map_err(|_| crate::Error::OutOfRange)?,
+            Some(v) => {
+                self.present.push(v).map_err(|_| crate::Error::OutOfRange)?;
+                self.covered = self.slots + 1;
+            }
             None => self.absent |= 1u128 << slot,
         }
         self.slots += 1;
@@ -206,20 +213,10 @@ impl Values {
 
     /// The absent bits below the last present slot (trailing absent slots dropped).
     fn covered_absent(&self) -> u128 {
-        let mut covered = 0usize;
-        let mut seen = 0usize;
-        // Walk until every present value is placed: the slot holding the last one ends
-        // the covered range.
-        while seen < self.present.len() && covered < MAX_SLOTS {
-            if self.absent & (1u128 << covered) == 0 {
-                seen += 1;
-            }
-            covered += 1;
-        }
-        if covered >= 128 {
-            self.absent
-        } else {
-            self.absent & ((1u128 << covered) - 1)
+        match self.covered {
+            0 => 0,
+            c if usize::from(c) >= MAX_SLOTS => self.absent,
+            c => self.absent & ((1u128 << c) - 1),
         }
     }
 
@@ -278,12 +275,26 @@ impl<'de> Deserialize<'de> for Values {
             return Err(serde::de::Error::custom("non-canonical absent mask"));
         }
         Ok(Values {
-            // covered <= MAX_SLOTS = 128 fits a u8.
+            // covered <= MAX_SLOTS = 128 fits a u8; canonical, so its last slot is present.
             slots: covered as u8,
+            covered: covered as u8,
             absent: raw.absent,
             present: raw.present,
         })
     }
+}
+
+/// What a record of `profile` carries of the command name `comm`: up to its first NUL,
+/// at most [`COMM_CAP`] bytes.
+fn profile_comm(profile: Profile, comm: Option<&[u8]>) -> Option<Comm> {
+    if !profile.has_comm() {
+        return None;
+    }
+    comm.map(|c| {
+        let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+        let c = &c[..end.min(COMM_CAP)];
+        Vec::from_slice(c).unwrap_or_default()
+    })
 }
 
 /// One exit record.
@@ -338,21 +349,12 @@ impl Record {
             // Profiles are at most MAX_SLOTS long (a test pins this), so push cannot fail.
             let _ = values.push(get(f).map(|v| to_wire(Some(f), v)));
         }
-        let comm = if profile.has_comm() {
-            comm.map(|c| {
-                let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-                let c = &c[..end.min(COMM_CAP)];
-                Vec::from_slice(c).unwrap_or_default()
-            })
-        } else {
-            None
-        };
         Record {
             seq,
             kind,
             id,
             profile,
-            comm,
+            comm: profile_comm(profile, comm),
             values,
         }
     }
@@ -365,7 +367,28 @@ impl Record {
         ts: &Taskstats<'_>,
         profile: Profile,
     ) -> Record {
-        Record::build(seq, kind, id, profile, ts.comm(), |f| ts.value(f))
+        let mut values = Values::new();
+        for &f in profile.fields() {
+            // `get` gives a signed field's bits sign-extended, which is what to_wire's
+            // zigzag takes; skipping `Value` keeps this loop, run for every field of every
+            // record, short. Profiles fit MAX_SLOTS, so push cannot fail.
+            let wire = ts.get(f).map(|raw| {
+                if f.is_signed() {
+                    zigzag(raw as i64)
+                } else {
+                    raw
+                }
+            });
+            let _ = values.push(wire);
+        }
+        Record {
+            seq,
+            kind,
+            id,
+            profile,
+            comm: profile_comm(profile, ts.comm()),
+            values,
+        }
     }
 
     /// The value of `field`, `None` when absent or not in this record's profile.
@@ -551,6 +574,37 @@ mod tests {
         put_field(&mut buf, version, Field::Version, u64::from(version)).unwrap();
         put_comm(&mut buf, version, b"synthetic").unwrap();
         buf
+    }
+
+    #[test]
+    fn from_taskstats_is_build_over_the_struct_values() {
+        // The direct loop must give what the general builder gives over `value`, signed
+        // fields (ac_nice, v17 timestamps) negative included, for every profile.
+        let neg = synthetic(17, |f| {
+            if f.is_signed() {
+                (-(i64::from(f.id()) + 2)) as u64
+            } else {
+                u64::from(f.id()) * 1_000_003
+            }
+        });
+        let real = reply(&EXIT_TID_TGID);
+        let structs = [
+            Taskstats::new(&neg).unwrap(),
+            Taskstats::new(&neg[..333]).unwrap(),
+            real.pid.unwrap().stats,
+            real.tgid.unwrap().stats,
+        ];
+        for ts in structs {
+            for p in [Profile::Full, Profile::Acct, Profile::Delays] {
+                let built = Record::build(3, Kind::Pid, 9, p, ts.comm(), |f| ts.value(f));
+                let direct = Record::from_taskstats(3, Kind::Pid, 9, &ts, p);
+                assert_eq!(direct, built, "{p:?} {ts:?}");
+                assert_eq!(encoded(&direct), encoded(&built));
+            }
+        }
+        let ts = Taskstats::new(&neg).unwrap();
+        let r = Record::from_taskstats(0, Kind::Pid, 1, &ts, Profile::Full);
+        assert_eq!(r.get(Field::AcNice), Some(Value::Signed(-5)));
     }
 
     #[test]
