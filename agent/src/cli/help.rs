@@ -98,7 +98,8 @@ pub fn listen() -> String {
          Options:\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) means every CPU in\n\
          \x20                      /sys/devices/system/cpu/possible\n\
-         \x20 --rcvbuf BYTES       receive buffer, e.g. 4M (SO_RCVBUFFORCE when privileged)\n\
+         \x20 --rcvbuf BYTES       receive buffer, e.g. 4M (SO_RCVBUFFORCE when privileged;\n\
+         \x20                      default RAM/64, between 256K and 16M)\n\
          \x20 --count N            stop after N records\n\
          \x20 --format text|json   output format\n\
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\

@@ -14,6 +14,7 @@ use crate::errors::{ClientError, Failure, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
 use crate::output::{json, text};
 use crate::signals::{self, SignalFd};
+use crate::socket;
 use crate::{cpus, delayacct};
 
 /// Prints records and counts what it saw.
@@ -177,21 +178,16 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let mut client = Client::connect()?;
-    let rcvbuf = match opts.rcvbuf {
-        Some(b) => Some(
-            client
-                .socket()
-                .set_recv_buffer(b)
-                .map_err(|errno| ClientError::Os {
-                    op: Op::RecvBuffer,
-                    errno,
-                })?,
-        ),
-        None => client.socket().recv_buffer().ok(),
-    };
+    let rcvbuf = client
+        .socket()
+        .set_recv_buffer(opts.rcvbuf.unwrap_or_else(socket::default_recv_buffer))
+        .map_err(|errno| ClientError::Os {
+            op: Op::RecvBuffer,
+            errno,
+        })?;
     let out: BufWriter<Stdout> = BufWriter::with_capacity(16 * 1024, std::io::stdout());
     let mut printer = Printer::new(out, opts.format, opts.count);
-    printer.rcvbuf = rcvbuf;
+    printer.rcvbuf = Some(rcvbuf);
     // Said once registered, so that a refused registration prints its error alone.
     printer.delayacct_off =
         delayacct::read_at(std::path::Path::new(delayacct::SYSCTL)) == delayacct::State::Off;

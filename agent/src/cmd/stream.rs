@@ -161,6 +161,8 @@ struct Feeder {
     link: Arc<Link>,
     profile: Profile,
     payload: Vec<u8>,
+    /// Something was queued since the writer was last woken.
+    queued: bool,
     truncated: u64,
     undecodable: u64,
 }
@@ -178,9 +180,6 @@ impl Feeder {
         } else {
             LossReason::QueueOverflow
         };
-        // The writer only waits on an empty queue: wake it only then, sparing a futex
-        // call per record under an exit storm.
-        let wake = st.queue.is_empty();
         match encoded {
             Ok(n) => {
                 st.queue.push(&self.payload[..n], reason);
@@ -188,7 +187,15 @@ impl Feeder {
             Err(_) => st.queue.reject(LossReason::QueueOverflow),
         }
         drop(st);
-        if wake {
+        self.queued = true;
+    }
+
+    /// Wakes the writer once for everything queued since the last call. Called when the
+    /// reader has drained what the kernel had (at most 64 messages), not per record: the
+    /// writer then frames and writes a batch per wake-up instead of a record or two
+    /// (BENCHMARKS.md).
+    fn wake_writer(&mut self) {
+        if std::mem::take(&mut self.queued) {
             self.link.work.notify_one();
         }
     }
@@ -219,13 +226,8 @@ impl Consumer for Feeder {
                 }
             }
             Event::Loss => {
-                let mut st = self.link.lock();
-                let wake = st.queue.is_empty();
-                st.queue.note_enobufs(1);
-                drop(st);
-                if wake {
-                    self.link.work.notify_one();
-                }
+                self.link.lock().queue.note_enobufs(1);
+                self.queued = true;
             }
             // Neither can be counted as records on the wire (no record was decoded);
             // they are rare enough to name on stderr.
@@ -244,6 +246,7 @@ impl Consumer for Feeder {
     }
 
     fn idle(&mut self) -> Flow {
+        self.wake_writer();
         self.flow()
     }
 }
@@ -316,7 +319,10 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let mut client = Client::connect()?;
     client
         .socket()
-        .set_recv_buffer(opts.rcvbuf.unwrap_or(crate::socket::DEFAULT_RECV_BUFFER))
+        .set_recv_buffer(
+            opts.rcvbuf
+                .unwrap_or_else(crate::socket::default_recv_buffer),
+        )
         .map_err(|errno| ClientError::Os {
             op: Op::RecvBuffer,
             errno,
@@ -383,6 +389,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         link: link.clone(),
         profile: opts.profile,
         payload: vec![0; wire::MAX_PAYLOAD_LEN],
+        queued: false,
         truncated: 0,
         undecodable: 0,
     };
@@ -471,7 +478,8 @@ pub fn help() -> String {
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
-         \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default 4M)\n\
+         \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default: RAM/64,\n\
+         \x20                      256K to 16M)\n\
          \x20 --profile P          fields per record: full (default, every field, about 125\n\
          \x20                      bytes a record), acct (procacct's fields plus CPU and\n\
          \x20                      memory, about 56), delays (delay counts and totals, no\n\

@@ -17,6 +17,9 @@ use super::queue::Item;
 #[derive(Debug)]
 pub struct Framer {
     header: StreamHeader,
+    /// Where a record is framed before joining the batch: zeroing room for the longest
+    /// frame in the batch itself cost more than framing.
+    frame: Box<[u8; MAX_FRAME_LEN]>,
     /// Records framed so far.
     records: u64,
     drops: u64,
@@ -27,6 +30,7 @@ impl Framer {
     pub fn new(header: StreamHeader) -> Framer {
         Framer {
             header,
+            frame: Box::new([0; MAX_FRAME_LEN]),
             records: 0,
             drops: 0,
         }
@@ -52,17 +56,18 @@ impl Framer {
     pub fn item(&mut self, item: Item, payload: &[u8], out: &mut Vec<u8>) {
         match item {
             Item::Record { len, seq } => {
-                let start = out.len();
-                out.resize(start + MAX_FRAME_LEN, 0);
                 let framed = payload
                     .get(..len)
-                    .map(|p| wire::encode_record_frame(p, seq, &mut out[start..]));
-                if let Some(Ok(n)) = framed {
-                    out.truncate(start + n);
-                    self.records += 1;
-                } else {
-                    out.truncate(start);
-                    self.loss(LossReason::QueueOverflow, 1, seq.saturating_add(1), out);
+                    .map(|p| wire::encode_record_frame(p, seq, &mut self.frame[..]));
+                match framed
+                    .and_then(|r| r.ok())
+                    .and_then(|n| self.frame.get(..n))
+                {
+                    Some(f) => {
+                        out.extend_from_slice(f);
+                        self.records += 1;
+                    }
+                    None => self.loss(LossReason::QueueOverflow, 1, seq.saturating_add(1), out),
                 }
             }
             Item::Loss {

@@ -249,9 +249,7 @@ impl Queue {
             self.loss_item(reason, self.marker_count(body))
         } else {
             let n = len.min(out.len());
-            for (i, b) in out[..n].iter_mut().enumerate() {
-                *b = self.byte(body + i);
-            }
+            self.copy_out(body, &mut out[..n]);
             self.records -= 1;
             let seq = self.head_seq;
             self.head_seq = self.head_seq.saturating_add(1);
@@ -364,13 +362,29 @@ impl Queue {
         self.ring[at % self.ring.len()]
     }
 
+    /// Copies the ring's bytes from `at` (wrapping) into `out`: two slice copies at most,
+    /// not a division per byte (the queue was a tenth of the agent's CPU per record).
+    fn copy_out(&self, at: usize, out: &mut [u8]) {
+        let at = at % self.ring.len();
+        let first = out.len().min(self.ring.len() - at);
+        let (a, b) = out.split_at_mut(first);
+        a.copy_from_slice(&self.ring[at..at + first]);
+        b.copy_from_slice(&self.ring[..b.len()]);
+    }
+
+    /// Copies `bytes` into the ring from `at` (wrapping); the caller checked they fit.
+    fn copy_in(&mut self, at: usize, bytes: &[u8]) {
+        let at = at % self.ring.len();
+        let first = bytes.len().min(self.ring.len() - at);
+        let (a, b) = bytes.split_at(first);
+        self.ring[at..at + first].copy_from_slice(a);
+        self.ring[..b.len()].copy_from_slice(b);
+    }
+
     fn put(&mut self, header: u16, body: &[u8]) {
-        let cap = self.ring.len();
-        let mut at = (self.head + self.used) % cap;
-        for &b in header.to_le_bytes().iter().chain(body) {
-            self.ring[at] = b;
-            at = if at + 1 == cap { 0 } else { at + 1 };
-        }
+        let end = self.head + self.used;
+        self.copy_in(end, &header.to_le_bytes());
+        self.copy_in(end + HEADER_LEN, body);
         self.used += HEADER_LEN + body.len();
     }
 }

@@ -344,8 +344,12 @@ pub fn run<C: Connector>(
                 st.reconnects += 1;
                 drop(st);
                 eprintln!(
-                    "taskwire stream: {name}: back after {:.1} s; stream header resent",
-                    since.elapsed().as_secs_f64()
+                    "taskwire stream: {name}: back after {} s; stream header resent",
+                    crate::output::fixed(
+                        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        1000,
+                        1
+                    )
                 );
                 last_complaint.clear();
             }

@@ -1,0 +1,753 @@
+//! End-to-end exit-storm benchmark of the taskwire agent.
+//!
+//! ```text
+//! exitbench [--runs N] [--threads N] [--procs N] [--sinks listen,file,tcp]
+//!           [--agent PATH] [--decoder PATH] [--storm PATH] [--batch B] [--comm NAME]
+//!           [--settle-ms MS] [--drain-ms MS] [--agent-arg ARG]... [--agent-env NAME=VALUE]...
+//!           [--json] [--tmp DIR]
+//! ```
+//!
+//! Per run: start the agent (`listen` to a file, `stream --to file:`, or `stream --to tcp:`
+//! into `decode --from tcp-listen:` on loopback), wait for its "registered" line on
+//! stderr, run one storm (`--threads N` or `--procs N`, each a separate run), wait
+//! `--drain-ms`, read the agent's peak RSS (VmHWM in /proc/PID/status), stop it with
+//! SIGTERM and reap it with `wait4`, whose rusage gives the agent's own CPU time. Then count the records
+//! carrying the storm's comm in what the agent delivered (listen's text output, or the
+//! stream decoded by `taskwire decode`) and read the agent's own account of loss (its
+//! summary line: ENOBUFS events, queue overflow) and the stream's Loss frames.
+//!
+//! The table gives, per sink and workload, the median and [min-max] over the runs of:
+//! exits produced per second, records lost (spawned minus delivered), ENOBUFS events,
+//! records the Loss frames report, records the agent handled (the storm's plus whatever
+//! else exited meanwhile: CPU per record divides by this), agent user and system CPU per
+//! record in microseconds, and the agent's peak RSS in KiB. `--json` adds one JSON object
+//! per run on stdout.
+//!
+//! Needs root (CAP_NET_ADMIN), like the agent. Every child is reaped before exit.
+#![deny(unsafe_code)]
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long the agent (or decoder) may take to say it is ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopped agent may take to exit before it is killed: its flush grace is 1 s.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// `taskwire listen`, text lines to a file.
+    Listen,
+    /// `taskwire stream --to file:PATH`.
+    File,
+    /// `taskwire stream --to tcp:127.0.0.1:PORT` into `taskwire decode --from tcp-listen:`.
+    Tcp,
+}
+
+impl Sink {
+    fn name(self) -> &'static str {
+        match self {
+            Sink::Listen => "listen",
+            Sink::File => "stream-file",
+            Sink::Tcp => "stream-tcp",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Sink, String> {
+        match s {
+            "listen" => Ok(Sink::Listen),
+            "file" | "stream-file" => Ok(Sink::File),
+            "tcp" | "stream-tcp" => Ok(Sink::Tcp),
+            _ => Err(format!("unknown sink {s:?}: listen, file or tcp")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Threads(u64),
+    Procs(u64),
+}
+
+impl Workload {
+    fn name(self) -> String {
+        match self {
+            Workload::Threads(n) => format!("{n} threads"),
+            Workload::Procs(n) => format!("{n} procs"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Config {
+    runs: usize,
+    threads: u64,
+    procs: u64,
+    sinks: Vec<Sink>,
+    agent: PathBuf,
+    decoder: PathBuf,
+    storm: PathBuf,
+    batch: u64,
+    comm: String,
+    settle: Duration,
+    drain: Duration,
+    agent_args: Vec<String>,
+    agent_env: Vec<(String, String)>,
+    json: bool,
+    tmp: PathBuf,
+}
+
+const USAGE: &str = "usage: exitbench [--runs N] [--threads N] [--procs N] \
+                     [--sinks listen,file,tcp] [--agent PATH] [--decoder PATH] [--storm PATH] \
+                     [--batch B] [--comm NAME] [--settle-ms MS] [--drain-ms MS] \
+                     [--agent-arg ARG]... [--agent-env NAME=VALUE]... [--json] [--tmp DIR]";
+
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
+    let mut c = Config {
+        runs: 5,
+        threads: 100_000,
+        procs: 20_000,
+        sinks: vec![Sink::Listen, Sink::File, Sink::Tcp],
+        agent: sibling("taskwire"),
+        decoder: PathBuf::new(),
+        storm: sibling("storm"),
+        batch: 64,
+        comm: "twbench".into(),
+        settle: Duration::from_millis(200),
+        drain: Duration::from_millis(500),
+        agent_args: Vec::new(),
+        agent_env: Vec::new(),
+        json: false,
+        tmp: std::env::temp_dir(),
+    };
+    let mut decoder = None;
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--runs" => c.runs = num(&flag, &value()?)?,
+            "--threads" => c.threads = num(&flag, &value()?)?,
+            "--procs" => c.procs = num(&flag, &value()?)?,
+            "--batch" => c.batch = num(&flag, &value()?)?,
+            "--sinks" => {
+                c.sinks = value()?
+                    .split(',')
+                    .map(Sink::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--agent" => c.agent = value()?.into(),
+            "--decoder" => decoder = Some(PathBuf::from(value()?)),
+            "--storm" => c.storm = value()?.into(),
+            "--comm" => c.comm = value()?,
+            "--settle-ms" => c.settle = Duration::from_millis(num(&flag, &value()?)?),
+            "--drain-ms" => c.drain = Duration::from_millis(num(&flag, &value()?)?),
+            "--agent-arg" => c.agent_args.push(value()?),
+            "--agent-env" => {
+                let kv = value()?;
+                let (k, v) = kv.split_once('=').ok_or("--agent-env wants NAME=VALUE")?;
+                c.agent_env.push((k.to_owned(), v.to_owned()));
+            }
+            "--tmp" => c.tmp = value()?.into(),
+            "--json" => c.json = true,
+            "-h" | "--help" => return Err(String::new()),
+            _ => return Err(format!("unknown argument {flag:?}")),
+        }
+    }
+    if c.runs == 0 || c.batch == 0 {
+        return Err("--runs and --batch must be at least 1".into());
+    }
+    if c.comm.is_empty() || c.comm.len() > 15 || c.comm.contains(char::is_whitespace) {
+        return Err("--comm must be 1..=15 bytes without spaces".into());
+    }
+    // The decoder is host-side: the agent's own binary unless told otherwise.
+    c.decoder = decoder.unwrap_or_else(|| c.agent.clone());
+    Ok(c)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
+    v.parse()
+        .map_err(|_| format!("{flag}: {v:?} is not a valid number"))
+}
+
+/// A child whose stderr lines are collected by a thread and also passed on as they come.
+struct Watched {
+    child: Child,
+    lines: Receiver<String>,
+    reader: JoinHandle<Vec<String>>,
+}
+
+impl Watched {
+    fn spawn(cmd: &mut Command) -> Result<Watched, String> {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("starting {cmd:?}: {e}"))?;
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        let reader = thread::spawn(move || {
+            let mut all = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                all.push(line);
+            }
+            all
+        });
+        Ok(Watched {
+            child,
+            lines,
+            reader,
+        })
+    }
+
+    fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
+    }
+
+    /// Waits for a stderr line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str) -> Result<String, String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return Ok(l),
+                Ok(_) => {}
+                Err(_) => return Err(format!("no {needle:?} on stderr")),
+            }
+        }
+    }
+
+    /// SIGTERM, then reap with rusage (SIGKILL after [`EXIT_TIMEOUT`]); returns the exit
+    /// status, the rusage and every stderr line.
+    fn stop(self) -> (i32, libc::rusage, Vec<String>) {
+        let pid = self.pid();
+        signal(pid, libc::SIGTERM);
+        let (status, ru) = reap(pid);
+        // The child is reaped by pid: dropping `Child` afterwards neither waits nor kills.
+        drop(self.child);
+        let lines = self.reader.join().unwrap_or_default();
+        (status, ru, lines)
+    }
+}
+
+#[allow(unsafe_code)]
+fn signal(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill has no memory arguments; pid is our own unreaped child.
+    unsafe { libc::kill(pid, sig) };
+}
+
+#[allow(unsafe_code)]
+fn wait4(pid: libc::pid_t, flags: libc::c_int) -> Option<(i32, libc::rusage)> {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: status and ru are valid and writable for the duration of the call.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut ru) };
+        if r == pid {
+            return Some((status, ru));
+        }
+        if r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return None;
+        }
+    }
+}
+
+/// Reaps `pid`, killing it if it has not exited within [`EXIT_TIMEOUT`].
+fn reap(pid: libc::pid_t) -> (i32, libc::rusage) {
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    while Instant::now() < deadline {
+        if let Some(r) = wait4(pid, libc::WNOHANG) {
+            return r;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("exitbench: pid {pid} did not exit after SIGTERM; killing it");
+    signal(pid, libc::SIGKILL);
+    #[allow(unsafe_code)]
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    wait4(pid, 0).unwrap_or((-1, unsafe { std::mem::zeroed() }))
+}
+
+fn micros(tv: libc::timeval) -> f64 {
+    tv.tv_sec as f64 * 1e6 + tv.tv_usec as f64
+}
+
+/// `VmHWM` of a live process, in KiB.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn load1() -> f64 {
+    fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// One run's figures.
+#[derive(Debug, Clone, Default)]
+struct RunResult {
+    exits_per_sec: f64,
+    storm_secs: f64,
+    spawned: u64,
+    delivered: u64,
+    /// Records the agent handled, all comms (its summary line).
+    agent_records: u64,
+    enobufs: u64,
+    /// Records dropped by the agent's queue (stream only).
+    queue_lost: u64,
+    /// Sum of the counts in Loss frames (stream only).
+    loss_frame_count: u64,
+    user_us: f64,
+    sys_us: f64,
+    peak_rss_kib: u64,
+    load1: f64,
+}
+
+impl RunResult {
+    fn lost(&self) -> i64 {
+        self.spawned as i64 - self.delivered as i64
+    }
+
+    fn per_record(&self, us: f64) -> f64 {
+        us / self.agent_records.max(1) as f64
+    }
+}
+
+/// The number after `word` in `line`'s tokens, looking backwards from `word`'s position.
+fn number_before(line: &str, word: &str) -> Option<u64> {
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    let i = toks
+        .iter()
+        .position(|t| t.trim_end_matches([',', ';']) == word)?;
+    toks.get(i.checked_sub(1)?)?.parse().ok()
+}
+
+/// Reads listen's or stream's summary line: (records handled, ENOBUFS events, queue losses).
+fn parse_summary(lines: &[String]) -> Option<(u64, u64, u64)> {
+    for l in lines.iter().rev() {
+        if let Some(rest) = l.strip_prefix("taskwire stream: received ") {
+            let records = rest.split_whitespace().next()?.parse().ok()?;
+            let enobufs = number_before(l, "ENOBUFS")?;
+            let overflow = l
+                .split("lost ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            return Some((records, enobufs, overflow));
+        }
+        if l.starts_with("taskwire: ") && l.contains(" loss events") && l.contains("records (") {
+            let records = l.split_whitespace().nth(1)?.parse().ok()?;
+            let loss = number_before(l, "loss")?;
+            return Some((records, loss, 0));
+        }
+    }
+    None
+}
+
+/// Counts text lines whose `comm=` token is exactly `comm`, and sums the `count=` of
+/// `loss` lines (decode's text format; listen never writes those in text).
+fn count_output(path: &Path, comm: &str) -> Result<(u64, u64), String> {
+    let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let want = format!("comm={comm}");
+    let (mut records, mut loss) = (0, 0);
+    for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
+        let line = String::from_utf8_lossy(&line);
+        let mut toks = line.split_whitespace();
+        let second = toks.clone().nth(1);
+        if second == Some("loss") {
+            loss += toks
+                .find_map(|t| t.strip_prefix("count="))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        } else if toks.any(|t| t == want) {
+            records += 1;
+        }
+    }
+    Ok((records, loss))
+}
+
+/// Storm's last stdout line: (tasks spawned, seconds, exits per second).
+fn parse_storm(out: &str) -> Option<(u64, f64, f64)> {
+    let line = out.lines().rev().find(|l| l.starts_with('{'))?;
+    let field = |k: &str| -> Option<f64> {
+        let rest = line.split(&format!("\"{k}\":")).nth(1)?;
+        rest.split([',', '}']).next()?.parse().ok()
+    };
+    let spawned = field("threads")? as u64 + field("procs")? as u64;
+    Some((spawned, field("seconds")?, field("exits_per_sec")?))
+}
+
+fn run_once(c: &Config, sink: Sink, work: Workload, dir: &Path) -> Result<RunResult, String> {
+    let out_path = dir.join("out.txt");
+    let stream_path = dir.join("stream.twr");
+    let _ = fs::remove_file(&out_path);
+    let _ = fs::remove_file(&stream_path);
+
+    // The TCP collector first, so the agent's first connect succeeds.
+    let mut decoder = None;
+    let mut agent_cmd = Command::new(&c.agent);
+    match sink {
+        Sink::Listen => {
+            let out = File::create(&out_path).map_err(|e| e.to_string())?;
+            agent_cmd.arg("listen").stdout(out);
+        }
+        Sink::File => {
+            agent_cmd
+                .args(["stream", "--to"])
+                .arg(format!("file:{}", stream_path.display()))
+                .stdout(Stdio::null());
+        }
+        Sink::Tcp => {
+            let out = File::create(&out_path).map_err(|e| e.to_string())?;
+            let d = Watched::spawn(
+                Command::new(&c.decoder)
+                    .args(["decode", "--from", "tcp-listen:127.0.0.1:0", "--stats"])
+                    .stdout(out),
+            )?;
+            let line = d.wait_for("listening on")?;
+            let addr = line
+                .rsplit("tcp-listen:")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            agent_cmd
+                .args(["stream", "--to"])
+                .arg(format!("tcp:{addr}"))
+                .stdout(Stdio::null());
+            decoder = Some(d);
+        }
+    }
+    agent_cmd.args(&c.agent_args);
+    agent_cmd.envs(c.agent_env.iter().map(|(k, v)| (k, v)));
+    let load = load1();
+    let agent = Watched::spawn(&mut agent_cmd)?;
+    let ready = agent.wait_for("for exit records").and_then(|_| {
+        if sink == Sink::Tcp {
+            // The writer thread connects after registration: wait for the decoder to
+            // see it, so that connecting is not part of the storm.
+            if let Some(d) = &decoder {
+                d.wait_for("connected")?;
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = ready {
+        let (_, _, lines) = agent.stop();
+        if let Some(d) = decoder {
+            d.stop();
+        }
+        return Err(format!("agent not ready: {e}; stderr: {lines:?}"));
+    }
+    thread::sleep(c.settle);
+
+    let mut storm = Command::new(&c.storm);
+    match work {
+        Workload::Threads(n) => storm.args(["--threads", &n.to_string()]),
+        Workload::Procs(n) => storm.args(["--procs", &n.to_string()]),
+    };
+    storm.args(["--batch", &c.batch.to_string(), "--comm", &c.comm]);
+    let storm_out = storm.output().map_err(|e| format!("running storm: {e}"));
+    thread::sleep(c.drain);
+    let hwm = vm_hwm_kib(agent.pid()).unwrap_or(0);
+    let (status, ru, lines) = agent.stop();
+    let storm_out = storm_out?;
+    if !storm_out.status.success() {
+        if let Some(d) = decoder {
+            d.stop();
+        }
+        return Err(format!(
+            "storm failed: {}",
+            String::from_utf8_lossy(&storm_out.stderr)
+        ));
+    }
+    let (spawned, storm_secs, rate) = parse_storm(&String::from_utf8_lossy(&storm_out.stdout))
+        .ok_or("storm printed no result line")?;
+
+    if let Some(d) = decoder {
+        // The agent closed the connection on exit; give the decoder a moment to read the
+        // rest before asking it to stop.
+        thread::sleep(Duration::from_millis(300));
+        d.stop();
+    }
+    if sink == Sink::File {
+        let out = File::create(&out_path).map_err(|e| e.to_string())?;
+        let st = Command::new(&c.decoder)
+            .args(["decode", "--from"])
+            .arg(format!("file:{}", stream_path.display()))
+            .stdout(out)
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("decoding the stream file: {e}"))?;
+        if !st.success() {
+            return Err(format!("decode of the stream file failed: {st}"));
+        }
+    }
+    if status != 0 {
+        return Err(format!(
+            "agent exited with wait status {status:#x}: {lines:?}"
+        ));
+    }
+    let (agent_records, enobufs, queue_lost) =
+        parse_summary(&lines).ok_or_else(|| format!("no summary line from agent: {lines:?}"))?;
+    let (delivered, loss_frame_count) = count_output(&out_path, &c.comm)?;
+    Ok(RunResult {
+        exits_per_sec: rate,
+        storm_secs,
+        spawned,
+        delivered,
+        agent_records,
+        enobufs,
+        queue_lost,
+        loss_frame_count,
+        user_us: micros(ru.ru_utime),
+        sys_us: micros(ru.ru_stime),
+        // Not ru_maxrss: Linux keeps in it the RSS the child had before exec (a copy of
+        // this harness, 2.3 MiB), whatever the agent used. VmHWM is the agent's own.
+        peak_rss_kib: hwm,
+        load1: load,
+    })
+}
+
+/// (median, min, max); the median of an even count is the mean of the middle two.
+fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let med = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (med, v[0], v[n - 1])
+}
+
+fn cell(v: Vec<f64>, decimals: usize) -> String {
+    let (m, lo, hi) = stats(v);
+    if lo == hi {
+        format!("{m:.decimals$}")
+    } else {
+        format!("{m:.decimals$} [{lo:.decimals$}-{hi:.decimals$}]")
+    }
+}
+
+fn json_line(sink: Sink, work: Workload, run: usize, r: &RunResult) -> String {
+    format!(
+        "{{\"sink\":\"{}\",\"workload\":\"{}\",\"run\":{run},\"exits_per_sec\":{:.1},\
+         \"storm_secs\":{:.3},\"spawned\":{},\"delivered\":{},\"lost\":{},\"agent_records\":{},\
+         \"enobufs\":{},\"queue_lost\":{},\"loss_frame_count\":{},\"user_us\":{:.0},\
+         \"sys_us\":{:.0},\"user_us_per_record\":{:.3},\"sys_us_per_record\":{:.3},\
+         \"peak_rss_kib\":{},\"load1\":{:.2}}}",
+        sink.name(),
+        work.name(),
+        r.exits_per_sec,
+        r.storm_secs,
+        r.spawned,
+        r.delivered,
+        r.lost(),
+        r.agent_records,
+        r.enobufs,
+        r.queue_lost,
+        r.loss_frame_count,
+        r.user_us,
+        r.sys_us,
+        r.per_record(r.user_us),
+        r.per_record(r.sys_us),
+        r.peak_rss_kib,
+        r.load1,
+    )
+}
+
+fn summary_row(sink: Sink, work: Workload, rs: &[RunResult]) -> String {
+    let col = |f: &dyn Fn(&RunResult) -> f64, d| cell(rs.iter().map(f).collect(), d);
+    format!(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        sink.name(),
+        work.name(),
+        rs.len(),
+        col(&|r| r.exits_per_sec, 0),
+        col(&|r| r.lost() as f64, 0),
+        col(&|r| r.enobufs as f64, 0),
+        col(&|r| r.loss_frame_count as f64, 0),
+        col(&|r| r.agent_records as f64, 0),
+        col(&|r| r.per_record(r.user_us), 2),
+        col(&|r| r.per_record(r.sys_us), 2),
+        col(&|r| r.per_record(r.user_us + r.sys_us), 2),
+        col(&|r| r.peak_rss_kib as f64, 0),
+    )
+}
+
+fn main() -> ExitCode {
+    let c = match parse_args(std::env::args().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            if e.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("exitbench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = c.tmp.join(format!("exitbench.{}", std::process::id()));
+    if let Err(e) = fs::create_dir_all(&dir) {
+        eprintln!("exitbench: {}: {e}", dir.display());
+        return ExitCode::from(1);
+    }
+    let mut works = Vec::new();
+    if c.threads > 0 {
+        works.push(Workload::Threads(c.threads));
+    }
+    if c.procs > 0 {
+        works.push(Workload::Procs(c.procs));
+    }
+    eprintln!(
+        "exitbench: agent {} {:?} {:?}, {} runs each, drain {} ms",
+        c.agent.display(),
+        c.agent_args,
+        c.agent_env,
+        c.runs,
+        c.drain.as_millis()
+    );
+    let mut rows = Vec::new();
+    let mut failed = false;
+    for &sink in &c.sinks {
+        for &work in &works {
+            let mut results = Vec::new();
+            for run in 1..=c.runs {
+                match run_once(&c, sink, work, &dir) {
+                    Ok(r) => {
+                        eprintln!(
+                            "exitbench: {} {} run {run}: {:.0} exits/s, lost {}, ENOBUFS {}, \
+                             {:.2}+{:.2} us/record, {} KiB",
+                            sink.name(),
+                            work.name(),
+                            r.exits_per_sec,
+                            r.lost(),
+                            r.enobufs,
+                            r.per_record(r.user_us),
+                            r.per_record(r.sys_us),
+                            r.peak_rss_kib
+                        );
+                        if c.json {
+                            println!("{}", json_line(sink, work, run, &r));
+                        }
+                        results.push(r);
+                    }
+                    Err(e) => {
+                        eprintln!("exitbench: {} {} run {run}: {e}", sink.name(), work.name());
+                        failed = true;
+                    }
+                }
+            }
+            if !results.is_empty() {
+                rows.push(summary_row(sink, work, &results));
+            }
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+    println!(
+        "| sink | workload | runs | exits/s | lost | ENOBUFS | loss reported | agent records \
+         | user us/rec | sys us/rec | total us/rec | peak RSS KiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        println!("{r}");
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_listen_and_stream_summaries() {
+        let listen = vec![
+            "taskwire: listening ...".to_owned(),
+            "taskwire: 2069 records (2066 per-task, 3 per-thread-group), 7 loss events; \
+             stopped by SIGTERM, deregistered"
+                .to_owned(),
+        ];
+        assert_eq!(parse_summary(&listen), Some((2069, 7, 0)));
+        let stream = vec![
+            "taskwire stream: received 1200 records: 1100 written, 0 in a write cut short, \
+             0 left queued; lost 100 to queue overflow and 0 to sink outages; 3 ENOBUFS \
+             events; 0 reconnects; stopped by SIGTERM, deregistered"
+                .to_owned(),
+        ];
+        assert_eq!(parse_summary(&stream), Some((1200, 3, 100)));
+        assert_eq!(parse_summary(&["nothing".to_owned()]), None);
+    }
+
+    #[test]
+    fn reads_storm_line() {
+        let out = "x\n{\"threads\":10,\"procs\":5,\"seconds\":0.5,\"exits_per_sec\":30.0}\n";
+        assert_eq!(parse_storm(out), Some((15, 0.5, 30.0)));
+        assert_eq!(parse_storm("no json"), None);
+    }
+
+    #[test]
+    fn counts_comm_tokens_and_loss_frames() {
+        let dir = std::env::temp_dir().join(format!("exitbench-test.{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("o.txt");
+        fs::write(
+            &p,
+            "pid=1 comm=twbench exit=0\n\
+             board=b seq=1 pid=2 comm=twbenchx\n\
+             board=b seq=2 pid=3 comm=twbench\n\
+             board=b loss count=4 reason=queue_overflow next_seq=3\n\
+             board=b loss count=2 reason=kernel_enobufs next_seq=3\n",
+        )
+        .unwrap();
+        assert_eq!(count_output(&p, "twbench").unwrap(), (2, 6));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn median_and_spread() {
+        assert_eq!(stats(vec![3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
+        assert_eq!(stats(vec![4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
+        assert_eq!(cell(vec![1.0, 1.0], 0), "1");
+        assert_eq!(cell(vec![1.0, 3.0, 2.0], 1), "2.0 [1.0-3.0]");
+    }
+
+    #[test]
+    fn args_defaults_and_errors() {
+        let c = parse_args(std::iter::empty()).unwrap();
+        assert_eq!((c.runs, c.threads, c.procs), (5, 100_000, 20_000));
+        assert_eq!(c.decoder, c.agent);
+        let c = parse_args(
+            "--runs 3 --sinks listen,tcp --agent-arg --rcvbuf --agent-arg 4M"
+                .split(' ')
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(c.sinks, vec![Sink::Listen, Sink::Tcp]);
+        assert_eq!(c.agent_args, vec!["--rcvbuf", "4M"]);
+        assert!(parse_args(["--runs", "0"].map(String::from).into_iter()).is_err());
+        assert!(parse_args(["--sinks", "udp"].map(String::from).into_iter()).is_err());
+    }
+}
