@@ -16,12 +16,13 @@
 
 use std::fmt::Write;
 
-use taskwire_core::taskstats::{Delay, Field, Value};
+use taskwire_core::taskstats::Value;
 use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
 
 use super::tally::reason_name;
+use crate::output::escape_token;
 use crate::output::json::Json;
-use crate::output::{Status, escape_token};
+use crate::output::text::line_fields;
 
 /// Output format of `decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,53 +228,12 @@ pub fn text_record(board: &str, r: &Record) -> String {
         kind_name(r.kind),
         r.id
     );
-    let pid = r.kind == Kind::Pid;
-    if pid {
-        for (k, f) in [
-            ("tgid", Field::AcTgid),
-            ("ppid", Field::AcPpid),
-            ("uid", Field::AcUid),
-            ("gid", Field::AcGid),
-        ] {
-            if let Some(v) = r.get(f) {
-                let _ = write!(out, " {k}={v}");
-            }
-        }
-    }
-    if let Some(comm) = r.comm.as_ref().filter(|c| !c.is_empty()) {
-        let _ = write!(out, " comm={}", escape_token(comm));
-    }
-    if let (true, Some(Value::Unsigned(raw))) = (pid, r.get(Field::AcExitcode)) {
-        match Status::from_wait(raw) {
-            Status::Exited(c) => {
-                let _ = write!(out, " exit={c}");
-            }
-            Status::Signaled(sig, core) => {
-                let _ = write!(out, " signal={sig}{}", if core { " core=1" } else { "" });
-            }
-        }
-    }
-    for (k, f) in [
-        ("etime_us", Field::AcEtime),
-        ("utime_us", Field::AcUtime),
-        ("stime_us", Field::AcStime),
-        ("nvcsw", Field::Nvcsw),
-        ("nivcsw", Field::Nivcsw),
-    ] {
-        if let Some(v) = r.get(f) {
-            let _ = write!(out, " {k}={v}");
-        }
-    }
-    for &d in Delay::ALL {
-        let (Some(count), Some(total)) = (r.get(d.count_field()), r.get(d.total_field())) else {
-            continue;
-        };
-        // CPU and IO always, the rarer categories only when they happened, as `listen`.
-        if matches!(d, Delay::Cpu | Delay::Blkio) || count != Value::Unsigned(0) {
-            let name = d.name().to_ascii_lowercase();
-            let _ = write!(out, " {name}_delay_count={count} {name}_delay_ns={total}");
-        }
-    }
+    let get = |f| match r.get(f)? {
+        Value::Unsigned(v) => Some(v),
+        // None of the fields on the line is signed; a signed one is not shown as unsigned.
+        Value::Signed(_) => None,
+    };
+    line_fields(&mut out, r.kind == Kind::Pid, r.comm.as_deref(), &get);
     out
 }
 
@@ -355,6 +315,7 @@ pub fn csv_cell(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::decode::testutil::fixture_records;
+    use taskwire_core::taskstats::Field;
     use taskwire_core::wire::{LossReason, Values};
 
     fn full() -> Record {

@@ -130,22 +130,35 @@ pub fn line(agg: &Aggregate<'_>, tgid: bool) -> String {
     let s = &agg.stats;
     let mut out = String::with_capacity(256);
     let _ = write!(out, "{}={}", if tgid { "tgid" } else { "pid" }, agg.id);
-    if !tgid {
+    line_fields(&mut out, !tgid, s.comm(), &|f| s.get(f));
+    out
+}
+
+/// The part of a record's one-line view after its first key. `listen` and `decode` share
+/// it, so a record reads the same live as after the wire; `get` gives a field's value or
+/// `None` when the record lacks it. Identity and exit status belong to task records only.
+pub fn line_fields(
+    out: &mut String,
+    task: bool,
+    comm: Option<&[u8]>,
+    get: &dyn Fn(Field) -> Option<u64>,
+) {
+    if task {
         for (k, f) in [
             ("tgid", Field::AcTgid),
             ("ppid", Field::AcPpid),
             ("uid", Field::AcUid),
             ("gid", Field::AcGid),
         ] {
-            if let Some(v) = s.get(f) {
+            if let Some(v) = get(f) {
                 let _ = write!(out, " {k}={v}");
             }
         }
     }
-    if let Some(comm) = s.comm().filter(|c| !c.is_empty()) {
+    if let Some(comm) = comm.filter(|c| !c.is_empty()) {
         let _ = write!(out, " comm={}", escape_token(comm));
     }
-    if let (false, Some(raw)) = (tgid, s.get(Field::AcExitcode)) {
+    if let (true, Some(raw)) = (task, get(Field::AcExitcode)) {
         match Status::from_wait(raw) {
             Status::Exited(c) => {
                 let _ = write!(out, " exit={c}");
@@ -162,24 +175,21 @@ pub fn line(agg: &Aggregate<'_>, tgid: bool) -> String {
         ("nvcsw", Field::Nvcsw),
         ("nivcsw", Field::Nivcsw),
     ] {
-        if let Some(v) = s.get(f) {
+        if let Some(v) = get(f) {
             let _ = write!(out, " {k}={v}");
         }
     }
     for &d in Delay::ALL {
-        let Some(x) = s.delay(d) else { continue };
+        let (Some(count), Some(total)) = (get(d.count_field()), get(d.total_field())) else {
+            continue;
+        };
         // CPU and IO always, the rarer categories only when they happened: the line stays
         // short and nothing that occurred is hidden.
-        if matches!(d, Delay::Cpu | Delay::Blkio) || x.count != 0 {
+        if matches!(d, Delay::Cpu | Delay::Blkio) || count != 0 {
             let name = d.name().to_ascii_lowercase();
-            let _ = write!(
-                out,
-                " {name}_delay_count={} {name}_delay_ns={}",
-                x.count, x.total_ns
-            );
+            let _ = write!(out, " {name}_delay_count={count} {name}_delay_ns={total}");
         }
     }
-    out
 }
 
 /// cgroupstats, in the order of the kernel's struct.
