@@ -12,10 +12,7 @@ use std::fmt::Write as _;
 use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 
-use rustix::io::retry_on_intr;
-use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 use taskwire_core::cgroupstats::CgroupStats;
 use taskwire_core::cpulist::CpuSet;
 use taskwire_core::taskstats::{Aggregate, Delay, Field, Taskstats};
@@ -30,6 +27,7 @@ use crate::errors::{ClientError, Failure, Op};
 use crate::listener::{self, Consumer, Event, Flow};
 use crate::output::{fixed, utc_time};
 use crate::signals::{self, SignalFd};
+use crate::spawn::{self, Child};
 use crate::stream::logfile::LogFile;
 
 const CMD: &str = "getdelays";
@@ -431,8 +429,8 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     }
     // Reaped only now: until the query above, the zombie held the statistics.
-    if let Some(mut c) = child {
-        let _ = c.wait();
+    if let Some(c) = child {
+        let _ = c.reap();
     }
     if let Some(path) = &o.container {
         let (dir, h) = open_dir(path)?;
@@ -473,22 +471,11 @@ fn spawn_and_wait(client: &mut Client, command: &[OsString]) -> Result<Child, Fa
     let Some((first, rest)) = command.split_first() else {
         return Err(Failure::usage(CMD, "-c needs a command"));
     };
-    let mut cmd = Command::new(first);
-    cmd.args(rest);
-    mask.restore_in_child(&mut cmd);
-    let child = cmd
-        .spawn()
+    let child = spawn::spawn(first, rest, mask)
         .map_err(|e| Failure::Runtime(format!("{}: {e}", first.to_string_lossy())))?;
-    let pid = child.id();
-    let p = Pid::from_raw(i32::try_from(pid).unwrap_or(-1))
-        .ok_or_else(|| Failure::Runtime(format!("child pid {pid} out of range")))?;
-    retry_on_intr(|| {
-        waitid(
-            WaitId::Pid(p),
-            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-        )
-    })
-    .map_err(|e| Failure::Runtime(format!("waiting for {pid}: {e}")))?;
+    child
+        .wait_exited()
+        .map_err(|e| Failure::Runtime(format!("waiting for {}: {e}", child.id())))?;
     Ok(child)
 }
 

@@ -20,6 +20,7 @@ mod listener;
 mod output;
 mod signals;
 mod socket;
+mod spawn;
 mod stream;
 #[cfg(test)]
 mod testdata;

@@ -10,8 +10,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// The signals that end `listen`.
 pub const STOP_SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGTERM];
@@ -23,7 +21,8 @@ pub const RUN_SIGNALS: [i32; 2] = [libc::SIGINT, libc::SIGQUIT];
 #[derive(Clone, Copy)]
 pub struct SavedMask(libc::sigset_t);
 
-fn set_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
+/// A signal set holding `signals`.
+pub fn set_of(signals: &[i32]) -> io::Result<libc::sigset_t> {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initializes the set it is given; sigaddset only reads and writes
     // that initialized set.
@@ -57,21 +56,9 @@ pub fn block(signals: &[i32]) -> io::Result<SavedMask> {
 }
 
 impl SavedMask {
-    /// Makes `cmd`'s child start with this mask instead of inheriting the blocked one.
-    pub fn restore_in_child(self, cmd: &mut Command) {
-        let mask = self.0;
-        // SAFETY: the closure runs between fork and exec and only calls pthread_sigmask,
-        // which is async-signal-safe, on a set it owns.
-        unsafe {
-            cmd.pre_exec(move || {
-                let rc = libc::pthread_sigmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
-                if rc == 0 {
-                    Ok(())
-                } else {
-                    Err(io::Error::from_raw_os_error(rc))
-                }
-            });
-        }
+    /// The mask, for posix_spawnattr_setsigmask (crate::spawn).
+    pub fn as_ptr(&self) -> *const libc::sigset_t {
+        &self.0
     }
 }
 

@@ -5,10 +5,8 @@
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
-use std::process::Command;
 
-use rustix::io::retry_on_intr;
-use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
+use rustix::process::WaitIdStatus;
 
 use crate::cli::help;
 use crate::cli::options::{self, Parsed, RunOpts};
@@ -16,7 +14,7 @@ use crate::client::{Client, Target};
 use crate::delayacct;
 use crate::errors::{EXIT_RUNTIME, Failure};
 use crate::output::text::Sections;
-use crate::signals;
+use crate::{signals, spawn};
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,10 +71,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Failure::usage("run", "no command given"));
     };
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    mask.restore_in_child(&mut cmd);
-    let mut child = match cmd.spawn() {
+    let child = match spawn::spawn(program, args, mask) {
         Ok(c) => c,
         Err(e) => {
             let name = program.to_string_lossy();
@@ -89,17 +84,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     };
     let pid = child.id();
-    let waited = Pid::from_raw(i32::try_from(pid).unwrap_or(-1))
-        .ok_or_else(|| Failure::Runtime(format!("child pid {pid} out of range")))
-        .and_then(|p| {
-            retry_on_intr(|| {
-                waitid(
-                    WaitId::Pid(p),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
-                )
-            })
-            .map_err(|e| Failure::Runtime(format!("waiting for {pid}: {e}")))
-        });
+    let waited = child
+        .wait_exited()
+        .map_err(|e| Failure::Runtime(format!("waiting for {pid}: {e}")));
     // The report is built while the child is a zombie, then the child is reaped whatever
     // happened, so that no zombie outlives a failed query.
     let report = waited.and_then(|st| {
@@ -108,7 +95,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
             .map_or(Ended::Exited(EXIT_RUNTIME), Ended::from_status);
         report(&mut client, pid, ended, &opts).map(|text| (text, ended))
     });
-    let reaped = child.wait();
+    let reaped = child.reap();
     match (report, reaped) {
         (Ok((text, ended)), _) => {
             super::print(&text)?;
@@ -116,8 +103,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         }
         (Err(e), Ok(status)) => {
             eprintln!("taskwire run: {e}");
-            let code = std::os::unix::process::ExitStatusExt::signal(&status)
-                .map_or_else(|| status.code().unwrap_or(EXIT_RUNTIME), |s| 128 + s);
+            let code = status
+                .as_ref()
+                .map_or(EXIT_RUNTIME, |st| Ended::from_status(st).code());
             Ok(if code == 0 { EXIT_RUNTIME } else { code })
         }
         (Err(e), Err(_)) => Err(e),
