@@ -11,6 +11,10 @@ ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-
 TC=()
 [ -n "${TASKWIRE_TOOLCHAIN:-}" ] && TC=("+$TASKWIRE_TOOLCHAIN")
 SYSROOT=$(rustc "${TC[@]}" --print sysroot)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+RUST_VERSION=$(rustc "${TC[@]}" -V | awk '{ print $2 }')
+# shellcheck disable=SC2034
+CARGO_HOME_DIR=${CARGO_HOME:-$HOME/.cargo}
 
 if [ -n "${CARGO_ENCODED_RUSTFLAGS:-}" ]; then
     echo "cross: CARGO_ENCODED_RUSTFLAGS would replace the per-target link flags; unset it" >&2
