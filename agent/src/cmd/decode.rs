@@ -33,7 +33,8 @@ record, loss report and heartbeat, each with the board it came from (the board i
 its stream's header; `?1`, `?2`, ... for a stream read without one). Damaged frames
 are skipped and counted; the rest of the stream is unaffected. A record or loss
 report whose sequence numbers its board already sent (resent after a failed write)
-is dropped and counted as a duplicate, not printed twice.
+is dropped and counted as a duplicate, not printed twice; so is an ENOBUFS report
+(it carries no numbers) that repeats the board's last one on a later connection.
 
 Sources:
   serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1 (115200 baud by default);

@@ -138,6 +138,8 @@ pub struct Board {
     pub rejected: Rejected,
     /// Which numbers are accounted for.
     seq: SeqState,
+    /// The last ENOBUFS report, `(next_seq, count)`, and `streams` when it came.
+    last_enobufs: Option<((u64, u64), u64)>,
 }
 
 impl Board {
@@ -420,7 +422,21 @@ impl Tally {
     /// frame of its stream. Returns whether it is to be shown (false for a duplicate).
     pub fn loss(&mut self, board: &str, l: &Loss, fresh: bool) -> bool {
         let b = self.board(board);
-        if l.reason != LossReason::KernelEnobufs {
+        if l.reason == LossReason::KernelEnobufs {
+            // It covers no numbers, so the numbering cannot tell a resend. But the agent
+            // resends only on a new connection (after a new header), and two distinct
+            // reports with the same place and count would need two overflows with no
+            // record read between them: the same report on a later stream is the resend.
+            let key = (l.next_seq, l.count);
+            let resent = b
+                .last_enobufs
+                .is_some_and(|(last, streams)| last == key && streams < b.streams);
+            b.last_enobufs = Some((key, b.streams));
+            if resent {
+                b.duplicates = b.duplicates.saturating_add(1);
+                return false;
+            }
+        } else {
             let start = l.next_seq.saturating_sub(l.count);
             let c = b.seq.cover(start, l.next_seq, fresh);
             if l.count > 0 && c.new == 0 && c.filled == 0 {
@@ -643,6 +659,21 @@ mod tests {
     }
 
     #[test]
+    fn enobufs_reports_are_resends_only_on_a_later_stream() {
+        let mut t = Tally::new();
+        t.header("a");
+        let l = loss(LossReason::KernelEnobufs, 1, 4);
+        assert!(t.loss("a", &l, false));
+        // Within one stream the agent never writes a frame twice: two reports.
+        assert!(t.loss("a", &l, false));
+        t.header("a");
+        assert!(!t.loss("a", &l, false), "the same report after a reconnect");
+        assert!(t.loss("a", &loss(LossReason::KernelEnobufs, 1, 9), false));
+        let (_, a) = t.boards().next().unwrap();
+        assert_eq!((a.lost(LossReason::KernelEnobufs), a.duplicates), (3, 1));
+    }
+
+    #[test]
     fn boards_tally_gaps_covered_and_uncovered() {
         let mut t = Tally::new();
         // Board a: records 0 1, numbers 2..5 lost to overflow, 5, then 6 missing, 7;
@@ -664,6 +695,9 @@ mod tests {
         assert!(t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false));
         assert!(!t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false));
         assert!(t.record("a", Kind::Pid, 11, false));
+        // The ENOBUFS report of seq 6 again, after a reconnect: the resend is dropped.
+        t.header("a");
+        assert!(!t.loss("a", &loss(LossReason::KernelEnobufs, 2, 6), false));
         // Board b: one record, a heartbeat and some rejections.
         t.header("b");
         t.record("b", Kind::Pid, 40, true);
@@ -681,8 +715,8 @@ mod tests {
         assert_eq!(boards.len(), 2);
         let (name, a) = boards[0];
         assert_eq!(name, "a");
-        assert_eq!((a.streams, a.pid, a.tgid, a.records()), (2, 5, 1, 6));
-        assert_eq!((a.duplicates, a.restarts, a.backwards), (2, 0, 0));
+        assert_eq!((a.streams, a.pid, a.tgid, a.records()), (3, 5, 1, 6));
+        assert_eq!((a.duplicates, a.restarts, a.backwards), (3, 0, 0));
         assert_eq!(a.uncovered, 1, "number 6");
         assert_eq!(a.covered_by(LossReason::QueueOverflow), 3);
         assert_eq!(a.covered_by(LossReason::SinkOutage), 2);
@@ -695,7 +729,11 @@ mod tests {
             2,
             "the duplicate Loss not counted"
         );
-        assert_eq!(a.lost(LossReason::KernelEnobufs), 2);
+        assert_eq!(
+            a.lost(LossReason::KernelEnobufs),
+            2,
+            "the resent report not counted"
+        );
         assert_eq!(a.lost_records(), 5, "ENOBUFS events are not records");
         assert_eq!(a.rejected.total(), 0);
         let (_, b) = boards[1];
@@ -708,7 +746,7 @@ mod tests {
 
         let total = t.total();
         assert_eq!(total.records(), 7);
-        assert_eq!((total.gaps(), total.uncovered, total.duplicates), (6, 1, 2));
+        assert_eq!((total.gaps(), total.uncovered, total.duplicates), (6, 1, 3));
         assert_eq!(total.lost_records(), 5);
         assert_eq!(total.rejected.total(), 6);
         assert_eq!(total.next_seq(), None, "a total has no numbering");
