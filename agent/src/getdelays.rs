@@ -179,47 +179,26 @@ pub fn delayacct(s: &Taskstats<'_>) -> String {
         let Some(x) = s.delay(d) else { continue };
         let minmax = v >= 16;
         let ts = v >= 17;
-        if d == Delay::Cpu {
-            let mut cols = vec![
-                "count",
-                "real total",
-                "virtual total",
-                "delay total",
-                "delay average",
-            ];
-            if minmax {
-                cols.extend(["delay max", "delay min"]);
-            }
-            head(&mut out, d.name(), &cols);
-            if ts {
-                let _ = write!(out, "{:>25}", "delay max timestamp");
-            }
-            let _ = write!(
-                out,
-                "\n          {:>15}{:>15}{:>15}{:>15}{}",
-                x.count,
-                g(Field::CpuRunRealTotal),
-                g(Field::CpuRunVirtualTotal),
-                x.total_ns,
-                avg_ms(x.total_ns, x.count)
-            );
-        } else {
-            let mut cols = vec!["count", "delay total", "delay average"];
-            if minmax {
-                cols.extend(["delay max", "delay min"]);
-            }
-            head(&mut out, d.name(), &cols);
-            if ts {
-                let _ = write!(out, "{:>25}", "delay max timestamp");
-            }
-            let _ = write!(
-                out,
-                "\n          {:>15}{:>15}{}",
-                x.count,
-                x.total_ns,
-                avg_ms(x.total_ns, x.count)
-            );
+        // CPU alone carries the run times, between the count and the delay total.
+        let cpu = d == Delay::Cpu;
+        let mut cols = vec!["count"];
+        if cpu {
+            cols.extend(["real total", "virtual total"]);
         }
+        cols.extend(["delay total", "delay average"]);
+        if minmax {
+            cols.extend(["delay max", "delay min"]);
+        }
+        head(&mut out, d.name(), &cols);
+        if ts {
+            let _ = write!(out, "{:>25}", "delay max timestamp");
+        }
+        let _ = write!(out, "\n          {:>15}", x.count);
+        if cpu {
+            let real = g(Field::CpuRunRealTotal);
+            let _ = write!(out, "{real:>15}{:>15}", g(Field::CpuRunVirtualTotal));
+        }
+        let _ = write!(out, "{:>15}{}", x.total_ns, avg_ms(x.total_ns, x.count));
         if minmax {
             out.push_str(&delay_ms(x.max_ns.unwrap_or(0)));
             out.push_str(&delay_ms(x.min_ns.unwrap_or(0)));
