@@ -6,11 +6,7 @@
 use std::fmt;
 
 use rustix::io::Errno;
-
-/// Exit status for a runtime failure (kernel refused, I/O error, no such task).
-pub const EXIT_RUNTIME: i32 = 1;
-/// Exit status for a usage error (bad option, malformed pid, cpulist or path).
-pub const EXIT_USAGE: i32 = 2;
+use taskwire_cli::Failure;
 
 /// Ways to grant taskwire the capability taskstats needs.
 pub const NEED_CAP: &str = "taskstats needs CAP_NET_ADMIN: run as root, or grant it with \
@@ -139,57 +135,6 @@ pub fn explain(op: Op, errno: Errno) -> String {
     }
 }
 
-/// Why a command stopped short of success.
-#[derive(Debug)]
-pub enum Failure {
-    /// The command line is wrong; exit status 2.
-    Usage {
-        /// The command whose --help explains the fix.
-        cmd: &'static str,
-        /// What is wrong.
-        msg: String,
-    },
-    /// Something failed at run time; exit status 1.
-    Runtime(String),
-}
-
-impl Failure {
-    /// A usage error of `cmd`.
-    pub fn usage(cmd: &'static str, msg: impl Into<String>) -> Self {
-        Failure::Usage {
-            cmd,
-            msg: msg.into(),
-        }
-    }
-
-    /// The process exit status for this failure.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Failure::Usage { .. } => EXIT_USAGE,
-            Failure::Runtime(_) => EXIT_RUNTIME,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Usage { cmd, msg } => {
-                write!(f, "{msg} (see `{} --help`)", help_name(cmd))
-            }
-            Failure::Runtime(msg) => f.write_str(msg),
-        }
-    }
-}
-
-fn help_name(cmd: &str) -> String {
-    if cmd == "taskwire" || cmd == "getdelays" {
-        cmd.to_owned()
-    } else {
-        format!("taskwire {cmd}")
-    }
-}
-
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
         Failure::Runtime(e.to_string())
@@ -227,9 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes() {
-        assert_eq!(Failure::usage("get", "bad").exit_code(), 2);
-        assert_eq!(Failure::Runtime("x".into()).exit_code(), 1);
+    fn client_errors_are_runtime_failures() {
         let f: Failure = ClientError::Os {
             op: Op::GetPid(3),
             errno: Errno::SRCH,
@@ -237,13 +180,5 @@ mod tests {
         .into();
         assert_eq!(f.exit_code(), 1);
         assert_eq!(f.to_string(), "no such task: pid 3");
-    }
-
-    #[test]
-    fn usage_points_at_help() {
-        let s = Failure::usage("listen", "invalid --count").to_string();
-        assert!(s.ends_with("(see `taskwire listen --help`)"), "{s}");
-        let s = Failure::usage("getdelays", "x").to_string();
-        assert!(s.ends_with("(see `getdelays --help`)"), "{s}");
     }
 }

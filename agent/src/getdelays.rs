@@ -18,17 +18,19 @@ use taskwire_core::cpulist::CpuSet;
 use taskwire_core::taskstats::{Aggregate, Delay, Field, Taskstats};
 use taskwire_core::wire::Kind;
 
-use crate::cli::options::Parsed;
-use crate::cli::{help, parse_bytes, parse_pid};
 use crate::client::{Client, Target};
 use crate::cmd::cgroup::{open_dir, require_v1};
 use crate::cpus::{self, CpuArg};
-use crate::errors::{ClientError, Failure, Op};
+use crate::errors::{ClientError, Op};
+use crate::help;
 use crate::listener::{self, Consumer, Event, Flow};
-use crate::output::{fixed, utc_time};
-use crate::signals::{self, SignalFd};
+use crate::options::Parsed;
 use crate::spawn::{self, Child};
 use crate::stream::logfile::LogFile;
+use taskwire_cli::Failure;
+use taskwire_cli::args::{parse_bytes, parse_pid};
+use taskwire_cli::output::{fixed, utc_time};
+use taskwire_cli::signals::{self, SignalFd};
 
 const CMD: &str = "getdelays";
 
@@ -461,7 +463,7 @@ fn spawn_and_wait(client: &mut Client, command: &[OsString]) -> Result<Child, Fa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::text::tests::{pid1, synthetic};
+    use taskwire_core::fixtures::{pid1, synthetic};
     use taskwire_core::taskstats::put_field;
 
     fn parsed(args: &[&str]) -> Opts {

@@ -263,7 +263,7 @@ pub fn pause_for(rcvbuf: usize) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testdata::{EXIT_PID, EXIT_PID_AND_TGID, FAMILY};
+    use taskwire_core::fixtures::{EXIT_PID, EXIT_PID_AND_TGID, FAMILY};
     use taskwire_core::taskstats::Field;
 
     /// Records what it is given, as (pid id, tgid id) pairs and event names.

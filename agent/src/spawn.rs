@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use rustix::io::retry_on_intr;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
 
-use crate::signals::SavedMask;
+use taskwire_cli::signals::SavedMask;
 
 unsafe extern "C" {
     // The process environment, as every exec passes it on (POSIX: declared by the caller).
@@ -82,7 +82,7 @@ impl Attr {
         check(unsafe { libc::posix_spawnattr_init(raw.as_mut_ptr()) })?;
         // SAFETY: initialized by the successful call above; Drop destroys it.
         let mut attr = Attr(unsafe { raw.assume_init() });
-        let pipe = crate::signals::set_of(&[libc::SIGPIPE])?;
+        let pipe = taskwire_cli::signals::set_of(&[libc::SIGPIPE])?;
         // Both flags are small constants (0x08, 0x04): the c_short cast keeps them whole.
         let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
         // SAFETY: the attribute object is initialized and the sets outlive the calls.
@@ -137,7 +137,7 @@ mod tests {
 
     /// The calling thread's mask, unchanged.
     fn unblocked() -> SavedMask {
-        crate::signals::block(&[]).unwrap()
+        taskwire_cli::signals::block(&[]).unwrap()
     }
 
     #[test]
@@ -162,7 +162,7 @@ mod tests {
     fn child_gets_the_saved_mask_and_default_sigpipe() {
         // This test's thread blocks SIGUSR1 (as run blocks SIGINT); the child must not.
         // It reports its blocked and ignored signal masks from /proc.
-        let saved = crate::signals::block(&[libc::SIGUSR1]).unwrap();
+        let saved = taskwire_cli::signals::block(&[libc::SIGUSR1]).unwrap();
         let c = spawn(
             OsStr::new("sh"),
             &args(&[

@@ -36,6 +36,9 @@ pub mod taskstats;
 
 pub mod wire;
 
+#[cfg(feature = "test-util")]
+pub mod fixtures;
+
 pub use error::{Error, Result};
 
 /// The largest netlink message taskwire builds or expects to receive, in bytes.

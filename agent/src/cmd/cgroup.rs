@@ -8,11 +8,12 @@ use rustix::fs::{Mode, OFlags, fstatfs, open};
 use rustix::io::Errno;
 use taskwire_core::cgroupstats::CgroupStats;
 
-use crate::cli::options::{self, Parsed};
-use crate::cli::{Format, help};
 use crate::client::Client;
-use crate::errors::Failure;
-use crate::output::{json, text};
+use crate::help;
+use crate::options::{self, Parsed};
+use taskwire_cli::Failure;
+use taskwire_cli::args::Format;
+use taskwire_cli::output::{json, text};
 
 /// statfs magic of a cgroup v1 hierarchy.
 pub const CGROUP_SUPER_MAGIC: u64 = 0x0027_e0eb;

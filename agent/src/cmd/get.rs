@@ -4,13 +4,14 @@ use std::ffi::OsString;
 
 use taskwire_core::taskstats::{Aggregate, Reply};
 
-use crate::cli::options::{self, Parsed};
-use crate::cli::{Format, help};
 use crate::client::{Client, Target};
 use crate::delayacct;
-use crate::errors::Failure;
-use crate::output::json;
-use crate::output::text::{self, Sections};
+use crate::help;
+use crate::options::{self, Parsed};
+use taskwire_cli::Failure;
+use taskwire_cli::args::Format;
+use taskwire_cli::output::json;
+use taskwire_cli::output::text::{self, Sections};
 
 /// Entry point.
 pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {

@@ -7,15 +7,17 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::cpulist::CpuSet;
 
-use crate::cli::options::{self, Parsed};
-use crate::cli::{Format, help};
 use crate::client::Client;
-use crate::errors::{ClientError, Failure, Op};
+use crate::errors::{ClientError, Op};
+use crate::help;
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
-use crate::output::{json, text};
-use crate::signals::{self, SignalFd};
+use crate::options::{self, Parsed};
 use crate::socket;
 use crate::{cpus, delayacct};
+use taskwire_cli::Failure;
+use taskwire_cli::args::Format;
+use taskwire_cli::output::{json, text};
+use taskwire_cli::signals::{self, SignalFd};
 
 /// Prints records and counts what it saw.
 pub struct Printer<W: Write> {

@@ -1,17 +1,14 @@
 //! The commands, found by name in one table: a new command is one module and one row.
 
 pub mod cgroup;
-#[cfg(feature = "decode")]
-pub mod decode;
 pub mod get;
 pub mod listen;
 pub mod run;
 pub mod stream;
 
 use std::ffi::OsString;
-use std::io::Write;
 
-use crate::errors::Failure;
+use taskwire_cli::Failure;
 
 /// A command's entry point: its arguments (after its name) in, an exit status out.
 pub type Main = fn(Vec<OsString>) -> Result<i32, Failure>;
@@ -58,7 +55,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "decode",
         summary: "decode a record stream from boards (serial, TCP, file)",
-        main: decode::main,
+        main: taskwire_collector::command::main,
     },
     Command {
         name: "getdelays",
@@ -72,18 +69,7 @@ pub fn find(name: &str) -> Option<&'static Command> {
     COMMANDS.iter().find(|c| c.name == name)
 }
 
-/// Writes `text` to stdout and flushes.
-pub fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
-}
-
-/// Writes help text to stdout; help is the command's successful output.
-pub fn help(text: &str) -> Result<i32, Failure> {
-    print(text).map(|()| 0)
-}
+pub use taskwire_cli::output::{help, print};
 
 #[cfg(test)]
 mod tests {

@@ -8,13 +8,14 @@ use std::io::ErrorKind;
 
 use rustix::process::WaitIdStatus;
 
-use crate::cli::help;
-use crate::cli::options::{self, Parsed, RunOpts};
 use crate::client::{Client, Target};
 use crate::delayacct;
-use crate::errors::{EXIT_RUNTIME, Failure};
-use crate::output::text::Sections;
-use crate::{signals, spawn};
+use crate::help;
+use crate::options::{self, Parsed, RunOpts};
+use crate::spawn;
+use taskwire_cli::output::text::Sections;
+use taskwire_cli::signals;
+use taskwire_cli::{EXIT_RUNTIME, Failure};
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

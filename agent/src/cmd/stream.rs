@@ -9,18 +9,19 @@ use taskwire_core::cpulist::CpuSet;
 use taskwire_core::taskstats::Aggregate;
 use taskwire_core::wire::{self, Kind, LossReason, Message, Profile, Record};
 
-use crate::cli::{Arg, Args, parse_bytes, parse_count};
 use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
-use crate::errors::{ClientError, Failure, Op};
+use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
-use crate::signals::{self, SignalFd};
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
 use crate::stream::queue::Queue;
 use crate::stream::sink::{self, FdSink, OpenError};
-use crate::stream::spec::{self, Endpoint};
+use crate::stream::spec::Sink;
 use crate::stream::writer::{self, Connector, Link, Settings};
+use taskwire_cli::Failure;
+use taskwire_cli::args::{Arg, Args, parse_bytes, parse_count};
+use taskwire_cli::signals::{self, SignalFd};
 
 /// Records the queue holds by default, by profile: a ring of about 192 KiB, which keeps a
 /// static agent with a full queue under 1 MiB resident (measured: about 0.96 MiB).
@@ -52,7 +53,7 @@ pub const fn bytes_per_record(profile: Profile) -> usize {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamOpts {
     /// Where the stream goes.
-    pub to: Endpoint,
+    pub to: Sink,
     /// CPUs to register for.
     pub cpus: CpuArg,
     /// Receive buffer to ask for, in bytes.
@@ -80,7 +81,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
     let mut heartbeat = Some(Duration::from_secs(DEFAULT_HEARTBEAT_SECS));
     let mut queue = None;
     let mut enable_delayacct = false;
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             Arg::Short('h') => return Ok(None),
             Arg::Long(n, None) if n == "help" => return Ok(None),
@@ -94,7 +95,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
         }
         let value = args.value(&name, v.clone());
         match name.as_str() {
-            "to" => to = Some(spec::parse_sink(&value?).map_err(|e| args.usage(e))?),
+            "to" => to = Some(Sink::parse(&value?).map_err(|e| args.usage(e))?),
             "cpus" => cpus = CpuArg::parse(&value?).map_err(|e| args.usage(e))?,
             "rcvbuf" => rcvbuf = Some(parse_bytes(&value?, "--rcvbuf").map_err(|e| args.usage(e))?),
             "profile" => {
@@ -252,7 +253,7 @@ impl Consumer for Feeder {
 }
 
 /// Reopens an endpoint after an outage.
-struct Reopen(Endpoint);
+struct Reopen(Sink);
 
 impl Connector for Reopen {
     type Sink = FdSink;
@@ -267,14 +268,14 @@ impl Connector for Reopen {
 
     fn name(&self) -> String {
         match self.0 {
-            Endpoint::Stdio => "stdout".to_owned(),
+            Sink::Stdout => "stdout".to_owned(),
             ref e => e.to_string(),
         }
     }
 
     fn hung_up(&self, sink: &FdSink) -> bool {
         // Only a socket has a peer that closes; a UART's or a pipe's input is not ours.
-        matches!(self.0, Endpoint::Tcp { .. } | Endpoint::Unix(_)) && sink.peer_closed()
+        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_)) && sink.peer_closed()
     }
 
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
@@ -284,10 +285,10 @@ impl Connector for Reopen {
 
 /// Opens the sink at start. Devices, files and stdout must open now; a collector that is
 /// not up yet is waited for, unless the refusal is about permissions.
-fn open_first(ep: &Endpoint) -> Result<Option<FdSink>, Failure> {
+fn open_first(ep: &Sink) -> Result<Option<FdSink>, Failure> {
     match sink::open(ep) {
         Ok(s) => Ok(Some(s)),
-        Err(e) if matches!(ep, Endpoint::Tcp { .. } | Endpoint::Unix(_)) && !e.permission => {
+        Err(e) if matches!(ep, Sink::Tcp { .. } | Sink::Unix(_)) && !e.permission => {
             eprintln!("taskwire stream: {ep}: {}; will keep trying", e.msg);
             Ok(None)
         }
@@ -340,9 +341,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let bytes = records.saturating_mul(bytes_per_record(opts.profile));
     let link = Arc::new(Link::new(Queue::new(records, bytes)));
     let rate = match &opts.to {
-        Endpoint::Serial { baud, .. } => format!(
+        Sink::Serial(s) => format!(
             " (the line carries {} bytes/s)",
-            crate::stream::serial::bytes_per_second(*baud)
+            taskwire_cli::serial::bytes_per_second(s.baud)
         ),
         _ => String::new(),
     };
@@ -514,7 +515,7 @@ mod tests {
     #[test]
     fn defaults_and_every_option() {
         let o = p(&["--to", "-"]).unwrap().unwrap();
-        assert_eq!(o.to, Endpoint::Stdio);
+        assert_eq!(o.to, Sink::Stdout);
         assert_eq!(o.profile, Profile::Full);
         assert_eq!(o.queue, None);
         assert_eq!(o.heartbeat, Some(Duration::from_secs(10)));
@@ -535,7 +536,7 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert!(matches!(o.to, Endpoint::Serial { baud: 9600, .. }));
+        assert!(matches!(&o.to, Sink::Serial(s) if s.baud == 9600));
         assert_eq!(o.rcvbuf, Some(1 << 20));
         assert_eq!(o.profile, Profile::Delays);
         assert_eq!(o.id.as_deref(), Some("b1"));

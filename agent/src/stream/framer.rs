@@ -132,7 +132,7 @@ fn push_frame(out: &mut Vec<u8>, msg: &Message) {
 pub(crate) mod tests {
     use super::*;
     use crate::stream::queue::Queue;
-    use crate::testdata::{EXIT_PID_AND_TGID, FAMILY};
+    use taskwire_core::fixtures::{EXIT_PID_AND_TGID, FAMILY};
     use taskwire_core::netlink::{self, Message as NlMessage};
     use taskwire_core::taskstats::{Field, Reply};
     use taskwire_core::wire::{Kind, Profile, StreamReader};

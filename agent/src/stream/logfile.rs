@@ -120,7 +120,7 @@ impl LogFile {
 mod tests {
     use super::*;
     use crate::stream::framer::tests::decode_all;
-    use crate::testdata::{EXIT_PID_AND_TGID, FAMILY};
+    use taskwire_core::fixtures::{EXIT_PID_AND_TGID, FAMILY};
     use taskwire_core::netlink::{self, Message as NlMessage};
     use taskwire_core::taskstats::{Field, Reply};
     use taskwire_core::wire::{Message, StreamHeader};

@@ -12,7 +12,6 @@ pub mod framer;
 pub mod header;
 pub mod logfile;
 pub mod queue;
-pub mod serial;
 pub mod sink;
 pub mod spec;
 pub mod writer;

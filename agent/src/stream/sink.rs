@@ -15,8 +15,10 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::RecvFlags;
 
-use super::serial;
-use super::spec::Endpoint;
+use taskwire_cli::endpoint::resolve;
+use taskwire_cli::serial;
+
+use super::spec::Sink;
 
 /// How long one TCP connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -195,43 +197,35 @@ fn open_error(what: &str, e: &io::Error) -> OpenError {
     }
 }
 
-/// Opens (connects, creates) the sink `ep`. Must not be a listener.
-pub fn open(ep: &Endpoint) -> Result<FdSink, OpenError> {
+/// Opens (connects, creates) the sink `ep`.
+pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
     let fd: OwnedFd = match ep {
-        Endpoint::Serial { path, baud, rtscts } => {
-            serial::open(path, *baud, *rtscts).map_err(|e| OpenError {
-                msg: serial::explain(path, &e),
-                permission: e.kind() == io::ErrorKind::PermissionDenied,
-            })?
-        }
-        Endpoint::Tcp { host, port } => tcp(host, *port)?.into(),
-        Endpoint::Unix(path) => UnixStream::connect(path)
+        Sink::Serial(s) => serial::open(&s.path, s.baud, s.rtscts).map_err(|e| OpenError {
+            msg: serial::explain(&s.path, &e),
+            permission: e.kind() == io::ErrorKind::PermissionDenied,
+        })?,
+        Sink::Tcp { host, port } => tcp(host, *port)?.into(),
+        Sink::Unix(path) => UnixStream::connect(path)
             .map_err(|e| open_error(&format!("connecting to {}", path.display()), &e))?
             .into(),
-        Endpoint::File(path) => std::fs::OpenOptions::new()
+        Sink::File(path) => std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
             .open(path)
             .map_err(|e| open_error(&format!("opening {}", path.display()), &e))?
             .into(),
-        Endpoint::Stdio => std::io::stdout()
+        Sink::Stdout => std::io::stdout()
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| open_error("stdout", &e))?,
-        Endpoint::TcpListen { .. } | Endpoint::UnixListen(_) => {
-            return Err(OpenError {
-                msg: format!("{ep} is a listener, not a sink"),
-                permission: false,
-            });
-        }
     };
     Ok(FdSink(fd))
 }
 
 fn tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
     let what = || format!("connecting to {host}:{port}");
-    let addrs = super::spec::resolve(host, port).map_err(|msg| OpenError {
+    let addrs = resolve(host, port).map_err(|msg| OpenError {
         msg,
         permission: false,
     })?;
@@ -265,6 +259,7 @@ mod tests {
     use embedded_io::Write as _;
     use std::io::Read;
     use std::net::TcpListener;
+    use taskwire_cli::endpoint::Serial;
 
     #[test]
     fn fd_sink_writes_and_reports_epipe() {
@@ -302,7 +297,7 @@ mod tests {
         assert_eq!(&got, b"tail");
 
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = open(&Endpoint::Tcp {
+        let s = open(&Sink::Tcp {
             host: "127.0.0.1".into(),
             port: l.local_addr().unwrap().port(),
         })
@@ -352,13 +347,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("out.twr");
         std::fs::write(&file, b"old").unwrap();
-        let mut s = open(&Endpoint::File(file.clone())).unwrap();
+        let mut s = open(&Sink::File(file.clone())).unwrap();
         write_all(&mut s, b"new").unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"oldnew", "appends");
 
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let mut s = open(&Endpoint::Tcp {
+        let mut s = open(&Sink::Tcp {
             host: "127.0.0.1".into(),
             port,
         })
@@ -370,7 +365,7 @@ mod tests {
 
         let sock = dir.join("s");
         let ul = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let mut s = open(&Endpoint::Unix(sock.clone())).unwrap();
+        let mut s = open(&Sink::Unix(sock.clone())).unwrap();
         write_all(&mut s, b"u").unwrap();
         let mut got = [0u8; 1];
         ul.accept().unwrap().0.read_exact(&mut got).unwrap();
@@ -383,22 +378,22 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         drop(l);
-        let e = open(&Endpoint::Tcp {
+        let e = open(&Sink::Tcp {
             host: "127.0.0.1".into(),
             port,
         })
         .unwrap_err();
         assert!(e.msg.starts_with("connecting to 127.0.0.1:"), "{}", e.msg);
         assert!(!e.permission);
-        let e = open(&Endpoint::Unix("/nonexistent/tw.sock".into())).unwrap_err();
+        let e = open(&Sink::Unix("/nonexistent/tw.sock".into())).unwrap_err();
         assert!(e.msg.contains("/nonexistent/tw.sock"), "{}", e.msg);
-        let e = open(&Endpoint::File("/nonexistent/dir/f".into())).unwrap_err();
+        let e = open(&Sink::File("/nonexistent/dir/f".into())).unwrap_err();
         assert!(e.msg.contains("opening /nonexistent/dir/f"), "{}", e.msg);
-        let e = open(&Endpoint::Serial {
+        let e = open(&Sink::Serial(Serial {
             path: "/dev/nonexistent-tty".into(),
             baud: 115_200,
             rtscts: false,
-        })
+        }))
         .unwrap_err();
         assert!(e.msg.contains("does not exist"), "{}", e.msg);
         assert!(!e.msg.contains('\n'));

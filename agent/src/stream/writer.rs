@@ -345,7 +345,7 @@ pub fn run<C: Connector>(
                 drop(st);
                 eprintln!(
                     "taskwire stream: {name}: back after {} s; stream header resent",
-                    crate::output::fixed(
+                    taskwire_cli::output::fixed(
                         u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
                         1000,
                         1

@@ -20,9 +20,9 @@ use taskwire_core::taskstats::Value;
 use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
 
 use super::tally::reason_name;
-use crate::output::escape_token;
-use crate::output::json::Json;
-use crate::output::text::line_fields;
+use taskwire_cli::output::escape_token;
+use taskwire_cli::output::json::Json;
+use taskwire_cli::output::text::line_fields;
 
 /// Output format of `decode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -314,7 +314,7 @@ pub fn csv_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::testutil::fixture_records;
+    use crate::testutil::fixture_records;
     use taskwire_core::taskstats::Field;
     use taskwire_core::wire::{LossReason, Values};
 

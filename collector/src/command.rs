@@ -3,20 +3,20 @@
 use std::ffi::OsString;
 use std::io::ErrorKind;
 
-use crate::cli::{Arg, Args};
-use crate::decode::render::Format;
-use crate::decode::session::Decoder;
-use crate::decode::source::{self, Input, Opened};
-use crate::decode::{self, Reopen, Stop, Wake};
-use crate::errors::Failure;
-use crate::signals::{self, SignalFd};
-use crate::stream::spec::{Endpoint, parse_source};
+use crate::render::Format;
+use crate::session::Decoder;
+use crate::source::{self, Input, Opened};
+use crate::spec::Source;
+use crate::{self as decode, Reopen, Stop, Wake};
+use taskwire_cli::Failure;
+use taskwire_cli::args::{Arg, Args};
+use taskwire_cli::signals::{self, SignalFd};
 
 /// Options of `taskwire decode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeOpts {
     /// Where the stream comes from.
-    pub from: Endpoint,
+    pub from: Source,
     /// Output format.
     pub format: Format,
     /// Print per-board counts on stderr at the end.
@@ -85,14 +85,14 @@ pub fn options(args: Vec<OsString>) -> Result<Option<DecodeOpts>, Failure> {
     let mut from = None;
     let mut format = Format::Text;
     let mut stats = false;
-    while let Some(arg) = a.next()? {
+    while let Some(arg) = a.next_arg()? {
         match arg {
             Arg::Short('h') => return Ok(None),
             Arg::Long(name, v) => match name.as_str() {
                 "help" => return Ok(None),
                 "from" => {
                     let spec = a.value("from", v)?;
-                    from = Some(parse_source(&spec).map_err(|e| a.usage(e))?);
+                    from = Some(Source::parse(&spec).map_err(|e| a.usage(e))?);
                 }
                 "format" => {
                     let f = a.value("format", v)?;
@@ -120,7 +120,7 @@ pub fn options(args: Vec<OsString>) -> Result<Option<DecodeOpts>, Failure> {
 /// Entry point.
 pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let Some(opts) = options(args)? else {
-        return super::help(&help());
+        return taskwire_cli::output::help(&help());
     };
     // Before anything could start a thread: the stop signals are read from a descriptor.
     let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
@@ -130,10 +130,10 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         eprintln!("taskwire decode: listening on {}", l.local());
     }
     let reopen: Option<Reopen> = match &opts.from {
-        Endpoint::Serial { path, baud, rtscts } => {
-            let (path, baud, rtscts) = (path.clone(), *baud, *rtscts);
+        Source::Serial(serial) => {
+            let serial = serial.clone();
             Some(Box::new(move || {
-                source::open_serial(&path, baud, rtscts)
+                source::open_serial(&serial.path, serial.baud, serial.rtscts)
                     .ok()
                     .map(Input::File)
             }))
@@ -186,13 +186,13 @@ mod tests {
         let o = parse(&["--from", "file:x.twr", "--format=csv", "--stats"])
             .unwrap()
             .unwrap();
-        assert_eq!(o.from, Endpoint::File("x.twr".into()));
+        assert_eq!(o.from, Source::File("x.twr".into()));
         assert_eq!(o.format, Format::Csv);
         assert!(o.stats);
         let o = parse(&["--from=-"]).unwrap().unwrap();
         assert_eq!(
             (o.from, o.format, o.stats),
-            (Endpoint::Stdio, Format::Text, false)
+            (Source::Stdin, Format::Text, false)
         );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());

@@ -9,9 +9,11 @@
 //! SIGINT/SIGTERM descriptor. Memory is fixed per connection (a frame buffer of each
 //! kind, about 3 KiB), so no input, however long or broken, makes it grow.
 
+pub mod command;
 pub mod render;
 pub mod session;
 pub mod source;
+pub mod spec;
 pub mod tally;
 #[cfg(test)]
 mod testutil;
@@ -23,10 +25,10 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::retry_on_intr;
 
-use crate::errors::Failure;
-use crate::signals::SignalFd;
 use session::{Decoder, Session};
 use source::{Input, Listener, Opened};
+use taskwire_cli::Failure;
+use taskwire_cli::signals::SignalFd;
 
 /// Connections decoded at once; more are refused with a message. Each costs a fixed few
 /// KiB and a descriptor.
@@ -339,9 +341,9 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::render::Format;
-    use crate::decode::testutil::stream_bytes;
-    use crate::stream::spec::parse_source;
+    use crate::render::Format;
+    use crate::spec::Source;
+    use crate::testutil::stream_bytes;
     use std::io::Read;
     use std::net::TcpStream;
     use std::os::unix::net::UnixStream;
@@ -359,7 +361,7 @@ mod tests {
         // Reconnect in the same file (the agent appends): a second stream.
         bytes.extend(stream_bytes("f", 0..10));
         std::fs::write(&path, &bytes).unwrap();
-        let src = parse_source(&format!("file:{}", path.display())).unwrap();
+        let src = Source::parse(&format!("file:{}", path.display())).unwrap();
         let mut d = Decoder::new(Format::Text);
         let mut out = Vec::new();
         let stop = pump(source::open(&src).unwrap(), &mut d, None, &mut out, None).unwrap();
@@ -398,7 +400,7 @@ mod tests {
     #[test]
     fn listener_serves_several_connections_until_stopped() {
         let Opened::Listener(l) =
-            source::open(&parse_source("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
+            source::open(&Source::parse("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
         else {
             panic!("not a listener");
         };
@@ -448,7 +450,7 @@ mod tests {
 
     fn listener() -> (Listener, String) {
         let Opened::Listener(l) =
-            source::open(&parse_source("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
+            source::open(&Source::parse("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
         else {
             panic!("not a listener");
         };
@@ -488,7 +490,7 @@ mod tests {
 
     #[test]
     fn a_serial_line_is_read_and_reopened_after_a_hangup() {
-        if crate::stream::serial::termios_missing(
+        if taskwire_cli::serial::termios_missing(
             "a_serial_line_is_read_and_reopened_after_a_hangup",
         ) {
             return;
@@ -500,7 +502,7 @@ mod tests {
         unlockpt(&master).unwrap();
         let slave = ptsname(&master, Vec::new()).unwrap();
         let slave = std::path::PathBuf::from(slave.to_str().unwrap());
-        let src = parse_source(&format!("serial:{},baud=9600", slave.display())).unwrap();
+        let src = Source::parse(&format!("serial:{},baud=9600", slave.display())).unwrap();
         let opened = source::open(&src).unwrap();
         let reopen_path = slave.clone();
         let reopened = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

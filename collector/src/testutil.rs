@@ -6,17 +6,13 @@ use taskwire_core::wire::{
     Kind, MAX_FRAME_LEN, Message, Profile, Record, StreamHeader, Values, encode_frame,
 };
 
-/// TASKSTATS family id where the fixtures were captured (core/fixtures/README.md).
-const FAMILY: u16 = 31;
-static EXIT_PID: &[u8] = include_bytes!("../../../core/fixtures/exit_pid.bin");
-static EXIT_PID_TGID: &[u8] = include_bytes!("../../../core/fixtures/exit_pid_tgid.bin");
-static EXIT_TID_TGID: &[u8] = include_bytes!("../../../core/fixtures/exit_tid_tgid.bin");
+use taskwire_core::fixtures::{EXIT_GROUP, EXIT_PID_ONLY, EXIT_THREAD_GROUP, FAMILY};
 
 /// Every aggregate of the three captured exit messages as a record of `profile`, numbered
 /// from 0: three per-task records and two per-thread-group ones.
 pub fn fixture_records(profile: Profile) -> Vec<Record> {
     let mut out = Vec::new();
-    for bytes in [EXIT_PID, EXIT_PID_TGID, EXIT_TID_TGID] {
+    for bytes in [&EXIT_PID_ONLY[..], &EXIT_GROUP, &EXIT_THREAD_GROUP] {
         let packet = netlink::messages(bytes).next().unwrap().unwrap();
         let NlMessage::Data(p) = NlMessage::parse(packet).unwrap() else {
             panic!("fixture is not a data message");

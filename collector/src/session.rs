@@ -264,7 +264,7 @@ fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::testutil::{frame, header, record, stream_bytes};
+    use crate::testutil::{frame, header, record, stream_bytes};
     use taskwire_core::wire::{Heartbeat, Kind, Loss, LossReason, StreamHeader};
 
     fn decoder() -> Decoder {

@@ -201,32 +201,9 @@ pub fn cgroup(c: &CgroupStats) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::testdata::{FAMILY, GET_PID_1};
-    use taskwire_core::netlink::Packet;
-    use taskwire_core::taskstats::{Reply, put_field, struct_size};
-
-    /// The reply to GET pid 1 captured from the kernel (values read from its bytes with a
-    /// separate script: pid 1, comm process_api, cpu_count 374, cpu_delay_total 17045851).
-    pub(crate) fn pid1() -> Aggregate<'static> {
-        let p = Packet::new_checked(&GET_PID_1[..]).unwrap();
-        Reply::parse(p, FAMILY).unwrap().pid.unwrap()
-    }
-
-    /// A struct of `version` with every field set to 1000 (ns, µs or count alike).
-    pub(crate) fn synthetic(version: u16) -> Vec<u8> {
-        let mut buf = vec![0u8; struct_size(version).unwrap()];
-        for &f in Field::ALL {
-            let v = if f == Field::Version {
-                u64::from(version)
-            } else {
-                1000
-            };
-            let _ = put_field(&mut buf, version, f, v);
-        }
-        buf
-    }
+    use taskwire_core::fixtures::{pid1, synthetic};
 
     #[test]
     fn block_from_a_real_reply() {

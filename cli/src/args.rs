@@ -1,12 +1,9 @@
 //! Command-line parsing by hand: a small scanner for `--long[=value]` options and the
 //! value parsers every command shares. No parser library: the binary has a size budget.
 
-pub mod help;
-pub mod options;
-
 use std::ffi::OsString;
 
-use crate::errors::Failure;
+use crate::failure::Failure;
 
 /// The largest pid the kernel can hand out (PID_MAX_LIMIT on 64-bit systems).
 pub const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
@@ -51,7 +48,7 @@ impl Args {
     }
 
     /// The next item, or None at the end.
-    pub fn next(&mut self) -> Result<Option<Arg>, Failure> {
+    pub fn next_arg(&mut self) -> Result<Option<Arg>, Failure> {
         let Some(item) = self.items.next() else {
             return Ok(None);
         };
@@ -199,13 +196,13 @@ mod tests {
     fn scanner_splits_long_short_and_positional() {
         let mut a = args(&["--pid=5", "--io", "-h", "x", "--", "-y"]);
         assert_eq!(
-            a.next().unwrap(),
+            a.next_arg().unwrap(),
             Some(Arg::Long("pid".into(), Some("5".into())))
         );
-        assert_eq!(a.next().unwrap(), Some(Arg::Long("io".into(), None)));
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('h')));
-        assert_eq!(a.next().unwrap(), Some(Arg::Positional("x".into())));
-        assert_eq!(a.next().unwrap(), Some(Arg::Separator));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Long("io".into(), None)));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('h')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Positional("x".into())));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Separator));
         assert_eq!(a.rest(), vec![OsString::from("-y")]);
     }
 
@@ -220,7 +217,7 @@ mod tests {
 
     #[test]
     fn clustered_short_options_are_unknown() {
-        let e = args(&["-xyz"]).next().unwrap_err();
+        let e = args(&["-xyz"]).next_arg().unwrap_err();
         assert!(e.to_string().contains("unknown option '-xyz'"), "{e}");
     }
 

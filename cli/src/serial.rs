@@ -125,11 +125,10 @@ pub fn explain(path: &Path, err: &io::Error) -> String {
     }
 }
 
-/// For tests: whether termios is missing here, saying so on stderr. qemu-user does not
-/// translate the `TCGETS2` ioctl rustix uses and answers ENOSYS, where a kernel would
-/// answer ENOTTY for `/dev/null`.
-#[cfg(test)]
-pub(crate) fn termios_missing(test: &str) -> bool {
+/// Whether termios is missing here, saying so on stderr for the test that asks: qemu-user
+/// does not translate the `TCGETS2` ioctl rustix uses and answers ENOSYS, where a kernel
+/// would answer ENOTTY for `/dev/null`.
+pub fn termios_missing(test: &str) -> bool {
     let null = std::fs::File::open("/dev/null").expect("/dev/null");
     let missing = termios::tcgetattr(&null).err() == Some(Errno::NOSYS);
     if missing {

@@ -9,9 +9,10 @@ use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use crate::errors::Failure;
-use crate::stream::serial;
-use crate::stream::spec::{Endpoint, resolve, resolve_addr};
+use crate::spec::Source;
+use taskwire_cli::Failure;
+use taskwire_cli::endpoint::{resolve, resolve_addr};
+use taskwire_cli::serial;
 
 /// A byte stream being read.
 #[derive(Debug)]
@@ -132,21 +133,21 @@ pub enum Opened {
 }
 
 /// Opens `source` (already parsed) for reading.
-pub fn open(source: &Endpoint) -> Result<Opened, Failure> {
+pub fn open(source: &Source) -> Result<Opened, Failure> {
     let spec = source.to_string();
     match source {
-        Endpoint::Stdio => {
+        Source::Stdin => {
             let fd = io::stdin()
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| Failure::Runtime(format!("stdin: {e}")))?;
             Ok(Opened::Stream(Input::File(File::from(fd)), "stdin".into()))
         }
-        Endpoint::File(path) => open_file(path).map(|f| Opened::Stream(Input::File(f), spec)),
-        Endpoint::Serial { path, baud, rtscts } => {
-            open_serial(path, *baud, *rtscts).map(|f| Opened::Stream(Input::File(f), spec))
+        Source::File(path) => open_file(path).map(|f| Opened::Stream(Input::File(f), spec)),
+        Source::Serial(s) => {
+            open_serial(&s.path, s.baud, s.rtscts).map(|f| Opened::Stream(Input::File(f), spec))
         }
-        Endpoint::Tcp { host, port } => {
+        Source::Tcp { host, port } => {
             let addrs =
                 resolve(host, *port).map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
             let s = TcpStream::connect(&addrs[..])
@@ -155,14 +156,14 @@ pub fn open(source: &Endpoint) -> Result<Opened, Failure> {
                 .map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
             Ok(Opened::Stream(Input::Tcp(s), spec))
         }
-        Endpoint::Unix(path) => {
+        Source::Unix(path) => {
             let s = UnixStream::connect(path)
                 .map_err(|e| Failure::Runtime(explain_connect(&spec, &e)))?;
             s.set_nonblocking(true)
                 .map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
             Ok(Opened::Stream(Input::Unix(s), spec))
         }
-        Endpoint::TcpListen { addr } => {
+        Source::TcpListen { addr } => {
             let addrs = resolve_addr(addr).map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
             let l = TcpListener::bind(&addrs[..])
                 .map_err(|e| Failure::Runtime(explain_bind(&spec, &e)))?;
@@ -170,7 +171,7 @@ pub fn open(source: &Endpoint) -> Result<Opened, Failure> {
                 .map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
             Ok(Opened::Listener(Listener::Tcp(l)))
         }
-        Endpoint::UnixListen(path) => bind_unix(path, &spec).map(Opened::Listener),
+        Source::UnixListen(path) => bind_unix(path, &spec).map(Opened::Listener),
     }
 }
 
@@ -265,10 +266,10 @@ pub fn explain_connect(spec: &str, e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::spec::parse_source;
+    use crate::spec::Source;
 
     fn err(spec: &str) -> String {
-        match open(&parse_source(spec).unwrap()) {
+        match open(&Source::parse(spec).unwrap()) {
             Ok(_) => panic!("{spec} opened"),
             Err(f) => {
                 assert_eq!(f.exit_code(), 1, "{f}");
@@ -317,7 +318,7 @@ mod tests {
         drop(UnixListener::bind(&path).unwrap());
         assert!(path.exists());
         let spec = format!("unix-listen:{}", path.display());
-        let Opened::Listener(l) = open(&parse_source(&spec).unwrap()).unwrap() else {
+        let Opened::Listener(l) = open(&Source::parse(&spec).unwrap()).unwrap() else {
             panic!("not a listener");
         };
         // Live now: a second decoder is refused.
@@ -363,7 +364,7 @@ mod tests {
 
     #[test]
     fn tcp_listener_reports_its_port_and_accepts() {
-        let Opened::Listener(l) = open(&parse_source("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
+        let Opened::Listener(l) = open(&Source::parse("tcp-listen:127.0.0.1:0").unwrap()).unwrap()
         else {
             panic!("not a listener");
         };

@@ -3,10 +3,10 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Arg, Args, Format, parse_bytes, parse_count, parse_format, parse_pid};
 use crate::client::Target;
 use crate::cpus::CpuArg;
-use crate::errors::Failure;
+use taskwire_cli::Failure;
+use taskwire_cli::args::{Arg, Args, Format, parse_bytes, parse_count, parse_format, parse_pid};
 
 /// A parsed command line: run the command, or show its help.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ pub fn get(items: Vec<OsString>) -> Result<Parsed<GetOpts>, Failure> {
     let mut args = Args::new("get", items);
     let mut common = Common::default();
     let mut target = None;
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         if is_help(&arg) {
             return Ok(Parsed::Help);
         }
@@ -148,7 +148,7 @@ pub fn run(items: Vec<OsString>) -> Result<Parsed<RunOpts>, Failure> {
     let mut args = Args::new("run", items);
     let mut common = Common::default();
     let mut command = Vec::new();
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         match arg {
             a if is_help(&a) => return Ok(Parsed::Help),
             Arg::Long(name, v) => {
@@ -185,7 +185,7 @@ pub fn cgroup(items: Vec<OsString>) -> Result<Parsed<CgroupOpts>, Failure> {
     let mut args = Args::new("cgroup", items);
     let mut format = Format::Text;
     let mut path = None;
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         match arg {
             a if is_help(&a) => return Ok(Parsed::Help),
             Arg::Long(name, v) if name == "format" => {
@@ -229,7 +229,7 @@ pub fn listen(items: Vec<OsString>) -> Result<Parsed<ListenOpts>, Failure> {
         count: None,
         enable_delayacct: false,
     };
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         if is_help(&arg) {
             return Ok(Parsed::Help);
         }

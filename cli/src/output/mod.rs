@@ -10,6 +10,10 @@ mod clock;
 
 pub use clock::utc_time;
 
+use std::io::Write;
+
+use crate::Failure;
+
 /// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1; at most 18
 /// places).
 ///
@@ -101,6 +105,19 @@ pub fn escape_token(raw: &[u8]) -> String {
         }
     }
     s
+}
+
+/// Writes `text` to stdout and flushes.
+pub fn print(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+}
+
+/// Writes help text to stdout; help is the command's successful output.
+pub fn help(text: &str) -> Result<i32, Failure> {
+    print(text).map(|()| 0)
 }
 
 #[cfg(test)]

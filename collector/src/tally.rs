@@ -20,8 +20,8 @@
 use taskwire_core::Error;
 use taskwire_core::wire::{Kind, Loss, LossReason};
 
-use crate::output::escape_token;
-use crate::output::json::Json;
+use taskwire_cli::output::escape_token;
+use taskwire_cli::output::json::Json;
 
 /// Most boards tallied separately; later ones share [`OVERFLOW_BOARD`]. Board ids are
 /// chosen by whoever connects, so without a cap the map could grow without end.

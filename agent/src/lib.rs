@@ -1,0 +1,138 @@
+//! taskwire on a board: per-task delay and exit accounting from the Linux taskstats
+//! interface, and the record stream that carries it to a host.
+//!
+//! Layers, bottom up: [`socket`] (the only module making netlink system calls), [`client`]
+//! (request/ACK exchanges matched by sequence number, family resolution), [`listener`] (the
+//! register -> receive -> decode -> consume -> deregister loop any record consumer reuses),
+//! then the commands in [`cmd`], each one module with its options, help and run. What the
+//! host's `decode` shares with them (arguments, failures, output, serial lines, signals)
+//! is the `taskwire-cli` crate; `decode` itself is `taskwire-collector`, linked only into
+//! the host build (feature `decode`).
+#![deny(unsafe_code)]
+
+pub mod client;
+pub mod cmd;
+pub mod cpus;
+pub mod delayacct;
+pub mod errors;
+pub mod getdelays;
+pub mod help;
+pub mod listener;
+pub mod options;
+pub mod socket;
+pub mod spawn;
+pub mod stream;
+pub mod threadname;
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use taskwire_cli::{EXIT_USAGE, Failure};
+
+/// Commands of the host build that a board build leaves out.
+const HOST_ONLY: &[&str] = &["decode"];
+
+/// Runs the command line (`argv0` and the rest) and returns the exit status.
+pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
+    if Path::new(argv0).file_name() == Some(OsStr::new("getdelays")) {
+        return finish("getdelays", getdelays::main(args));
+    }
+    if args.is_empty() {
+        eprint!("{}", help::main(&summaries()));
+        return EXIT_USAGE;
+    }
+    let first = args.remove(0);
+    match first.to_str() {
+        Some("-h" | "--help") => finish("taskwire", cmd::help(&help::main(&summaries()))),
+        Some("-V" | "--version") => finish(
+            "taskwire",
+            cmd::print(&format!("taskwire {}\n", env!("CARGO_PKG_VERSION"))).map(|()| 0),
+        ),
+        Some("help") => {
+            let topic = args.first().and_then(|a| a.to_str()).and_then(cmd::find);
+            match topic {
+                Some(c) => finish(c.name, (c.main)(vec!["--help".into()])),
+                None => finish("taskwire", cmd::help(&help::main(&summaries()))),
+            }
+        }
+        Some(name) => match cmd::find(name) {
+            Some(c) => finish(c.name, (c.main)(args)),
+            None if HOST_ONLY.contains(&name) => finish(
+                "taskwire",
+                Err(Failure::usage(
+                    "taskwire",
+                    format!(
+                        "'{name}' is a host command and this is a board build without it: \
+                         run `taskwire {name}` on the host build (cargo build -p taskwire)"
+                    ),
+                )),
+            ),
+            None => finish(
+                "taskwire",
+                Err(Failure::usage(
+                    "taskwire",
+                    format!("unknown command '{name}'"),
+                )),
+            ),
+        },
+        None => finish(
+            "taskwire",
+            Err(Failure::usage(
+                "taskwire",
+                format!("unknown command '{}'", first.to_string_lossy()),
+            )),
+        ),
+    }
+}
+
+fn summaries() -> Vec<(&'static str, &'static str)> {
+    cmd::COMMANDS.iter().map(|c| (c.name, c.summary)).collect()
+}
+
+/// Reports a failure on stderr and turns the result into an exit status.
+fn finish(name: &str, result: Result<i32, Failure>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            let prefix = if name == "taskwire" || name == "getdelays" {
+                name.to_owned()
+            } else {
+                format!("taskwire {name}")
+            };
+            eprintln!("{prefix}: {f}");
+            f.exit_code()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_command_is_a_usage_error() {
+        assert_eq!(
+            dispatch(OsStr::new("taskwire"), vec!["frobnicate".into()]),
+            2
+        );
+        assert_eq!(dispatch(OsStr::new("taskwire"), vec![]), 2);
+    }
+
+    #[test]
+    fn usage_errors_exit_2_before_touching_the_kernel() {
+        let v = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            dispatch(OsStr::new("taskwire"), v(&["get", "--pid", "0"])),
+            2
+        );
+        assert_eq!(
+            dispatch(OsStr::new("taskwire"), v(&["listen", "--cpus", "9-"])),
+            2
+        );
+        assert_eq!(
+            dispatch(OsStr::new("/usr/bin/getdelays"), v(&["-p", "x"])),
+            2
+        );
+        assert_eq!(dispatch(OsStr::new("getdelays"), v(&["-w", "f"])), 2);
+    }
+}
