@@ -474,6 +474,55 @@ mod tests {
         assert_eq!(read_all(&mut r, &f), [Ok(small_record(9))]);
     }
 
+    #[test]
+    fn what_a_readable_header_is() {
+        // core/WIRE.md section 4. No header is needed before other frames.
+        let mut r = StreamReader::new();
+        assert_eq!(
+            read_all(&mut r, &frame(&small_record(0))),
+            [Ok(small_record(0))]
+        );
+
+        let mut newer = StreamHeader::new();
+        newer.wire_version = WIRE_VERSION + 1;
+        // Good CRC, magic and version, but a payload that does not decode (Option byte 2).
+        let mut broken = testutil::to_vec(&Message::Header(StreamHeader::new()));
+        // The last three bytes: delay_accounting, possible_cpus (empty), boot_time.
+        let at = broken.len() - 3;
+        assert_eq!(broken[at], 0, "delay_accounting None");
+        broken[at] = 2;
+        let mut broken_frame = broken.clone();
+        broken_frame.extend_from_slice(&crc32(&broken).to_le_bytes());
+        let mut stuffed = vec![0u8; max_encoded_len(broken_frame.len())];
+        let n = cobs_encode(&broken_frame, &mut stuffed).unwrap();
+        stuffed.truncate(n);
+        stuffed.push(0);
+        let mut bad_crc = frame(&small_record(1));
+        let crc_at = bad_crc.len() - 2;
+        bad_crc[crc_at] ^= 0x01;
+        assert_ne!(bad_crc[crc_at], 0);
+        let mut older = StreamHeader::new();
+        older.wire_version = 0;
+        older.schema_hash = 0x1234_5678;
+
+        let mut wire = frame(&Message::Header(newer));
+        wire.extend_from_slice(&stuffed);
+        wire.extend_from_slice(&bad_crc);
+        wire.extend_from_slice(&frame(&Message::Header(older.clone())));
+        wire.extend_from_slice(&stuffed);
+        let out = read_all(&mut r, &wire);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0], Err(Error::Unsupported));
+        // While refusing, a payload that does not decode, header or not, is Unsupported,
+        // and frame damage keeps its own name.
+        assert_eq!(out[1], Err(Error::Unsupported));
+        assert_eq!(out[2], Err(Error::Checksum));
+        // Any decodable header of this version or older ends the refusal, whatever its
+        // schema hash.
+        assert_eq!(out[3], Ok(Message::Header(older)));
+        assert_eq!(out[4], Err(Error::Payload));
+    }
+
     #[derive(Debug, Clone)]
     enum Damage {
         Flip { at: usize, bit: u8 },
