@@ -214,9 +214,13 @@ mod tests {
         assert_eq!(&e[1..255], &run254[..]);
         assert_eq!(e.len(), 256);
         assert_eq!(e.len(), max_encoded_len(254));
+        // The encoder ends the frame with an empty block: a trailing code byte 0x01.
+        assert_eq!(e[255], 0x01);
         assert_eq!(dec(&e).unwrap(), run254);
         // Without the trailing code byte, as other encoders write it.
         assert_eq!(dec(&e[..255]).unwrap(), run254);
+        // A 0x01 after a block shorter than 254 is no trailer: it stands for a zero.
+        assert_eq!(dec(&[0x02, 0x11, 0x01]).unwrap(), [0x11, 0x00]);
 
         let run255: Vec<u8> = (0..255).map(|i| (i % 255 + 1) as u8).collect();
         let e = enc(&run255);

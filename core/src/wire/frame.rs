@@ -446,6 +446,174 @@ mod tests {
         assert!(decode_payload(&current).is_ok());
     }
 
+    fn heartbeat(uptime_ms: u64, records_sent: u64, drops: u64, queue_depth: u32) -> Message {
+        Message::Heartbeat(Heartbeat {
+            uptime_ms,
+            records_sent,
+            drops,
+            queue_depth,
+        })
+    }
+
+    /// `payload` with `bytes` put in place of its byte `at`.
+    fn spliced(payload: &[u8], at: usize, bytes: &[u8]) -> std::vec::Vec<u8> {
+        let mut v = payload[..at].to_vec();
+        v.extend_from_slice(bytes);
+        v.extend_from_slice(&payload[at + 1..]);
+        v
+    }
+
+    #[test]
+    fn varint_lengths_are_postcards() {
+        // core/WIRE.md section 2. The heartbeat example, 03 01 02 00 03.
+        let p = [3u8, 1, 2, 0, 3];
+        let hb = heartbeat(1, 2, 0, 3);
+        assert_eq!(decode_payload(&p), Ok(hb.clone()));
+        let pad = |first: u8, n: usize| {
+            let mut v = vec![first | 0x80];
+            v.resize(n - 1, 0x80);
+            v.push(0);
+            v
+        };
+        // Overlong forms up to the type's longest are the same value.
+        assert_eq!(decode_payload(&spliced(&p, 1, &pad(1, 10))), Ok(hb.clone()));
+        assert_eq!(decode_payload(&spliced(&p, 4, &pad(3, 5))), Ok(hb.clone()));
+        assert_eq!(decode_payload(&spliced(&p, 0, &pad(3, 5))), Ok(hb.clone()));
+        // One byte longer is a Payload rejection: u64 (uptime_ms), u32 (queue_depth), and
+        // the variant index, a u32.
+        assert_eq!(
+            decode_payload(&spliced(&p, 1, &pad(1, 11))),
+            Err(Error::Payload)
+        );
+        assert_eq!(
+            decode_payload(&spliced(&p, 4, &pad(3, 6))),
+            Err(Error::Payload)
+        );
+        assert_eq!(
+            decode_payload(&spliced(&p, 0, &pad(3, 6))),
+            Err(Error::Payload)
+        );
+        // The last byte may carry only the type's remaining bits: 0x01 for u64, 0x0F for
+        // u32; more overflows (Payload).
+        let mut max64 = vec![0xFF; 9];
+        max64.push(0x01);
+        assert_eq!(
+            decode_payload(&spliced(&p, 1, &max64)),
+            Ok(heartbeat(u64::MAX, 2, 0, 3))
+        );
+        max64[9] = 0x02;
+        assert_eq!(decode_payload(&spliced(&p, 1, &max64)), Err(Error::Payload));
+        let mut max32 = vec![0xFF; 4];
+        max32.push(0x0F);
+        assert_eq!(
+            decode_payload(&spliced(&p, 4, &max32)),
+            Ok(heartbeat(1, 2, 0, u32::MAX))
+        );
+        max32[4] = 0x10;
+        assert_eq!(decode_payload(&spliced(&p, 4, &max32)), Err(Error::Payload));
+
+        // u16 (wire_version): 3 bytes at most, the third at most 0x03.
+        let h = testutil::to_vec(&Message::Header(StreamHeader::new()));
+        assert_eq!(h[5], 1, "wire_version after tag and magic");
+        assert!(decode_payload(&spliced(&h, 5, &pad(1, 3))).is_ok());
+        assert_eq!(
+            decode_payload(&spliced(&h, 5, &pad(1, 4))),
+            Err(Error::Payload)
+        );
+        assert_eq!(
+            decode_payload(&spliced(&h, 5, &[0xFF, 0xFF, 0x04])),
+            Err(Error::Payload)
+        );
+
+        // u128 (absent): 19 bytes at most. A delays record with no comm and no slots:
+        // tag, seq, kind, id, profile, comm, absent, present length.
+        let r = [1u8, 0, 0, 0, 2, 0, 0, 0];
+        assert!(matches!(decode_payload(&r), Ok(Message::Record(_))));
+        assert!(decode_payload(&spliced(&r, 6, &pad(0, 19))).is_ok());
+        assert_eq!(
+            decode_payload(&spliced(&r, 6, &pad(0, 20))),
+            Err(Error::Payload)
+        );
+
+        // Lengths are usize varints: 5 bytes are read everywhere, 10 on a 64-bit reader
+        // and not on a 32-bit one, 11 nowhere.
+        let c = [1u8, 0, 0, 0, 1, 1, 1, b's', 0, 0];
+        let Ok(Message::Record(rec)) = decode_payload(&c) else {
+            panic!("a record with comm \"s\"")
+        };
+        assert_eq!(rec.comm.as_deref(), Some(&b"s"[..]));
+        assert!(decode_payload(&spliced(&c, 6, &pad(1, 5))).is_ok());
+        let ten = decode_payload(&spliced(&c, 6, &pad(1, 10)));
+        if cfg!(target_pointer_width = "64") {
+            assert!(ten.is_ok());
+        } else {
+            assert_eq!(ten, Err(Error::Payload));
+        }
+        assert_eq!(
+            decode_payload(&spliced(&c, 6, &pad(1, 11))),
+            Err(Error::Payload)
+        );
+        // A length over the capacity is rejected, whatever follows.
+        assert_eq!(decode_payload(&spliced(&c, 6, &[33])), Err(Error::Payload));
+    }
+
+    #[test]
+    fn payload_reads_as_if_zero_bytes_followed() {
+        // core/WIRE.md section 2, "Short payloads".
+        // Missing fields read 0, None, empty.
+        assert_eq!(decode_payload(&[3]), Ok(heartbeat(0, 0, 0, 0)));
+        let Ok(Message::Record(r)) = decode_payload(&[1]) else {
+            panic!("a record")
+        };
+        assert_eq!(
+            (r.seq, r.kind, r.id, r.profile),
+            (0, Kind::Pid, 0, Profile::Full)
+        );
+        assert_eq!((r.comm, r.values.present_count()), (None, 0));
+        // A varint cut after a byte with the continuation bit ends at the first zero
+        // that follows: 03 81 reads uptime_ms 1.
+        assert_eq!(decode_payload(&[3, 0x81]), Ok(heartbeat(1, 0, 0, 0)));
+        assert_eq!(
+            decode_payload(&[3, 0xFF, 0xFF]),
+            Ok(heartbeat(0x3FFF, 0, 0, 0))
+        );
+        // Not so the variant index: it must be whole.
+        assert_eq!(decode_payload(&[]), Err(Error::Payload));
+        assert_eq!(decode_payload(&[0x83]), Err(Error::Payload));
+        // Nor a header's magic and wire_version; the rest of a header may be missing.
+        let mut h = vec![0u8];
+        h.extend_from_slice(&MAGIC);
+        assert_eq!(decode_payload(&h[..4]), Err(Error::Payload));
+        assert_eq!(decode_payload(&h), Err(Error::Payload));
+        h.push(0x81);
+        assert_eq!(decode_payload(&h), Err(Error::Payload));
+        h[5] = 1;
+        assert_eq!(
+            decode_payload(&h),
+            Ok(Message::Header(StreamHeader {
+                schema_hash: 0,
+                ..StreamHeader::new()
+            }))
+        );
+        // A str cut short is rejected: agent_version of 5 bytes, 2 sent.
+        let mut cut = h.clone();
+        cut.extend_from_slice(&[0, 5, b'0', b'.']);
+        assert_eq!(decode_payload(&cut), Err(Error::Payload));
+        // A [u8] cut short is completed with zero bytes: comm of 3 bytes, 1 sent.
+        let Ok(Message::Record(r)) = decode_payload(&[1, 0, 0, 0, 1, 1, 3, b's']) else {
+            panic!("a record")
+        };
+        assert_eq!(r.comm.as_deref(), Some(&b"s\0\0"[..]));
+        // So are the numbers of a present list cut short: 3 slots, 1 number sent.
+        let Ok(Message::Record(r)) = decode_payload(&[1, 0, 0, 0, 2, 0, 0, 3, 7]) else {
+            panic!("a record")
+        };
+        assert_eq!(
+            r.values.iter().collect::<std::vec::Vec<_>>(),
+            [(0, 7), (1, 0), (2, 0)]
+        );
+    }
+
     #[test]
     fn header_needs_magic() {
         let mut h = StreamHeader::new();

@@ -10,7 +10,7 @@
 use std::vec::Vec;
 
 use super::*;
-use crate::taskstats::{Field, Taskstats, Value, put_comm, put_field, struct_size};
+use crate::taskstats::{Delay, Field, Taskstats, Value, put_comm, put_field, struct_size};
 
 static REAL: &[u8] = include_bytes!("testdata/exits.twr");
 
@@ -85,6 +85,87 @@ fn real_stream_reads_cleanly() {
 }
 
 #[test]
+fn the_file_is_two_streams() {
+    // core/WIRE.md section 5: two streams back to back, each 0x00, a header frame and
+    // 150 record frames numbered 0 to 149; nothing else.
+    assert_eq!(REAL.len(), 37_187);
+    let mut reader = StreamReader::new();
+    let mut at = 0;
+    let mut starts = Vec::new();
+    for (i, &b) in REAL.iter().enumerate() {
+        if b != DELIMITER {
+            continue;
+        }
+        if let Some(Ok(Message::Header(_))) = reader.feed(&REAL[at..=i]).next() {
+            // The stream's 0x00 is the byte before its header frame.
+            starts.push(at - 1);
+        }
+        at = i + 1;
+    }
+    assert_eq!(starts.len(), 2);
+    assert_eq!(REAL[0], DELIMITER);
+    assert_eq!(reader.stats().accepted, 302);
+    assert_eq!(reader.stats().rejected(), 0);
+    let mut second = StreamReader::new();
+    let msgs: Vec<Message> = second
+        .feed(&REAL[starts[1]..])
+        .map(|m| m.unwrap())
+        .collect();
+    assert_eq!(msgs.len(), 151);
+    assert!(matches!(&msgs[0], Message::Header(h) if h.delay_accounting == Some(true)));
+}
+
+#[test]
+fn cpu_delay_is_counted_with_delay_accounting_off() {
+    // core/WIRE.md, StreamHeader.delay_accounting: with it off the CPU category still
+    // counts (the scheduler keeps it), every other delay category reads 0.
+    let (headers, records) = real_stream();
+    assert_eq!(headers[0].delay_accounting, Some(false));
+    let off = &records[..150];
+    let nonzero = |f: Field| {
+        off.iter()
+            .filter(|r| !matches!(r.get(f), Some(Value::Unsigned(0))))
+            .count()
+    };
+    assert_eq!(nonzero(Field::CpuCount), 150);
+    assert!(nonzero(Field::CpuDelayTotal) > 100);
+    assert!(nonzero(Field::CpuDelayMax) > 100);
+    assert!(nonzero(Field::CpuDelayMin) > 100);
+    for d in Delay::ALL.iter().filter(|d| **d != Delay::Cpu) {
+        for f in [
+            d.count_field(),
+            d.total_field(),
+            d.max_field(),
+            d.min_field(),
+        ] {
+            assert_eq!(nonzero(f), 0, "{f:?}");
+        }
+    }
+    // With it on, other categories count too.
+    let on = &records[150..];
+    assert!(
+        on.iter()
+            .any(|r| r.get(Field::BlkioCount) != Some(Value::Unsigned(0)))
+    );
+}
+
+#[test]
+fn tgid_records_carry_zero_ids() {
+    // core/WIRE.md, Record.kind: the kernel's per-group struct leaves ac_pid, ac_ppid and
+    // ac_tgid at 0 and comm empty; the group's id is in the record's `id`.
+    let records = real_stream().1;
+    let groups: Vec<&Record> = records.iter().filter(|r| r.kind == Kind::Tgid).collect();
+    assert_eq!(groups.len(), 6);
+    for r in groups {
+        assert_ne!(r.id, 0);
+        for f in [Field::AcPid, Field::AcPpid, Field::AcTgid] {
+            assert_eq!(r.get(f), Some(Value::Unsigned(0)), "{f:?}");
+        }
+        assert_eq!(r.comm.as_deref(), Some(&b""[..]));
+    }
+}
+
+#[test]
 fn full_profile_is_lossless() {
     for r in real_stream().1 {
         let bytes = rebuild(&r);
@@ -96,95 +177,176 @@ fn full_profile_is_lossless() {
     }
 }
 
+/// Frame sizes of `records` rebuilt in `profile`, the `i`-th numbered `seq(i, record)`.
+fn frame_sizes(
+    records: &[Record],
+    profile: Profile,
+    seq: impl Fn(usize, &Record) -> u64,
+) -> Vec<usize> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let bytes = rebuild(r);
+            let ts = Taskstats::new(&bytes).unwrap();
+            frame_len(&Message::Record(Record::from_taskstats(
+                seq(i, r),
+                r.kind,
+                r.id,
+                &ts,
+                profile,
+            )))
+        })
+        .collect()
+}
+
+/// `(median, p90, max, total)` of 300 frames: core/WIRE.md section 5 states the mean,
+/// total / 300.
+fn figures(s: &Summary) -> (usize, usize, usize, usize) {
+    (s.median, s.p90, s.max, (s.mean * 300.0).round() as usize)
+}
+
 #[test]
 fn bytes_per_record() {
     let records = real_stream().1;
-    std::println!(
-        "frame bytes per record, {} real exits (struct v16; seq ~1e6, 3 bytes):",
-        records.len()
-    );
-    std::println!("profile  delayacct  median  p90  max   mean  records/s at 115200 8N1 (mean)");
-    for profile in [Profile::Full, Profile::Acct, Profile::Delays] {
-        let mut all = Vec::new();
-        for (half, name) in records.chunks(150).zip(["off", "on"]) {
-            let sizes: Vec<usize> = half
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let bytes = rebuild(r);
-                    let ts = Taskstats::new(&bytes).unwrap();
-                    let seq = 1_000_000 + i as u64;
-                    frame_len(&Message::Record(Record::from_taskstats(
-                        seq, r.kind, r.id, &ts, profile,
-                    )))
-                })
-                .collect();
-            all.extend_from_slice(&sizes);
-            let s = summarize(sizes);
+    // core/WIRE.md section 5: each record with its stored number (0 to 149, one byte below
+    // 128 and two from 128), and numbered 1_000_000 + its index (three bytes).
+    let stored: [(Profile, (usize, usize, usize, usize)); 3] = [
+        (Profile::Full, (121, 137, 153, 37_065)),
+        (Profile::Acct, (52, 64, 74, 16_142)),
+        (Profile::Delays, (33, 35, 38, 9_973)),
+    ];
+    let million: [(Profile, (usize, usize, usize, usize)); 3] = [
+        (Profile::Full, (123, 139, 155, 37_621)),
+        (Profile::Acct, (54, 66, 76, 16_698)),
+        (Profile::Delays, (35, 37, 39, 10_529)),
+    ];
+    for (numbering, expected) in [("stored seq", stored), ("seq 1e6 + i", million)] {
+        std::println!(
+            "frame bytes per record, {} real exits (struct v16), {numbering}:",
+            records.len()
+        );
+        std::println!(
+            "profile  delayacct  median  p90  max   mean  records/s at 115200 8N1 (mean)"
+        );
+        for (profile, want) in expected {
+            let seq = |i: usize, r: &Record| match numbering {
+                "stored seq" => r.seq,
+                _ => 1_000_000 + (i % 150) as u64,
+            };
+            let all = frame_sizes(&records, profile, seq);
+            for (half, name) in all.chunks(150).zip(["off", "on"]) {
+                let s = summarize(half.to_vec());
+                std::println!(
+                    "{:<8} {:<9}  {:>6} {:>4} {:>4} {:>6.1}  {:>6.0}",
+                    profile.name(),
+                    name,
+                    s.median,
+                    s.p90,
+                    s.max,
+                    s.mean,
+                    UART_BYTES_PER_SEC as f64 / s.mean
+                );
+            }
+            let s = summarize(all);
             std::println!(
                 "{:<8} {:<9}  {:>6} {:>4} {:>4} {:>6.1}  {:>6.0}",
                 profile.name(),
-                name,
+                "both",
                 s.median,
                 s.p90,
                 s.max,
                 s.mean,
                 UART_BYTES_PER_SEC as f64 / s.mean
             );
+            assert_eq!(figures(&s), want, "{} {numbering}", profile.name());
         }
-        let s = summarize(all);
-        std::println!(
-            "{:<8} {:<9}  {:>6} {:>4} {:>4} {:>6.1}  {:>6.0}",
-            profile.name(),
-            "both",
-            s.median,
-            s.p90,
-            s.max,
-            s.mean,
-            UART_BYTES_PER_SEC as f64 / s.mean
-        );
-        let target = match profile {
-            Profile::Full => 160,
-            Profile::Acct => 80,
-            Profile::Delays => 40,
-        };
-        assert!(
-            s.median <= target,
-            "{} median {} > {target}",
-            profile.name(),
-            s.median
-        );
     }
+    // With their stored numbers the `full` frames are the file's own frames, byte for byte.
+    let mut file_frames = 0;
+    let mut reader = StreamReader::new();
+    let mut frame_start = 0;
+    let mut at = 0;
+    for (i, &b) in REAL.iter().enumerate() {
+        if b == DELIMITER {
+            if i > frame_start {
+                let f = &REAL[frame_start..=i];
+                if let Some(Ok(Message::Record(_))) = reader.feed(f).next() {
+                    file_frames += f.len();
+                    at += 1;
+                }
+            }
+            frame_start = i + 1;
+        }
+    }
+    assert_eq!(at, 300);
+    let stored_full: usize = frame_sizes(&records, Profile::Full, |_, r| r.seq)
+        .iter()
+        .sum();
+    assert_eq!(stored_full, file_frames);
 }
 
-#[test]
-fn synthetic_worst_cases() {
-    // Every field of a v17 struct with a value needing its full width: the ceiling.
+/// A v17 struct: every unsigned field at its type's maximum, every signed one at `signed`
+/// scaled to the field's width (its top bits: `i64::MIN` gives -128 in the one-byte
+/// `ac_nice`), `version` 17, and `comm`.
+fn v17_struct(signed: i64, comm: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; struct_size(17).unwrap()];
     for &f in Field::ALL {
-        let v = if f.width() == 8 {
-            u64::MAX
+        let v = if f.is_signed() {
+            (signed >> (64 - 8 * f.width())) as u64
         } else {
             u64::MAX >> (64 - 8 * f.width())
         };
         put_field(&mut buf, 17, f, v).unwrap();
     }
     put_field(&mut buf, 17, Field::Version, 17).unwrap();
-    put_comm(&mut buf, 17, b"fifteen-chars!!").unwrap();
-    let ts = Taskstats::new(&buf).unwrap();
-    std::println!("synthetic v17, every field at its widest:");
-    for p in [Profile::Full, Profile::Acct, Profile::Delays] {
-        let n = frame_len(&Message::Record(Record::from_taskstats(
-            u64::from(u32::MAX),
-            Kind::Pid,
-            4_194_304,
-            &ts,
-            p,
-        )));
-        std::println!("  {:<7} {n} bytes", p.name());
-        assert!(n <= MAX_FRAME_LEN);
+    put_comm(&mut buf, 17, comm).unwrap();
+    buf
+}
+
+fn v17_frame_len(buf: &[u8], seq: u64, id: u32, profile: Profile) -> usize {
+    let ts = Taskstats::new(buf).unwrap();
+    frame_len(&Message::Record(Record::from_taskstats(
+        seq,
+        Kind::Pid,
+        id,
+        &ts,
+        profile,
+    )))
+}
+
+#[test]
+fn synthetic_worst_cases() {
+    // core/WIRE.md section 5, "Ceilings". The largest record frame of each profile from a
+    // v17 struct: seq and id at their widest varints, a 32-byte comm, unsigned fields at
+    // their type's maximum, signed ones at their most negative (zigzag makes that the
+    // longest: ac_nice -128 is 255, two bytes; an s64 at i64::MIN is ten bytes).
+    let widest = v17_struct(i64::MIN, &[b'c'; 32]);
+    // Every field's bits set instead: signed fields then read -1, zigzag 1, one byte each;
+    // with seq 2^32 - 1, id 4_194_304 (PID_MAX_LIMIT) and a 15-byte comm.
+    let all_ones = v17_struct(-1, b"fifteen-chars!!");
+    let expected = [
+        (Profile::Full, 855, 686),
+        (Profile::Acct, 202, 179),
+        (Profile::Delays, 187, 181),
+    ];
+    std::println!("synthetic v17 frames (bytes): ceiling, every field's bits set");
+    for (p, ceiling, ones) in expected {
+        let c = v17_frame_len(&widest, u64::MAX, u32::MAX, p);
+        let o = v17_frame_len(&all_ones, u64::from(u32::MAX), 4_194_304, p);
+        std::println!("  {:<7} {c} {o}", p.name());
+        assert_eq!((c, o), (ceiling, ones), "{}", p.name());
+        assert!(c <= MAX_FRAME_LEN);
     }
-    // An all-zero v16 struct: the floor.
+    // The ceiling is one: no other seq, id, comm or signed value makes a longer frame.
+    for p in [Profile::Full, Profile::Acct, Profile::Delays] {
+        let ceiling = v17_frame_len(&widest, u64::MAX, u32::MAX, p);
+        for signed in [i64::MAX, -1, 0, i64::MIN + 1] {
+            let other = v17_struct(signed, &[0xFF; 32]);
+            assert!(v17_frame_len(&other, u64::MAX - 1, u32::MAX - 1, p) <= ceiling);
+        }
+    }
+    // An all-zero v16 struct, seq 0, id 1: the floor of a `delays` record.
     let mut zero = vec![0u8; struct_size(16).unwrap()];
     put_field(&mut zero, 16, Field::Version, 16).unwrap();
     let ts = Taskstats::new(&zero).unwrap();
@@ -195,8 +357,8 @@ fn synthetic_worst_cases() {
         &ts,
         Profile::Delays,
     )));
-    std::println!("  all-zero v16 delays: {n} bytes");
-    assert!(n <= 30);
+    std::println!("  all-zero v16 delays, seq 0, id 1: {n} bytes");
+    assert_eq!(n, 30);
 }
 
 /// Writes `testdata/exits.twr` from raw captures (records of: u8 nest type, u8 pad, u16

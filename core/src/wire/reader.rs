@@ -363,6 +363,85 @@ mod tests {
     }
 
     #[test]
+    fn size_limit_counts_unstuffed_bytes_and_overflow_wins() {
+        // core/WIRE.md section 1, "Reading". The heartbeat example: 9 unstuffed bytes.
+        let hb = Message::Heartbeat(Heartbeat {
+            uptime_ms: 1,
+            records_sent: 2,
+            drops: 0,
+            queue_depth: 3,
+        });
+        let f = frame(&hb);
+        assert_eq!(f, [0x04, 3, 1, 2, 0x06, 3, 0x7c, 0x6f, 0xb3, 0xa3, 0]);
+        // The last block's implied zero is not stored: 9 bytes of buffer are enough.
+        assert_eq!(read_all(&mut FrameReader::<9>::new(), &f), [Ok(hb.clone())]);
+        assert_eq!(
+            read_all(&mut FrameReader::<8>::new(), &f),
+            [Err(Error::BufferTooSmall)]
+        );
+        // Too long and a bad CRC: too long. A bad CRC alone: Checksum.
+        let mut bad_crc = f.clone();
+        bad_crc[6] ^= 0x01;
+        assert_eq!(
+            read_all(&mut FrameReader::<8>::new(), &bad_crc),
+            [Err(Error::BufferTooSmall)]
+        );
+        assert_eq!(
+            read_all(&mut FrameReader::<9>::new(), &bad_crc),
+            [Err(Error::Checksum)]
+        );
+        // Too long and cut inside a block (the code promises 10 bytes, 9 come): too long.
+        let cut = [0x0B, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0];
+        assert_eq!(
+            read_all(&mut FrameReader::<8>::new(), &cut),
+            [Err(Error::BufferTooSmall)]
+        );
+        assert_eq!(
+            read_all(&mut FrameReader::<16>::new(), &cut),
+            [Err(Error::Cobs)]
+        );
+        // Cut inside a block and too short for a CRC: Cobs.
+        assert_eq!(
+            read_all(&mut FrameReader::<16>::new(), &[0x05, 1, 0]),
+            [Err(Error::Cobs)]
+        );
+    }
+
+    #[test]
+    fn trailing_code_byte_after_a_full_block_is_optional() {
+        // A record whose payload and CRC are 254 bytes without a zero: one 0xFF block.
+        let mut values = Values::new();
+        values.push(None).unwrap();
+        for _ in 0..20 {
+            values.push(Some(u64::MAX)).unwrap();
+        }
+        let (msg, f) = (1u64 << 63..)
+            .map(|seq| {
+                let msg = Message::Record(Record {
+                    seq,
+                    kind: Kind::Tgid,
+                    id: 5,
+                    profile: Profile::Acct,
+                    comm: Some(Comm::from_slice(&[b'c'; COMM_CAP]).unwrap()),
+                    values: values.clone(),
+                });
+                let f = frame(&msg);
+                (msg, f)
+            })
+            .find(|(_, f)| f.len() == 257)
+            .unwrap();
+        assert_eq!(testutil::to_vec(&msg).len() + CRC_LEN, 254);
+        // The encoder writes the 0xFF block, then a trailing 0x01 (an empty last block).
+        assert_eq!((f[0], f[255], f[256]), (0xFF, 0x01, 0x00));
+        let mut without = f[..255].to_vec();
+        without.push(0);
+        for bytes in [&f[..], &without[..]] {
+            let mut r = FrameReader::<254>::new();
+            assert_eq!(read_all(&mut r, bytes), [Ok(msg.clone())]);
+        }
+    }
+
+    #[test]
     fn newer_wire_version_is_refused_until_a_readable_header() {
         let mut newer = StreamHeader::new();
         newer.wire_version = WIRE_VERSION + 1;
@@ -393,6 +472,55 @@ mod tests {
         r.reset();
         let f = frame(&small_record(9));
         assert_eq!(read_all(&mut r, &f), [Ok(small_record(9))]);
+    }
+
+    #[test]
+    fn what_a_readable_header_is() {
+        // core/WIRE.md section 4. No header is needed before other frames.
+        let mut r = StreamReader::new();
+        assert_eq!(
+            read_all(&mut r, &frame(&small_record(0))),
+            [Ok(small_record(0))]
+        );
+
+        let mut newer = StreamHeader::new();
+        newer.wire_version = WIRE_VERSION + 1;
+        // Good CRC, magic and version, but a payload that does not decode (Option byte 2).
+        let mut broken = testutil::to_vec(&Message::Header(StreamHeader::new()));
+        // The last three bytes: delay_accounting, possible_cpus (empty), boot_time.
+        let at = broken.len() - 3;
+        assert_eq!(broken[at], 0, "delay_accounting None");
+        broken[at] = 2;
+        let mut broken_frame = broken.clone();
+        broken_frame.extend_from_slice(&crc32(&broken).to_le_bytes());
+        let mut stuffed = vec![0u8; max_encoded_len(broken_frame.len())];
+        let n = cobs_encode(&broken_frame, &mut stuffed).unwrap();
+        stuffed.truncate(n);
+        stuffed.push(0);
+        let mut bad_crc = frame(&small_record(1));
+        let crc_at = bad_crc.len() - 2;
+        bad_crc[crc_at] ^= 0x01;
+        assert_ne!(bad_crc[crc_at], 0);
+        let mut older = StreamHeader::new();
+        older.wire_version = 0;
+        older.schema_hash = 0x1234_5678;
+
+        let mut wire = frame(&Message::Header(newer));
+        wire.extend_from_slice(&stuffed);
+        wire.extend_from_slice(&bad_crc);
+        wire.extend_from_slice(&frame(&Message::Header(older.clone())));
+        wire.extend_from_slice(&stuffed);
+        let out = read_all(&mut r, &wire);
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[0], Err(Error::Unsupported));
+        // While refusing, a payload that does not decode, header or not, is Unsupported,
+        // and frame damage keeps its own name.
+        assert_eq!(out[1], Err(Error::Unsupported));
+        assert_eq!(out[2], Err(Error::Checksum));
+        // Any decodable header of this version or older ends the refusal, whatever its
+        // schema hash.
+        assert_eq!(out[3], Ok(Message::Header(older)));
+        assert_eq!(out[4], Err(Error::Payload));
     }
 
     #[derive(Debug, Clone)]

@@ -666,6 +666,50 @@ mod tests {
         assert_eq!(last.field, None);
         assert_eq!(last.name(), "?");
         assert_eq!(last.value, Value::Unsigned(Field::COUNT as u64));
+
+        // Not un-zigzagged: an appended signed field holding -3 (zigzag 5) shows as 5.
+        let mut values = Values::new();
+        for _ in DELAYS_FIELDS {
+            values.push(Some(0)).unwrap();
+        }
+        values.push(Some(zigzag(-3))).unwrap();
+        let msg = crate::wire::Message::Record(Record {
+            seq: 0,
+            kind: Kind::Pid,
+            id: 1,
+            profile: Profile::Delays,
+            comm: None,
+            values,
+        });
+        let crate::wire::Message::Record(back) =
+            crate::wire::decode_payload(&testutil::to_vec(&msg)).unwrap()
+        else {
+            panic!("not a record")
+        };
+        let last = back.fields().last().unwrap();
+        assert_eq!((last.slot, last.field), (DELAYS_FIELDS.len(), None));
+        assert_eq!(last.value, Value::Unsigned(5));
+    }
+
+    #[test]
+    fn comm_is_not_checked_against_the_profile() {
+        // core/WIRE.md, Record.comm: a reader keeps the comm of a `delays` record that
+        // carries one, and reads a `full` record without one.
+        for (profile, comm) in [
+            (Profile::Delays, Some(Comm::from_slice(b"sh").unwrap())),
+            (Profile::Full, None),
+        ] {
+            let msg = crate::wire::Message::Record(Record {
+                seq: 1,
+                kind: Kind::Pid,
+                id: 2,
+                profile,
+                comm,
+                values: Values::new(),
+            });
+            let payload = testutil::to_vec(&msg);
+            assert_eq!(crate::wire::decode_payload(&payload), Ok(msg));
+        }
     }
 
     #[test]
