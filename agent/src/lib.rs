@@ -35,7 +35,16 @@ const HOST_ONLY: &[&str] = &["decode"];
 /// Runs the command line (`argv0` and the rest) and returns the exit status.
 pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
     if Path::new(argv0).file_name() == Some(OsStr::new("getdelays")) {
-        return finish("getdelays", getdelays::main(args));
+        return match cmd::find("getdelays") {
+            Some(c) => finish("getdelays", (c.main)(args)),
+            None => finish(
+                "getdelays",
+                Err(Failure::usage(
+                    "getdelays",
+                    "this taskwire was built without the getdelays command (feature getdelays)",
+                )),
+            ),
+        };
     }
     if args.is_empty() {
         eprint!("{}", help::main(&summaries()));

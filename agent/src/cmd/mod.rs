@@ -1,4 +1,6 @@
 //! The commands, found by name in one table: a new command is one module and one row.
+//! Each row is there only with its cargo feature, so a board build carries only the
+//! commands it runs: the rest of their code is unreachable and not linked.
 
 pub mod cgroup;
 pub mod get;
@@ -26,26 +28,31 @@ pub struct Command {
 
 /// Every command, in the order `--help` lists them.
 pub const COMMANDS: &[Command] = &[
+    #[cfg(feature = "get")]
     Command {
         name: "get",
         summary: "statistics of a live task or thread group",
         main: get::main,
     },
+    #[cfg(feature = "run")]
     Command {
         name: "run",
         summary: "run a command and report its statistics",
         main: run::main,
     },
+    #[cfg(feature = "listen")]
     Command {
         name: "listen",
         summary: "print exit records as tasks exit",
         main: listen::main,
     },
+    #[cfg(feature = "stream")]
     Command {
         name: "stream",
         summary: "send exit records to a UART, socket or file as a framed stream",
         main: stream::main,
     },
+    #[cfg(feature = "cgroup")]
     Command {
         name: "cgroup",
         summary: "task counts of a cgroup v1 directory",
@@ -57,6 +64,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "decode a record stream from boards (serial, TCP, file)",
         main: taskwire_collector::command::main,
     },
+    #[cfg(feature = "getdelays")]
     Command {
         name: "getdelays",
         summary: "the kernel's getdelays tool (same options and layout)",
