@@ -1,19 +1,23 @@
 //! End-to-end exit-storm benchmark of the taskwire agent.
 //!
 //! ```text
-//! exitbench [--runs N] [--threads N] [--procs N] [--sinks listen,file,tcp]
-//!           [--agent PATH] [--decoder PATH] [--storm PATH] [--batch B] [--comm NAME]
+//! exitbench [--runs N] [--threads N] [--procs N] [--sinks listen,json,file,tcp,c]
+//!           [--agent PATH] [--decoder PATH] [--storm PATH] [--c-listener PATH]
+//!           [--batch B] [--comm NAME]
 //!           [--settle-ms MS] [--drain-ms MS] [--agent-arg ARG]... [--agent-env NAME=VALUE]...
 //!           [--json] [--tmp DIR]
 //! ```
 //!
-//! Per run: start the agent (`listen` to a file, `stream --to file:`, or `stream --to tcp:`
-//! into `decode --from tcp-listen:` on loopback), wait for its "registered" line on
+//! Per run: start the agent (`listen` to a file, as text or `--format json`, `stream --to
+//! file:`, or `stream --to tcp:` into `decode --from tcp-listen:` on loopback) or the C
+//! baseline (bench/c-listener.c, getdelays-style, its lines to a file just as listen's),
+//! wait for its "registered" line on
 //! stderr, run one storm (`--threads N` or `--procs N`, each a separate run), wait
 //! `--drain-ms`, read the agent's peak RSS (VmHWM in /proc/PID/status), stop it with
 //! SIGTERM and reap it with `wait4`, whose rusage gives the agent's own CPU time. Then count the records
-//! carrying the storm's comm in what the agent delivered (listen's text output, or the
-//! stream decoded by `taskwire decode`) and read the agent's own account of loss (its
+//! carrying the storm's comm in what the agent delivered (listen's text or JSON output, the
+//! C listener's lines, or the stream decoded by `taskwire decode`) and read the agent's
+//! own account of loss (its
 //! summary line: ENOBUFS events, queue overflow) and the stream's Loss frames.
 //!
 //! The table gives, per sink and workload, the median and [min-max] over the runs of:
@@ -43,27 +47,35 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(10);
 enum Sink {
     /// `taskwire listen`, text lines to a file.
     Listen,
+    /// `taskwire listen --format json`, JSON lines to a file.
+    ListenJson,
     /// `taskwire stream --to file:PATH`.
     File,
     /// `taskwire stream --to tcp:127.0.0.1:PORT` into `taskwire decode --from tcp-listen:`.
     Tcp,
+    /// bench/c-listener.c, the plain C getdelays-style baseline, lines to a file.
+    C,
 }
 
 impl Sink {
     fn name(self) -> &'static str {
         match self {
             Sink::Listen => "listen",
+            Sink::ListenJson => "listen-json",
             Sink::File => "stream-file",
             Sink::Tcp => "stream-tcp",
+            Sink::C => "c-listener",
         }
     }
 
     fn parse(s: &str) -> Result<Sink, String> {
         match s {
             "listen" => Ok(Sink::Listen),
+            "json" | "listen-json" => Ok(Sink::ListenJson),
             "file" | "stream-file" => Ok(Sink::File),
             "tcp" | "stream-tcp" => Ok(Sink::Tcp),
-            _ => Err(format!("unknown sink {s:?}: listen, file or tcp")),
+            "c" | "c-listener" => Ok(Sink::C),
+            _ => Err(format!("unknown sink {s:?}: listen, json, file, tcp or c")),
         }
     }
 }
@@ -92,6 +104,7 @@ struct Config {
     agent: PathBuf,
     decoder: PathBuf,
     storm: PathBuf,
+    c_listener: PathBuf,
     batch: u64,
     comm: String,
     settle: Duration,
@@ -103,8 +116,8 @@ struct Config {
 }
 
 const USAGE: &str = "usage: exitbench [--runs N] [--threads N] [--procs N] \
-                     [--sinks listen,file,tcp] [--agent PATH] [--decoder PATH] [--storm PATH] \
-                     [--batch B] [--comm NAME] [--settle-ms MS] [--drain-ms MS] \
+                     [--sinks listen,json,file,tcp,c] [--agent PATH] [--decoder PATH] \
+                     [--storm PATH] [--c-listener PATH] [--batch B] [--comm NAME] [--settle-ms MS] [--drain-ms MS] \
                      [--agent-arg ARG]... [--agent-env NAME=VALUE]... [--json] [--tmp DIR]";
 
 fn sibling(name: &str) -> PathBuf {
@@ -119,10 +132,17 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
         runs: 5,
         threads: 100_000,
         procs: 20_000,
-        sinks: vec![Sink::Listen, Sink::File, Sink::Tcp],
+        sinks: vec![
+            Sink::Listen,
+            Sink::ListenJson,
+            Sink::File,
+            Sink::Tcp,
+            Sink::C,
+        ],
         agent: sibling("taskwire"),
         decoder: PathBuf::new(),
         storm: sibling("storm"),
+        c_listener: sibling("c-listener"),
         batch: 64,
         comm: "twbench".into(),
         settle: Duration::from_millis(200),
@@ -149,6 +169,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
             "--agent" => c.agent = value()?.into(),
             "--decoder" => decoder = Some(PathBuf::from(value()?)),
             "--storm" => c.storm = value()?.into(),
+            "--c-listener" => c.c_listener = value()?.into(),
             "--comm" => c.comm = value()?,
             "--settle-ms" => c.settle = Duration::from_millis(num(&flag, &value()?)?),
             "--drain-ms" => c.drain = Duration::from_millis(num(&flag, &value()?)?),
@@ -337,7 +358,8 @@ fn number_before(line: &str, word: &str) -> Option<u64> {
     toks.get(i.checked_sub(1)?)?.parse().ok()
 }
 
-/// Reads listen's or stream's summary line: (records handled, ENOBUFS events, queue losses).
+/// Reads listen's, stream's or the C listener's summary line: (records handled, ENOBUFS
+/// events, queue losses).
 fn parse_summary(lines: &[String]) -> Option<(u64, u64, u64)> {
     for l in lines.iter().rev() {
         if let Some(rest) = l.strip_prefix("taskwire stream: received ") {
@@ -350,7 +372,9 @@ fn parse_summary(lines: &[String]) -> Option<(u64, u64, u64)> {
                 .unwrap_or(0);
             return Some((records, enobufs, overflow));
         }
-        if l.starts_with("taskwire: ") && l.contains(" loss events") && l.contains("records (") {
+        // listen's, and the C listener's in the same form.
+        let listener = l.starts_with("taskwire: ") || l.starts_with("c-listener: ");
+        if listener && l.contains(" loss events") && l.contains("records (") {
             let records = l.split_whitespace().nth(1)?.parse().ok()?;
             let loss = number_before(l, "loss")?;
             return Some((records, loss, 0));
@@ -359,14 +383,20 @@ fn parse_summary(lines: &[String]) -> Option<(u64, u64, u64)> {
     None
 }
 
-/// Counts text lines whose `comm=` token is exactly `comm`, and sums the `count=` of
-/// `loss` lines (decode's text format; listen never writes those in text).
+/// Counts text lines whose `comm=` token is exactly `comm` (and JSON lines, listen's
+/// `--format json`, whose `"ac_comm"` is), and sums the `count=` of `loss` lines
+/// (decode's text format; listen never writes those in text).
 fn count_output(path: &Path, comm: &str) -> Result<(u64, u64), String> {
     let f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let want = format!("comm={comm}");
+    let want_json = format!("\"ac_comm\":\"{comm}\"");
     let (mut records, mut loss) = (0, 0);
     for line in BufReader::new(f).split(b'\n').map_while(Result::ok) {
         let line = String::from_utf8_lossy(&line);
+        if line.starts_with('{') {
+            records += u64::from(line.contains(&want_json));
+            continue;
+        }
         let mut toks = line.split_whitespace();
         let second = toks.clone().nth(1);
         if second == Some("loss") {
@@ -402,9 +432,18 @@ fn run_once(c: &Config, sink: Sink, work: Workload, dir: &Path) -> Result<RunRes
     let mut decoder = None;
     let mut agent_cmd = Command::new(&c.agent);
     match sink {
-        Sink::Listen => {
+        Sink::Listen | Sink::ListenJson => {
             let out = File::create(&out_path).map_err(|e| e.to_string())?;
             agent_cmd.arg("listen").stdout(out);
+            if sink == Sink::ListenJson {
+                agent_cmd.args(["--format", "json"]);
+            }
+        }
+        Sink::C => {
+            // Not the agent: its own binary, with none of the agent's arguments.
+            let out = File::create(&out_path).map_err(|e| e.to_string())?;
+            agent_cmd = Command::new(&c.c_listener);
+            agent_cmd.stdout(out);
         }
         Sink::File => {
             agent_cmd
@@ -433,8 +472,10 @@ fn run_once(c: &Config, sink: Sink, work: Workload, dir: &Path) -> Result<RunRes
             decoder = Some(d);
         }
     }
-    agent_cmd.args(&c.agent_args);
-    agent_cmd.envs(c.agent_env.iter().map(|(k, v)| (k, v)));
+    if sink != Sink::C {
+        agent_cmd.args(&c.agent_args);
+        agent_cmd.envs(c.agent_env.iter().map(|(k, v)| (k, v)));
+    }
     let load = load1();
     let agent = Watched::spawn(&mut agent_cmd)?;
     let ready = agent.wait_for("for exit records").and_then(|_| {
@@ -606,6 +647,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if c.sinks.contains(&Sink::C) && !c.c_listener.is_file() {
+        eprintln!(
+            "exitbench: no C listener at {}: build it with `cc -O2 -o {} bench/c-listener.c` \
+             (bench/exit-storm does), or leave `c` out of --sinks",
+            c.c_listener.display(),
+            c.c_listener.display()
+        );
+        return ExitCode::from(2);
+    }
     let dir = c.tmp.join(format!("exitbench.{}", std::process::id()));
     if let Err(e) = fs::create_dir_all(&dir) {
         eprintln!("exitbench: {}: {e}", dir.display());
@@ -698,6 +748,14 @@ mod tests {
                 .to_owned(),
         ];
         assert_eq!(parse_summary(&stream), Some((1200, 3, 100)));
+        let c = vec![
+            "c-listener: listening for exit records on CPUs 0-1, receive buffer 33554432 bytes"
+                .to_owned(),
+            "c-listener: 2041 records (2037 per-task, 4 per-thread-group), 2 loss events; \
+             stopped by SIGTERM, deregistered"
+                .to_owned(),
+        ];
+        assert_eq!(parse_summary(&c), Some((2041, 2, 0)));
         assert_eq!(parse_summary(&["nothing".to_owned()]), None);
     }
 
@@ -719,10 +777,14 @@ mod tests {
              board=b seq=1 pid=2 comm=twbenchx\n\
              board=b seq=2 pid=3 comm=twbench\n\
              board=b loss count=4 reason=queue_overflow next_seq=3\n\
-             board=b loss count=2 reason=kernel_enobufs next_seq=3\n",
+             board=b loss count=2 reason=kernel_enobufs next_seq=3\n\
+             {\"type\":\"pid\",\"id\":4,\"ac_comm\":\"twbench\",\"ac_pid\":4}\n\
+             {\"type\":\"pid\",\"id\":5,\"ac_comm\":\"twbenchx\",\"ac_pid\":5}\n\
+             {\"type\":\"tgid\",\"id\":1,\"ac_comm\":\"\"}\n\
+             pid=6 tgid=6 comm=twbench exit=0 cpu_count=1\n",
         )
         .unwrap();
-        assert_eq!(count_output(&p, "twbench").unwrap(), (2, 6));
+        assert_eq!(count_output(&p, "twbench").unwrap(), (4, 6));
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -740,12 +802,15 @@ mod tests {
         assert_eq!((c.runs, c.threads, c.procs), (5, 100_000, 20_000));
         assert_eq!(c.decoder, c.agent);
         let c = parse_args(
-            "--runs 3 --sinks listen,tcp --agent-arg --rcvbuf --agent-arg 4M"
+            "--runs 3 --sinks listen,tcp,json,c --agent-arg --rcvbuf --agent-arg 4M"
                 .split(' ')
                 .map(String::from),
         )
         .unwrap();
-        assert_eq!(c.sinks, vec![Sink::Listen, Sink::Tcp]);
+        assert_eq!(
+            c.sinks,
+            vec![Sink::Listen, Sink::Tcp, Sink::ListenJson, Sink::C]
+        );
         assert_eq!(c.agent_args, vec!["--rcvbuf", "4M"]);
         assert!(parse_args(["--runs", "0"].map(String::from).into_iter()).is_err());
         assert!(parse_args(["--sinks", "udp"].map(String::from).into_iter()).is_err());
