@@ -27,6 +27,11 @@
 //! record in microseconds, and the agent's peak RSS in KiB. `--json` adds one JSON object
 //! per run on stdout.
 //!
+//! Within each run number every sink takes its turn (storm by storm), so load drift on a
+//! shared machine hits all of them alike. When the C listener (`c`) is among the sinks, a
+//! second table gives every other sink's total CPU per record as a ratio to it: the ratio
+//! of the medians, and the median [min-max] of the per-run ratios.
+//!
 //! Needs root (CAP_NET_ADMIN), like the agent. Every child is reaped before exit.
 #![deny(unsafe_code)]
 
@@ -635,6 +640,46 @@ fn summary_row(sink: Sink, work: Workload, rs: &[RunResult]) -> String {
     )
 }
 
+/// One sink's runs of one workload, by run number (1-based).
+type Runs = Vec<(usize, RunResult)>;
+
+/// Total (user + system) CPU per record.
+fn total_per_record(r: &RunResult) -> f64 {
+    r.per_record(r.user_us + r.sys_us)
+}
+
+/// One row of the ratio table: `sink`'s total CPU per record against the C listener's,
+/// as the ratio of the medians and as the spread of the per-run ratios (runs paired by
+/// number; a run that failed for either has no ratio).
+fn ratio_row(
+    sink: Sink,
+    work: Workload,
+    rs: &[(usize, RunResult)],
+    base: &[(usize, RunResult)],
+) -> String {
+    let med =
+        |v: &[(usize, RunResult)]| stats(v.iter().map(|(_, r)| total_per_record(r)).collect()).0;
+    let (m, b) = (med(rs), med(base));
+    let paired: Vec<f64> = rs
+        .iter()
+        .filter_map(|(run, r)| {
+            let (_, c) = base.iter().find(|(n, _)| n == run)?;
+            Some(total_per_record(r) / total_per_record(c))
+        })
+        .collect();
+    let per_run = if paired.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{}x", cell(paired, 2))
+    };
+    format!(
+        "| {} | {} | {m:.2} | {b:.2} | {:.2}x | {per_run} |",
+        sink.name(),
+        work.name(),
+        m / b
+    )
+}
+
 fn main() -> ExitCode {
     let c = match parse_args(std::env::args().skip(1)) {
         Ok(c) => c,
@@ -676,12 +721,18 @@ fn main() -> ExitCode {
         c.runs,
         c.drain.as_millis()
     );
-    let mut rows = Vec::new();
+    // Per (sink, workload), its runs. Sinks take turns within each run, so that every
+    // sink, the C baseline included, meets the same load drift: their ratios are what
+    // matter, and they are paired by run.
+    let mut results: Vec<(Sink, Workload, Runs)> = c
+        .sinks
+        .iter()
+        .flat_map(|&s| works.iter().map(move |&w| (s, w, Vec::new())))
+        .collect();
     let mut failed = false;
-    for &sink in &c.sinks {
-        for &work in &works {
-            let mut results = Vec::new();
-            for run in 1..=c.runs {
+    for &work in &works {
+        for run in 1..=c.runs {
+            for &sink in &c.sinks {
                 match run_once(&c, sink, work, &dir) {
                     Ok(r) => {
                         eprintln!(
@@ -699,16 +750,17 @@ fn main() -> ExitCode {
                         if c.json {
                             println!("{}", json_line(sink, work, run, &r));
                         }
-                        results.push(r);
+                        let slot = results
+                            .iter_mut()
+                            .find(|(s, w, _)| (*s, *w) == (sink, work))
+                            .expect("a slot per sink and workload");
+                        slot.2.push((run, r));
                     }
                     Err(e) => {
                         eprintln!("exitbench: {} {} run {run}: {e}", sink.name(), work.name());
                         failed = true;
                     }
                 }
-            }
-            if !results.is_empty() {
-                rows.push(summary_row(sink, work, &results));
             }
         }
     }
@@ -718,8 +770,39 @@ fn main() -> ExitCode {
          | user us/rec | sys us/rec | total us/rec | peak RSS KiB |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        println!("{r}");
+    for (sink, work, rs) in &results {
+        if !rs.is_empty() {
+            let rs: Vec<RunResult> = rs.iter().map(|(_, r)| r.clone()).collect();
+            println!("{}", summary_row(*sink, *work, &rs));
+        }
+    }
+    let base = |work: Workload| {
+        results
+            .iter()
+            .find(|(s, w, rs)| (*s, *w) == (Sink::C, work) && !rs.is_empty())
+            .map(|(_, _, rs)| rs)
+    };
+    let ratios: Vec<String> = results
+        .iter()
+        .filter(|(s, _, rs)| *s != Sink::C && !rs.is_empty())
+        .filter_map(|(sink, work, rs)| Some(ratio_row(*sink, *work, rs, base(*work)?)))
+        .collect();
+    if !ratios.is_empty() {
+        println!();
+        println!(
+            "Total CPU per record relative to the C listener ({}) in the same runs: the ratio \
+             of the medians, and the median [min-max] of each run's own ratio.",
+            Sink::C.name()
+        );
+        println!();
+        println!(
+            "| sink | workload | total us/rec | c-listener us/rec | ratio of medians \
+             | per-run ratio |"
+        );
+        println!("|---|---|---|---|---|---|");
+        for r in ratios {
+            println!("{r}");
+        }
     }
     if failed {
         ExitCode::from(1)
@@ -786,6 +869,42 @@ mod tests {
         .unwrap();
         assert_eq!(count_output(&p, "twbench").unwrap(), (4, 6));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ratios_pair_runs_by_number() {
+        let r = |n: usize, us: f64| {
+            (
+                n,
+                RunResult {
+                    agent_records: 10,
+                    user_us: us * 10.0,
+                    ..RunResult::default()
+                },
+            )
+        };
+        let base = [r(1, 4.0), r(2, 5.0), r(3, 6.0)];
+        // Run 2 of the sink failed: runs 1 and 3 pair up (2.0/4.0, 3.0/6.0).
+        let row = ratio_row(
+            Sink::ListenJson,
+            Workload::Threads(10),
+            &[r(1, 2.0), r(3, 3.0)],
+            &base,
+        );
+        assert_eq!(
+            row,
+            "| listen-json | 10 threads | 2.50 | 5.00 | 0.50x | 0.50x |"
+        );
+        let row = ratio_row(
+            Sink::Listen,
+            Workload::Threads(10),
+            &[r(1, 8.0), r(2, 5.0)],
+            &base,
+        );
+        assert_eq!(
+            row,
+            "| listen | 10 threads | 6.50 | 5.00 | 1.30x | 1.50 [1.00-2.00]x |"
+        );
     }
 
     #[test]
