@@ -5,7 +5,7 @@
 //!           [--agent PATH] [--decoder PATH] [--storm PATH] [--c-listener PATH]
 //!           [--batch B] [--comm NAME]
 //!           [--settle-ms MS] [--drain-ms MS] [--agent-arg ARG]... [--agent-env NAME=VALUE]...
-//!           [--json] [--tmp DIR]
+//!           [--decode-runs N] [--json] [--tmp DIR]
 //! ```
 //!
 //! Per run: start the agent (`listen` to a file, as text or `--format json`, `stream --to
@@ -32,11 +32,17 @@
 //! second table gives every other sink's total CPU per record as a ratio to it: the ratio
 //! of the medians, and the median [min-max] of the per-run ratios.
 //!
+//! Then `taskwire decode --from file:` of a capture made in the same invocation (the
+//! stream file of the first `stream-file` thread-storm run, or of one extra such run if
+//! that sink is not measured) is timed `--decode-runs` times (default: `--runs`) per
+//! format, text and json alternating, output to /dev/null: wall time and the decoder's
+//! CPU (wait4 rusage), medians [min-max], and json's medians over text's.
+//!
 //! Needs root (CAP_NET_ADMIN), like the agent. Every child is reaped before exit.
 #![deny(unsafe_code)]
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -116,6 +122,7 @@ struct Config {
     drain: Duration,
     agent_args: Vec<String>,
     agent_env: Vec<(String, String)>,
+    decode_runs: usize,
     json: bool,
     tmp: PathBuf,
 }
@@ -123,7 +130,8 @@ struct Config {
 const USAGE: &str = "usage: exitbench [--runs N] [--threads N] [--procs N] \
                      [--sinks listen,json,file,tcp,c] [--agent PATH] [--decoder PATH] \
                      [--storm PATH] [--c-listener PATH] [--batch B] [--comm NAME] [--settle-ms MS] [--drain-ms MS] \
-                     [--agent-arg ARG]... [--agent-env NAME=VALUE]... [--json] [--tmp DIR]";
+                     [--agent-arg ARG]... [--agent-env NAME=VALUE]... [--decode-runs N] \
+                     [--json] [--tmp DIR]";
 
 fn sibling(name: &str) -> PathBuf {
     std::env::current_exe()
@@ -154,10 +162,12 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
         drain: Duration::from_millis(500),
         agent_args: Vec::new(),
         agent_env: Vec::new(),
+        decode_runs: 0,
         json: false,
         tmp: std::env::temp_dir(),
     };
     let mut decoder = None;
+    let mut decode_runs = None;
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -184,6 +194,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
                 let (k, v) = kv.split_once('=').ok_or("--agent-env wants NAME=VALUE")?;
                 c.agent_env.push((k.to_owned(), v.to_owned()));
             }
+            "--decode-runs" => decode_runs = Some(num(&flag, &value()?)?),
             "--tmp" => c.tmp = value()?.into(),
             "--json" => c.json = true,
             "-h" | "--help" => return Err(String::new()),
@@ -198,6 +209,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Config, String> {
     }
     // The decoder is host-side: the agent's own binary unless told otherwise.
     c.decoder = decoder.unwrap_or_else(|| c.agent.clone());
+    c.decode_runs = decode_runs.unwrap_or(c.runs);
     Ok(c)
 }
 
@@ -640,6 +652,56 @@ fn summary_row(sink: Sink, work: Workload, rs: &[RunResult]) -> String {
     )
 }
 
+/// One timed `taskwire decode --format FORMAT --from file:CAPTURE` to /dev/null:
+/// (wall seconds, CPU seconds, records decoded by its own count).
+fn time_decode(c: &Config, capture: &Path, format: &str) -> Result<(f64, f64, u64), String> {
+    let start = Instant::now();
+    let mut child = Command::new(&c.decoder)
+        .args(["decode", "--format", format, "--from"])
+        .arg(format!("file:{}", capture.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting decode: {e}"))?;
+    let mut err = String::new();
+    let read = child
+        .stderr
+        .take()
+        .expect("stderr is piped")
+        .read_to_string(&mut err);
+    let pid = child.id() as libc::pid_t;
+    let (status, ru) = wait4(pid, 0).ok_or("wait4 on decode failed")?;
+    let wall = start.elapsed().as_secs_f64();
+    // Reaped by pid: dropping `Child` neither waits nor kills.
+    drop(child);
+    read.map_err(|e| format!("reading decode's stderr: {e}"))?;
+    if status != 0 {
+        return Err(format!(
+            "decode --format {format} failed ({status:#x}): {err}"
+        ));
+    }
+    let records = parse_decode_count(&err).ok_or_else(|| format!("no record count: {err}"))?;
+    Ok((
+        wall,
+        (micros(ru.ru_utime) + micros(ru.ru_stime)) / 1e6,
+        records,
+    ))
+}
+
+/// The N of decode's "taskwire decode: N records from ..." line on stderr.
+fn parse_decode_count(err: &str) -> Option<u64> {
+    err.lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("taskwire decode: ")?
+                .split_once(" records from ")
+        })?
+        .0
+        .parse()
+        .ok()
+}
+
 /// One sink's runs of one workload, by run number (1-based).
 type Runs = Vec<(usize, RunResult)>;
 
@@ -678,6 +740,91 @@ fn ratio_row(
         work.name(),
         m / b
     )
+}
+
+/// Keeps the stream file of the run just made as the decode capture.
+fn keep_capture(dir: &Path) -> Option<PathBuf> {
+    let kept = dir.join("capture.twr");
+    fs::rename(dir.join("stream.twr"), &kept).ok()?;
+    Some(kept)
+}
+
+/// Times decode of `capture` (made first if the storms gave none), text and json
+/// alternating; returns the markdown to print, or None when there is no thread storm.
+fn decode_timing(
+    c: &Config,
+    dir: &Path,
+    capture: Option<PathBuf>,
+) -> Result<Option<String>, String> {
+    if c.threads == 0 {
+        eprintln!(
+            "exitbench: decode timing skipped: it decodes a thread storm's capture (--threads 0)"
+        );
+        return Ok(None);
+    }
+    let work = Workload::Threads(c.threads);
+    let capture = match capture {
+        Some(p) => p,
+        None => {
+            let r = run_once(c, Sink::File, work, dir)?;
+            eprintln!(
+                "exitbench: capture run ({} {}, for decode timing): lost {}, ENOBUFS {}",
+                Sink::File.name(),
+                work.name(),
+                r.lost(),
+                r.enobufs
+            );
+            keep_capture(dir).ok_or("the capture run left no stream file")?
+        }
+    };
+    let bytes = fs::metadata(&capture).map(|m| m.len()).unwrap_or(0);
+    let formats = ["text", "json"];
+    // Per format: (wall s, CPU s) per run.
+    let mut times: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
+    let mut records = 0;
+    for run in 1..=c.decode_runs {
+        for (i, format) in formats.iter().enumerate() {
+            let (wall, cpu, n) = time_decode(c, &capture, format)?;
+            eprintln!(
+                "exitbench: decode {format} run {run}: {wall:.3} s wall, {cpu:.3} s CPU, {n} records"
+            );
+            if c.json {
+                println!(
+                    "{{\"decode\":\"{format}\",\"run\":{run},\"records\":{n},\"bytes\":{bytes},\
+                     \"wall_s\":{wall:.4},\"cpu_s\":{cpu:.4}}}"
+                );
+            }
+            records = n;
+            times[i].push((wall, cpu));
+        }
+    }
+    let med = |v: &[(f64, f64)], f: fn(&(f64, f64)) -> f64| stats(v.iter().map(f).collect()).0;
+    let mut out = format!(
+        "`taskwire decode --from file:` of a capture of one {} storm ({records} records, \
+         {bytes} bytes), output to /dev/null, {} runs per format, alternating:\n\n\
+         | format | wall s | CPU s | CPU us/rec |\n|---|---|---|---|\n",
+        work.name(),
+        c.decode_runs
+    );
+    for (format, t) in formats.iter().zip(&times) {
+        out += &format!(
+            "| {format} | {} | {} | {} |\n",
+            cell(t.iter().map(|x| x.0).collect(), 3),
+            cell(t.iter().map(|x| x.1).collect(), 3),
+            cell(
+                t.iter()
+                    .map(|x| x.1 * 1e6 / records.max(1) as f64)
+                    .collect(),
+                2
+            ),
+        );
+    }
+    out += &format!(
+        "| json / text (medians) | {:.2}x | {:.2}x | |\n",
+        med(&times[1], |x| x.0) / med(&times[0], |x| x.0),
+        med(&times[1], |x| x.1) / med(&times[0], |x| x.1),
+    );
+    Ok(Some(out))
 }
 
 fn main() -> ExitCode {
@@ -730,6 +877,7 @@ fn main() -> ExitCode {
         .flat_map(|&s| works.iter().map(move |&w| (s, w, Vec::new())))
         .collect();
     let mut failed = false;
+    let mut capture = None;
     for &work in &works {
         for run in 1..=c.runs {
             for &sink in &c.sinks {
@@ -750,6 +898,13 @@ fn main() -> ExitCode {
                         if c.json {
                             println!("{}", json_line(sink, work, run, &r));
                         }
+                        if sink == Sink::File
+                            && matches!(work, Workload::Threads(_))
+                            && c.decode_runs > 0
+                            && capture.is_none()
+                        {
+                            capture = keep_capture(&dir);
+                        }
                         let slot = results
                             .iter_mut()
                             .find(|(s, w, _)| (*s, *w) == (sink, work))
@@ -764,6 +919,18 @@ fn main() -> ExitCode {
             }
         }
     }
+    let decode = if c.decode_runs > 0 {
+        match decode_timing(&c, &dir, capture) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("exitbench: decode timing: {e}");
+                failed = true;
+                None
+            }
+        }
+    } else {
+        None
+    };
     let _ = fs::remove_dir_all(&dir);
     println!(
         "| sink | workload | runs | exits/s | lost | ENOBUFS | loss reported | agent records \
@@ -803,6 +970,10 @@ fn main() -> ExitCode {
         for r in ratios {
             println!("{r}");
         }
+    }
+    if let Some(d) = decode {
+        println!();
+        print!("{d}");
     }
     if failed {
         ExitCode::from(1)
@@ -908,6 +1079,14 @@ mod tests {
     }
 
     #[test]
+    fn reads_decode_count() {
+        let err = "taskwire decode: 100047 records from 1 boards, 0 frames rejected; \
+                   stopped by end of input\n";
+        assert_eq!(parse_decode_count(err), Some(100047));
+        assert_eq!(parse_decode_count("taskwire decode: no"), None);
+    }
+
+    #[test]
     fn median_and_spread() {
         assert_eq!(stats(vec![3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
         assert_eq!(stats(vec![4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
@@ -920,6 +1099,7 @@ mod tests {
         let c = parse_args(std::iter::empty()).unwrap();
         assert_eq!((c.runs, c.threads, c.procs), (5, 100_000, 20_000));
         assert_eq!(c.decoder, c.agent);
+        assert_eq!(c.decode_runs, 5);
         let c = parse_args(
             "--runs 3 --sinks listen,tcp,json,c --agent-arg --rcvbuf --agent-arg 4M"
                 .split(' ')
@@ -931,6 +1111,7 @@ mod tests {
             vec![Sink::Listen, Sink::Tcp, Sink::ListenJson, Sink::C]
         );
         assert_eq!(c.agent_args, vec!["--rcvbuf", "4M"]);
+        assert_eq!(c.decode_runs, 3);
         assert!(parse_args(["--runs", "0"].map(String::from).into_iter()).is_err());
         assert!(parse_args(["--sinks", "udp"].map(String::from).into_iter()).is_err());
     }
