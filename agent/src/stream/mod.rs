@@ -11,6 +11,7 @@
 pub mod framer;
 pub mod header;
 pub mod logfile;
+pub mod loss_run;
 pub mod queue;
 pub mod serial;
 pub mod sink;
