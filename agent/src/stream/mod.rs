@@ -8,6 +8,7 @@
 //! with backoff when the sink fails or its collector closes. [`spec`] parses sink and source endpoints and [`serial`]
 //! sets up a UART; both serve `decode` too. [`logfile`] is getdelays' `-w FILE`.
 
+pub mod batch;
 pub mod framer;
 pub mod header;
 pub mod logfile;

@@ -20,15 +20,14 @@
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use taskwire_core::wire::{self, DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message};
+use taskwire_core::wire::{DELIMITER, LossReason, MAX_PAYLOAD_LEN};
 
+use super::batch::Batch;
 use super::framer::Framer;
-use super::queue::Queue;
+use super::loss_run::LossRun;
+use super::queue::{Item, Queue};
 use super::sink::{OpenError, write_all};
 
-/// Bytes of frames gathered before one write: enough to cut system calls under an exit
-/// storm, small enough that a UART at 115200 baud drains it in a third of a second.
-pub const BATCH_BYTES: usize = 4096;
 /// Longest write while the agent stops: a UART, pipe or socket that polls writable
 /// takes this much without blocking (a tty wakes writers at 256 bytes of room).
 const CLOSING_WRITE: usize = 256;
@@ -204,50 +203,6 @@ fn send<C: Connector>(
     }
 }
 
-/// The frames of `unsent` (whole frames the writer did not start) made fit for a stream
-/// that ends: their records become `SinkOutage` losses of their numbers (merged with
-/// loss frames of that reason next to them), other losses are kept, heartbeats dropped.
-/// Returns the records dropped.
-fn cut_frames(unsent: &[u8], framer: &mut Framer, out: &mut Vec<u8>) -> u64 {
-    let mut scratch = [0u8; MAX_FRAME_LEN];
-    // The run of numbers being dropped: (count, next_seq).
-    let mut run: Option<(u64, u64)> = None;
-    let mut cut = 0;
-    let flush = |run: &mut Option<(u64, u64)>, framer: &mut Framer, out: &mut Vec<u8>| {
-        if let Some((count, next)) = run.take() {
-            framer.loss(LossReason::SinkOutage, count, next, out);
-        }
-    };
-    for frame in unsent.split_inclusive(|&b| b == DELIMITER) {
-        let (count, next) = match wire::decode_frame(frame, &mut scratch) {
-            Ok(Message::Record(r)) => {
-                cut += 1;
-                (1, r.seq.saturating_add(1))
-            }
-            Ok(Message::Loss(l)) if l.reason == LossReason::SinkOutage => (l.count, l.next_seq),
-            Ok(Message::Loss(l)) => {
-                flush(&mut run, framer, out);
-                framer.loss(l.reason, l.count, l.next_seq, out);
-                continue;
-            }
-            _ => continue,
-        };
-        match &mut run {
-            // Numbers follow on: one loss covers both.
-            Some((c, n)) if *n == next - count => {
-                *c += count;
-                *n = next;
-            }
-            _ => {
-                flush(&mut run, framer, out);
-                run = Some((count, next));
-            }
-        }
-    }
-    flush(&mut run, framer, out);
-    cut
-}
-
 /// Settings of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -282,12 +237,9 @@ pub fn run<C: Connector>(
     started: Instant,
     fatal: &dyn Fn(),
 ) {
-    let mut out: Vec<u8> = Vec::with_capacity(BATCH_BYTES + taskwire_core::wire::MAX_FRAME_LEN);
+    let mut out = Batch::new();
     let mut start: Vec<u8> = Vec::with_capacity(taskwire_core::wire::MAX_FRAME_LEN + 1);
     let mut payload = vec![0u8; MAX_PAYLOAD_LEN];
-    // Where each record frame in `out` ends, to count records written when only part of
-    // `out` went out.
-    let mut record_ends: Vec<usize> = Vec::new();
     let mut need_header = true;
     // The grace is over: the writes left are the last ones.
     let mut finishing = false;
@@ -389,23 +341,19 @@ pub fn run<C: Connector>(
                 if Instant::now() >= deadline {
                     // Out of time: what is still queued is lost; say so, in place.
                     let cut = st.queue.discard(LossReason::SinkOutage, |item| {
-                        framer.item(item, &[], &mut out)
+                        out.item(&mut framer, item, &[])
                     });
                     st.records_cut += cut;
                     finishing = true;
                 }
             }
             // Frame outside the lock: the reader must not wait on decoding and encoding.
-            while out.len() < BATCH_BYTES {
+            while !out.is_full() {
                 let Some(item) = st.queue.pop(&mut payload) else {
                     break;
                 };
                 drop(st);
-                let before = framer.records();
-                framer.item(item, &payload, &mut out);
-                if framer.records() > before {
-                    record_ends.push(out.len());
-                }
+                out.item(&mut framer, item, &payload);
                 st = link.lock();
             }
             st.records_framed = framer.records();
@@ -413,7 +361,7 @@ pub fn run<C: Connector>(
             if let (Some(t), Some(p)) = (next_beat, settings.heartbeat) {
                 if t <= now {
                     let uptime = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    framer.heartbeat(uptime, st.queue.unsent_losses(), st.queue.depth(), &mut out);
+                    out.heartbeat(&framer, uptime, st.queue.unsent_losses(), st.queue.depth());
                     next_beat = Some(now + p);
                 }
             }
@@ -425,8 +373,8 @@ pub fn run<C: Connector>(
             .lock()
             .closing
             .map(|d| if finishing { d + LAST_WRITE } else { d });
-        let (written, late, failure) = match send(connector, w, &out, deadline) {
-            Sent::All => (out.len(), false, None),
+        let (written, late, failure) = match send(connector, w, out.bytes(), deadline) {
+            Sent::All => (out.bytes().len(), false, None),
             Sent::Short {
                 written,
                 hung_up: true,
@@ -439,22 +387,25 @@ pub fn run<C: Connector>(
             // Nothing counts as written: the whole batch goes again after the reconnect.
             Sent::Failed(e) => (0, false, Some(e)),
         };
-        let records = record_ends.partition_point(|&end| end <= written);
-        record_ends.drain(..records);
-        record_ends.iter_mut().for_each(|end| *end -= written);
-        out.drain(..written);
-        link.lock().records_written += records as u64;
+        let records = out.sent(written);
+        link.lock().records_written += records;
         if late && !finishing {
             // The grace is over: the frames not started and what is still queued are
-            // lost; say so, in place, in a last write.
-            let unsent = std::mem::take(&mut out);
-            record_ends.clear();
-            let unframed = cut_frames(&unsent, &mut framer, &mut out);
+            // lost; say so, in place, in a last write. Heartbeats are left out.
+            let unsent = out.take();
+            let mut run = LossRun::default();
+            let mut emit = |item| out.item(&mut framer, item, &[]);
+            let mut unframed = 0;
+            for item in unsent {
+                unframed += u64::from(matches!(item, Item::Record { .. }));
+                run.add(item, LossReason::SinkOutage, &mut emit);
+            }
             let mut st = link.lock();
             st.queue.lost_after_pop(LossReason::SinkOutage, unframed);
             let queued = st.queue.discard(LossReason::SinkOutage, |item| {
-                framer.item(item, &[], &mut out)
+                run.add(item, LossReason::SinkOutage, &mut emit)
             });
+            run.end(&mut emit);
             st.records_framed -= unframed;
             st.records_cut += unframed + queued;
             finishing = true;
