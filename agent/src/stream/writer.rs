@@ -425,7 +425,7 @@ mod tests {
     use crate::stream::sink::SinkError;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Mutex};
-    use taskwire_core::wire::{Kind, LossReason, Message, Profile, StreamHeader};
+    use taskwire_core::wire::{Kind, Loss, LossReason, Message, Profile, StreamHeader};
 
     /// A sink writing into a shared byte log, failing after `budget` bytes; its peer
     /// closes (FIN) once `hang_after` bytes are written; each write takes at most
@@ -831,5 +831,115 @@ mod tests {
             assert_eq!(st.queue().lost(LossReason::SinkOutage), 200 - records);
             assert!(st.queue().is_empty());
         }
+    }
+
+    /// The numbers a sequence of connections carried, checked against the promise: on
+    /// each connection every record or records' loss starts where the one before it
+    /// ended, and a new connection starts no later than where the last one stopped (a
+    /// batch written again). Returns where the numbers end.
+    fn covered(conns: &[Vec<Message>]) -> u64 {
+        let mut end = 0;
+        for (i, msgs) in conns.iter().enumerate() {
+            let mut at: Option<u64> = None;
+            for m in msgs {
+                let (from, to) = match m {
+                    Message::Record(r) => (r.seq, r.seq + 1),
+                    Message::Loss(l) if l.reason != LossReason::KernelEnobufs => {
+                        (l.next_seq - l.count, l.next_seq)
+                    }
+                    _ => continue,
+                };
+                match at {
+                    Some(a) => assert_eq!(from, a, "connection {i}: a gap or overlap: {msgs:?}"),
+                    None => assert!(from <= end, "connection {i} skips numbers: {msgs:?}"),
+                }
+                at = Some(to);
+                end = end.max(to);
+            }
+        }
+        end
+    }
+
+    #[test]
+    fn a_failed_sink_and_the_grace_cut_leave_no_number_uncovered() {
+        let (p, _) = payload(Kind::Pid, Profile::Delays);
+        let link = Link::new(Queue::new(8, 8 * 64));
+        // 0..8 queued, 8..12 lost to overflow.
+        for n in 0..12 {
+            assert_eq!(link.lock().push(&p), n < 8);
+        }
+        let mut start = Vec::new();
+        Framer::new(StreamHeader::new()).start(&mut start);
+        let logs = [(); 2].map(|_| Arc::new(Mutex::new(Vec::new())));
+        // The first connection dies two or three records into the batch.
+        let budgets = vec![start.len() + 2 * p.len() + 20, usize::MAX];
+        let mut c = Script::new(logs[0].clone(), budgets, true);
+        c.logs = logs.to_vec();
+        let first = c.connect().ok();
+        let framer = Framer::new(StreamHeader::new());
+        let not_fatal = || panic!("not fatal");
+        let mut w = Writer::new(
+            &link,
+            &mut c,
+            first,
+            framer,
+            fast(),
+            Instant::now(),
+            &not_fatal,
+        );
+
+        assert!(w.step(), "stream started");
+        assert!(w.fill());
+        assert!(w.send(), "an outage, not the end");
+        assert!(w.sink.is_none() && link.lock().sink_down());
+        // While the sink is down: 12..20 queue, 20 and 21 are lost to the outage.
+        for n in 0..10 {
+            assert_eq!(link.lock().push(&p), n < 8);
+        }
+        assert!(w.step(), "reconnected");
+        assert!(w.step(), "stream restarted");
+        assert!(!link.lock().sink_down());
+        // The grace is over at once: the batch that failed and the queue are cut.
+        link.close(Duration::ZERO);
+        assert!(w.step(), "cut, the last write to go");
+        assert!(!w.step(), "last write sent");
+        drop(w);
+
+        let conns: Vec<Vec<Message>> = logs
+            .iter()
+            .map(|l| {
+                let bytes = l.lock().unwrap().clone();
+                let mut r = taskwire_core::wire::StreamReader::new();
+                r.feed(&bytes).filter_map(Result::ok).collect()
+            })
+            .collect();
+        assert!(!records(&conns[0]).is_empty(), "some records arrived first");
+        assert_eq!(covered(&conns), 22);
+        assert_eq!(
+            conns[1][1..],
+            [
+                Message::Loss(Loss {
+                    count: 8,
+                    reason: LossReason::SinkOutage,
+                    next_seq: 8
+                }),
+                Message::Loss(Loss {
+                    count: 4,
+                    reason: LossReason::QueueOverflow,
+                    next_seq: 12
+                }),
+                // The queue's eight and the outage's two: one run.
+                Message::Loss(Loss {
+                    count: 10,
+                    reason: LossReason::SinkOutage,
+                    next_seq: 22
+                }),
+            ]
+        );
+        let st = link.lock();
+        assert_eq!((st.records_written(), st.records_framed()), (0, 0));
+        assert_eq!((st.records_cut(), st.reconnects()), (16, 1));
+        assert_eq!(st.queue().lost(LossReason::SinkOutage), 2 + 16);
+        assert_eq!(st.queue().lost(LossReason::QueueOverflow), 4);
     }
 }
