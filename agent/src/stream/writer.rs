@@ -16,6 +16,10 @@
 //! waited for no later than its end ([`Connector::writable`]); then the frame in progress
 //! is finished, and the records not sent (in frames not started, still queued) are
 //! dropped and reported, in a last write, as `SinkOutage` losses covering their numbers.
+//!
+//! The thread's state is one `Writer`, and each thing it does is a step of its own
+//! (reconnect, start the stream, fill a batch, send it, cut what the grace left), so a
+//! test can drive the steps one by one against an in-memory sink.
 
 use std::time::{Duration, Instant};
 
