@@ -15,10 +15,11 @@ use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
+use crate::stream::link::Link;
 use crate::stream::queue::Queue;
 use crate::stream::sink::{self, FdSink, OpenError};
 use crate::stream::spec::Sink;
-use crate::stream::writer::{self, Connector, Link, Settings};
+use crate::stream::writer::{self, Connector, Settings};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, parse_bytes, parse_count};
 use taskwire_cli::signals::{self, SignalFd};
@@ -176,16 +177,11 @@ impl Feeder {
         // fail anyway, the record still takes its number and is reported lost.
         let encoded = wire::encode_payload(&Message::Record(rec), &mut self.payload);
         let mut st = self.link.lock();
-        let reason = if st.sink_down {
-            LossReason::SinkOutage
-        } else {
-            LossReason::QueueOverflow
-        };
         match encoded {
             Ok(n) => {
-                st.queue.push(&self.payload[..n], reason);
+                st.push(&self.payload[..n]);
             }
-            Err(_) => st.queue.reject(LossReason::QueueOverflow),
+            Err(_) => st.reject(),
         }
         drop(st);
         self.queued = true;
@@ -197,12 +193,12 @@ impl Feeder {
     /// (BENCHMARKS.md).
     fn wake_writer(&mut self) {
         if std::mem::take(&mut self.queued) {
-            self.link.work.notify_one();
+            self.link.wake_writer();
         }
     }
 
     fn flow(&self) -> Flow {
-        if self.link.lock().fatal.is_some() {
+        if self.link.lock().fatal().is_some() {
             Flow::Stop
         } else {
             Flow::Continue
@@ -227,7 +223,7 @@ impl Consumer for Feeder {
                 }
             }
             Event::Loss => {
-                self.link.lock().queue.note_enobufs(1);
+                self.link.lock().note_enobufs(1);
                 self.queued = true;
             }
             // Neither can be counted as records on the wire (no record was decoded);
@@ -353,7 +349,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         facts.board_id,
         opts.profile.name(),
         records,
-        link.lock().queue.byte_capacity() / 1024
+        link.lock().queue().byte_capacity() / 1024
     );
     let settings = Settings {
         heartbeat: opts.heartbeat,
@@ -405,12 +401,12 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     }
     let (stopped, summary) = result?;
     let st = link.lock();
-    let why = match (&st.fatal, stopped) {
+    let why = match (st.fatal(), stopped) {
         (Some(_), _) => "a sink failure".to_owned(),
         (None, Stopped::Woken) => sigfd.take().map_or("a signal", signals::name).to_owned(),
         (None, Stopped::Consumer) => "the consumer".to_owned(),
     };
-    let q = &st.queue;
+    let q = st.queue();
     let mut extra = String::new();
     if feeder.truncated + feeder.undecodable > 0 {
         extra += &format!(
@@ -425,17 +421,17 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
          deregistered",
         q.next_seq(),
         q.next_seq().saturating_sub(1),
-        st.records_written,
-        st.records_framed - st.records_written,
+        st.records_written(),
+        st.records_framed() - st.records_written(),
         q.depth(),
         q.lost(LossReason::QueueOverflow),
         q.lost(LossReason::SinkOutage),
-        st.records_cut,
+        st.records_cut(),
         summary.loss_events,
-        st.reconnects,
+        st.reconnects(),
     );
-    match &st.fatal {
-        Some(msg) => Err(Failure::Runtime(msg.clone())),
+    match st.fatal() {
+        Some(msg) => Err(Failure::Runtime(msg.to_owned())),
         None => Ok(0),
     }
 }

@@ -53,7 +53,8 @@ impl Framer {
     /// patched in, never decoded and re-encoded (that was a third of the agent's CPU per
     /// record). A payload that is not a record numbered 0 (never produced by this agent)
     /// is framed as a queue loss of its number, so the count and the numbering stay true.
-    pub fn item(&mut self, item: Item, payload: &[u8], out: &mut Vec<u8>) {
+    /// Returns what the frame carries: `item`, or the loss it became.
+    pub fn item(&mut self, item: Item, payload: &[u8], out: &mut Vec<u8>) -> Item {
         match item {
             Item::Record { len, seq } => {
                 let framed = payload
@@ -66,15 +67,27 @@ impl Framer {
                     Some(f) => {
                         out.extend_from_slice(f);
                         self.records += 1;
+                        item
                     }
-                    None => self.loss(LossReason::QueueOverflow, 1, seq.saturating_add(1), out),
+                    None => {
+                        let next_seq = seq.saturating_add(1);
+                        self.loss(LossReason::QueueOverflow, 1, next_seq, out);
+                        Item::Loss {
+                            reason: LossReason::QueueOverflow,
+                            count: 1,
+                            next_seq,
+                        }
+                    }
                 }
             }
             Item::Loss {
                 reason,
                 count,
                 next_seq,
-            } => self.loss(reason, count, next_seq, out),
+            } => {
+                self.loss(reason, count, next_seq, out);
+                item
+            }
         }
     }
 
@@ -263,7 +276,15 @@ pub(crate) mod tests {
         let mut f = Framer::new(StreamHeader::new());
         let mut out = Vec::new();
         let item = Item::Record { len: 3, seq: 9 };
-        f.item(item, &[0xff, 0xff, 0xff], &mut out);
+        let framed = f.item(item, &[0xff, 0xff, 0xff], &mut out);
+        assert_eq!(
+            framed,
+            Item::Loss {
+                reason: LossReason::QueueOverflow,
+                count: 1,
+                next_seq: 10
+            }
+        );
         assert_eq!(
             decode_all(&out),
             [Message::Loss(Loss {

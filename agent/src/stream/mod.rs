@@ -3,14 +3,19 @@
 //!
 //! Two threads. The reader (the command's main thread, running the shared listener loop)
 //! turns each exit record into a postcard payload and pushes it on a bounded [`queue`],
-//! which numbers it; it never waits on the sink. The [`writer`] thread pops and frames
-//! records ([`framer`]), writes batches to the [`sink`], sends heartbeats, and reconnects
-//! with backoff when the sink fails or its collector closes. [`spec`] parses sink and source endpoints and [`serial`]
+//! which numbers it; it never waits on the sink. What the two share is a [`link`]. The
+//! [`writer`] thread pops and frames records ([`framer`]) into a [`batch`], writes
+//! batches to the [`sink`], sends heartbeats, and reconnects with backoff when the sink
+//! fails or its collector closes. Records dropped in bulk are reported through one
+//! [`loss_run`]. [`spec`] parses sink and source endpoints and [`serial`]
 //! sets up a UART; both serve `decode` too. [`logfile`] is getdelays' `-w FILE`.
 
+pub mod batch;
 pub mod framer;
 pub mod header;
+pub mod link;
 pub mod logfile;
+pub mod loss_run;
 pub mod queue;
 pub mod sink;
 pub mod spec;

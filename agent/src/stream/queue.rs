@@ -23,6 +23,8 @@
 
 use taskwire_core::wire::LossReason;
 
+use super::loss_run::LossRun;
+
 const HEADER_LEN: usize = 2;
 const MARKER_FLAG: u16 = 0x8000;
 const MARKER_BODY_LEN: usize = 9;
@@ -275,42 +277,14 @@ impl Queue {
         // Payloads are not needed, only their numbers.
         let mut scratch = [0u8; 0];
         let mut discarded = 0u64;
-        // The run being built: (reason, count, next_seq).
-        let mut run: Option<(LossReason, u64, u64)> = None;
+        let mut run = LossRun::default();
         while let Some(item) = self.pop(&mut scratch) {
-            let (r, count, next) = match item {
-                Item::Record { seq, .. } => {
-                    discarded += 1;
-                    (reason, 1, seq.saturating_add(1))
-                }
-                Item::Loss {
-                    reason: LossReason::KernelEnobufs,
-                    ..
-                } => {
-                    if let Some((r, c, n)) = run.take() {
-                        each(Self::loss(r, c, n));
-                    }
-                    each(item);
-                    continue;
-                }
-                Item::Loss {
-                    reason,
-                    count,
-                    next_seq,
-                } => (reason, count, next_seq),
-            };
-            run = match run {
-                Some((rr, c, _)) if rr == r => Some((r, c.saturating_add(count), next)),
-                Some((rr, c, n)) => {
-                    each(Self::loss(rr, c, n));
-                    Some((r, count, next))
-                }
-                None => Some((r, count, next)),
-            };
+            if matches!(item, Item::Record { .. }) {
+                discarded += 1;
+            }
+            run.add(item, reason, &mut each);
         }
-        if let Some((r, c, n)) = run {
-            each(Self::loss(r, c, n));
-        }
+        run.end(&mut each);
         self.count_lost(reason, discarded);
         discarded
     }
@@ -321,21 +295,17 @@ impl Queue {
         self.count_lost(reason, records);
     }
 
-    fn loss(reason: LossReason, count: u64, next_seq: u64) -> Item {
-        Item::Loss {
-            reason,
-            count,
-            next_seq,
-        }
-    }
-
     /// The item for a marker of `count` losses of `reason` at the head of the stream,
     /// moving past the numbers it covers.
     fn loss_item(&mut self, reason: LossReason, count: u64) -> Item {
         if reason != LossReason::KernelEnobufs {
             self.head_seq = self.head_seq.saturating_add(count);
         }
-        Self::loss(reason, count, self.head_seq)
+        Item::Loss {
+            reason,
+            count,
+            next_seq: self.head_seq,
+        }
     }
 
     fn count_lost(&mut self, reason: LossReason, n: u64) {

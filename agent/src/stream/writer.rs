@@ -16,111 +16,28 @@
 //! waited for no later than its end ([`Connector::writable`]); then the frame in progress
 //! is finished, and the records not sent (in frames not started, still queued) are
 //! dropped and reported, in a last write, as `SinkOutage` losses covering their numbers.
+//!
+//! The thread's state is one `Writer`, and each thing it does is a step of its own
+//! (reconnect, start the stream, fill a batch, send it, cut what the grace left), so a
+//! test can drive the steps one by one against an in-memory sink.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use taskwire_core::wire::{self, DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message};
+use taskwire_core::wire::{DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN};
 
+use super::batch::Batch;
 use super::framer::Framer;
-use super::queue::Queue;
+use super::link::{Link, Shared};
+use super::loss_run::LossRun;
+use super::queue::Item;
 use super::sink::{OpenError, write_all};
 
-/// Bytes of frames gathered before one write: enough to cut system calls under an exit
-/// storm, small enough that a UART at 115200 baud drains it in a third of a second.
-pub const BATCH_BYTES: usize = 4096;
 /// Longest write while the agent stops: a UART, pipe or socket that polls writable
 /// takes this much without blocking (a tty wakes writers at 256 bytes of room).
 const CLOSING_WRITE: usize = 256;
 /// How long the last write (the losses of what the grace left) may take, after the
 /// grace; the command waits a little longer for the writer.
 pub const LAST_WRITE: Duration = Duration::from_millis(150);
-
-/// What the reader and the writer share.
-#[derive(Debug)]
-pub struct Shared {
-    /// The records waiting.
-    pub queue: Queue,
-    /// Set when the agent stops: flush until this instant, then quit.
-    pub closing: Option<Instant>,
-    /// The sink is down (drops count as `SinkOutage`).
-    pub sink_down: bool,
-    /// The writer gave up for good (stdout closed): the agent must stop.
-    pub fatal: Option<String>,
-    /// The writer has returned.
-    pub done: bool,
-    /// Records framed (numbered and handed to a write) so far.
-    pub records_framed: u64,
-    /// Records whose write completed so far.
-    pub records_written: u64,
-    /// Records still queued when the flush grace ran out, dropped and reported as
-    /// `SinkOutage` losses (also counted in the queue's losses).
-    pub records_cut: u64,
-    /// Successful reconnects after an outage.
-    pub reconnects: u64,
-}
-
-/// The shared state and the two wake-ups: `work` for the writer, `finished` for whoever
-/// waits for the writer to end.
-#[derive(Debug)]
-pub struct Link {
-    /// The state.
-    pub state: Mutex<Shared>,
-    /// Signalled when there is something for the writer (an item, a stop).
-    pub work: Condvar,
-    /// Signalled when the writer returns.
-    pub finished: Condvar,
-}
-
-impl Link {
-    /// A link around `queue`.
-    pub fn new(queue: Queue) -> Link {
-        Link {
-            state: Mutex::new(Shared {
-                queue,
-                closing: None,
-                sink_down: false,
-                fatal: None,
-                done: false,
-                records_framed: 0,
-                records_written: 0,
-                records_cut: 0,
-                reconnects: 0,
-            }),
-            work: Condvar::new(),
-            finished: Condvar::new(),
-        }
-    }
-
-    /// Locks the state; a panicked holder cannot leave it inconsistent in a way that
-    /// matters more than stopping, so poisoning is ignored.
-    pub fn lock(&self) -> MutexGuard<'_, Shared> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Asks the writer to flush for at most `grace`, then return.
-    pub fn close(&self, grace: Duration) {
-        self.lock().closing = Some(Instant::now() + grace);
-        self.work.notify_all();
-    }
-
-    /// Waits until the writer has returned or `until`; whether it has.
-    pub fn wait_done(&self, until: Instant) -> bool {
-        let mut st = self.lock();
-        while !st.done {
-            let now = Instant::now();
-            if now >= until {
-                return false;
-            }
-            st = self
-                .finished
-                .wait_timeout(st, until - now)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        true
-    }
-}
 
 /// Opens the sink again after an outage.
 pub trait Connector {
@@ -144,7 +61,7 @@ pub trait Connector {
     }
 }
 
-/// How writing a batch ended.
+/// How [`write_batch`] ended.
 enum Sent {
     /// Every byte was written.
     All,
@@ -160,7 +77,7 @@ enum Sent {
 /// it. On either it completes the frame in progress (a collector that closed on purpose
 /// still reads what is on the way; a half frame would cost the next one) and stops at
 /// its end.
-fn send<C: Connector>(
+fn write_batch<C: Connector>(
     connector: &C,
     w: &mut C::Sink,
     buf: &[u8],
@@ -204,50 +121,6 @@ fn send<C: Connector>(
     }
 }
 
-/// The frames of `unsent` (whole frames the writer did not start) made fit for a stream
-/// that ends: their records become `SinkOutage` losses of their numbers (merged with
-/// loss frames of that reason next to them), other losses are kept, heartbeats dropped.
-/// Returns the records dropped.
-fn cut_frames(unsent: &[u8], framer: &mut Framer, out: &mut Vec<u8>) -> u64 {
-    let mut scratch = [0u8; MAX_FRAME_LEN];
-    // The run of numbers being dropped: (count, next_seq).
-    let mut run: Option<(u64, u64)> = None;
-    let mut cut = 0;
-    let flush = |run: &mut Option<(u64, u64)>, framer: &mut Framer, out: &mut Vec<u8>| {
-        if let Some((count, next)) = run.take() {
-            framer.loss(LossReason::SinkOutage, count, next, out);
-        }
-    };
-    for frame in unsent.split_inclusive(|&b| b == DELIMITER) {
-        let (count, next) = match wire::decode_frame(frame, &mut scratch) {
-            Ok(Message::Record(r)) => {
-                cut += 1;
-                (1, r.seq.saturating_add(1))
-            }
-            Ok(Message::Loss(l)) if l.reason == LossReason::SinkOutage => (l.count, l.next_seq),
-            Ok(Message::Loss(l)) => {
-                flush(&mut run, framer, out);
-                framer.loss(l.reason, l.count, l.next_seq, out);
-                continue;
-            }
-            _ => continue,
-        };
-        match &mut run {
-            // Numbers follow on: one loss covers both.
-            Some((c, n)) if *n == next - count => {
-                *c += count;
-                *n = next;
-            }
-            _ => {
-                flush(&mut run, framer, out);
-                run = Some((count, next));
-            }
-        }
-    }
-    flush(&mut run, framer, out);
-    cut
-}
-
 /// Settings of the writer.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -276,237 +149,287 @@ impl Default for Settings {
 pub fn run<C: Connector>(
     link: &Link,
     connector: &mut C,
-    mut sink: Option<C::Sink>,
-    mut framer: Framer,
+    sink: Option<C::Sink>,
+    framer: Framer,
     settings: Settings,
     started: Instant,
     fatal: &dyn Fn(),
 ) {
-    let mut out: Vec<u8> = Vec::with_capacity(BATCH_BYTES + taskwire_core::wire::MAX_FRAME_LEN);
-    let mut start: Vec<u8> = Vec::with_capacity(taskwire_core::wire::MAX_FRAME_LEN + 1);
-    let mut payload = vec![0u8; MAX_PAYLOAD_LEN];
-    // Where each record frame in `out` ends, to count records written when only part of
-    // `out` went out.
-    let mut record_ends: Vec<usize> = Vec::new();
-    let mut need_header = true;
-    // The grace is over: the writes left are the last ones.
-    let mut finishing = false;
-    let mut backoff = settings.backoff_min;
-    let mut next_beat = settings.heartbeat.map(|p| Instant::now() + p);
-    let mut last_complaint = String::new();
-    let mut down_since: Option<Instant> = None;
-    let name = connector.name();
-    let finish = |link: &Link| {
-        link.lock().done = true;
-        link.finished.notify_all();
-    };
-
-    loop {
-        let Some(w) = sink.as_mut() else {
-            let closing = link.lock().closing.is_some();
-            if closing {
-                break;
-            }
-            match connector.connect() {
-                Ok(s) => {
-                    sink = Some(s);
-                    need_header = true;
-                    continue;
-                }
-                Err(e) => {
-                    if e.msg != last_complaint {
-                        eprintln!("taskwire stream: {name}: {}; retrying", e.msg);
-                        last_complaint = e.msg;
-                    }
-                    let st = link.lock();
-                    if st.closing.is_none() {
-                        let _ = link.work.wait_timeout(st, backoff);
-                    }
-                    backoff = (backoff * 2).min(settings.backoff_max);
-                    continue;
-                }
-            }
-        };
-        if need_header {
-            start.clear();
-            framer.start(&mut start);
-            if let Err(e) = write_all(w, &start) {
-                let e = format!("{e}");
-                if !outage(link, connector, &mut sink, &e, &mut down_since, fatal) {
-                    break;
-                }
-                continue;
-            }
-            need_header = false;
-            if let Some(since) = down_since.take() {
-                let mut st = link.lock();
-                st.sink_down = false;
-                st.reconnects += 1;
-                drop(st);
-                eprintln!(
-                    "taskwire stream: {name}: back after {} s; stream header resent",
-                    taskwire_cli::output::fixed(
-                        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                        1000,
-                        1
-                    )
-                );
-                last_complaint.clear();
-            }
-            backoff = settings.backoff_min;
-        }
-
-        if out.is_empty() {
-            let mut st = link.lock();
-            loop {
-                let closing = st.closing;
-                if let Some(deadline) = closing {
-                    if st.queue.is_empty() || Instant::now() >= deadline {
-                        break;
-                    }
-                }
-                if !st.queue.is_empty() {
-                    break;
-                }
-                let now = Instant::now();
-                match next_beat {
-                    Some(t) if t <= now => break,
-                    Some(t) => {
-                        st = link
-                            .work
-                            .wait_timeout(st, t - now)
-                            .unwrap_or_else(|p| p.into_inner())
-                            .0
-                    }
-                    None => st = link.work.wait(st).unwrap_or_else(|p| p.into_inner()),
-                }
-            }
-            if let Some(deadline) = st.closing {
-                if st.queue.is_empty() {
-                    drop(st);
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    // Out of time: what is still queued is lost; say so, in place.
-                    let cut = st.queue.discard(LossReason::SinkOutage, |item| {
-                        framer.item(item, &[], &mut out)
-                    });
-                    st.records_cut += cut;
-                    finishing = true;
-                }
-            }
-            // Frame outside the lock: the reader must not wait on decoding and encoding.
-            while out.len() < BATCH_BYTES {
-                let Some(item) = st.queue.pop(&mut payload) else {
-                    break;
-                };
-                drop(st);
-                let before = framer.records();
-                framer.item(item, &payload, &mut out);
-                if framer.records() > before {
-                    record_ends.push(out.len());
-                }
-                st = link.lock();
-            }
-            st.records_framed = framer.records();
-            let now = Instant::now();
-            if let (Some(t), Some(p)) = (next_beat, settings.heartbeat) {
-                if t <= now {
-                    let uptime = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    framer.heartbeat(uptime, st.queue.unsent_losses(), st.queue.depth(), &mut out);
-                    next_beat = Some(now + p);
-                }
-            }
-        }
-        if out.is_empty() {
-            continue;
-        }
-        let deadline = link
-            .lock()
-            .closing
-            .map(|d| if finishing { d + LAST_WRITE } else { d });
-        let (written, late, failure) = match send(connector, w, &out, deadline) {
-            Sent::All => (out.len(), false, None),
-            Sent::Short {
-                written,
-                hung_up: true,
-            } => (
-                written,
-                false,
-                Some("the collector closed the connection".to_owned()),
-            ),
-            Sent::Short { written, .. } => (written, true, None),
-            // Nothing counts as written: the whole batch goes again after the reconnect.
-            Sent::Failed(e) => (0, false, Some(e)),
-        };
-        let records = record_ends.partition_point(|&end| end <= written);
-        record_ends.drain(..records);
-        record_ends.iter_mut().for_each(|end| *end -= written);
-        out.drain(..written);
-        link.lock().records_written += records as u64;
-        if late && !finishing {
-            // The grace is over: the frames not started and what is still queued are
-            // lost; say so, in place, in a last write.
-            let unsent = std::mem::take(&mut out);
-            record_ends.clear();
-            let unframed = cut_frames(&unsent, &mut framer, &mut out);
-            let mut st = link.lock();
-            st.queue.lost_after_pop(LossReason::SinkOutage, unframed);
-            let queued = st.queue.discard(LossReason::SinkOutage, |item| {
-                framer.item(item, &[], &mut out)
-            });
-            st.records_framed -= unframed;
-            st.records_cut += unframed + queued;
-            finishing = true;
-            continue;
-        }
-        if let Some(e) = failure {
-            if !outage(link, connector, &mut sink, &e, &mut down_since, fatal) {
-                break;
-            }
-        }
-        if finishing {
-            break;
-        }
-    }
-    finish(link);
+    let mut writer = Writer::new(link, connector, sink, framer, settings, started, fatal);
+    while writer.step() {}
+    link.finish();
 }
 
-/// Handles a failed write: drops the sink and marks the outage; false when the sink
-/// cannot come back (the writer must stop and the agent with it).
-fn outage<C: Connector>(
-    link: &Link,
-    connector: &C,
-    sink: &mut Option<C::Sink>,
-    err: &str,
-    down_since: &mut Option<Instant>,
-    fatal: &dyn Fn(),
-) -> bool {
-    *sink = None;
-    let name = connector.name();
-    if !connector.reconnects() {
+/// The writer thread's state; each method is one step of its work.
+struct Writer<'a, C: Connector> {
+    link: &'a Link,
+    connector: &'a mut C,
+    /// None while the sink is down.
+    sink: Option<C::Sink>,
+    framer: Framer,
+    /// Frames not written yet: after a failed write, the batch goes again whole.
+    batch: Batch,
+    /// Where a popped record's payload lands to be framed.
+    payload: Vec<u8>,
+    settings: Settings,
+    started: Instant,
+    name: String,
+    fatal: &'a dyn Fn(),
+    /// The connection has not had the stream start (0x00, header) yet.
+    need_header: bool,
+    next_beat: Option<Instant>,
+    backoff: Duration,
+    /// Since when the sink is down, to say how long the outage lasted.
+    down_since: Option<Instant>,
+    /// The last reason a reconnect failed, so a collector that stays away is not named
+    /// again on every retry.
+    last_complaint: String,
+    /// The grace is over: the writes left are the last ones.
+    finishing: bool,
+}
+
+impl<'a, C: Connector> Writer<'a, C> {
+    fn new(
+        link: &'a Link,
+        connector: &'a mut C,
+        sink: Option<C::Sink>,
+        framer: Framer,
+        settings: Settings,
+        started: Instant,
+        fatal: &'a dyn Fn(),
+    ) -> Self {
+        let name = connector.name();
+        Writer {
+            link,
+            connector,
+            sink,
+            framer,
+            batch: Batch::new(),
+            payload: vec![0; MAX_PAYLOAD_LEN],
+            settings,
+            started,
+            name,
+            fatal,
+            need_header: true,
+            next_beat: settings.heartbeat.map(|p| Instant::now() + p),
+            backoff: settings.backoff_min,
+            down_since: None,
+            last_complaint: String::new(),
+            finishing: false,
+        }
+    }
+
+    /// Does the next thing to do; false when the writer is done.
+    fn step(&mut self) -> bool {
+        if self.sink.is_none() {
+            return self.reconnect();
+        }
+        if self.need_header {
+            return self.start_stream();
+        }
+        if self.batch.is_empty() && !self.fill() {
+            return false;
+        }
+        self.batch.is_empty() || self.send()
+    }
+
+    /// Opens the sink again, or waits a backoff; false when the agent stops meanwhile
+    /// (there is nowhere to write what is left).
+    fn reconnect(&mut self) -> bool {
+        if self.link.lock().closing().is_some() {
+            return false;
+        }
+        match self.connector.connect() {
+            Ok(s) => {
+                self.sink = Some(s);
+                self.need_header = true;
+            }
+            Err(e) => {
+                if e.msg != self.last_complaint {
+                    eprintln!("taskwire stream: {}: {}; retrying", self.name, e.msg);
+                    self.last_complaint = e.msg;
+                }
+                let st = self.link.lock();
+                if st.closing().is_none() {
+                    drop(self.link.wait(st, Some(self.backoff)));
+                }
+                self.backoff = (self.backoff * 2).min(self.settings.backoff_max);
+            }
+        }
+        true
+    }
+
+    /// Starts the stream on a new connection; false when the sink failed for good.
+    fn start_stream(&mut self) -> bool {
+        let Some(w) = self.sink.as_mut() else {
+            return true;
+        };
+        let mut start = Vec::with_capacity(MAX_FRAME_LEN + 1);
+        self.framer.start(&mut start);
+        if let Err(e) = write_all(w, &start) {
+            return self.outage(&e.to_string());
+        }
+        self.need_header = false;
+        if let Some(since) = self.down_since.take() {
+            self.link.lock().came_back();
+            eprintln!(
+                "taskwire stream: {}: back after {} s; stream header resent",
+                self.name,
+                taskwire_cli::output::fixed(
+                    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    1000,
+                    1
+                )
+            );
+            self.last_complaint.clear();
+        }
+        self.backoff = self.settings.backoff_min;
+        true
+    }
+
+    /// Waits for something to write (records or losses queued, a heartbeat due, the
+    /// grace over) and frames a batch of it; false when the agent stops and nothing is
+    /// left.
+    fn fill(&mut self) -> bool {
+        let link = self.link;
         let mut st = link.lock();
-        st.fatal = Some(format!("writing to {name}: {err}"));
-        drop(st);
-        fatal();
-        return false;
+        loop {
+            if let Some(deadline) = st.closing() {
+                if st.queue().is_empty() || Instant::now() >= deadline {
+                    break;
+                }
+            }
+            if !st.queue().is_empty() {
+                break;
+            }
+            let now = Instant::now();
+            match self.next_beat {
+                Some(t) if t <= now => break,
+                Some(t) => st = link.wait(st, Some(t - now)),
+                None => st = link.wait(st, None),
+            }
+        }
+        if let Some(deadline) = st.closing() {
+            if st.queue().is_empty() {
+                return false;
+            }
+            if Instant::now() >= deadline {
+                self.cut(&mut st);
+            }
+        }
+        // Frame outside the lock: the reader must not wait on framing.
+        while !self.batch.is_full() {
+            let Some(item) = st.pop(&mut self.payload) else {
+                break;
+            };
+            drop(st);
+            self.batch.item(&mut self.framer, item, &self.payload);
+            st = link.lock();
+        }
+        st.framed(self.framer.records());
+        let now = Instant::now();
+        if let (Some(t), Some(p)) = (self.next_beat, self.settings.heartbeat) {
+            if t <= now {
+                let uptime = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let q = st.queue();
+                self.batch
+                    .heartbeat(&self.framer, uptime, q.unsent_losses(), q.depth());
+                self.next_beat = Some(now + p);
+            }
+        }
+        true
     }
-    link.lock().sink_down = true;
-    if down_since.is_none() {
-        *down_since = Some(Instant::now());
-        eprintln!("taskwire stream: {name}: {err}; reconnecting (records keep queueing)");
+
+    /// Writes the batch (while the agent stops, no later than the grace, or its last
+    /// write); false when the writer is done.
+    fn send(&mut self) -> bool {
+        let Some(w) = self.sink.as_mut() else {
+            return true;
+        };
+        let finishing = self.finishing;
+        let deadline = self
+            .link
+            .lock()
+            .closing()
+            .map(|d| if finishing { d + LAST_WRITE } else { d });
+        let (written, late, failure) =
+            match write_batch(&*self.connector, w, self.batch.bytes(), deadline) {
+                Sent::All => (self.batch.bytes().len(), false, None),
+                Sent::Short {
+                    written,
+                    hung_up: true,
+                } => (
+                    written,
+                    false,
+                    Some("the collector closed the connection".to_owned()),
+                ),
+                Sent::Short { written, .. } => (written, true, None),
+                // Nothing counts as written: the whole batch goes again after the reconnect.
+                Sent::Failed(e) => (0, false, Some(e)),
+            };
+        let records = self.batch.sent(written);
+        let link = self.link;
+        link.lock().written(records);
+        if late && !finishing {
+            self.cut(&mut link.lock());
+            return true;
+        }
+        if let Some(e) = failure {
+            if !self.outage(&e) {
+                return false;
+            }
+        }
+        !finishing
     }
-    true
+
+    /// The grace is over: the frames not started and what is still queued are lost; the
+    /// batch becomes `SinkOutage` losses covering their numbers (other losses kept,
+    /// heartbeats left out), for a last write.
+    fn cut(&mut self, st: &mut Shared) {
+        let unsent = self.batch.take();
+        let (batch, framer) = (&mut self.batch, &mut self.framer);
+        let mut emit = |loss| batch.item(framer, loss, &[]);
+        let mut run = LossRun::default();
+        let mut unframed = 0;
+        for item in unsent {
+            unframed += u64::from(matches!(item, Item::Record { .. }));
+            run.add(item, LossReason::SinkOutage, &mut emit);
+        }
+        st.cut(unframed, |item| {
+            run.add(item, LossReason::SinkOutage, &mut emit)
+        });
+        run.end(&mut emit);
+        self.finishing = true;
+    }
+
+    /// A write failed: drops the sink and marks the outage; false when the sink cannot
+    /// come back (the writer must stop and the agent with it).
+    fn outage(&mut self, err: &str) -> bool {
+        self.sink = None;
+        let name = &self.name;
+        if !self.connector.reconnects() {
+            self.link.lock().fail(format!("writing to {name}: {err}"));
+            (self.fatal)();
+            return false;
+        }
+        self.link.lock().went_down();
+        if self.down_since.is_none() {
+            self.down_since = Some(Instant::now());
+            eprintln!("taskwire stream: {name}: {err}; reconnecting (records keep queueing)");
+        }
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::stream::framer::tests::{decode_all, payload};
+    use crate::stream::queue::Queue;
     use crate::stream::sink::SinkError;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use taskwire_core::wire::{Kind, LossReason, Message, Profile, StreamHeader};
+    use std::sync::{Arc, Mutex};
+    use taskwire_core::wire::{Kind, Loss, LossReason, Message, Profile, StreamHeader};
 
     /// A sink writing into a shared byte log, failing after `budget` bytes; its peer
     /// closes (FIN) once `hang_after` bytes are written; each write takes at most
@@ -645,7 +568,7 @@ mod tests {
         let (p, _) = payload(Kind::Pid, Profile::Acct);
         let link = Arc::new(Link::new(Queue::new(100, 100 * 96)));
         for _ in 0..20 {
-            assert!(link.lock().queue.push(&p, LossReason::QueueOverflow));
+            assert!(link.lock().push(&p));
         }
         let log = Arc::new(Mutex::new(Vec::new()));
         let connects = Arc::new(AtomicUsize::new(0));
@@ -666,14 +589,14 @@ mod tests {
         });
         // Wait for everything to be written, then close.
         let until = Instant::now() + Duration::from_secs(5);
-        while link.lock().records_written < 20 && Instant::now() < until {
+        while link.lock().records_written() < 20 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(5));
         }
         link.close(Duration::from_secs(1));
         assert!(link.wait_done(Instant::now() + Duration::from_secs(5)));
         t.join().unwrap();
         assert_eq!(connects.load(Ordering::SeqCst), 2);
-        assert_eq!(link.lock().reconnects, 1);
+        assert_eq!(link.lock().reconnects(), 1);
         let bytes = log.lock().unwrap().clone();
         let mut r = taskwire_core::wire::StreamReader::new();
         let results: Vec<_> = r.feed(&bytes).collect();
@@ -719,30 +642,25 @@ mod tests {
             )
         });
         let until = Instant::now() + Duration::from_secs(5);
-        while !link.lock().sink_down && Instant::now() < until {
+        while !link.lock().sink_down() && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(1));
         }
         for _ in 0..8 {
-            let mut st = link.lock();
-            let reason = if st.sink_down {
-                LossReason::SinkOutage
-            } else {
-                LossReason::QueueOverflow
-            };
-            st.queue.push(&p, reason);
+            // Shared::push picks the reason: SinkOutage while the sink is down.
+            link.lock().push(&p);
         }
-        assert_eq!(link.lock().queue.lost(LossReason::SinkOutage), 3);
+        assert_eq!(link.lock().queue().lost(LossReason::SinkOutage), 3);
         link.close(Duration::from_millis(50));
         assert!(link.wait_done(Instant::now() + Duration::from_secs(5)));
         t.join().unwrap();
-        assert_eq!(link.lock().records_framed, 0);
+        assert_eq!(link.lock().records_framed(), 0);
     }
 
     #[test]
     fn stdout_failure_is_fatal_and_reported() {
         let (p, _) = payload(Kind::Pid, Profile::Delays);
         let link = Link::new(Queue::new(5, 5 * 64));
-        link.lock().queue.push(&p, LossReason::QueueOverflow);
+        link.lock().push(&p);
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut c = Script::new(log, vec![10], false);
         let first = c.connect().ok();
@@ -760,11 +678,11 @@ mod tests {
         );
         assert_eq!(called.load(Ordering::SeqCst), 1);
         let st = link.lock();
-        assert!(st.done);
+        assert!(st.done());
         assert!(
-            st.fatal.as_deref().is_some_and(|f| f.contains("test")),
+            st.fatal().is_some_and(|f| f.contains("test")),
             "{:?}",
-            st.fatal
+            st.fatal()
         );
     }
 
@@ -829,7 +747,7 @@ mod tests {
         });
         if let Some(n) = records {
             let until = Instant::now() + Duration::from_secs(5);
-            while link.lock().records_written < n && Instant::now() < until {
+            while link.lock().records_written() < n && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
@@ -843,7 +761,7 @@ mod tests {
         let (p, _) = payload(Kind::Pid, Profile::Acct);
         let link = Arc::new(Link::new(Queue::new(100, 100 * 96)));
         for _ in 0..30 {
-            assert!(link.lock().queue.push(&p, LossReason::QueueOverflow));
+            assert!(link.lock().push(&p));
         }
         let logs = [(); 2].map(|_| Arc::new(Mutex::new(Vec::new())));
         let mut c = Script::new(logs[0].clone(), vec![usize::MAX, usize::MAX], true);
@@ -854,7 +772,7 @@ mod tests {
         c.chunk = 50;
         run_until(&link, c, Some(30), Duration::from_secs(1));
         let st = link.lock();
-        assert_eq!((st.records_written, st.reconnects), (30, 1));
+        assert_eq!((st.records_written(), st.reconnects()), (30, 1));
         let mut seqs = Vec::new();
         for (i, log) in logs.iter().enumerate() {
             let bytes = log.lock().unwrap().clone();
@@ -879,7 +797,7 @@ mod tests {
         for (delay, what) in [(10, "a batch cut short"), (1, "a faster sink")] {
             let link = Arc::new(Link::new(Queue::new(1000, 1000 * 64)));
             for _ in 0..200 {
-                assert!(link.lock().queue.push(&p, LossReason::QueueOverflow));
+                assert!(link.lock().push(&p));
             }
             let log = Arc::new(Mutex::new(Vec::new()));
             let mut c = Script::new(log.clone(), vec![usize::MAX], true);
@@ -910,12 +828,122 @@ mod tests {
             let st = link.lock();
             assert!(records < 200, "{what}");
             assert_eq!(
-                (st.records_written, st.records_framed, st.records_cut),
+                (st.records_written(), st.records_framed(), st.records_cut()),
                 (records, records, 200 - records),
                 "{what}"
             );
-            assert_eq!(st.queue.lost(LossReason::SinkOutage), 200 - records);
-            assert!(st.queue.is_empty());
+            assert_eq!(st.queue().lost(LossReason::SinkOutage), 200 - records);
+            assert!(st.queue().is_empty());
         }
+    }
+
+    /// The numbers a sequence of connections carried, checked against the promise: on
+    /// each connection every record or records' loss starts where the one before it
+    /// ended, and a new connection starts no later than where the last one stopped (a
+    /// batch written again). Returns where the numbers end.
+    fn covered(conns: &[Vec<Message>]) -> u64 {
+        let mut end = 0;
+        for (i, msgs) in conns.iter().enumerate() {
+            let mut at: Option<u64> = None;
+            for m in msgs {
+                let (from, to) = match m {
+                    Message::Record(r) => (r.seq, r.seq + 1),
+                    Message::Loss(l) if l.reason != LossReason::KernelEnobufs => {
+                        (l.next_seq - l.count, l.next_seq)
+                    }
+                    _ => continue,
+                };
+                match at {
+                    Some(a) => assert_eq!(from, a, "connection {i}: a gap or overlap: {msgs:?}"),
+                    None => assert!(from <= end, "connection {i} skips numbers: {msgs:?}"),
+                }
+                at = Some(to);
+                end = end.max(to);
+            }
+        }
+        end
+    }
+
+    #[test]
+    fn a_failed_sink_and_the_grace_cut_leave_no_number_uncovered() {
+        let (p, _) = payload(Kind::Pid, Profile::Delays);
+        let link = Link::new(Queue::new(8, 8 * 64));
+        // 0..8 queued, 8..12 lost to overflow.
+        for n in 0..12 {
+            assert_eq!(link.lock().push(&p), n < 8);
+        }
+        let mut start = Vec::new();
+        Framer::new(StreamHeader::new()).start(&mut start);
+        let logs = [(); 2].map(|_| Arc::new(Mutex::new(Vec::new())));
+        // The first connection dies two or three records into the batch.
+        let budgets = vec![start.len() + 2 * p.len() + 20, usize::MAX];
+        let mut c = Script::new(logs[0].clone(), budgets, true);
+        c.logs = logs.to_vec();
+        let first = c.connect().ok();
+        let framer = Framer::new(StreamHeader::new());
+        let not_fatal = || panic!("not fatal");
+        let mut w = Writer::new(
+            &link,
+            &mut c,
+            first,
+            framer,
+            fast(),
+            Instant::now(),
+            &not_fatal,
+        );
+
+        assert!(w.step(), "stream started");
+        assert!(w.fill());
+        assert!(w.send(), "an outage, not the end");
+        assert!(w.sink.is_none() && link.lock().sink_down());
+        // While the sink is down: 12..20 queue, 20 and 21 are lost to the outage.
+        for n in 0..10 {
+            assert_eq!(link.lock().push(&p), n < 8);
+        }
+        assert!(w.step(), "reconnected");
+        assert!(w.step(), "stream restarted");
+        assert!(!link.lock().sink_down());
+        // The grace is over at once: the batch that failed and the queue are cut.
+        link.close(Duration::ZERO);
+        assert!(w.step(), "cut, the last write to go");
+        assert!(!w.step(), "last write sent");
+        drop(w);
+
+        let conns: Vec<Vec<Message>> = logs
+            .iter()
+            .map(|l| {
+                let bytes = l.lock().unwrap().clone();
+                let mut r = taskwire_core::wire::StreamReader::new();
+                r.feed(&bytes).filter_map(Result::ok).collect()
+            })
+            .collect();
+        assert!(!records(&conns[0]).is_empty(), "some records arrived first");
+        assert_eq!(covered(&conns), 22);
+        assert_eq!(
+            conns[1][1..],
+            [
+                Message::Loss(Loss {
+                    count: 8,
+                    reason: LossReason::SinkOutage,
+                    next_seq: 8
+                }),
+                Message::Loss(Loss {
+                    count: 4,
+                    reason: LossReason::QueueOverflow,
+                    next_seq: 12
+                }),
+                // The queue's eight and the outage's two: one run.
+                Message::Loss(Loss {
+                    count: 10,
+                    reason: LossReason::SinkOutage,
+                    next_seq: 22
+                }),
+            ]
+        );
+        let st = link.lock();
+        assert_eq!((st.records_written(), st.records_framed()), (0, 0));
+        assert_eq!((st.records_cut(), st.reconnects()), (16, 1));
+        assert_eq!(st.queue().lost(LossReason::SinkOutage), 2 + 16);
+        assert_eq!(st.queue().lost(LossReason::QueueOverflow), 4);
     }
 }
