@@ -14,7 +14,7 @@ mod stats;
 
 // --- lead: command/reply re-exports ---
 pub use command::{CMD_GET, CMD_NEW, Command, cmd_attr};
-pub use reply::{Aggregate, Reply, attr};
+pub use reply::{Aggregate, Aggregates, Kind, Reply, attr};
 
 // --- struct decoding re-exports (field.rs, layout.rs, stats.rs) ---
 pub use field::{Field, Unit, ac_flag};

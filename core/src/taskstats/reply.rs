@@ -24,6 +24,33 @@ pub mod attr {
     pub const NULL: u16 = 6;
 }
 
+/// Which nest an [`Aggregate`] came from: a task's or a thread group's.
+///
+/// The record stream sends it as is ([`crate::wire::Kind`] is this type): its variant
+/// order is part of the wire format, append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    /// Per task (thread): the kernel's AGGR_PID; the id is a pid (thread id).
+    Pid,
+    /// Per thread group, sent when the last thread of a group that had more than one
+    /// exits: the kernel's AGGR_TGID; the id is a tgid. The kernel sums only delays,
+    /// times and context switches here; comm, ids and flags read as zero.
+    Tgid,
+}
+
+impl Kind {
+    /// Both kinds, in the order [`Reply::aggregates`] yields them.
+    pub const ALL: [Kind; 2] = [Kind::Pid, Kind::Tgid];
+
+    /// The kind's stable name, `pid` or `tgid`, as output and JSON spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Pid => "pid",
+            Kind::Tgid => "tgid",
+        }
+    }
+}
+
 /// The statistics of one task or thread group, as carried in an AGGR nest.
 #[derive(Debug, Clone, Copy)]
 pub struct Aggregate<'a> {
@@ -85,6 +112,47 @@ impl<'a> Reply<'a> {
             return Err(Error::Missing);
         }
         Ok(reply)
+    }
+}
+
+impl<'a> Reply<'a> {
+    /// The aggregate of `kind`'s nest, if the message has one.
+    pub fn get(&self, kind: Kind) -> Option<Aggregate<'a>> {
+        match kind {
+            Kind::Pid => self.pid,
+            Kind::Tgid => self.tgid,
+        }
+    }
+
+    /// Every aggregate the message carries with its kind: the task's first, then its
+    /// thread group's (the order the kernel sends them in), one or two in all.
+    pub fn aggregates(&self) -> Aggregates<'a> {
+        Aggregates {
+            reply: *self,
+            next: 0,
+        }
+    }
+}
+
+/// The `(Kind, Aggregate)` pairs of a [`Reply`], from [`Reply::aggregates`].
+#[derive(Debug, Clone)]
+pub struct Aggregates<'a> {
+    reply: Reply<'a>,
+    /// Index into [`Kind::ALL`] of the next kind to look at.
+    next: usize,
+}
+
+impl<'a> Iterator for Aggregates<'a> {
+    type Item = (Kind, Aggregate<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(&kind) = Kind::ALL.get(self.next) {
+            self.next += 1;
+            if let Some(a) = self.reply.get(kind) {
+                return Some((kind, a));
+            }
+        }
+        None
     }
 }
 
@@ -201,6 +269,26 @@ mod tests {
         let (p, t) = (r.pid.unwrap(), r.tgid.unwrap());
         assert_eq!((p.id, t.id), (9883, 9881));
         assert_eq!(p.stats.get(Field::AcTgid), Some(9881));
+    }
+
+    #[test]
+    fn aggregates_come_with_their_kind_task_first() {
+        let kinds = |bytes: &[u8]| -> Vec<(Kind, u32)> {
+            parse(bytes)
+                .unwrap()
+                .aggregates()
+                .map(|(k, a)| (k, a.id))
+                .collect()
+        };
+        assert_eq!(kinds(&EXIT_PID), [(Kind::Pid, 9876)]);
+        assert_eq!(kinds(&GET_TGID), [(Kind::Tgid, 9871)]);
+        assert_eq!(
+            kinds(&EXIT_TID_TGID),
+            [(Kind::Pid, 9883), (Kind::Tgid, 9881)]
+        );
+        let r = parse(&EXIT_TID_TGID).unwrap();
+        assert_eq!(r.get(Kind::Tgid).map(|a| a.id), Some(9881));
+        assert_eq!(Kind::ALL.map(Kind::name), ["pid", "tgid"]);
     }
 
     #[test]
