@@ -250,7 +250,7 @@ pub fn comm_range(version: u16) -> Option<Range<usize>> {
 /// [`Error::Unsupported`] if `version` does not carry `field`, [`Error::BufferTooSmall`] if
 /// `buf` ends before the field (nothing is written then).
 pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Result<()> {
-    let (off, width) = slot(version, field).ok_or(Error::Unsupported)?;
+    let (off, width) = slot(version, field).ok_or(Error::Unsupported { version })?;
     let bytes = value.to_ne_bytes();
     // The low-order bytes of a host-endian u64 are its first bytes on little-endian hosts
     // and its last on big-endian ones.
@@ -272,7 +272,7 @@ pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Resu
 ///
 /// Errors as [`put_field`].
 pub fn put_comm(buf: &mut [u8], version: u16, name: &[u8]) -> Result<()> {
-    let range = comm_range(version).ok_or(Error::Unsupported)?;
+    let range = comm_range(version).ok_or(Error::Unsupported { version })?;
     let dst = buf.get_mut(range).ok_or(Error::BufferTooSmall)?;
     dst.fill(0);
     let n = name.len().min(COMM_LEN);
@@ -456,7 +456,7 @@ mod tests {
         assert_eq!(buf[8], 0xaa);
         assert_eq!(
             put_field(&mut buf, 2, Fd::ReadBytes, 1),
-            Err(Error::Unsupported)
+            Err(Error::Unsupported { version: 2 })
         );
         assert_eq!(
             put_field(&mut buf, 4, Fd::ReadBytes, 1),
@@ -464,7 +464,7 @@ mod tests {
         );
         assert_eq!(
             put_field(&mut buf, 1, Fd::Version, 1),
-            Err(Error::Unsupported)
+            Err(Error::Unsupported { version: 1 })
         );
         put_comm(&mut buf, 2, b"sleep").unwrap();
         assert_eq!(&buf[80..86], b"sleep\0");

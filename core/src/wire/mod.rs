@@ -32,7 +32,7 @@ pub use message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, Heartbeat, KERNEL_RELEASE_CAP, Loss, LossReason, MAGIC,
     Message, POSSIBLE_CPUS_CAP, StreamHeader,
 };
-pub use reader::{FrameReader, Frames, ReaderStats, StreamReader};
+pub use reader::{FrameReader, Frames, ReaderStats, Refusal, StreamReader};
 pub use record::{
     ACCT_FIELDS, COMM_CAP, Comm, DELAYS_FIELDS, FieldValue, Kind, MAX_SLOTS, Profile, Record,
     Values,
