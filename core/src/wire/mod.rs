@@ -21,6 +21,7 @@ mod message;
 mod reader;
 mod record;
 mod schema;
+mod sequence;
 
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
@@ -38,6 +39,7 @@ pub use record::{
     Values,
 };
 pub use schema::{SCHEMA, SCHEMA_HASH, WIRE_VERSION, fnv1a32};
+pub use sequence::{SEQ_WINDOW, SEQ_WINDOW_WORDS, SeqCounts, SeqTracker, Verdict};
 
 #[cfg(test)]
 mod measure;
