@@ -14,7 +14,9 @@
 use core::ops::Range;
 
 use super::field::Field;
+#[cfg(any(test, feature = "test-util"))]
 use crate::bytes::put_at;
+#[cfg(any(test, feature = "test-util"))]
 use crate::error::{Error, Result};
 
 /// The lowest struct version this crate decodes. Version 1 (Linux 2.6.18) had another
@@ -246,9 +248,11 @@ pub fn comm_range(version: u16) -> Option<Range<usize>> {
 /// Writes `value` into `field` of a struct of `version` held in `buf`, host-endian, keeping
 /// the field's low bytes (pass a signed value as its two's-complement bits, `v as u64`).
 ///
-/// For building structs in tests and simulators; the agent never writes one. Errors:
+/// For building structs in tests and simulators (feature `test-util`); the agent never
+/// writes one. Errors:
 /// [`Error::Unsupported`] if `version` does not carry `field`, [`Error::BufferTooSmall`] if
 /// `buf` ends before the field (nothing is written then).
+#[cfg(any(test, feature = "test-util"))]
 pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Result<()> {
     let (off, width) = slot(version, field).ok_or(Error::Unsupported { version })?;
     let bytes = value.to_ne_bytes();
@@ -271,6 +275,7 @@ pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Resu
 /// [`COMM_LEN`] bytes or more is cut to fill the array without a NUL, as the kernel may.
 ///
 /// Errors as [`put_field`].
+#[cfg(any(test, feature = "test-util"))]
 pub fn put_comm(buf: &mut [u8], version: u16, name: &[u8]) -> Result<()> {
     let range = comm_range(version).ok_or(Error::Unsupported { version })?;
     let dst = buf.get_mut(range).ok_or(Error::BufferTooSmall)?;

@@ -1,8 +1,10 @@
 //! TASKSTATS_CMD_NEW: answers to GET, and exit records.
 
+#[cfg(any(test, feature = "test-util"))]
 use super::FAMILY_VERSION;
 use super::command::CMD_NEW;
 use super::stats::Taskstats;
+#[cfg(any(test, feature = "test-util"))]
 use crate::builder::Builder;
 use crate::netlink::Packet;
 use crate::nla::Nla;
@@ -156,10 +158,11 @@ impl<'a> Iterator for Aggregates<'a> {
     }
 }
 
+#[cfg(any(test, feature = "test-util"))]
 impl Reply<'_> {
     /// Writes this reply as a TASKSTATS_CMD_NEW message, as the kernel lays it out (AGGR_PID
-    /// first, no padding); returns its length. Used to build test input and by tools that
-    /// replay records.
+    /// first, no padding); returns its length. For building test input and simulated
+    /// kernels (feature `test-util`): the agent only reads replies.
     pub fn emit(&self, buf: &mut [u8], family: u16, seq: u32) -> Result<usize> {
         let mut b = Builder::new(buf, family, 0, seq)?.genl(CMD_NEW, FAMILY_VERSION)?;
         for (agg, nest, id) in [

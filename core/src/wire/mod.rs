@@ -43,5 +43,5 @@ pub use sequence::{SEQ_WINDOW, SEQ_WINDOW_WORDS, SeqCounts, SeqTracker, Verdict}
 
 #[cfg(test)]
 mod measure;
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testutil;
