@@ -6,10 +6,7 @@
 //! streams and drops duplicates.
 
 use taskwire_core::Error;
-use taskwire_core::wire::{
-    LossReason, MAGIC, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, Message, SCHEMA_HASH, StreamReader,
-    WIRE_VERSION, cobs_decode,
-};
+use taskwire_core::wire::{Message, Refusal, SCHEMA_HASH, StreamReader, WIRE_VERSION};
 
 use super::render::{Format, Renderer};
 use super::tally::{Rejected, Tally};
@@ -45,10 +42,9 @@ impl Decoder {
     /// Decodes `bytes`, the next bytes of `session`'s stream.
     pub fn feed(&mut self, session: &mut Session, bytes: &[u8]) {
         for &b in bytes {
-            session.mirror(b);
             if let Some(result) = session.reader.push(b) {
+                self.report_refusal(session);
                 self.handle(session, result);
-                session.raw_len = 0;
             }
         }
     }
@@ -57,8 +53,8 @@ impl Decoder {
     /// a frame cut off by the end of the input, counted as a checksum failure: its CRC
     /// never arrived).
     pub fn close(&mut self, session: &mut Session) {
-        if session.raw_len > 0 {
-            session.raw_len = 0;
+        if session.reader.mid_frame() {
+            session.reader.reset();
             match &session.label {
                 Some(board) => {
                     let mut one = Rejected::default();
@@ -85,17 +81,29 @@ impl Decoder {
         session.label.as_deref().unwrap_or("?")
     }
 
+    /// Says once when the session's reader starts refusing a newer wire version (the
+    /// header that ends a refusal says so itself).
+    fn report_refusal(&self, s: &Session) {
+        if let Refusal::Started { version } = s.reader.refusal_change() {
+            eprintln!(
+                "taskwire decode: {}: sends wire version {version}, this decoder reads version \
+                 {WIRE_VERSION}: skipping this stream's frames until it sends a header this \
+                 decoder can read (upgrade taskwire on the host)",
+                s.describe()
+            );
+        }
+    }
+
     fn handle(&mut self, s: &mut Session, result: taskwire_core::Result<Message>) {
         match result {
             Ok(Message::Header(h)) => {
-                if s.refusing {
+                if let Refusal::Ended { .. } = s.reader.refusal_change() {
                     eprintln!(
                         "taskwire decode: {}: readable wire version {} again; decoding resumes",
                         s.describe(),
                         h.wire_version
                     );
                 }
-                s.refusing = false;
                 let board = if h.board_id.is_empty() {
                     // An unnamed board: a label of its own rather than "".
                     s.label = None;
@@ -129,8 +137,7 @@ impl Decoder {
             Ok(Message::Loss(l)) => {
                 let board = self.label(s).to_owned();
                 // Only a Loss of numbered records is a numbered frame.
-                let numbered = l.reason != LossReason::KernelEnobufs && l.count > 0;
-                let fresh = numbered && std::mem::take(&mut s.fresh);
+                let fresh = l.is_numbered() && std::mem::take(&mut s.fresh);
                 if self.tally.loss(&board, &l, fresh) {
                     self.renderer.loss(&board, &l, &mut self.out);
                 }
@@ -142,30 +149,15 @@ impl Decoder {
                 self.tally.heartbeat(&board);
                 self.renderer.heartbeat(&board, &h, &mut self.out);
             }
-            Err(e) => {
-                if e == Error::Unsupported && !s.refusing {
-                    s.refusing = true;
-                    let version = s.raw().and_then(header_version).map_or_else(
-                        || "a newer wire version".to_owned(),
-                        |v| format!("wire version {v}"),
-                    );
-                    eprintln!(
-                        "taskwire decode: {}: sends {version}, this decoder reads version \
-                         {WIRE_VERSION}: skipping this stream's frames until it sends a header \
-                         this decoder can read (upgrade taskwire on the host)",
-                        s.describe()
-                    );
+            Err(e) => match &s.label {
+                Some(board) => {
+                    let mut one = Rejected::default();
+                    one.count(e);
+                    let board = board.clone();
+                    self.tally.rejected(&board, &one);
                 }
-                match &s.label {
-                    Some(board) => {
-                        let mut one = Rejected::default();
-                        one.count(e);
-                        let board = board.clone();
-                        self.tally.rejected(&board, &one);
-                    }
-                    None => s.pending.count(e),
-                }
-            }
+                None => s.pending.count(e),
+            },
         }
     }
 }
@@ -174,10 +166,6 @@ impl Decoder {
 #[derive(Debug)]
 pub struct Session {
     reader: StreamReader,
-    /// The stuffed bytes of the frame being read, to tell which wire version a refused
-    /// header announces (the reader only says "unsupported").
-    raw: Box<[u8; MAX_FRAME_LEN]>,
-    raw_len: usize,
     /// The board of the last header, or `?N` once something arrived without one.
     label: Option<String>,
     /// Rejections before the stream's board is known.
@@ -185,8 +173,6 @@ pub struct Session {
     /// No numbered frame (record, Loss of records) since the stream or its header began:
     /// the next one tells whether the agent restarted its numbering.
     fresh: bool,
-    /// The reader is refusing a newer wire version.
-    refusing: bool,
     warned_schema: bool,
     /// Where the bytes come from, for messages (`127.0.0.1:40312`, `file:x.twr`).
     pub peer: String,
@@ -197,12 +183,9 @@ impl Session {
     pub fn new(peer: impl Into<String>) -> Session {
         Session {
             reader: StreamReader::new(),
-            raw: Box::new([0; MAX_FRAME_LEN]),
-            raw_len: 0,
             label: None,
             pending: Rejected::default(),
             fresh: true,
-            refusing: false,
             warned_schema: false,
             peer: peer.into(),
         }
@@ -213,52 +196,12 @@ impl Session {
         self.label.as_deref()
     }
 
-    fn mirror(&mut self, b: u8) {
-        if b != 0 {
-            if let Some(slot) = self.raw.get_mut(self.raw_len) {
-                *slot = b;
-            }
-            self.raw_len = self.raw_len.saturating_add(1);
-        }
-    }
-
-    /// The stuffed bytes of the frame that just ended, when they all fit.
-    fn raw(&self) -> Option<&[u8]> {
-        self.raw.get(..self.raw_len)
-    }
-
     fn describe(&self) -> String {
         match &self.label {
             Some(l) if !l.starts_with('?') => format!("board {l} ({})", self.peer),
             _ => format!("stream from {}", self.peer),
         }
     }
-}
-
-/// The wire version a header frame announces (its stuffed bytes, delimiter excluded):
-/// tag 0, the magic, then the version, which every wire version keeps in that place.
-pub fn header_version(stuffed: &[u8]) -> Option<u16> {
-    let mut buf = [0u8; MAX_PAYLOAD_LEN + 4];
-    let n = cobs_decode(stuffed, &mut buf).ok()?;
-    let payload = buf.get(..n)?;
-    let (tag, rest) = varint(payload)?;
-    if tag != 0 || rest.get(..4)? != MAGIC {
-        return None;
-    }
-    let (version, _) = varint(rest.get(4..)?)?;
-    u16::try_from(version).ok()
-}
-
-/// A LEB128 varint of at most 10 bytes, and what follows it.
-fn varint(b: &[u8]) -> Option<(u64, &[u8])> {
-    let mut v = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        v |= u64::from(byte & 0x7f).checked_shl(7 * i as u32)?;
-        if byte & 0x80 == 0 {
-            return Some((v, b.get(i + 1..)?));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -466,20 +409,6 @@ mod tests {
         d.close(&mut newer);
         let unsupported: u64 = d.tally.boards().map(|(_, b)| b.rejected.unsupported).sum();
         assert_eq!(unsupported, 3);
-    }
-
-    #[test]
-    fn header_version_reads_the_fixed_prefix() {
-        let mut h = StreamHeader::new();
-        h.wire_version = 300;
-        let f = frame(&Message::Header(h));
-        assert_eq!(header_version(&f[..f.len() - 1]), Some(300));
-        let f = frame(&record(3));
-        assert_eq!(header_version(&f[..f.len() - 1]), None);
-        assert_eq!(header_version(&[]), None);
-        assert_eq!(header_version(&[0xff; 40]), None);
-        assert_eq!(varint(&[0x80; 12]), None);
-        assert_eq!(varint(&[0xac, 0x02, 9]), Some((300, &[9u8][..])));
     }
 
     #[test]

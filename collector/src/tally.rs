@@ -56,7 +56,7 @@ impl Rejected {
             Error::BufferTooSmall => &mut self.overflow,
             Error::Cobs => &mut self.cobs,
             Error::Checksum => &mut self.checksum,
-            Error::Unsupported => &mut self.unsupported,
+            Error::Unsupported { .. } => &mut self.unsupported,
             // The reader's own rule (`ReaderStats`): anything else is a payload problem.
             _ => &mut self.payload,
         };
@@ -707,7 +707,7 @@ mod tests {
         r.count(Error::Checksum);
         r.count(Error::Cobs);
         r.count(Error::Payload);
-        r.count(Error::Unsupported);
+        r.count(Error::Unsupported { version: 2 });
         r.count(Error::BufferTooSmall);
         t.rejected("b", &r);
 

@@ -20,8 +20,13 @@ pub enum Error {
     Missing,
     /// A message of another type or command than the one expected.
     Unexpected,
-    /// A version this code cannot read (taskstats version 1, a newer wire format).
-    Unsupported,
+    /// A version this code cannot read (taskstats version 1, a newer wire format), or a
+    /// field a struct version lacks. Carries the version, so that a caller can say which
+    /// without keeping the bytes it came in.
+    Unsupported {
+        /// The refused version: a `struct taskstats` version, or a stream's wire version.
+        version: u16,
+    },
     /// Text that does not follow its grammar (cpulist syntax, a bad name).
     Malformed,
     /// An empty list where at least one element is needed.
@@ -43,13 +48,13 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        let text = match self {
             Error::Truncated => "message truncated",
             Error::BadLength => "length field does not match the data",
             Error::BufferTooSmall => "output buffer too small",
             Error::Missing => "required attribute missing",
             Error::Unexpected => "unexpected message type or command",
-            Error::Unsupported => "unsupported version",
+            Error::Unsupported { version } => return write!(f, "unsupported version {version}"),
             Error::Malformed => "malformed text",
             Error::Empty => "empty list",
             Error::Reversed => "range end below its start",
@@ -57,8 +62,21 @@ impl fmt::Display for Error {
             Error::Cobs => "bad COBS encoding",
             Error::Checksum => "CRC mismatch",
             Error::Payload => "payload does not decode",
-        })
+        };
+        f.write_str(text)
     }
 }
 
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_names_its_version() {
+        let e = Error::Unsupported { version: 3 };
+        assert_eq!(e.to_string(), "unsupported version 3");
+        assert_eq!(Error::Cobs.to_string(), "bad COBS encoding");
+    }
+}

@@ -17,9 +17,18 @@
 //!
 //! Netlink integers are in host byte order; all reads and writes of them go through one
 //! private module so that this is said in one place.
+//!
+//! The `test-util` feature adds what tests and simulators need to build kernel input and
+//! record streams (`taskstats::put_field`, `put_comm`, `Reply::emit`, `wire::testutil`).
+//! It is for dev-dependencies: those items are not part of the codec's API, and the
+//! helpers use std.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// The test helpers build vectors and proptest strategies; the codec itself never uses std.
+#[cfg(all(feature = "test-util", not(test)))]
+extern crate std;
 
 mod bytes;
 pub mod error;

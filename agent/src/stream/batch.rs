@@ -20,6 +20,12 @@ pub struct Batch {
     frames: Vec<(usize, Option<Item>)>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
 impl Batch {
     /// An empty batch, its room allocated now.
     pub fn new() -> Batch {

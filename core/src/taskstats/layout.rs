@@ -14,7 +14,9 @@
 use core::ops::Range;
 
 use super::field::Field;
+#[cfg(any(test, feature = "test-util"))]
 use crate::bytes::put_at;
+#[cfg(any(test, feature = "test-util"))]
 use crate::error::{Error, Result};
 
 /// The lowest struct version this crate decodes. Version 1 (Linux 2.6.18) had another
@@ -246,11 +248,13 @@ pub fn comm_range(version: u16) -> Option<Range<usize>> {
 /// Writes `value` into `field` of a struct of `version` held in `buf`, host-endian, keeping
 /// the field's low bytes (pass a signed value as its two's-complement bits, `v as u64`).
 ///
-/// For building structs in tests and simulators; the agent never writes one. Errors:
+/// For building structs in tests and simulators (feature `test-util`); the agent never
+/// writes one. Errors:
 /// [`Error::Unsupported`] if `version` does not carry `field`, [`Error::BufferTooSmall`] if
 /// `buf` ends before the field (nothing is written then).
+#[cfg(any(test, feature = "test-util"))]
 pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Result<()> {
-    let (off, width) = slot(version, field).ok_or(Error::Unsupported)?;
+    let (off, width) = slot(version, field).ok_or(Error::Unsupported { version })?;
     let bytes = value.to_ne_bytes();
     // The low-order bytes of a host-endian u64 are its first bytes on little-endian hosts
     // and its last on big-endian ones.
@@ -271,8 +275,9 @@ pub fn put_field(buf: &mut [u8], version: u16, field: Field, value: u64) -> Resu
 /// [`COMM_LEN`] bytes or more is cut to fill the array without a NUL, as the kernel may.
 ///
 /// Errors as [`put_field`].
+#[cfg(any(test, feature = "test-util"))]
 pub fn put_comm(buf: &mut [u8], version: u16, name: &[u8]) -> Result<()> {
-    let range = comm_range(version).ok_or(Error::Unsupported)?;
+    let range = comm_range(version).ok_or(Error::Unsupported { version })?;
     let dst = buf.get_mut(range).ok_or(Error::BufferTooSmall)?;
     dst.fill(0);
     let n = name.len().min(COMM_LEN);
@@ -456,7 +461,7 @@ mod tests {
         assert_eq!(buf[8], 0xaa);
         assert_eq!(
             put_field(&mut buf, 2, Fd::ReadBytes, 1),
-            Err(Error::Unsupported)
+            Err(Error::Unsupported { version: 2 })
         );
         assert_eq!(
             put_field(&mut buf, 4, Fd::ReadBytes, 1),
@@ -464,7 +469,7 @@ mod tests {
         );
         assert_eq!(
             put_field(&mut buf, 1, Fd::Version, 1),
-            Err(Error::Unsupported)
+            Err(Error::Unsupported { version: 1 })
         );
         put_comm(&mut buf, 2, b"sleep").unwrap();
         assert_eq!(&buf[80..86], b"sleep\0");

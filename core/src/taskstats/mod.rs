@@ -14,14 +14,15 @@ mod stats;
 
 // --- lead: command/reply re-exports ---
 pub use command::{CMD_GET, CMD_NEW, Command, cmd_attr};
-pub use reply::{Aggregate, Reply, attr};
+pub use reply::{Aggregate, Aggregates, Kind, Reply, attr};
 
 // --- struct decoding re-exports (field.rs, layout.rs, stats.rs) ---
 pub use field::{Field, Unit, ac_flag};
 pub use layout::{
-    COMM_LEN, LATEST_VERSION, MAX_STRUCT_SIZE, MIN_VERSION, comm_range, field_range, put_comm,
-    put_field, struct_size,
+    COMM_LEN, LATEST_VERSION, MAX_STRUCT_SIZE, MIN_VERSION, comm_range, field_range, struct_size,
 };
+#[cfg(any(test, feature = "test-util"))]
+pub use layout::{put_comm, put_field};
 pub use stats::{CommLossy, Delay, DelayStats, Fields, Taskstats, Value};
 
 /// Name of the generic netlink family, resolved through nlctrl.

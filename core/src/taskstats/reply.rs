@@ -1,8 +1,10 @@
 //! TASKSTATS_CMD_NEW: answers to GET, and exit records.
 
+#[cfg(any(test, feature = "test-util"))]
 use super::FAMILY_VERSION;
 use super::command::CMD_NEW;
 use super::stats::Taskstats;
+#[cfg(any(test, feature = "test-util"))]
 use crate::builder::Builder;
 use crate::netlink::Packet;
 use crate::nla::Nla;
@@ -22,6 +24,33 @@ pub mod attr {
     pub const AGGR_TGID: u16 = 5;
     /// Padding so that STATS lands 8-byte aligned on some architectures; no payload.
     pub const NULL: u16 = 6;
+}
+
+/// Which nest an [`Aggregate`] came from: a task's or a thread group's.
+///
+/// The record stream sends it as is ([`crate::wire::Kind`] is this type): its variant
+/// order is part of the wire format, append only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    /// Per task (thread): the kernel's AGGR_PID; the id is a pid (thread id).
+    Pid,
+    /// Per thread group, sent when the last thread of a group that had more than one
+    /// exits: the kernel's AGGR_TGID; the id is a tgid. The kernel sums only delays,
+    /// times and context switches here; comm, ids and flags read as zero.
+    Tgid,
+}
+
+impl Kind {
+    /// Both kinds, in the order [`Reply::aggregates`] yields them.
+    pub const ALL: [Kind; 2] = [Kind::Pid, Kind::Tgid];
+
+    /// The kind's stable name, `pid` or `tgid`, as output and JSON spell it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Kind::Pid => "pid",
+            Kind::Tgid => "tgid",
+        }
+    }
 }
 
 /// The statistics of one task or thread group, as carried in an AGGR nest.
@@ -88,10 +117,52 @@ impl<'a> Reply<'a> {
     }
 }
 
+impl<'a> Reply<'a> {
+    /// The aggregate of `kind`'s nest, if the message has one.
+    pub fn get(&self, kind: Kind) -> Option<Aggregate<'a>> {
+        match kind {
+            Kind::Pid => self.pid,
+            Kind::Tgid => self.tgid,
+        }
+    }
+
+    /// Every aggregate the message carries with its kind: the task's first, then its
+    /// thread group's (the order the kernel sends them in), one or two in all.
+    pub fn aggregates(&self) -> Aggregates<'a> {
+        Aggregates {
+            reply: *self,
+            next: 0,
+        }
+    }
+}
+
+/// The `(Kind, Aggregate)` pairs of a [`Reply`], from [`Reply::aggregates`].
+#[derive(Debug, Clone)]
+pub struct Aggregates<'a> {
+    reply: Reply<'a>,
+    /// Index into [`Kind::ALL`] of the next kind to look at.
+    next: usize,
+}
+
+impl<'a> Iterator for Aggregates<'a> {
+    type Item = (Kind, Aggregate<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while let Some(&kind) = Kind::ALL.get(self.next) {
+            self.next += 1;
+            if let Some(a) = self.reply.get(kind) {
+                return Some((kind, a));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
 impl Reply<'_> {
     /// Writes this reply as a TASKSTATS_CMD_NEW message, as the kernel lays it out (AGGR_PID
-    /// first, no padding); returns its length. Used to build test input and by tools that
-    /// replay records.
+    /// first, no padding); returns its length. For building test input and simulated
+    /// kernels (feature `test-util`): the agent only reads replies.
     pub fn emit(&self, buf: &mut [u8], family: u16, seq: u32) -> Result<usize> {
         let mut b = Builder::new(buf, family, 0, seq)?.genl(CMD_NEW, FAMILY_VERSION)?;
         for (agg, nest, id) in [
@@ -201,6 +272,26 @@ mod tests {
         let (p, t) = (r.pid.unwrap(), r.tgid.unwrap());
         assert_eq!((p.id, t.id), (9883, 9881));
         assert_eq!(p.stats.get(Field::AcTgid), Some(9881));
+    }
+
+    #[test]
+    fn aggregates_come_with_their_kind_task_first() {
+        let kinds = |bytes: &[u8]| -> Vec<(Kind, u32)> {
+            parse(bytes)
+                .unwrap()
+                .aggregates()
+                .map(|(k, a)| (k, a.id))
+                .collect()
+        };
+        assert_eq!(kinds(&EXIT_PID), [(Kind::Pid, 9876)]);
+        assert_eq!(kinds(&GET_TGID), [(Kind::Tgid, 9871)]);
+        assert_eq!(
+            kinds(&EXIT_TID_TGID),
+            [(Kind::Pid, 9883), (Kind::Tgid, 9881)]
+        );
+        let r = parse(&EXIT_TID_TGID).unwrap();
+        assert_eq!(r.get(Kind::Tgid).map(|a| a.id), Some(9881));
+        assert_eq!(Kind::ALL.map(Kind::name), ["pid", "tgid"]);
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl<'a> Taskstats<'a> {
     pub fn new(payload: &'a [u8]) -> Result<Self> {
         let version = u16_at(payload, 0).ok_or(Error::Truncated)?;
         if version < MIN_VERSION {
-            return Err(Error::Unsupported);
+            return Err(Error::Unsupported { version });
         }
         Ok(Taskstats {
             buf: payload,
@@ -473,7 +473,7 @@ mod tests {
         put_field(&mut buf, version, Field::Version, u64::from(version)).unwrap();
         for &f in Field::ALL.iter().skip(1) {
             match put_field(&mut buf, version, f, distinct(f)) {
-                Ok(()) | Err(Error::Unsupported) | Err(Error::BufferTooSmall) => {}
+                Ok(()) | Err(Error::Unsupported { .. }) | Err(Error::BufferTooSmall) => {}
                 Err(e) => panic!("{e}"),
             }
         }
@@ -687,7 +687,7 @@ mod tests {
         let mut b = synthetic(16, 560);
         for v in [0u16, 1] {
             b[0..2].copy_from_slice(&v.to_ne_bytes());
-            assert_eq!(Taskstats::new(&b), Err(Error::Unsupported));
+            assert_eq!(Taskstats::new(&b), Err(Error::Unsupported { version: v }));
         }
         assert_eq!(Taskstats::new(&[]), Err(Error::Truncated));
         assert_eq!(Taskstats::new(&[16]), Err(Error::Truncated));

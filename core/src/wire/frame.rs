@@ -257,7 +257,9 @@ pub fn decode_payload(payload: &[u8]) -> Result<Message> {
             return Err(Error::Payload);
         }
         if prefix.wire_version > WIRE_VERSION {
-            return Err(Error::Unsupported);
+            return Err(Error::Unsupported {
+                version: prefix.wire_version,
+            });
         }
     }
     let mut de = postcard::Deserializer::from_flavor(ZeroPadded {
@@ -271,7 +273,9 @@ pub fn decode_payload(payload: &[u8]) -> Result<Message> {
             return Err(Error::Payload);
         }
         if h.wire_version > WIRE_VERSION {
-            return Err(Error::Unsupported);
+            return Err(Error::Unsupported {
+                version: h.wire_version,
+            });
         }
     }
     Ok(msg)
@@ -432,15 +436,18 @@ mod tests {
         let mut h = StreamHeader::new();
         h.wire_version = WIRE_VERSION + 1;
         let payload = testutil::to_vec(&Message::Header(h));
-        assert_eq!(decode_payload(&payload), Err(Error::Unsupported));
+        let newer_err = Error::Unsupported {
+            version: WIRE_VERSION + 1,
+        };
+        assert_eq!(decode_payload(&payload), Err(newer_err));
         // Refused from the fixed prefix alone, whatever a newer header carries after it.
         let mut newer = payload[..1 + 4 + 1].to_vec();
         newer.extend_from_slice(&[0xFF; 10]);
-        assert_eq!(decode_payload(&newer), Err(Error::Unsupported));
+        assert_eq!(decode_payload(&newer), Err(newer_err));
         // An overlong varint tag is still the header's (found by the record_decode fuzzer).
         let mut overlong = vec![0x80, 0x00];
         overlong.extend_from_slice(&payload[1..]);
-        assert_eq!(decode_payload(&overlong), Err(Error::Unsupported));
+        assert_eq!(decode_payload(&overlong), Err(newer_err));
         // This version and older ones are read.
         let current = testutil::to_vec(&Message::Header(StreamHeader::new()));
         assert!(decode_payload(&current).is_ok());

@@ -109,6 +109,39 @@ pub enum LossReason {
     SinkOutage,
 }
 
+impl LossReason {
+    /// Every reason, in wire order: `ALL[r.index()] == r`.
+    pub const ALL: [LossReason; 3] = [
+        LossReason::KernelEnobufs,
+        LossReason::QueueOverflow,
+        LossReason::SinkOutage,
+    ];
+
+    /// The reason's position in [`LossReason::ALL`], which is its wire tag: for arrays of
+    /// counts per reason.
+    pub const fn index(self) -> usize {
+        // The variants carry no explicit discriminants, so `as` gives declaration order,
+        // the order postcard tags them with.
+        self as usize
+    }
+
+    /// The reason's stable name, as the agent's stats, logs and JSON spell it
+    /// (`kernel_enobufs`, `queue_overflow`, `sink_outage`). Like the wire tag, a name is
+    /// never changed once given: scripts match on it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LossReason::KernelEnobufs => "kernel_enobufs",
+            LossReason::QueueOverflow => "queue_overflow",
+            LossReason::SinkOutage => "sink_outage",
+        }
+    }
+
+    /// The reason named `name` (see [`LossReason::name`]).
+    pub fn from_name(name: &str) -> Option<LossReason> {
+        LossReason::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
 /// Records lost before sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Loss {
@@ -134,4 +167,57 @@ pub struct Heartbeat {
     pub drops: u64,
     /// Records waiting in the agent's queue, in records.
     pub queue_depth: u32,
+}
+
+impl Loss {
+    /// Whether this Loss covers sequence numbers: lost records (queue overflow, sink
+    /// outage) took numbers, ENOBUFS events did not, and an empty Loss covers none.
+    /// Only such a Loss is a numbered frame of its stream, as a record is.
+    pub fn is_numbered(&self) -> bool {
+        self.reason != LossReason::KernelEnobufs && self.count > 0
+    }
+
+    /// The sequence numbers this Loss covers, `next_seq - count .. next_seq` (empty when
+    /// it is not [numbered](Loss::is_numbered)).
+    pub fn numbers(&self) -> core::ops::Range<u64> {
+        if self.is_numbered() {
+            self.next_seq.saturating_sub(self.count)..self.next_seq
+        } else {
+            self.next_seq..self.next_seq
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_table_is_in_wire_order_with_distinct_names() {
+        for (i, r) in LossReason::ALL.into_iter().enumerate() {
+            assert_eq!(r.index(), i);
+            // The wire tag of a unit variant is its index, one byte here.
+            let mut buf = [0u8; 4];
+            assert_eq!(postcard::to_slice(&r, &mut buf).unwrap(), [i as u8]);
+            assert_eq!(LossReason::from_name(r.name()), Some(r));
+        }
+        assert_eq!(
+            LossReason::ALL.map(LossReason::name),
+            ["kernel_enobufs", "queue_overflow", "sink_outage"]
+        );
+        assert_eq!(LossReason::from_name("queue"), None);
+    }
+
+    #[test]
+    fn only_losses_of_records_are_numbered() {
+        let l = |reason, count, next_seq| Loss {
+            count,
+            reason,
+            next_seq,
+        };
+        assert_eq!(l(LossReason::QueueOverflow, 3, 5).numbers(), 2..5);
+        assert_eq!(l(LossReason::SinkOutage, 9, 5).numbers(), 0..5);
+        assert!(!l(LossReason::SinkOutage, 0, 5).is_numbered());
+        assert!(l(LossReason::KernelEnobufs, 2, 6).numbers().is_empty());
+    }
 }

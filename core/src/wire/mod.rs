@@ -21,6 +21,7 @@ mod message;
 mod reader;
 mod record;
 mod schema;
+mod sequence;
 
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
@@ -32,14 +33,15 @@ pub use message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, Heartbeat, KERNEL_RELEASE_CAP, Loss, LossReason, MAGIC,
     Message, POSSIBLE_CPUS_CAP, StreamHeader,
 };
-pub use reader::{FrameReader, Frames, ReaderStats, StreamReader};
+pub use reader::{FrameReader, Frames, ReaderStats, Refusal, StreamReader};
 pub use record::{
     ACCT_FIELDS, COMM_CAP, Comm, DELAYS_FIELDS, FieldValue, Kind, MAX_SLOTS, Profile, Record,
     Values,
 };
 pub use schema::{SCHEMA, SCHEMA_HASH, WIRE_VERSION, fnv1a32};
+pub use sequence::{SEQ_WINDOW, SEQ_WINDOW_WORDS, SeqCounts, SeqTracker, Verdict};
 
 #[cfg(test)]
 mod measure;
-#[cfg(test)]
-mod testutil;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testutil;

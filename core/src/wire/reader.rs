@@ -34,11 +34,32 @@ impl ReaderStats {
             Err(Error::BufferTooSmall) => &mut self.overflow,
             Err(Error::Cobs) => &mut self.cobs,
             Err(Error::Checksum) => &mut self.checksum,
-            Err(Error::Unsupported) => &mut self.unsupported,
+            Err(Error::Unsupported { .. }) => &mut self.unsupported,
             Err(_) => &mut self.payload,
         };
         *slot = slot.saturating_add(1);
     }
+}
+
+/// How the frame a [`FrameReader`] handed out last changed its refusal of a newer wire
+/// version, from [`FrameReader::refusal_change`]: what a host reports once per refusal
+/// rather than once per refused frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The refusal is as it was before the frame (on or off).
+    Unchanged,
+    /// The frame was a header of wire version `version`, newer than this build reads:
+    /// this and every frame until a readable header are refused.
+    Started {
+        /// The header's wire version.
+        version: u16,
+    },
+    /// The frame was a readable header and ended the refusal of `version`.
+    Ended {
+        /// The wire version that had been refused.
+        version: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,8 +77,9 @@ enum State {
 ///
 /// Every rejected frame is reported once, as an `Err`, and counted in [`ReaderStats`]; the
 /// reader then carries on with the next frame, whatever the bytes were. After a header of
-/// a newer wire version it refuses ([`Error::Unsupported`]) every frame until a header it
-/// can read arrives. Use [`StreamReader`] for a buffer that holds every valid frame.
+/// a newer wire version it refuses ([`Error::Unsupported`], carrying that version) every
+/// frame until a header it can read arrives; [`FrameReader::refusing`] and
+/// [`FrameReader::refusal_change`] tell a caller so, without it keeping frames of its own. Use [`StreamReader`] for a buffer that holds every valid frame.
 ///
 /// ```
 /// # use taskwire_core::wire::*;
@@ -75,8 +97,10 @@ pub struct FrameReader<const N: usize> {
     len: usize,
     state: State,
     cobs: Decoder,
-    /// A header of a newer wire version was seen and no readable one since.
-    refusing: bool,
+    /// The wire version of a newer header seen with no readable one since.
+    refusing: Option<u16>,
+    /// What the last frame handed out did to `refusing`.
+    change: Refusal,
     stats: ReaderStats,
 }
 
@@ -91,7 +115,8 @@ impl<const N: usize> FrameReader<N> {
             len: 0,
             state: State::Idle,
             cobs: Decoder::new(),
-            refusing: false,
+            refusing: None,
+            change: Refusal::Unchanged,
             stats: ReaderStats {
                 accepted: 0,
                 overflow: 0,
@@ -109,6 +134,9 @@ impl<const N: usize> FrameReader<N> {
     /// skipped silently.
     pub fn push(&mut self, byte: u8) -> Option<Result<Message>> {
         if byte == DELIMITER {
+            if self.state != State::Idle {
+                self.change = Refusal::Unchanged;
+            }
             let result = match self.state {
                 State::Idle => return None,
                 State::Overflow => Err(Error::BufferTooSmall),
@@ -134,6 +162,12 @@ impl<const N: usize> FrameReader<N> {
         None
     }
 
+    /// Whether a frame has begun and not ended: at the end of the input, a frame cut short
+    /// (its CRC never arrived).
+    pub fn mid_frame(&self) -> bool {
+        self.state != State::Idle
+    }
+
     /// Returns an iterator over the messages (or rejections) of the frames that end within
     /// `bytes`; an unfinished frame stays buffered for the next call.
     pub fn feed<'r, 'b>(&'r mut self, bytes: &'b [u8]) -> Frames<'r, 'b, N> {
@@ -148,11 +182,25 @@ impl<const N: usize> FrameReader<N> {
         &self.stats
     }
 
+    /// The newer wire version whose frames are being refused: a header of it was read and
+    /// no readable header since. `None` while frames are read.
+    pub fn refusing(&self) -> Option<u16> {
+        self.refusing
+    }
+
+    /// How the last frame handed out (as a message or a rejection) changed
+    /// [`FrameReader::refusing`]: to report a refusal once, when it starts, and once
+    /// more when it ends.
+    pub fn refusal_change(&self) -> Refusal {
+        self.change
+    }
+
     /// Forgets any partial frame and a refused wire version, for a new connection. Counts
     /// are kept.
     pub fn reset(&mut self) {
         self.start_frame();
-        self.refusing = false;
+        self.refusing = None;
+        self.change = Refusal::Unchanged;
     }
 
     fn start_frame(&mut self) {
@@ -175,10 +223,22 @@ impl<const N: usize> FrameReader<N> {
         let frame = self.buf.get(..self.len).ok_or(Error::BufferTooSmall)?;
         let result = decode_unstuffed(frame);
         match (&result, self.refusing) {
-            (Ok(Message::Header(_)), _) => self.refusing = false,
-            (Err(Error::Unsupported), _) => self.refusing = true,
+            (Ok(Message::Header(_)), Some(version)) => {
+                self.refusing = None;
+                self.change = Refusal::Ended { version };
+            }
+            // Only a header is refused by version: this one starts a refusal, or replaces
+            // the version of one under way (another newer agent took over the stream).
+            (&Err(Error::Unsupported { version }), was) => {
+                self.refusing = Some(version);
+                if was.is_none() {
+                    self.change = Refusal::Started { version };
+                }
+            }
             // A good CRC but a payload this build cannot read: the newer version's.
-            (Ok(_) | Err(Error::Payload), true) => return Err(Error::Unsupported),
+            (Ok(_) | Err(Error::Payload), Some(version)) => {
+                return Err(Error::Unsupported { version });
+            }
             _ => {}
         }
         result
@@ -256,6 +316,19 @@ mod tests {
         let mut r = StreamReader::new();
         assert!(read_all(&mut r, &[0, 0, 0]).is_empty());
         assert_eq!(r.stats().rejected() + r.stats().accepted, 0);
+    }
+
+    #[test]
+    fn mid_frame_until_the_delimiter() {
+        let mut r = StreamReader::new();
+        assert!(!r.mid_frame());
+        let f = frame(&small_record(3));
+        for &b in &f[..f.len() - 1] {
+            assert!(r.push(b).is_none());
+            assert!(r.mid_frame());
+        }
+        assert!(r.push(0).is_some());
+        assert!(!r.mid_frame());
     }
 
     #[test]
@@ -454,22 +527,49 @@ mod tests {
         wire.extend_from_slice(&frame(&small_record(2)));
         let mut r = StreamReader::new();
         let out = read_all(&mut r, &wire);
-        assert_eq!(
-            &out[..3],
-            [
-                Err(Error::Unsupported),
-                Err(Error::Unsupported),
-                Err(Error::Unsupported)
-            ]
-        );
+        let refused = Err(Error::Unsupported {
+            version: WIRE_VERSION + 1,
+        });
+        assert_eq!(&out[..3], [refused.clone(), refused.clone(), refused]);
         assert!(matches!(out[3], Ok(Message::Header(_))));
         assert_eq!(out[4], Ok(small_record(2)));
         assert_eq!(r.stats().unsupported, 3);
 
+        // The refusal's state and its changes, frame by frame.
+        let mut r = StreamReader::new();
+        let mut seen = Vec::new();
+        for b in wire.iter().copied() {
+            if r.push(b).is_some() {
+                seen.push((r.refusing(), r.refusal_change()));
+            }
+        }
+        let newer = Some(WIRE_VERSION + 1);
+        let started = Refusal::Started {
+            version: WIRE_VERSION + 1,
+        };
+        let ended = Refusal::Ended {
+            version: WIRE_VERSION + 1,
+        };
+        assert_eq!(
+            seen,
+            [
+                (newer, started),
+                (newer, Refusal::Unchanged),
+                (newer, Refusal::Unchanged),
+                (None, ended),
+                (None, Refusal::Unchanged),
+            ]
+        );
+
         // A reset (new connection) forgets the refusal.
         let mut r = StreamReader::new();
         read_all(&mut r, &wire[..wire.len() / 3]);
+        assert_eq!(r.refusing(), Some(WIRE_VERSION + 1));
         r.reset();
+        assert_eq!(
+            (r.refusing(), r.refusal_change()),
+            (None, Refusal::Unchanged)
+        );
         let f = frame(&small_record(9));
         assert_eq!(read_all(&mut r, &f), [Ok(small_record(9))]);
     }
@@ -512,10 +612,20 @@ mod tests {
         wire.extend_from_slice(&stuffed);
         let out = read_all(&mut r, &wire);
         assert_eq!(out.len(), 5);
-        assert_eq!(out[0], Err(Error::Unsupported));
+        assert_eq!(
+            out[0],
+            Err(Error::Unsupported {
+                version: WIRE_VERSION + 1
+            })
+        );
         // While refusing, a payload that does not decode, header or not, is Unsupported,
         // and frame damage keeps its own name.
-        assert_eq!(out[1], Err(Error::Unsupported));
+        assert_eq!(
+            out[1],
+            Err(Error::Unsupported {
+                version: WIRE_VERSION + 1
+            })
+        );
         assert_eq!(out[2], Err(Error::Checksum));
         // Any decodable header of this version or older ends the refusal, whatever its
         // schema hash.

@@ -21,16 +21,9 @@ pub const COMM_CAP: usize = 32;
 /// A task's command name: raw bytes (the kernel does not promise UTF-8), no NUL.
 pub type Comm = Vec<u8, COMM_CAP>;
 
-/// Which kind of kernel record this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Kind {
-    /// Per task (thread): the kernel's AGGR_PID; the record's id is a pid (thread id).
-    Pid,
-    /// Per thread group, sent when the last thread of a group that had more than one
-    /// exits: the kernel's AGGR_TGID; the id is a tgid. The kernel sums only delays,
-    /// times and context switches here; comm, ids and flags read as zero.
-    Tgid,
-}
+/// Which kind of kernel record this is: the taskstats nest it came from, defined next to
+/// [`crate::taskstats::Reply`] so that a reply's aggregates and a record share one type.
+pub use crate::taskstats::Kind;
 
 /// Which fields a record carries. The lists are part of the wire format: append only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,7 +1,12 @@
-//! Proptest strategies and helpers shared by the wire tests.
+//! Test helpers for record streams (feature `test-util`): frames as vectors, sample
+//! messages and streams, and proptest strategies for every message type.
+//!
+//! Shared by core's own tests and, through the feature, by other crates' tests, so that
+//! fixtures live in one place. Not part of the codec's API; it uses std.
 
 use heapless::String;
 use proptest::prelude::*;
+use std::vec::Vec;
 
 use super::*;
 
@@ -28,6 +33,7 @@ pub fn wire_u64() -> impl Strategy<Value = u64> {
     ]
 }
 
+/// Any header of this wire version, with arbitrary descriptive fields and schema hash.
 pub fn header() -> impl Strategy<Value = StreamHeader> {
     (
         (hstring(), hstring(), hstring(), hstring()),
@@ -49,6 +55,7 @@ pub fn header() -> impl Strategy<Value = StreamHeader> {
         })
 }
 
+/// Any slot values, up to [`MAX_SLOTS`], most present.
 pub fn values() -> impl Strategy<Value = Values> {
     proptest::collection::vec(proptest::option::weighted(0.8, wire_u64()), 0..=MAX_SLOTS).prop_map(
         |slots| {
@@ -61,6 +68,7 @@ pub fn values() -> impl Strategy<Value = Values> {
     )
 }
 
+/// Any record (its values need not match its profile's slots).
 pub fn record() -> impl Strategy<Value = Record> {
     (
         any::<u64>(),
@@ -84,6 +92,7 @@ pub fn record() -> impl Strategy<Value = Record> {
         })
 }
 
+/// Any Loss frame.
 pub fn loss() -> impl Strategy<Value = Loss> {
     (
         any::<u64>(),
@@ -101,6 +110,7 @@ pub fn loss() -> impl Strategy<Value = Loss> {
         })
 }
 
+/// Any heartbeat.
 pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
     (any::<u64>(), any::<u64>(), any::<u64>(), any::<u32>()).prop_map(
         |(uptime_ms, records_sent, drops, queue_depth)| Heartbeat {
@@ -112,6 +122,7 @@ pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
     )
 }
 
+/// Any message, of every variant.
 pub fn message() -> impl Strategy<Value = Message> {
     prop_oneof![
         header().prop_map(Message::Header),
@@ -122,8 +133,8 @@ pub fn message() -> impl Strategy<Value = Message> {
 }
 
 /// Encodes `msg` as a frame into a fresh vector.
-pub fn frame(msg: &Message) -> std::vec::Vec<u8> {
-    let mut buf = vec![0u8; MAX_FRAME_LEN];
+pub fn frame(msg: &Message) -> Vec<u8> {
+    let mut buf = std::vec![0u8; MAX_FRAME_LEN];
     let n = encode_frame(msg, &mut buf).unwrap();
     buf.truncate(n);
     buf
@@ -146,9 +157,32 @@ pub fn small_record(seq: u64) -> Message {
 }
 
 /// postcard bytes of `v` (the crate builds postcard without `alloc`).
-pub fn to_vec<T: serde::Serialize>(v: &T) -> std::vec::Vec<u8> {
-    let mut buf = vec![0u8; 4 * MAX_FRAME_LEN];
+pub fn to_vec<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut buf = std::vec![0u8; 4 * MAX_FRAME_LEN];
     let n = postcard::to_slice(v, &mut buf).unwrap().len();
     buf.truncate(n);
     buf
+}
+
+/// A header of this wire version naming `board` (cut to [`BOARD_ID_CAP`] bytes on a char
+/// boundary).
+pub fn named_header(board: &str) -> Message {
+    let mut h = StreamHeader::new();
+    for c in board.chars() {
+        if h.board_id.push(c).is_err() {
+            break;
+        }
+    }
+    Message::Header(h)
+}
+
+/// A whole stream as an agent writes it: the leading 0x00, a header naming `board`, then
+/// [`small_record`]s numbered `seqs`.
+pub fn stream_bytes(board: &str, seqs: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    let mut w = std::vec![DELIMITER];
+    w.extend(frame(&named_header(board)));
+    for s in seqs {
+        w.extend(frame(&small_record(s)));
+    }
+    w
 }
