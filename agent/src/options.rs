@@ -89,7 +89,7 @@ impl Common {
             "enable-delayacct" => self.enable_delayacct = flag(args, name, v)?,
             "format" => {
                 let s = args.value(name, v)?;
-                self.format = parse_format(&s).map_err(|e| args.usage(e))?;
+                self.format = parse_format(&s, Format::TEXT_JSON).map_err(|e| args.usage(e))?;
             }
             _ => return Ok(false),
         }
@@ -190,7 +190,7 @@ pub fn cgroup(items: Vec<OsString>) -> Result<Parsed<CgroupOpts>, Failure> {
             a if is_help(&a) => return Ok(Parsed::Help),
             Arg::Long(name, v) if name == "format" => {
                 let s = args.value(&name, v)?;
-                format = parse_format(&s).map_err(|e| args.usage(e))?;
+                format = parse_format(&s, Format::TEXT_JSON).map_err(|e| args.usage(e))?;
             }
             Arg::Positional(p) if path.is_none() => {
                 if p.is_empty() {

@@ -8,7 +8,8 @@ use crate::failure::Failure;
 /// The largest pid the kernel can hand out (PID_MAX_LIMIT on 64-bit systems).
 pub const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
 
-/// Output format of a command.
+/// Output format of a command. Each command takes the formats it can print (see
+/// [`parse_format`]): every command text and JSON, `decode` also CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Human-readable text.
@@ -16,6 +17,29 @@ pub enum Format {
     Text,
     /// One JSON object per record.
     Json,
+    /// Comma-separated values, records only.
+    Csv,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: &[Format] = &[Format::Text, Format::Json, Format::Csv];
+    /// What the board commands print.
+    pub const TEXT_JSON: &[Format] = &[Format::Text, Format::Json];
+
+    /// The name `--format` takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Parses any format's name.
+    pub fn parse(s: &str) -> Result<Format, String> {
+        parse_format(s, Format::ALL)
+    }
 }
 
 /// One command-line item.
@@ -175,13 +199,21 @@ pub fn parse_bytes(s: &str, what: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses `text` or `json`.
-pub fn parse_format(s: &str) -> Result<Format, String> {
-    match s {
-        "text" => Ok(Format::Text),
-        "json" => Ok(Format::Json),
-        _ => Err(format!("invalid format '{s}': expected text or json")),
+/// Parses the name of one of the formats a command `accepts`; the error names them all.
+pub fn parse_format(s: &str, accepts: &[Format]) -> Result<Format, String> {
+    if let Some(&f) = accepts.iter().find(|f| f.name() == s) {
+        return Ok(f);
     }
+    let mut expected = String::new();
+    for (i, f) in accepts.iter().enumerate() {
+        expected.push_str(match i {
+            0 => "",
+            i if i + 1 == accepts.len() => " or ",
+            _ => ", ",
+        });
+        expected.push_str(f.name());
+    }
+    Err(format!("invalid format '{s}': expected {expected}"))
 }
 
 #[cfg(test)]
@@ -256,8 +288,17 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(parse_format("json"), Ok(Format::Json));
-        assert_eq!(parse_format("text"), Ok(Format::Text));
-        assert!(parse_format("JSON").is_err());
+        assert_eq!(parse_format("json", Format::TEXT_JSON), Ok(Format::Json));
+        assert_eq!(parse_format("text", Format::TEXT_JSON), Ok(Format::Text));
+        assert!(parse_format("JSON", Format::TEXT_JSON).is_err());
+        assert_eq!(
+            parse_format("csv", Format::TEXT_JSON).unwrap_err(),
+            "invalid format 'csv': expected text or json"
+        );
+        assert_eq!(
+            parse_format("xml", Format::ALL).unwrap_err(),
+            "invalid format 'xml': expected text, json or csv"
+        );
+        assert_eq!(Format::parse("csv"), Ok(Format::Csv));
     }
 }

@@ -3,13 +3,12 @@
 use std::ffi::OsString;
 use std::io::ErrorKind;
 
-use crate::render::Format;
 use crate::session::Decoder;
 use crate::source::{self, Input, Opened};
 use crate::spec::Source;
 use crate::{self as decode, Reopen, Stop, Wake};
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args};
+use taskwire_cli::args::{Arg, Args, Format, parse_format};
 use taskwire_cli::signals::{self, SignalFd};
 
 /// Options of `taskwire decode`.
@@ -96,7 +95,7 @@ pub fn options(args: Vec<OsString>) -> Result<Option<DecodeOpts>, Failure> {
                 }
                 "format" => {
                     let f = a.value("format", v)?;
-                    format = Format::parse(&f).map_err(|e| a.usage(e))?;
+                    format = parse_format(&f, Format::ALL).map_err(|e| a.usage(e))?;
                 }
                 "stats" => {
                     a.no_value("stats", v)?;

@@ -104,6 +104,8 @@ fn render(path: &Path, c: &CgroupStats, format: Format) -> String {
                 .u64("nr_io_wait", c.nr_io_wait);
             j.finish() + "\n"
         }
+        // --format takes Format::TEXT_JSON here.
+        Format::Csv => unreachable!("cgroup prints text or json"),
     }
 }
 

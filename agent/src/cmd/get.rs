@@ -72,5 +72,7 @@ pub fn render(
             s.push('\n');
             s
         }
+        // --format takes Format::TEXT_JSON here.
+        Format::Csv => unreachable!("get and run print text or json"),
     }
 }

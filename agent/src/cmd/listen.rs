@@ -107,6 +107,8 @@ impl<W: Write> Consumer for Printer<W> {
                         Format::Json => {
                             json::aggregate(if tgid { "tgid" } else { "pid" }, &agg).finish() + "\n"
                         }
+                        // --format takes Format::TEXT_JSON here.
+                        Format::Csv => unreachable!("listen prints text or json"),
                     };
                     if self.write(&line) == Flow::Stop {
                         return Flow::Stop;
