@@ -42,6 +42,16 @@ impl Format {
     }
 }
 
+/// A parsed command line: run the command, or show its help. Every command's parser
+/// returns this, so that the command table shows help the same way for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// Run with these options.
+    Run(T),
+    /// `--help` or `-h` was given.
+    Help,
+}
+
 /// One command-line item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arg {
@@ -53,6 +63,13 @@ pub enum Arg {
     Positional(OsString),
     /// `--`: everything after it is positional.
     Separator,
+}
+
+impl Arg {
+    /// `-h` or `--help` (without a value): the request for help every command takes.
+    pub fn is_help(&self) -> bool {
+        matches!(self, Arg::Short('h')) || matches!(self, Arg::Long(n, None) if n == "help")
+    }
 }
 
 /// A scanner over one command's arguments.
@@ -236,6 +253,14 @@ mod tests {
         assert_eq!(a.next_arg().unwrap(), Some(Arg::Positional("x".into())));
         assert_eq!(a.next_arg().unwrap(), Some(Arg::Separator));
         assert_eq!(a.rest(), vec![OsString::from("-y")]);
+    }
+
+    #[test]
+    fn help_is_short_or_long_without_value() {
+        assert!(Arg::Short('h').is_help());
+        assert!(Arg::Long("help".into(), None).is_help());
+        assert!(!Arg::Long("help".into(), Some("x".into())).is_help());
+        assert!(!Arg::Short('H').is_help());
     }
 
     #[test]
