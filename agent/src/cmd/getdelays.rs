@@ -1,0 +1,465 @@
+//! `taskwire getdelays`, also the binary invoked as `getdelays`: the kernel's
+//! `tools/accounting/getdelays` options, run over taskwire's client and listener and
+//! printed in the tool's layout ([`crate::getdelays_layout`]).
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use taskwire_core::cpulist::CpuSet;
+use taskwire_core::taskstats::Aggregate;
+use taskwire_core::wire::Kind;
+
+use crate::cgroupdir::{open_dir, require_v1};
+use crate::client::{Client, Target};
+use crate::cpus::{self, CpuArg};
+use crate::errors::{ClientError, Op};
+use crate::getdelays_layout::{cgroupstats, ctxsw, delayacct, ioacct};
+use crate::listener::{self, Consumer, Event, Flow};
+use crate::report::pick;
+use crate::spawn::{self, Child};
+use crate::stream::logfile::LogFile;
+use taskwire_cli::Failure;
+use taskwire_cli::args::{Parsed, parse_bytes, parse_pid};
+use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
+use taskwire_cli::signals::{self, SignalFd};
+
+const CMD: &str = "getdelays";
+
+/// The tool's usage text, printed on stderr when no action is given.
+const USAGE: &str = "getdelays [-dilv] [-w logfile] [-r bufsize] [-m cpumask] [-t tgid] [-p pid]\n\
+                     \x20 -d: print delayacct stats\n\
+                     \x20 -i: print IO accounting (works only with -p)\n\
+                     \x20 -l: listen forever\n\
+                     \x20 -v: debug on\n\
+                     \x20 -C: container path\n";
+
+/// Parsed getdelays options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Opts {
+    /// -d
+    pub delays: bool,
+    /// -i
+    pub io: bool,
+    /// -q
+    pub ctxsw: bool,
+    /// -l
+    pub forever: bool,
+    /// -v
+    pub debug: bool,
+    /// -w FILE
+    pub logfile: Option<String>,
+    /// -r SIZE
+    pub rcvbuf: Option<usize>,
+    /// -m LIST
+    pub cpumask: Option<CpuArg>,
+    /// -t TGID or -p PID (or the child of -c)
+    pub target: Option<Target>,
+    /// -c CMD ARGS...
+    pub command: Vec<OsString>,
+    /// -C PATH
+    pub container: Option<PathBuf>,
+    /// The lines the tool echoes while it reads its options.
+    pub echo: Vec<String>,
+}
+
+/// Parses getopt-style options "qdiw:r:m:t:p:vlC:c:" (clusters such as `-di` and attached
+/// values such as `-p123` included); `-c` takes the rest of the line as the command.
+pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    let usage = |m: String| Failure::usage(CMD, m);
+    let mut o = Opts::default();
+    let mut items = items.into_iter();
+    while let Some(item) = items.next() {
+        let text = item
+            .to_str()
+            .ok_or_else(|| usage(format!("invalid argument '{}'", item.to_string_lossy())))?;
+        // The tool knows only -h; --help is what `taskwire help getdelays` passes, as it
+        // does to every command.
+        if text == "--help" {
+            return Ok(Parsed::Help);
+        }
+        if text == "--" {
+            if let Some(extra) = items.next() {
+                return Err(usage(format!(
+                    "unexpected argument '{}'",
+                    extra.to_string_lossy()
+                )));
+            }
+            break;
+        }
+        let Some(cluster) = text.strip_prefix('-').filter(|c| !c.is_empty()) else {
+            return Err(usage(format!("unexpected argument '{text}'")));
+        };
+        for (i, c) in cluster.char_indices() {
+            if !"wrmtpCc".contains(c) {
+                let (flag, echo) = match c {
+                    'd' => (&mut o.delays, "print delayacct stats ON"),
+                    'i' => (&mut o.io, "printing IO accounting"),
+                    'q' => (&mut o.ctxsw, "printing task/process context switch rates"),
+                    'v' => (&mut o.debug, "debug on"),
+                    'l' => (&mut o.forever, "listen forever"),
+                    'h' => return Ok(Parsed::Help),
+                    _ => return Err(usage(format!("invalid option -- '{c}'"))),
+                };
+                *flag = true;
+                o.echo.push(echo.to_owned());
+                continue;
+            }
+            let attached = &cluster[i + c.len_utf8()..];
+            let value: OsString = if attached.is_empty() {
+                items
+                    .next()
+                    .ok_or_else(|| usage(format!("option requires an argument -- '{c}'")))?
+            } else {
+                attached.into()
+            };
+            if c == 'c' {
+                o.command.push(value);
+                o.command.extend(items.by_ref());
+                o.target = None;
+                break;
+            }
+            let v = value
+                .into_string()
+                .map_err(|v| usage(format!("-{c}: '{}' is not UTF-8", v.to_string_lossy())))?;
+            match c {
+                'w' => {
+                    o.echo.push(format!("write to file {v}"));
+                    o.logfile = Some(v);
+                }
+                'r' => {
+                    let n = parse_bytes(&v, "receive buffer size").map_err(usage)?;
+                    o.echo.push(format!("receive buf size {n}"));
+                    o.rcvbuf = Some(n);
+                }
+                'm' => {
+                    o.cpumask = Some(CpuArg::parse(&v).map_err(usage)?);
+                    o.echo.push(format!("cpumask {v} maskset 1"));
+                }
+                't' => o.target = Some(Target::Tgid(parse_pid(&v, "tgid").map_err(usage)?)),
+                'p' => o.target = Some(Target::Pid(parse_pid(&v, "pid").map_err(usage)?)),
+                _ => o.container = Some(PathBuf::from(v)),
+            }
+            break;
+        }
+        if !o.command.is_empty() {
+            break;
+        }
+    }
+    Ok(Parsed::Run(o))
+}
+
+/// `getdelays --help` (taskwire's getdelays mode).
+pub fn help() -> String {
+    format!(
+        "Usage: getdelays [-dilqv] [-w logfile] [-r bufsize] [-m cpumask] [-t tgid]\n\
+         \x20                [-p pid] [-c cmd [args...]] [-C container]\n\n\
+         taskwire's implementation of the kernel's tools/accounting/getdelays, with the\n\
+         same options and text layout.\n\n\
+         \x20 -d        print delay accounting statistics\n\
+         \x20 -i        print I/O accounting\n\
+         \x20 -q        print context switch counts\n\
+         \x20 -l        listen forever (with -m)\n\
+         \x20 -v        debug output\n\
+         \x20 -w FILE   also write the records to FILE as a taskwire record stream\n\
+         \x20 -r SIZE   receive buffer size in bytes\n\
+         \x20 -m LIST   register for exit records of the CPUs in LIST\n\
+         \x20 -t TGID   query a thread group\n\
+         \x20 -p PID    query a thread\n\
+         \x20 -c CMD    run CMD (the rest of the line) and report it when it exits\n\
+         \x20 -C PATH   cgroupstats of a cgroup v1 directory\n\
+         \x20 -h        this text\n\n{PRIVILEGE}\n{EXIT_STATUS}"
+    )
+}
+
+/// One AGGR_PID or AGGR_TGID record as the tool prints it.
+pub fn record(agg: &Aggregate<'_>, tgid: bool, o: &Opts) -> String {
+    let mut out = String::new();
+    if o.delays {
+        let _ = writeln!(out, "{}\t{}", if tgid { "TGID" } else { "PID" }, agg.id);
+        out.push_str(&delayacct(&agg.stats));
+    }
+    if o.io {
+        out.push_str(&ioacct(&agg.stats));
+    }
+    if o.ctxsw {
+        out.push_str(&ctxsw(&agg.stats));
+    }
+    out
+}
+
+struct Printer<'o, W: Write> {
+    out: W,
+    opts: &'o Opts,
+    error: Option<std::io::Error>,
+    /// -w FILE.
+    log: Option<LogFile>,
+}
+
+impl<W: Write> Consumer for Printer<'_, W> {
+    fn registered(&mut self, _cpus: &CpuSet) -> Flow {
+        if self.opts.debug {
+            self.write("Sent register cpumask, retval 0\n")
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>) -> Flow {
+        match event {
+            Event::Exit(reply) => {
+                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
+                    let Some(agg) = agg else { continue };
+                    if self.write(&record(&agg, tgid, self.opts)) == Flow::Stop {
+                        return Flow::Stop;
+                    }
+                    let kind = if tgid { Kind::Tgid } else { Kind::Pid };
+                    if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
+                        return Flow::Stop;
+                    }
+                    // The tool stops at the first statistics unless told to listen forever.
+                    if !self.opts.forever {
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            }
+            Event::Loss => {
+                if let Some(l) = self.log.as_mut() {
+                    l.loss();
+                }
+                eprintln!(
+                    "nonfatal reply error: errno {}",
+                    rustix::io::Errno::NOBUFS.raw_os_error()
+                );
+                Flow::Continue
+            }
+            Event::Truncated(n) => {
+                eprintln!("nonfatal reply error: a {n}-byte message was truncated");
+                Flow::Continue
+            }
+            Event::Undecodable(e) => {
+                eprintln!("nonfatal reply error: {e}");
+                Flow::Continue
+            }
+        }
+    }
+
+    fn idle(&mut self) -> Flow {
+        match self.out.flush() {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.error = Some(e);
+                Flow::Stop
+            }
+        }
+    }
+}
+
+impl<W: Write> Printer<'_, W> {
+    fn write(&mut self, s: &str) -> Flow {
+        match self.out.write_all(s.as_bytes()) {
+            Ok(()) => Flow::Continue,
+            Err(e) => {
+                self.error = Some(e);
+                Flow::Stop
+            }
+        }
+    }
+}
+
+/// Runs getdelays (`taskwire getdelays ARGS` and the binary invoked as `getdelays`).
+pub fn main(mut o: Opts) -> Result<i32, Failure> {
+    if o.container.is_some() && (o.target.is_some() || !o.command.is_empty()) {
+        return Err(Failure::usage(CMD, "Select either -t or -C, not both"));
+    }
+    if o.cpumask.is_none() && o.target.is_none() && o.command.is_empty() && o.container.is_none() {
+        eprint!("{USAGE}");
+        return Err(Failure::usage(CMD, "give -p, -t, -c, -m or -C"));
+    }
+    let mut logfile = match &o.logfile {
+        Some(p) => Some(LogFile::create(Path::new(p)).map_err(Failure::Runtime)?),
+        None => None,
+    };
+    let cpus = match &o.cpumask {
+        Some(arg) => {
+            let possible = cpus::possible().map_err(Failure::Runtime)?;
+            Some(cpus::resolve(arg, &possible).map_err(|e| Failure::usage(CMD, e))?)
+        }
+        None => None,
+    };
+    let sigfd =
+        match cpus {
+            Some(_) => Some(SignalFd::open(&signals::STOP_SIGNALS).map_err(|e| {
+                Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}"))
+            })?),
+            None => None,
+        };
+    let mut stdout = BufWriter::new(std::io::stdout());
+    let echo: String = o.echo.iter().map(|l| format!("{l}\n")).collect();
+    let _ = stdout.write_all(echo.as_bytes());
+
+    let mut client = Client::connect()?;
+    if let Some(b) = o.rcvbuf {
+        client
+            .socket()
+            .set_recv_buffer(b)
+            .map_err(|errno| ClientError::Os {
+                op: Op::RecvBuffer,
+                errno,
+            })?;
+    }
+    if o.debug {
+        let _ = writeln!(stdout, "family id {}", client.family().id);
+    }
+    let mut child = None;
+    if !o.command.is_empty() {
+        let c = spawn_and_wait(&mut client, &o.command)?;
+        o.target = Some(Target::Pid(c.id()));
+        child = Some(c);
+    }
+    let mut printed = false;
+    if let Some(target) = o.target {
+        let reply = client.get(target)?;
+        if o.debug {
+            let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
+        }
+        if let Some((agg, tgid)) = pick(&reply, target) {
+            let _ = stdout.write_all(record(&agg, tgid, &o).as_bytes());
+            if let Some(l) = logfile.as_mut() {
+                l.record(if tgid { Kind::Tgid } else { Kind::Pid }, &agg);
+            }
+            printed = true;
+        }
+    }
+    // Reaped only now: until the query above, the zombie held the statistics.
+    if let Some(c) = child {
+        let _ = c.reap();
+    }
+    if let Some(path) = &o.container {
+        let (dir, h) = open_dir(path)?;
+        require_v1(path, h)?;
+        let c = client.cgroup(dir.as_fd())?;
+        let _ = stdout.write_all(cgroupstats(&c).as_bytes());
+        printed = true;
+    }
+    if let Some(cpus) = cpus {
+        if o.forever || !printed {
+            let wake = sigfd.as_ref().map(|s| s.as_fd());
+            let mut p = Printer {
+                out: &mut stdout,
+                opts: &o,
+                error: None,
+                log: logfile.take(),
+            };
+            listener::listen(&mut client, &cpus, wake, &mut p)?;
+            logfile = p.log.take();
+        }
+        let _ = writeln!(stdout, "Sent deregister mask, retval 0");
+    }
+    stdout
+        .flush()
+        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))?;
+    if let Some(l) = logfile {
+        l.finish().map_err(Failure::Runtime)?;
+    }
+    Ok(0)
+}
+
+/// Runs the command of `-c` and waits for it to exit without reaping it.
+fn spawn_and_wait(client: &mut Client, command: &[OsString]) -> Result<Child, Failure> {
+    // A privilege problem shows before the command runs.
+    client.get(Target::Pid(std::process::id()))?;
+    let mask = signals::block(&signals::RUN_SIGNALS)
+        .map_err(|e| Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))?;
+    let Some((first, rest)) = command.split_first() else {
+        return Err(Failure::usage(CMD, "-c needs a command"));
+    };
+    let child = spawn::spawn(first, rest, mask)
+        .map_err(|e| Failure::Runtime(format!("{}: {e}", first.to_string_lossy())))?;
+    child
+        .wait_exited()
+        .map_err(|e| Failure::Runtime(format!("waiting for {}: {e}", child.id())))?;
+    Ok(child)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Opts {
+        match parse(args.iter().map(OsString::from).collect()).unwrap() {
+            Parsed::Run(o) => o,
+            Parsed::Help => panic!("help"),
+        }
+    }
+
+    fn usage_err(args: &[&str]) -> String {
+        let e = parse(args.iter().map(OsString::from).collect()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        e.to_string()
+    }
+
+    #[test]
+    fn getopt_clusters_and_attached_values() {
+        let o = parsed(&["-dqi", "-p123", "-r", "4096", "-m0-1", "-l", "-v"]);
+        assert!(o.delays && o.ctxsw && o.io && o.forever && o.debug);
+        assert_eq!(o.target, Some(Target::Pid(123)));
+        assert_eq!(o.rcvbuf, Some(4096));
+        assert_eq!(o.cpumask, Some(CpuArg::parse("0-1").unwrap()));
+        assert_eq!(
+            o.echo[..3],
+            [
+                "print delayacct stats ON",
+                "printing task/process context switch rates",
+                "printing IO accounting"
+            ]
+        );
+        assert_eq!(
+            o.echo[3..],
+            [
+                "receive buf size 4096",
+                "cpumask 0-1 maskset 1",
+                "listen forever",
+                "debug on"
+            ]
+        );
+        assert_eq!(parsed(&["-t", "7"]).target, Some(Target::Tgid(7)));
+        assert_eq!(parsed(&["-C", "/cg"]).container, Some(PathBuf::from("/cg")));
+    }
+
+    #[test]
+    fn c_takes_the_rest_of_the_line() {
+        let o = parsed(&["-d", "-c", "sh", "-c", "exit 3", "-p", "1"]);
+        let want: Vec<OsString> = ["sh", "-c", "exit 3", "-p", "1"]
+            .map(OsString::from)
+            .to_vec();
+        assert_eq!(o.command, want);
+        assert_eq!(o.target, None);
+        assert_eq!(
+            parsed(&["-csleep", "1"]).command,
+            ["sleep", "1"].map(OsString::from).to_vec()
+        );
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors() {
+        assert!(usage_err(&["-x"]).contains("invalid option -- 'x'"));
+        assert!(usage_err(&["-p"]).contains("requires an argument -- 'p'"));
+        assert!(usage_err(&["-p", "0"]).contains("at least 1"));
+        assert!(usage_err(&["-p", "abc"]).contains("not a decimal"));
+        assert!(usage_err(&["-m", "3-1"]).contains("invalid CPU list"));
+        assert!(usage_err(&["stray"]).contains("unexpected argument"));
+        assert_eq!(parse(vec!["-h".into()]).unwrap(), Parsed::Help);
+        assert_eq!(parse(vec!["--help".into()]).unwrap(), Parsed::Help);
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let text = help();
+        assert!(text.contains("2  usage error"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
+    }
+}
