@@ -19,7 +19,7 @@ use crate::errors::{ClientError, Op};
 use crate::getdelays_layout::{cgroupstats, ctxsw, delayacct, ioacct};
 use crate::listener::{self, Consumer, Event, Flow};
 use crate::report::pick;
-use crate::spawn::{self, Child};
+use crate::spawn::{self, Child, NotStarted};
 use crate::stream::logfile::LogFile;
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Parsed, parse_bytes, parse_pid};
@@ -316,7 +316,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
     }
     let mut child = None;
     if !o.command.is_empty() {
-        let c = spawn_and_wait(&mut client, &o.command)?;
+        let c = start(&mut client, &o.command)?;
         o.target = Some(Target::Pid(c.id()));
         child = Some(c);
     }
@@ -369,19 +369,17 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
 }
 
 /// Runs the command of `-c` and waits for it to exit without reaping it.
-fn spawn_and_wait(client: &mut Client, command: &[OsString]) -> Result<Child, Failure> {
-    // A privilege problem shows before the command runs.
-    client.get(Target::Pid(std::process::id()))?;
-    let mask = signals::block(&signals::RUN_SIGNALS)
-        .map_err(|e| Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))?;
+fn start(client: &mut Client, command: &[OsString]) -> Result<Child, Failure> {
     let Some((first, rest)) = command.split_first() else {
         return Err(Failure::usage(CMD, "-c needs a command"));
     };
-    let child = spawn::spawn(first, rest, mask)
-        .map_err(|e| Failure::Runtime(format!("{}: {e}", first.to_string_lossy())))?;
-    child
-        .wait_exited()
-        .map_err(|e| Failure::Runtime(format!("waiting for {}: {e}", child.id())))?;
+    // A privilege problem shows before the command runs.
+    client.get(Target::Pid(std::process::id()))?;
+    let (child, waited) = spawn::run_to_exit(first, rest).map_err(|e| match e {
+        NotStarted::Setup(f) => f,
+        NotStarted::Exec(e) => Failure::Runtime(format!("{}: {e}", first.to_string_lossy())),
+    })?;
+    waited?;
     Ok(child)
 }
 

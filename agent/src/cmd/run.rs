@@ -12,7 +12,7 @@ use crate::client::{Client, Target};
 use crate::delayacct;
 use crate::flags::Flags;
 use crate::report::{pick, render};
-use crate::spawn;
+use crate::spawn::{self, NotStarted};
 use taskwire_cli::args::{Arg, Args, Format, Parsed};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::output::text::Sections;
@@ -137,14 +137,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     client.get(Target::Pid(std::process::id()))?;
     delayacct::prepare(false, &mut std::io::stderr()).map_err(Failure::Runtime)?;
 
-    let mask = signals::block(&signals::RUN_SIGNALS)
-        .map_err(|e| Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))?;
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Failure::usage("run", "no command given"));
     };
-    let child = match spawn::spawn(program, args, mask) {
-        Ok(c) => c,
-        Err(e) => {
+    let (child, waited) = match spawn::run_to_exit(program, args) {
+        Ok(started) => started,
+        Err(NotStarted::Setup(f)) => return Err(f),
+        Err(NotStarted::Exec(e)) => {
             let name = program.to_string_lossy();
             let (code, why) = match e.kind() {
                 ErrorKind::NotFound => (127, "command not found".to_owned()),
@@ -155,9 +154,6 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         }
     };
     let pid = child.id();
-    let waited = child
-        .wait_exited()
-        .map_err(|e| Failure::Runtime(format!("waiting for {pid}: {e}")));
     // The report is built while the child is a zombie, then the child is reaped whatever
     // happened, so that no zombie outlives a failed query.
     let report = waited.and_then(|st| {
