@@ -4,21 +4,24 @@
 //! Layers, bottom up: [`socket`] (the only module making netlink system calls), [`client`]
 //! (request/ACK exchanges matched by sequence number, family resolution), [`listener`] (the
 //! register -> receive -> decode -> consume -> deregister loop any record consumer reuses),
-//! then the commands in [`cmd`], each one module with its options, help and run. What the
-//! host's `decode` shares with them (arguments, failures, output, serial lines, signals)
-//! is the `taskwire-cli` crate; `decode` itself is `taskwire-collector`, linked only into
-//! the host build (feature `decode`).
+//! then the commands in [`cmd`], each one module with its options, help and run. What two
+//! commands share is a module of its own: [`flags`], [`report`], [`cgroupdir`], [`spawn`];
+//! getdelays' text layout is [`getdelays_layout`]. What the host's `decode` shares with
+//! them (arguments, failures, help paragraphs, output, serial lines, signals) is the
+//! `taskwire-cli` crate; `decode` itself is `taskwire-collector`, linked only into the host
+//! build (feature `decode`).
 #![deny(unsafe_code)]
 
+pub mod cgroupdir;
 pub mod client;
 pub mod cmd;
 pub mod cpus;
 pub mod delayacct;
 pub mod errors;
-pub mod getdelays;
-pub mod help;
+pub mod flags;
+pub mod getdelays_layout;
 pub mod listener;
-pub mod options;
+pub mod report;
 pub mod socket;
 pub mod spawn;
 pub mod stream;
@@ -27,6 +30,7 @@ pub mod threadname;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
+use taskwire_cli::output::print;
 use taskwire_cli::{EXIT_USAGE, Failure};
 
 /// Commands of the host build that a board build leaves out.
@@ -47,21 +51,21 @@ pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         };
     }
     if args.is_empty() {
-        eprint!("{}", help::main(&summaries()));
+        eprint!("{}", cmd::overview());
         return EXIT_USAGE;
     }
     let first = args.remove(0);
     match first.to_str() {
-        Some("-h" | "--help") => finish("taskwire", cmd::help(&help::main(&summaries()))),
+        Some("-h" | "--help") => finish("taskwire", print(&cmd::overview()).map(|()| 0)),
         Some("-V" | "--version") => finish(
             "taskwire",
-            cmd::print(&format!("taskwire {}\n", env!("CARGO_PKG_VERSION"))).map(|()| 0),
+            print(&format!("taskwire {}\n", env!("CARGO_PKG_VERSION"))).map(|()| 0),
         ),
         Some("help") => {
             let topic = args.first().and_then(|a| a.to_str()).and_then(cmd::find);
             match topic {
                 Some(c) => finish(c.name, (c.main)(vec!["--help".into()])),
-                None => finish("taskwire", cmd::help(&help::main(&summaries()))),
+                None => finish("taskwire", print(&cmd::overview()).map(|()| 0)),
             }
         }
         Some(name) => match cmd::find(name) {
@@ -92,10 +96,6 @@ pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
             )),
         ),
     }
-}
-
-fn summaries() -> Vec<(&'static str, &'static str)> {
-    cmd::COMMANDS.iter().map(|c| (c.name, c.summary)).collect()
 }
 
 /// Reports a failure on stderr and turns the result into an exit status.

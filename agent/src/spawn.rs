@@ -15,11 +15,41 @@ use std::os::unix::ffi::OsStrExt;
 use rustix::io::retry_on_intr;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
 
-use taskwire_cli::signals::SavedMask;
+use taskwire_cli::Failure;
+use taskwire_cli::signals::{self, SavedMask};
 
 unsafe extern "C" {
     // The process environment, as every exec passes it on (POSIX: declared by the caller).
     static environ: *const *mut c_char;
+}
+
+/// Why [`run_to_exit`] started nothing.
+#[derive(Debug)]
+pub enum NotStarted {
+    /// SIGINT and SIGQUIT could not be blocked.
+    Setup(Failure),
+    /// The exec failed: `NotFound` for a missing program, `PermissionDenied` for one that
+    /// cannot be executed.
+    Exec(io::Error),
+}
+
+/// How waiting for the child went: its status, or why the wait failed.
+pub type Waited = Result<Option<WaitIdStatus>, Failure>;
+
+/// Starts `program` with `args` and waits for it to exit without reaping it: what `run` and
+/// `getdelays -c` do. SIGINT and SIGQUIT stay blocked in taskwire from here on and the
+/// child gets the mask from before, so Ctrl-C and Ctrl-\\ reach the command and taskwire
+/// lives to report on it. The exited child stays a zombie whose statistics the kernel
+/// still serves; the caller queries them, then reaps it (also when the wait failed).
+pub fn run_to_exit(program: &OsStr, args: &[OsString]) -> Result<(Child, Waited), NotStarted> {
+    let mask = signals::block(&signals::RUN_SIGNALS).map_err(|e| {
+        NotStarted::Setup(Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))
+    })?;
+    let child = spawn(program, args, mask).map_err(NotStarted::Exec)?;
+    let waited = child
+        .wait_exited()
+        .map_err(|e| Failure::Runtime(format!("waiting for {}: {e}", child.id())));
+    Ok((child, waited))
 }
 
 /// A started child, not yet reaped.
@@ -148,6 +178,15 @@ mod tests {
         // WNOWAIT left it to reap: the same status comes back once more.
         let st = c.reap().unwrap().unwrap();
         assert_eq!(st.exit_status(), Some(7));
+    }
+
+    #[test]
+    fn run_to_exit_leaves_the_child_to_reap() {
+        let (c, waited) = run_to_exit(OsStr::new("sh"), &args(&["-c", "exit 5"])).unwrap();
+        assert_eq!(waited.unwrap().unwrap().exit_status(), Some(5));
+        assert_eq!(c.reap().unwrap().unwrap().exit_status(), Some(5));
+        let e = run_to_exit(OsStr::new("taskwire-no-such-program"), &[]).unwrap_err();
+        assert!(matches!(e, NotStarted::Exec(e) if e.kind() == io::ErrorKind::NotFound));
     }
 
     #[test]

@@ -8,7 +8,8 @@ use crate::failure::Failure;
 /// The largest pid the kernel can hand out (PID_MAX_LIMIT on 64-bit systems).
 pub const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
 
-/// Output format of a command.
+/// Output format of a command. Each command takes the formats it can print (see
+/// [`parse_format`]): every command text and JSON, `decode` also CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// Human-readable text.
@@ -16,6 +17,39 @@ pub enum Format {
     Text,
     /// One JSON object per record.
     Json,
+    /// Comma-separated values, records only.
+    Csv,
+}
+
+impl Format {
+    /// Every format.
+    pub const ALL: &[Format] = &[Format::Text, Format::Json, Format::Csv];
+    /// What the board commands print.
+    pub const TEXT_JSON: &[Format] = &[Format::Text, Format::Json];
+
+    /// The name `--format` takes.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Json => "json",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// Parses any format's name.
+    pub fn parse(s: &str) -> Result<Format, String> {
+        parse_format(s, Format::ALL)
+    }
+}
+
+/// A parsed command line: run the command, or show its help. Every command's parser
+/// returns this, so that the command table shows help the same way for all of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed<T> {
+    /// Run with these options.
+    Run(T),
+    /// `--help` or `-h` was given.
+    Help,
 }
 
 /// One command-line item.
@@ -29,6 +63,13 @@ pub enum Arg {
     Positional(OsString),
     /// `--`: everything after it is positional.
     Separator,
+}
+
+impl Arg {
+    /// `-h` or `--help` (without a value): the request for help every command takes.
+    pub fn is_help(&self) -> bool {
+        matches!(self, Arg::Short('h')) || matches!(self, Arg::Long(n, None) if n == "help")
+    }
 }
 
 /// A scanner over one command's arguments.
@@ -175,13 +216,21 @@ pub fn parse_bytes(s: &str, what: &str) -> Result<usize, String> {
     }
 }
 
-/// Parses `text` or `json`.
-pub fn parse_format(s: &str) -> Result<Format, String> {
-    match s {
-        "text" => Ok(Format::Text),
-        "json" => Ok(Format::Json),
-        _ => Err(format!("invalid format '{s}': expected text or json")),
+/// Parses the name of one of the formats a command `accepts`; the error names them all.
+pub fn parse_format(s: &str, accepts: &[Format]) -> Result<Format, String> {
+    if let Some(&f) = accepts.iter().find(|f| f.name() == s) {
+        return Ok(f);
     }
+    let mut expected = String::new();
+    for (i, f) in accepts.iter().enumerate() {
+        expected.push_str(match i {
+            0 => "",
+            i if i + 1 == accepts.len() => " or ",
+            _ => ", ",
+        });
+        expected.push_str(f.name());
+    }
+    Err(format!("invalid format '{s}': expected {expected}"))
 }
 
 #[cfg(test)]
@@ -204,6 +253,14 @@ mod tests {
         assert_eq!(a.next_arg().unwrap(), Some(Arg::Positional("x".into())));
         assert_eq!(a.next_arg().unwrap(), Some(Arg::Separator));
         assert_eq!(a.rest(), vec![OsString::from("-y")]);
+    }
+
+    #[test]
+    fn help_is_short_or_long_without_value() {
+        assert!(Arg::Short('h').is_help());
+        assert!(Arg::Long("help".into(), None).is_help());
+        assert!(!Arg::Long("help".into(), Some("x".into())).is_help());
+        assert!(!Arg::Short('H').is_help());
     }
 
     #[test]
@@ -256,8 +313,17 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(parse_format("json"), Ok(Format::Json));
-        assert_eq!(parse_format("text"), Ok(Format::Text));
-        assert!(parse_format("JSON").is_err());
+        assert_eq!(parse_format("json", Format::TEXT_JSON), Ok(Format::Json));
+        assert_eq!(parse_format("text", Format::TEXT_JSON), Ok(Format::Text));
+        assert!(parse_format("JSON", Format::TEXT_JSON).is_err());
+        assert_eq!(
+            parse_format("csv", Format::TEXT_JSON).unwrap_err(),
+            "invalid format 'csv': expected text or json"
+        );
+        assert_eq!(
+            parse_format("xml", Format::ALL).unwrap_err(),
+            "invalid format 'xml': expected text, json or csv"
+        );
+        assert_eq!(Format::parse("csv"), Ok(Format::Csv));
     }
 }

@@ -1,14 +1,16 @@
 //! What every taskwire command stands on, on the board (`taskwire` built by `cross/build`)
 //! and on the host (the same binary with `decode`): the argument scanner and its value
-//! parsers ([`args`]), failures and exit codes ([`failure`]), text and JSON output
-//! ([`output`]), stop signals ([`signals`]), serial lines ([`serial`]) and the endpoint
-//! specs both sides parse ([`endpoint`]). Nothing here knows a command.
+//! parsers ([`args`]), failures and exit codes ([`failure`]), the paragraphs every
+//! `--help` shares ([`help`]), text and JSON output ([`output`]), stop signals
+//! ([`signals`]), serial lines ([`serial`]) and the endpoint specs both sides parse
+//! ([`endpoint`]). Nothing here knows a command.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod endpoint;
 pub mod failure;
+pub mod help;
 pub mod output;
 pub mod serial;
 pub mod signals;

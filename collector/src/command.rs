@@ -3,18 +3,17 @@
 use std::ffi::OsString;
 use std::io::ErrorKind;
 
-use crate::render::Format;
 use crate::session::Decoder;
 use crate::source::{self, Input, Opened};
 use crate::spec::Source;
 use crate::{self as decode, Reopen, Stop, Wake};
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args};
+use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_format};
 use taskwire_cli::signals::{self, SignalFd};
 
 /// Options of `taskwire decode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecodeOpts {
+pub struct Opts {
     /// Where the stream comes from.
     pub from: Source,
     /// Output format.
@@ -79,24 +78,23 @@ Exit status:
     .to_owned()
 }
 
-/// Parses `decode`'s arguments; `None` for `--help`.
-pub fn options(args: Vec<OsString>) -> Result<Option<DecodeOpts>, Failure> {
+/// Parses `decode`'s arguments.
+pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut a = Args::new("decode", args);
     let mut from = None;
     let mut format = Format::Text;
     let mut stats = false;
     while let Some(arg) = a.next_arg()? {
         match arg {
-            Arg::Short('h') => return Ok(None),
+            a if a.is_help() => return Ok(Parsed::Help),
             Arg::Long(name, v) => match name.as_str() {
-                "help" => return Ok(None),
                 "from" => {
                     let spec = a.value("from", v)?;
                     from = Some(Source::parse(&spec).map_err(|e| a.usage(e))?);
                 }
                 "format" => {
                     let f = a.value("format", v)?;
-                    format = Format::parse(&f).map_err(|e| a.usage(e))?;
+                    format = parse_format(&f, Format::ALL).map_err(|e| a.usage(e))?;
                 }
                 "stats" => {
                     a.no_value("stats", v)?;
@@ -110,18 +108,15 @@ pub fn options(args: Vec<OsString>) -> Result<Option<DecodeOpts>, Failure> {
     let from = from.ok_or_else(|| {
         a.usage("--from SOURCE is needed, e.g. --from tcp-listen:9000 or --from file:x.twr")
     })?;
-    Ok(Some(DecodeOpts {
+    Ok(Parsed::Run(Opts {
         from,
         format,
         stats,
     }))
 }
 
-/// Entry point.
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let Some(opts) = options(args)? else {
-        return taskwire_cli::output::help(&help());
-    };
+/// Runs `taskwire decode`.
+pub fn main(opts: Opts) -> Result<i32, Failure> {
     // Before anything could start a thread: the stop signals are read from a descriptor.
     let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
@@ -177,8 +172,12 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
 mod tests {
     use super::*;
 
-    fn parse(v: &[&str]) -> Result<Option<DecodeOpts>, Failure> {
-        options(v.iter().map(OsString::from).collect())
+    /// `None` for help.
+    fn parse(v: &[&str]) -> Result<Option<Opts>, Failure> {
+        super::parse(v.iter().map(OsString::from).collect()).map(|p| match p {
+            Parsed::Run(o) => Some(o),
+            Parsed::Help => None,
+        })
     }
 
     #[test]

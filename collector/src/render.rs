@@ -24,29 +24,8 @@ use taskwire_cli::output::escape_token;
 use taskwire_cli::output::json::Json;
 use taskwire_cli::output::text::line_fields;
 
-/// Output format of `decode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    /// `key=value` lines.
-    #[default]
-    Text,
-    /// JSON lines.
-    Json,
-    /// Comma-separated values, records only.
-    Csv,
-}
-
-impl Format {
-    /// Parses `text`, `json` or `csv`.
-    pub fn parse(s: &str) -> Result<Format, String> {
-        match s {
-            "text" => Ok(Format::Text),
-            "json" => Ok(Format::Json),
-            "csv" => Ok(Format::Csv),
-            _ => Err(format!("invalid format '{s}': expected text, json or csv")),
-        }
-    }
-}
+/// Output format of `decode`: the one every command shares.
+pub use taskwire_cli::args::Format;
 
 /// The name of a record kind.
 pub fn kind_name(k: Kind) -> &'static str {

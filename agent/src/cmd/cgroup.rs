@@ -1,93 +1,85 @@
 //! `taskwire cgroup PATH`: cgroupstats of a cgroup v1 directory.
 
 use std::ffi::OsString;
-use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags, fstatfs, open};
-use rustix::io::Errno;
 use taskwire_core::cgroupstats::CgroupStats;
 
+use crate::cgroupdir::{open_dir, require_v1};
 use crate::client::Client;
-use crate::help;
-use crate::options::{self, Parsed};
 use taskwire_cli::Failure;
-use taskwire_cli::args::Format;
+use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_format};
+use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::output::{json, text};
 
-/// statfs magic of a cgroup v1 hierarchy.
-pub const CGROUP_SUPER_MAGIC: u64 = 0x0027_e0eb;
-/// statfs magic of the cgroup v2 hierarchy.
-pub const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
-
-/// What kind of directory a path is, for cgroupstats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hierarchy {
-    /// A cgroup v1 directory: cgroupstats works.
-    V1,
-    /// A cgroup v2 directory: the kernel refuses.
-    V2,
-    /// Not a cgroup at all (filesystem magic).
-    Other(u64),
+/// Options of `taskwire cgroup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opts {
+    /// The cgroup v1 directory.
+    pub path: PathBuf,
+    /// Output format.
+    pub format: Format,
 }
 
-/// Classifies a filesystem magic number.
-pub fn classify(magic: u64) -> Hierarchy {
-    match magic {
-        CGROUP_SUPER_MAGIC => Hierarchy::V1,
-        CGROUP2_SUPER_MAGIC => Hierarchy::V2,
-        m => Hierarchy::Other(m),
+/// Parses `cgroup` arguments.
+pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    let mut args = Args::new("cgroup", items);
+    let mut format = Format::Text;
+    let mut path = None;
+    while let Some(arg) = args.next_arg()? {
+        match arg {
+            a if a.is_help() => return Ok(Parsed::Help),
+            Arg::Long(name, v) if name == "format" => {
+                let s = args.value(&name, v)?;
+                format = parse_format(&s, Format::TEXT_JSON).map_err(|e| args.usage(e))?;
+            }
+            Arg::Positional(p) if path.is_none() => {
+                if p.is_empty() {
+                    return Err(args.usage("the cgroup path is empty"));
+                }
+                path = Some(PathBuf::from(p));
+            }
+            Arg::Separator => {
+                let mut rest = args.rest().into_iter();
+                match (path.is_none(), rest.next(), rest.next()) {
+                    (true, Some(p), None) if !p.is_empty() => path = Some(PathBuf::from(p)),
+                    _ => return Err(Failure::usage("cgroup", "give exactly one cgroup path")),
+                }
+                break;
+            }
+            a => return Err(args.unexpected(&a)),
+        }
     }
-}
-
-/// Opens `path` as a directory and says which hierarchy it is in.
-pub fn open_dir(path: &Path) -> Result<(OwnedFd, Hierarchy), Failure> {
-    let shown = path.display();
-    let fd = open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        Failure::Runtime(match e {
-            Errno::NOENT => format!("{shown}: no such directory"),
-            Errno::NOTDIR => format!("{shown}: not a directory"),
-            e => format!("{shown}: {e}"),
-        })
-    })?;
-    let fs = fstatfs(&fd).map_err(|e| Failure::Runtime(format!("{shown}: statfs: {e}")))?;
-    // f_type's integer type differs between architectures; the magics fit in 32 bits.
-    #[allow(clippy::unnecessary_cast)]
-    let magic = fs.f_type as u64 & 0xffff_ffff;
-    Ok((fd, classify(magic)))
-}
-
-/// Fails with the message a user needs when `h` cannot serve cgroupstats.
-pub fn require_v1(path: &Path, h: Hierarchy) -> Result<(), Failure> {
-    match h {
-        Hierarchy::V1 => Ok(()),
-        Hierarchy::V2 => Err(Failure::Runtime(format!(
-            "{}: this is a cgroup v2 directory; the kernel serves cgroupstats for cgroup v1 only",
-            path.display()
-        ))),
-        Hierarchy::Other(m) => Err(Failure::Runtime(format!(
-            "{}: not a cgroup v1 directory (filesystem magic {m:#x})",
-            path.display()
-        ))),
-    }
-}
-
-/// Entry point.
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let opts = match options::cgroup(args)? {
-        Parsed::Help => return super::help(&help::cgroup()),
-        Parsed::Run(o) => o,
+    let Some(path) = path else {
+        return Err(Failure::usage(
+            "cgroup",
+            "a cgroup directory path is required",
+        ));
     };
+    Ok(Parsed::Run(Opts { path, format }))
+}
+
+/// `taskwire cgroup --help`.
+pub fn help() -> String {
+    format!(
+        "Usage: taskwire cgroup [--format text|json] PATH\n\n\
+         Prints how many tasks of a cgroup v1 directory are sleeping, running, stopped, in\n\
+         uninterruptible sleep and waiting for I/O. The kernel serves cgroupstats for\n\
+         cgroup v1 only: a cgroup v2 path is refused.\n\n\
+         Options:\n\
+         \x20 --format text|json   output format\n\
+         \x20 -h, --help           this text\n\n{PRIVILEGE}\n{EXIT_STATUS}"
+    )
+}
+
+/// Runs `taskwire cgroup`.
+pub fn main(opts: Opts) -> Result<i32, Failure> {
     let (dir, h) = open_dir(&opts.path)?;
     require_v1(&opts.path, h)?;
     let mut client = Client::connect()?;
     let stats = client.cgroup(dir.as_fd())?;
-    super::print(&render(&opts.path, &stats, opts.format))?;
+    taskwire_cli::output::print(&render(&opts.path, &stats, opts.format))?;
     Ok(0)
 }
 
@@ -104,6 +96,8 @@ fn render(path: &Path, c: &CgroupStats, format: Format) -> String {
                 .u64("nr_io_wait", c.nr_io_wait);
             j.finish() + "\n"
         }
+        // --format takes Format::TEXT_JSON here.
+        Format::Csv => unreachable!("cgroup prints text or json"),
     }
 }
 
@@ -111,26 +105,36 @@ fn render(path: &Path, c: &CgroupStats, format: Format) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn magics() {
-        assert_eq!(classify(0x27e0eb), Hierarchy::V1);
-        assert_eq!(classify(0x63677270), Hierarchy::V2);
-        assert_eq!(classify(0x9fa0), Hierarchy::Other(0x9fa0));
-        let e = require_v1(Path::new("/x"), Hierarchy::V2)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cgroup v1 only"), "{e}");
-        assert!(require_v1(Path::new("/x"), Hierarchy::V1).is_ok());
+    fn v(items: &[&str]) -> Vec<OsString> {
+        items.iter().map(OsString::from).collect()
+    }
+
+    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
     }
 
     #[test]
-    fn proc_is_not_a_cgroup() {
-        let (_, h) = open_dir(Path::new("/proc")).unwrap();
-        assert_eq!(h, Hierarchy::Other(0x9fa0));
-        let e = open_dir(Path::new("/nonexistent-dir"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.ends_with("no such directory"), "{e}");
+    fn cgroup_takes_one_path() {
+        let Parsed::Run(o) = parse(v(&["/sys/fs/cgroup/cpu"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.path, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert!(usage_msg(parse(v(&[]))).contains("required"));
+        assert!(usage_msg(parse(v(&[""]))).contains("empty"));
+        assert!(usage_msg(parse(v(&["/a", "/b"]))).contains("unexpected argument"));
+        let Parsed::Run(o) = parse(v(&["--", "-odd"])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.path, PathBuf::from("-odd"));
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let text = help();
+        assert!(text.contains("2  usage error"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
     }
 
     #[test]

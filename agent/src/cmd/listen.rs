@@ -8,16 +8,99 @@ use std::time::{Duration, Instant};
 use taskwire_core::cpulist::CpuSet;
 
 use crate::client::Client;
+use crate::cpus::CpuArg;
 use crate::errors::{ClientError, Op};
-use crate::help;
+use crate::flags::Flags;
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
-use crate::options::{self, Parsed};
 use crate::socket;
 use crate::{cpus, delayacct};
 use taskwire_cli::Failure;
-use taskwire_cli::args::Format;
+use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_bytes, parse_count};
+use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE, REGISTRATION};
 use taskwire_cli::output::{json, text};
 use taskwire_cli::signals::{self, SignalFd};
+
+/// Options of `taskwire listen`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opts {
+    /// CPUs to register for.
+    pub cpus: CpuArg,
+    /// Receive buffer to ask for, in bytes.
+    pub rcvbuf: Option<usize>,
+    /// Output format.
+    pub format: Format,
+    /// Stop after this many records.
+    pub count: Option<u64>,
+    /// Write 1 to kernel.task_delayacct first.
+    pub enable_delayacct: bool,
+}
+
+/// Parses `listen` arguments.
+pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    let mut args = Args::new("listen", items);
+    let mut flags = Flags::default();
+    let mut opts = Opts {
+        cpus: CpuArg::All,
+        rcvbuf: None,
+        format: Format::Text,
+        count: None,
+        enable_delayacct: false,
+    };
+    while let Some(arg) = args.next_arg()? {
+        if arg.is_help() {
+            return Ok(Parsed::Help);
+        }
+        let Arg::Long(name, v) = arg else {
+            return Err(args.unexpected(&arg));
+        };
+        match name.as_str() {
+            "cpus" => {
+                let s = args.value(&name, v)?;
+                opts.cpus = CpuArg::parse(&s).map_err(|e| args.usage(e))?;
+            }
+            "rcvbuf" => {
+                let s = args.value(&name, v)?;
+                opts.rcvbuf = Some(parse_bytes(&s, "--rcvbuf").map_err(|e| args.usage(e))?);
+            }
+            "count" => {
+                let s = args.value(&name, v)?;
+                opts.count = Some(parse_count(&s, "--count").map_err(|e| args.usage(e))?);
+            }
+            // listen prints whole records: --io and --ctxsw are not its flags.
+            "format" | "enable-delayacct" => {
+                flags.take(&mut args, &name, v)?;
+            }
+            _ => return Err(args.unexpected(&Arg::Long(name, v))),
+        }
+    }
+    opts.format = flags.format;
+    opts.enable_delayacct = flags.enable_delayacct;
+    Ok(Parsed::Run(opts))
+}
+
+/// `taskwire listen --help`.
+pub fn help() -> String {
+    format!(
+        "Usage: taskwire listen [--cpus LIST|all] [--rcvbuf BYTES] [--format text|json]\n\
+         \x20                      [--count N] [--enable-delayacct]\n\n\
+         Registers for the exit records of the given CPUs and prints one line (or JSON\n\
+         object) per record: one per exiting task, plus one per thread group when the last\n\
+         thread of a multi-threaded process exits. Stops on SIGINT/SIGTERM or after N\n\
+         records, deregisters, prints a summary (records, loss events) on stderr, exits 0.\n\
+         When the receive buffer overflows the kernel drops records (ENOBUFS): each such\n\
+         loss event is counted and reported; a larger --rcvbuf helps.\n\n\
+         Options:\n\
+         \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) means every CPU in\n\
+         \x20                      /sys/devices/system/cpu/possible\n\
+         \x20 --rcvbuf BYTES       receive buffer, e.g. 4M (SO_RCVBUFFORCE when privileged;\n\
+         \x20                      default RAM/64, between 256K and 16M)\n\
+         \x20 --count N            stop after N records\n\
+         \x20 --format text|json   output format\n\
+         \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
+         \x20 -h, --help           this text\n\n\
+         {REGISTRATION}{PRIVILEGE}\n{EXIT_STATUS}"
+    )
+}
 
 /// Prints records and counts what it saw.
 pub struct Printer<W: Write> {
@@ -107,6 +190,8 @@ impl<W: Write> Consumer for Printer<W> {
                         Format::Json => {
                             json::aggregate(if tgid { "tgid" } else { "pid" }, &agg).finish() + "\n"
                         }
+                        // --format takes Format::TEXT_JSON here.
+                        Format::Csv => unreachable!("listen prints text or json"),
                     };
                     if self.write(&line) == Flow::Stop {
                         return Flow::Stop;
@@ -165,12 +250,8 @@ impl<W: Write> Consumer for Printer<W> {
     }
 }
 
-/// Entry point.
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let opts = match options::listen(args)? {
-        Parsed::Help => return super::help(&help::listen()),
-        Parsed::Run(o) => o,
-    };
+/// Runs `taskwire listen`.
+pub fn main(opts: Opts) -> Result<i32, Failure> {
     let possible = cpus::possible().map_err(Failure::Runtime)?;
     let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("listen", e))?;
     if opts.enable_delayacct {
@@ -225,5 +306,56 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         // `taskwire listen | head` ends the reader first: not taskwire's failure.
         Some(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
         Some(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(items: &[&str]) -> Vec<OsString> {
+        items.iter().map(OsString::from).collect()
+    }
+
+    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn listen_options() {
+        let Parsed::Run(o) = parse(v(&[])).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cpus, CpuArg::All);
+        assert_eq!((o.rcvbuf, o.count), (None, None));
+        let Parsed::Run(o) = parse(v(&[
+            "--cpus",
+            "0-1",
+            "--rcvbuf=1M",
+            "--count",
+            "5",
+            "--format",
+            "json",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.cpus, CpuArg::parse("0-1").unwrap());
+        assert_eq!(o.rcvbuf, Some(1 << 20));
+        assert_eq!(o.count, Some(5));
+        assert_eq!(o.format, Format::Json);
+        assert!(usage_msg(parse(v(&["--cpus", "1-0"]))).contains("invalid CPU list"));
+        assert!(usage_msg(parse(v(&["--cpus", "x"]))).contains("invalid CPU list"));
+        assert!(usage_msg(parse(v(&["--count", "0"]))).contains("at least 1"));
+        assert!(usage_msg(parse(v(&["--io"]))).contains("unknown option"));
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let text = help();
+        assert!(text.contains("2  usage error"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
     }
 }

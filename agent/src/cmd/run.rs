@@ -10,12 +10,86 @@ use rustix::process::WaitIdStatus;
 
 use crate::client::{Client, Target};
 use crate::delayacct;
-use crate::help;
-use crate::options::{self, Parsed, RunOpts};
-use crate::spawn;
+use crate::flags::Flags;
+use crate::report::{pick, render};
+use crate::spawn::{self, NotStarted};
+use taskwire_cli::args::{Arg, Args, Format, Parsed};
+use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::output::text::Sections;
 use taskwire_cli::signals;
 use taskwire_cli::{EXIT_RUNTIME, Failure};
+
+/// Options of `taskwire run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opts {
+    /// Also print I/O accounting.
+    pub io: bool,
+    /// Also print context switch counts.
+    pub ctxsw: bool,
+    /// Output format.
+    pub format: Format,
+    /// Write 1 to kernel.task_delayacct first.
+    pub enable_delayacct: bool,
+    /// The command and its arguments (never empty).
+    pub command: Vec<OsString>,
+}
+
+/// Parses `run` arguments: options, then the command (after `--` or the first non-option).
+pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    let mut args = Args::new("run", items);
+    let mut flags = Flags::default();
+    let mut command = Vec::new();
+    while let Some(arg) = args.next_arg()? {
+        match arg {
+            a if a.is_help() => return Ok(Parsed::Help),
+            Arg::Long(name, v) => {
+                if !flags.take(&mut args, &name, v.clone())? {
+                    return Err(args.unexpected(&Arg::Long(name, v)));
+                }
+            }
+            Arg::Separator => break,
+            Arg::Positional(first) => {
+                command.push(first);
+                break;
+            }
+            a @ Arg::Short(_) => return Err(args.unexpected(&a)),
+        }
+    }
+    command.extend(args.rest());
+    if command.is_empty() {
+        return Err(Failure::usage(
+            "run",
+            "no command given (usage: taskwire run -- CMD ARGS...)",
+        ));
+    }
+    Ok(Parsed::Run(Opts {
+        io: flags.io,
+        ctxsw: flags.ctxsw,
+        format: flags.format,
+        enable_delayacct: flags.enable_delayacct,
+        command,
+    }))
+}
+
+/// `taskwire run --help`.
+pub fn help() -> String {
+    format!(
+        "Usage: taskwire run [--io] [--ctxsw] [--format text|json] [--enable-delayacct]\n\
+         \x20                   [--] CMD [ARGS...]\n\n\
+         Runs CMD, takes its statistics after it exits but before it is reaped (as\n\
+         getdelays -c does), prints them, and exits with CMD's own status: its exit code,\n\
+         or 128+N when signal N killed it. Ctrl-C and Ctrl-\\ reach CMD; taskwire waits to\n\
+         report. If the statistics cannot be taken, taskwire says why and exits 1 when CMD\n\
+         succeeded, or with CMD's status when CMD failed. A CMD that cannot be started\n\
+         exits 127 (not found) or 126 (not executable).\n\n\
+         Options:\n\
+         \x20 --io                 also print storage I/O bytes\n\
+         \x20 --ctxsw              also print context switch counts\n\
+         \x20 --format text|json   output format (printed to stdout)\n\
+         \x20 --enable-delayacct   set kernel.task_delayacct=1 before starting CMD\n\
+         \x20 -h, --help           this text\n\n{PRIVILEGE}\n{EXIT_STATUS}"
+    )
+}
 
 /// How the command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +126,8 @@ impl Ended {
     }
 }
 
-/// Entry point.
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let opts = match options::run(args)? {
-        Parsed::Help => return super::help(&help::run()),
-        Parsed::Run(o) => o,
-    };
+/// Runs `taskwire run`.
+pub fn main(opts: Opts) -> Result<i32, Failure> {
     if opts.enable_delayacct {
         delayacct::enable().map_err(Failure::Runtime)?;
     }
@@ -67,14 +137,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     client.get(Target::Pid(std::process::id()))?;
     delayacct::prepare(false, &mut std::io::stderr()).map_err(Failure::Runtime)?;
 
-    let mask = signals::block(&signals::RUN_SIGNALS)
-        .map_err(|e| Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))?;
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Failure::usage("run", "no command given"));
     };
-    let child = match spawn::spawn(program, args, mask) {
-        Ok(c) => c,
-        Err(e) => {
+    let (child, waited) = match spawn::run_to_exit(program, args) {
+        Ok(started) => started,
+        Err(NotStarted::Setup(f)) => return Err(f),
+        Err(NotStarted::Exec(e)) => {
             let name = program.to_string_lossy();
             let (code, why) = match e.kind() {
                 ErrorKind::NotFound => (127, "command not found".to_owned()),
@@ -85,9 +154,6 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         }
     };
     let pid = child.id();
-    let waited = child
-        .wait_exited()
-        .map_err(|e| Failure::Runtime(format!("waiting for {pid}: {e}")));
     // The report is built while the child is a zombie, then the child is reaped whatever
     // happened, so that no zombie outlives a failed query.
     let report = waited.and_then(|st| {
@@ -99,7 +165,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     let reaped = child.reap();
     match (report, reaped) {
         (Ok((text, ended)), _) => {
-            super::print(&text)?;
+            taskwire_cli::output::print(&text)?;
             Ok(ended.code())
         }
         (Err(e), Ok(status)) => {
@@ -113,9 +179,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     }
 }
 
-fn report(client: &mut Client, pid: u32, ended: Ended, opts: &RunOpts) -> Result<String, Failure> {
+fn report(client: &mut Client, pid: u32, ended: Ended, opts: &Opts) -> Result<String, Failure> {
     let reply = client.get(Target::Pid(pid))?;
-    let Some((agg, tgid)) = super::get::pick(&reply, Target::Pid(pid)) else {
+    let Some((agg, tgid)) = pick(&reply, Target::Pid(pid)) else {
         return Err(Failure::Runtime(
             "the kernel's reply lacks the record asked for".into(),
         ));
@@ -124,7 +190,7 @@ fn report(client: &mut Client, pid: u32, ended: Ended, opts: &RunOpts) -> Result
         io: opts.io,
         ctxsw: opts.ctxsw,
     };
-    Ok(super::get::render(
+    Ok(render(
         &agg,
         tgid,
         opts.format,
@@ -136,6 +202,41 @@ fn report(client: &mut Client, pid: u32, ended: Ended, opts: &RunOpts) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v(items: &[&str]) -> Vec<OsString> {
+        items.iter().map(OsString::from).collect()
+    }
+
+    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 2, "{e}");
+        e.to_string()
+    }
+
+    #[test]
+    fn run_takes_the_command_after_options() {
+        let Parsed::Run(o) = parse(v(&["--io", "--", "sh", "-c", "exit 3"])).unwrap() else {
+            panic!()
+        };
+        assert!(o.io);
+        assert_eq!(o.command, v(&["sh", "-c", "exit 3"]));
+        // Without `--`, the first positional starts the command and options after it are
+        // the command's own.
+        let Parsed::Run(o) = parse(v(&["ls", "--io"])).unwrap() else {
+            panic!()
+        };
+        assert!(!o.io);
+        assert_eq!(o.command, v(&["ls", "--io"]));
+        assert!(usage_msg(parse(v(&["--io"]))).contains("no command"));
+        assert!(usage_msg(parse(v(&["--io", "--"]))).contains("no command"));
+    }
+
+    #[test]
+    fn help_documents_exit_codes() {
+        let text = help();
+        assert!(text.contains("2  usage error"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
+    }
 
     #[test]
     fn exit_codes_follow_the_shell() {

@@ -21,7 +21,8 @@ use crate::stream::sink::{self, FdSink, OpenError};
 use crate::stream::spec::Sink;
 use crate::stream::writer::{self, Connector, Settings};
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args, parse_bytes, parse_count};
+use taskwire_cli::args::{Arg, Args, Parsed, parse_bytes, parse_count};
+use taskwire_cli::help::{PRIVILEGE, REGISTRATION};
 use taskwire_cli::signals::{self, SignalFd};
 
 /// Records the queue holds by default, by profile: a ring of about 192 KiB, which keeps a
@@ -52,7 +53,7 @@ pub const fn bytes_per_record(profile: Profile) -> usize {
 
 /// Options of `taskwire stream`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamOpts {
+pub struct Opts {
     /// Where the stream goes.
     pub to: Sink,
     /// CPUs to register for.
@@ -71,8 +72,8 @@ pub struct StreamOpts {
     pub enable_delayacct: bool,
 }
 
-/// Parses `stream` arguments; None for `--help`.
-pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
+/// Parses `stream` arguments.
+pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut args = Args::new("stream", items);
     let mut to = None;
     let mut cpus = CpuArg::All;
@@ -84,8 +85,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
     let mut enable_delayacct = false;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
-            Arg::Short('h') => return Ok(None),
-            Arg::Long(n, None) if n == "help" => return Ok(None),
+            a if a.is_help() => return Ok(Parsed::Help),
             Arg::Long(n, v) => (n, v),
             other => return Err(args.unexpected(&other)),
         };
@@ -144,7 +144,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Option<StreamOpts>, Failure> {
             "--to SINK is required (serial:/dev/ttyX, tcp:HOST:PORT, unix:PATH, file:PATH or -)",
         ));
     };
-    Ok(Some(StreamOpts {
+    Ok(Parsed::Run(Opts {
         to,
         cpus,
         rcvbuf,
@@ -302,11 +302,8 @@ fn taskstats_version(client: &mut Client) -> u16 {
         .map_or(0, |a| a.stats.version())
 }
 
-/// Entry point.
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let Some(opts) = parse(args)? else {
-        return super::help(&help());
-    };
+/// Runs `taskwire stream`.
+pub fn main(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
     let possible = cpus::possible().map_err(Failure::Runtime)?;
     let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("stream", e))?;
@@ -490,9 +487,7 @@ pub fn help() -> String {
          \x20                      (full), 64 (acct) or 40 (delays)\n\
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
          \x20 -h, --help           this text\n\n\
-         Registration also needs the initial user and pid namespaces, and exit records\n\
-         reach only the initial network namespace.\n\
-         Taskstats needs CAP_NET_ADMIN: run as root, or `setcap cap_net_admin+ep taskwire`.\n\n\
+         {REGISTRATION}{PRIVILEGE}\n\
          Exit status:\n\
          \x20 0  stopped by SIGINT/SIGTERM\n\
          \x20 1  runtime error (the kernel refused, sink missing or not writable, stdout closed)\n\
@@ -504,8 +499,12 @@ pub fn help() -> String {
 mod tests {
     use super::*;
 
-    fn p(a: &[&str]) -> Result<Option<StreamOpts>, Failure> {
-        parse(a.iter().map(OsString::from).collect())
+    /// `None` for help.
+    fn p(a: &[&str]) -> Result<Option<Opts>, Failure> {
+        parse(a.iter().map(OsString::from).collect()).map(|p| match p {
+            Parsed::Run(o) => Some(o),
+            Parsed::Help => None,
+        })
     }
 
     #[test]

@@ -1,11 +1,6 @@
-//! getdelays mode: the kernel's `tools/accounting/getdelays` options and text layout,
-//! selected by `taskwire getdelays ARGS` or by invoking the binary as `getdelays`.
-//!
-//! The layout follows the modern tool, which picks columns by the struct's version: max
-//! and min from version 16, the max timestamp from version 17, COMPACT, WPCOPY and IRQ
-//! rows from 11, 13 and 14. Rows for categories the struct does not carry are left out
-//! rather than printed as zeros, and the delay-max timestamp is UTC (the tool prints local
-//! time).
+//! `taskwire getdelays`, also the binary invoked as `getdelays`: the kernel's
+//! `tools/accounting/getdelays` options, run over taskwire's client and listener and
+//! printed in the tool's layout ([`crate::getdelays_layout`]).
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -13,23 +8,22 @@ use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
-use taskwire_core::cgroupstats::CgroupStats;
 use taskwire_core::cpulist::CpuSet;
-use taskwire_core::taskstats::{Aggregate, Delay, Field, Taskstats};
+use taskwire_core::taskstats::Aggregate;
 use taskwire_core::wire::Kind;
 
+use crate::cgroupdir::{open_dir, require_v1};
 use crate::client::{Client, Target};
-use crate::cmd::cgroup::{open_dir, require_v1};
 use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
-use crate::help;
+use crate::getdelays_layout::{cgroupstats, ctxsw, delayacct, ioacct};
 use crate::listener::{self, Consumer, Event, Flow};
-use crate::options::Parsed;
-use crate::spawn::{self, Child};
+use crate::report::pick;
+use crate::spawn::{self, Child, NotStarted};
 use crate::stream::logfile::LogFile;
 use taskwire_cli::Failure;
-use taskwire_cli::args::{parse_bytes, parse_pid};
-use taskwire_cli::output::{fixed, utc_time};
+use taskwire_cli::args::{Parsed, parse_bytes, parse_pid};
+use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::signals::{self, SignalFd};
 
 const CMD: &str = "getdelays";
@@ -81,6 +75,11 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         let text = item
             .to_str()
             .ok_or_else(|| usage(format!("invalid argument '{}'", item.to_string_lossy())))?;
+        // The tool knows only -h; --help is what `taskwire help getdelays` passes, as it
+        // does to every command.
+        if text == "--help" {
+            return Ok(Parsed::Help);
+        }
         if text == "--" {
             if let Some(extra) = items.next() {
                 return Err(usage(format!(
@@ -152,96 +151,26 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     Ok(Parsed::Run(o))
 }
 
-/// `%15.3fms` of an average in ms, as the tool computes it (count 0 divides by 1).
-fn avg_ms(total_ns: u64, count: u64) -> String {
+/// `getdelays --help` (taskwire's getdelays mode).
+pub fn help() -> String {
     format!(
-        "{:>15}ms",
-        // Saturates only past 1.8e13 events.
-        fixed(total_ns, 1_000_000u64.saturating_mul(count.max(1)), 3)
-    )
-}
-
-/// `%13.6fms` of a delay in ms.
-fn delay_ms(ns: u64) -> String {
-    format!("{:>13}ms", fixed(ns, 1_000_000, 6))
-}
-
-/// The tool's `print_delayacct` for this struct.
-pub fn delayacct(s: &Taskstats<'_>) -> String {
-    let v = s.version();
-    let g = |f| s.get(f).unwrap_or(0);
-    let mut out = String::from("\n\n");
-    let head = |out: &mut String, name: &str, cols: &[&str]| {
-        let _ = write!(out, "{name:<10}");
-        for c in cols {
-            let _ = write!(out, "{c:>15}");
-        }
-    };
-    for &d in Delay::ALL {
-        let Some(x) = s.delay(d) else { continue };
-        let minmax = v >= 16;
-        let ts = v >= 17;
-        // CPU alone carries the run times, between the count and the delay total.
-        let cpu = d == Delay::Cpu;
-        let mut cols = vec!["count"];
-        if cpu {
-            cols.extend(["real total", "virtual total"]);
-        }
-        cols.extend(["delay total", "delay average"]);
-        if minmax {
-            cols.extend(["delay max", "delay min"]);
-        }
-        head(&mut out, d.name(), &cols);
-        if ts {
-            let _ = write!(out, "{:>25}", "delay max timestamp");
-        }
-        let _ = write!(out, "\n          {:>15}", x.count);
-        if cpu {
-            let real = g(Field::CpuRunRealTotal);
-            let _ = write!(out, "{real:>15}{:>15}", g(Field::CpuRunVirtualTotal));
-        }
-        let _ = write!(out, "{:>15}{}", x.total_ns, avg_ms(x.total_ns, x.count));
-        if minmax {
-            out.push_str(&delay_ms(x.max_ns.unwrap_or(0)));
-            out.push_str(&delay_ms(x.min_ns.unwrap_or(0)));
-        }
-        if ts {
-            let (sec, nsec) = x.max_at.unwrap_or((0, 0));
-            let _ = write!(out, "{:>23}", utc_time(sec, nsec));
-        }
-        out.push('\n');
-    }
-    out
-}
-
-/// The tool's `print_ioacct`.
-pub fn ioacct(s: &Taskstats<'_>) -> String {
-    let g = |f| s.get(f).unwrap_or(0);
-    format!(
-        "{}: read={}, write={}, cancelled_write={}\n",
-        s.comm_lossy(),
-        g(Field::ReadBytes),
-        g(Field::WriteBytes),
-        g(Field::CancelledWriteBytes)
-    )
-}
-
-/// The tool's `task_context_switch_counts`.
-pub fn ctxsw(s: &Taskstats<'_>) -> String {
-    format!(
-        "\n\nTask   {:>15}{:>15}\n       {:>15}{:>15}\n",
-        "voluntary",
-        "nonvoluntary",
-        s.get(Field::Nvcsw).unwrap_or(0),
-        s.get(Field::Nivcsw).unwrap_or(0)
-    )
-}
-
-/// The tool's `print_cgroupstats`.
-pub fn cgroupstats(c: &CgroupStats) -> String {
-    format!(
-        "sleeping {}, blocked {}, running {}, stopped {}, uninterruptible {}\n",
-        c.nr_sleeping, c.nr_io_wait, c.nr_running, c.nr_stopped, c.nr_uninterruptible
+        "Usage: getdelays [-dilqv] [-w logfile] [-r bufsize] [-m cpumask] [-t tgid]\n\
+         \x20                [-p pid] [-c cmd [args...]] [-C container]\n\n\
+         taskwire's implementation of the kernel's tools/accounting/getdelays, with the\n\
+         same options and text layout.\n\n\
+         \x20 -d        print delay accounting statistics\n\
+         \x20 -i        print I/O accounting\n\
+         \x20 -q        print context switch counts\n\
+         \x20 -l        listen forever (with -m)\n\
+         \x20 -v        debug output\n\
+         \x20 -w FILE   also write the records to FILE as a taskwire record stream\n\
+         \x20 -r SIZE   receive buffer size in bytes\n\
+         \x20 -m LIST   register for exit records of the CPUs in LIST\n\
+         \x20 -t TGID   query a thread group\n\
+         \x20 -p PID    query a thread\n\
+         \x20 -c CMD    run CMD (the rest of the line) and report it when it exits\n\
+         \x20 -C PATH   cgroupstats of a cgroup v1 directory\n\
+         \x20 -h        this text\n\n{PRIVILEGE}\n{EXIT_STATUS}"
     )
 }
 
@@ -341,12 +270,8 @@ impl<W: Write> Printer<'_, W> {
     }
 }
 
-/// Entry point (`taskwire getdelays ARGS` and the binary invoked as `getdelays`).
-pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
-    let mut o = match parse(args)? {
-        Parsed::Help => return crate::cmd::help(&help::getdelays()),
-        Parsed::Run(o) => o,
-    };
+/// Runs getdelays (`taskwire getdelays ARGS` and the binary invoked as `getdelays`).
+pub fn main(mut o: Opts) -> Result<i32, Failure> {
     if o.container.is_some() && (o.target.is_some() || !o.command.is_empty()) {
         return Err(Failure::usage(CMD, "Select either -t or -C, not both"));
     }
@@ -391,7 +316,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
     }
     let mut child = None;
     if !o.command.is_empty() {
-        let c = spawn_and_wait(&mut client, &o.command)?;
+        let c = start(&mut client, &o.command)?;
         o.target = Some(Target::Pid(c.id()));
         child = Some(c);
     }
@@ -401,7 +326,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
         if o.debug {
             let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
         }
-        if let Some((agg, tgid)) = crate::cmd::get::pick(&reply, target) {
+        if let Some((agg, tgid)) = pick(&reply, target) {
             let _ = stdout.write_all(record(&agg, tgid, &o).as_bytes());
             if let Some(l) = logfile.as_mut() {
                 l.record(if tgid { Kind::Tgid } else { Kind::Pid }, &agg);
@@ -444,27 +369,23 @@ pub fn main(args: Vec<OsString>) -> Result<i32, Failure> {
 }
 
 /// Runs the command of `-c` and waits for it to exit without reaping it.
-fn spawn_and_wait(client: &mut Client, command: &[OsString]) -> Result<Child, Failure> {
-    // A privilege problem shows before the command runs.
-    client.get(Target::Pid(std::process::id()))?;
-    let mask = signals::block(&signals::RUN_SIGNALS)
-        .map_err(|e| Failure::Runtime(format!("blocking SIGINT/SIGQUIT: {e}")))?;
+fn start(client: &mut Client, command: &[OsString]) -> Result<Child, Failure> {
     let Some((first, rest)) = command.split_first() else {
         return Err(Failure::usage(CMD, "-c needs a command"));
     };
-    let child = spawn::spawn(first, rest, mask)
-        .map_err(|e| Failure::Runtime(format!("{}: {e}", first.to_string_lossy())))?;
-    child
-        .wait_exited()
-        .map_err(|e| Failure::Runtime(format!("waiting for {}: {e}", child.id())))?;
+    // A privilege problem shows before the command runs.
+    client.get(Target::Pid(std::process::id()))?;
+    let (child, waited) = spawn::run_to_exit(first, rest).map_err(|e| match e {
+        NotStarted::Setup(f) => f,
+        NotStarted::Exec(e) => Failure::Runtime(format!("{}: {e}", first.to_string_lossy())),
+    })?;
+    waited?;
     Ok(child)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use taskwire_core::fixtures::{pid1, synthetic};
-    use taskwire_core::taskstats::put_field;
 
     fn parsed(args: &[&str]) -> Opts {
         match parse(args.iter().map(OsString::from).collect()).unwrap() {
@@ -530,113 +451,13 @@ mod tests {
         assert!(usage_err(&["-m", "3-1"]).contains("invalid CPU list"));
         assert!(usage_err(&["stray"]).contains("unexpected argument"));
         assert_eq!(parse(vec!["-h".into()]).unwrap(), Parsed::Help);
-    }
-
-    /// Line lengths the kernel tool's printf formats produce: `%-10s` plus `%15s` per
-    /// column; values `%15llu` per integer, `%15.3fms` (17) for the average, `%13.6fms`
-    /// (15) for max and min, `%25s`/`%23s` for the timestamp.
-    #[test]
-    fn layout_of_version_16_matches_the_tool() {
-        let text = delayacct(&pid1().stats);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 2 + 8 * 2, "{text}");
-        assert_eq!(lines[..2], ["", ""]);
-        assert_eq!(lines[2].len(), 10 + 7 * 15);
-        assert_eq!(
-            lines[2]
-                .split("  ")
-                .filter(|s| !s.is_empty())
-                .map(str::trim)
-                .collect::<Vec<_>>(),
-            [
-                "CPU",
-                "count",
-                "real total",
-                "virtual total",
-                "delay total",
-                "delay average",
-                "delay max",
-                "delay min"
-            ]
-        );
-        assert_eq!(lines[3].len(), 10 + 4 * 15 + 17 + 15 + 15);
-        assert!(
-            lines[3].starts_with(&format!("{}374 ", " ".repeat(10 + 12))),
-            "{}",
-            lines[3]
-        );
-        assert!(
-            lines[3].contains("       17045851          0.046ms"),
-            "{}",
-            lines[3]
-        );
-        for (i, name) in [
-            "IO",
-            "SWAP",
-            "RECLAIM",
-            "THRASHING",
-            "COMPACT",
-            "WPCOPY",
-            "IRQ",
-        ]
-        .iter()
-        .enumerate()
-        {
-            let head = lines[4 + 2 * i];
-            assert_eq!(head.len(), 10 + 5 * 15, "{head}");
-            assert_eq!(&head[..10], format!("{name:<10}"));
-            assert!(head.ends_with("  delay max      delay min"), "{head}");
-            assert_eq!(lines[5 + 2 * i].len(), 10 + 2 * 15 + 17 + 15 + 15);
-        }
+        assert_eq!(parse(vec!["--help".into()]).unwrap(), Parsed::Help);
     }
 
     #[test]
-    fn layout_follows_the_struct_version() {
-        let mut v14 = synthetic(14);
-        put_field(&mut v14, 14, Field::CpuCount, 4).unwrap();
-        put_field(&mut v14, 14, Field::CpuDelayTotal, 6_000_000).unwrap();
-        let text = delayacct(&Taskstats::new(&v14).unwrap());
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[2].len(), 10 + 5 * 15, "no max/min columns before v16");
-        assert_eq!(lines[3].len(), 10 + 4 * 15 + 17);
-        assert!(
-            lines[3].ends_with("          1.500ms"),
-            "6 ms over 4 delays: {}",
-            lines[3]
-        );
-        let v17 = synthetic(17);
-        let text = delayacct(&Taskstats::new(&v17).unwrap());
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[2].len(), 10 + 7 * 15 + 25);
-        assert!(lines[2].ends_with("delay max timestamp"));
-        assert_eq!(lines[3].len(), 10 + 4 * 15 + 17 + 15 + 15 + 23);
-        let v11 = synthetic(11);
-        let text = delayacct(&Taskstats::new(&v11).unwrap());
-        assert!(text.contains("\nCOMPACT ") && !text.contains("WPCOPY") && !text.contains("IRQ"));
-    }
-
-    #[test]
-    fn io_ctxsw_and_cgroup_lines() {
-        let s = pid1().stats;
-        assert!(
-            ioacct(&s).starts_with("process_api: read="),
-            "{}",
-            ioacct(&s)
-        );
-        let c = ctxsw(&s);
-        let lines: Vec<&str> = c.lines().collect();
-        assert_eq!(lines[2], "Task         voluntary   nonvoluntary");
-        assert_eq!(lines[3].len(), 7 + 30);
-        let cg = CgroupStats {
-            nr_sleeping: 1,
-            nr_running: 2,
-            nr_stopped: 3,
-            nr_uninterruptible: 4,
-            nr_io_wait: 5,
-        };
-        assert_eq!(
-            cgroupstats(&cg),
-            "sleeping 1, blocked 5, running 2, stopped 3, uninterruptible 4\n"
-        );
+    fn help_documents_exit_codes() {
+        let text = help();
+        assert!(text.contains("2  usage error"), "{text}");
+        assert!(text.contains("CAP_NET_ADMIN"), "{text}");
     }
 }
