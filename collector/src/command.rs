@@ -154,11 +154,14 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     eprintln!(
         "taskwire decode: {} records from {} boards, {} frames rejected; stopped by {why}",
         total.records(),
-        decoder.tally.boards().count(),
+        decoder.tally.board_count(),
         total.rejected.total()
     );
     if opts.stats {
-        eprint!("{}", decoder.tally.report(opts.format == Format::Json));
+        eprint!(
+            "{}",
+            crate::stats::report(&decoder.tally, opts.format == Format::Json)
+        );
     }
     match stop {
         // `taskwire decode ... | head` ends the reader first: not a failure.

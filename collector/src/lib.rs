@@ -9,11 +9,14 @@
 //! SIGINT/SIGTERM descriptor. Memory is fixed per connection (a frame buffer of each
 //! kind, about 3 KiB), so no input, however long or broken, makes it grow.
 
+pub mod boards;
 pub mod command;
+pub mod rejected;
 pub mod render;
 pub mod session;
 pub mod source;
 pub mod spec;
+pub mod stats;
 pub mod tally;
 #[cfg(test)]
 mod testutil;
@@ -371,7 +374,13 @@ mod tests {
         let (_, b) = d.tally.boards().next().unwrap();
         // The second stream numbers from 0 again: a restarted agent, shown whole.
         assert_eq!(
-            (b.streams, b.records(), b.gaps(), b.restarts, b.duplicates),
+            (
+                b.seq.streams,
+                b.records(),
+                b.gaps(),
+                b.seq.restarts,
+                b.seq.duplicates
+            ),
             (2, 60, 0, 1, 0)
         );
         let _ = std::fs::remove_file(&path);

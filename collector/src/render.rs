@@ -19,7 +19,6 @@ use std::fmt::Write;
 use taskwire_core::taskstats::Value;
 use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
 
-use super::tally::reason_name;
 use taskwire_cli::output::escape_token;
 use taskwire_cli::output::json::Json;
 use taskwire_cli::output::text::line_fields;
@@ -137,7 +136,7 @@ impl Renderer {
                     "board={} loss count={} reason={} next_seq={}",
                     text_str(board),
                     l.count,
-                    reason_name(l.reason),
+                    l.reason.name(),
                     l.next_seq
                 );
             }
@@ -146,7 +145,7 @@ impl Renderer {
                 j.str("type", "loss")
                     .str("board", board)
                     .u64("count", l.count)
-                    .str("reason", reason_name(l.reason))
+                    .str("reason", l.reason.name())
                     .u64("next_seq", l.next_seq);
                 line(out, j);
             }

@@ -6,10 +6,11 @@
 //! streams and drops duplicates.
 
 use taskwire_core::Error;
-use taskwire_core::wire::{Message, Refusal, SCHEMA_HASH, StreamReader, WIRE_VERSION};
+use taskwire_core::wire::{Message, Refusal, SCHEMA_HASH, StreamReader, Verdict, WIRE_VERSION};
 
+use super::rejected::Rejected;
 use super::render::{Format, Renderer};
-use super::tally::{Rejected, Tally};
+use super::tally::Tally;
 
 /// State shared by every stream: the output and the counts.
 #[derive(Debug)]
@@ -130,7 +131,7 @@ impl Decoder {
             Ok(Message::Record(r)) => {
                 let board = self.label(s).to_owned();
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.record(&board, r.kind, r.seq, fresh) {
+                if self.tally.record(&board, r.kind, r.seq, fresh) == Verdict::New {
                     self.renderer.record(&board, &r, &mut self.out);
                 }
             }
@@ -138,7 +139,7 @@ impl Decoder {
                 let board = self.label(s).to_owned();
                 // Only a Loss of numbered records is a numbered frame.
                 let fresh = l.is_numbered() && std::mem::take(&mut s.fresh);
-                if self.tally.loss(&board, &l, fresh) {
+                if self.tally.loss(&board, &l, fresh) == Verdict::New {
                     self.renderer.loss(&board, &l, &mut self.out);
                 }
             }
@@ -314,10 +315,10 @@ mod tests {
         d.close(&mut s);
         let (_, b) = d.tally.boards().next().unwrap();
         assert_eq!(
-            (b.streams, b.records(), b.duplicates, b.restarts),
+            (b.seq.streams, b.records(), b.seq.duplicates, b.seq.restarts),
             (2, 6, 3, 0)
         );
-        assert_eq!(b.uncovered, 4, "2, 3, 12 and 13");
+        assert_eq!(b.seq.uncovered, 4, "2, 3, 12 and 13");
         assert_eq!(b.covered_by(LossReason::SinkOutage), 5);
         assert_eq!(
             b.lost(LossReason::SinkOutage),
@@ -336,7 +337,7 @@ mod tests {
         d.feed(&mut s, &stream_bytes("b", 0..3));
         let (_, b) = d.tally.boards().next().unwrap();
         assert_eq!(
-            (b.streams, b.records(), b.restarts, b.duplicates),
+            (b.seq.streams, b.records(), b.seq.restarts, b.seq.duplicates),
             (3, 9, 1, 3)
         );
         assert_eq!(shown(&d.out, "\"seq\":0,"), 2);
