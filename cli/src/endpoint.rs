@@ -159,8 +159,8 @@ pub const HOSTS_FILE: &str = "/etc/hosts";
 /// The addresses to try for `host` (an IP literal, `localhost`, or a name in
 /// [`HOSTS_FILE`]) on `port`, in the file's order. The error is one line.
 ///
-/// No DNS on purpose: musl's `getaddrinfo` brings its resolver and printf (~23 KiB on
-/// armv7), too much for the board budget, and a board's collector has a fixed address.
+/// No DNS on purpose: musl's `getaddrinfo` brings its resolver and printf into a static
+/// board binary (cross/README.md), and a board's collector has a fixed address.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     let hosts = std::fs::read_to_string(HOSTS_FILE).unwrap_or_default();
     resolve_in(host, port, &hosts)

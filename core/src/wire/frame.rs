@@ -152,7 +152,7 @@ const RECORD_TAG: u8 = 1;
 /// Frames a record payload that [`encode_payload`] wrote with `seq` 0, numbered `seq`:
 /// the same bytes as [`encode_frame`] of that record numbered `seq`, without decoding and
 /// re-encoding it. A sender can so encode each record once, when it arrives, and number
-/// it when it goes out (about 1 us less per record than decode + `encode_frame`).
+/// it when it goes out, cheaper per record than decode + `encode_frame` (BENCHMARKS.md).
 ///
 /// [`Error::Payload`] unless `payload` begins as a record numbered 0 does (bytes 1, 0);
 /// the rest is framed as it is. [`Error::BufferTooSmall`] as for [`encode_frame`].
