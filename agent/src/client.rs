@@ -14,7 +14,7 @@ use taskwire_core::cgroupstats::{self, CgroupStats};
 use taskwire_core::cpulist::CpuSet;
 use taskwire_core::netlink::{self, Message, Packet};
 use taskwire_core::nlctrl::{self, Family};
-use taskwire_core::taskstats::{self, Command, Reply};
+use taskwire_core::taskstats::{self, Command, Kind, Reply};
 
 use crate::errors::{ClientError, Op};
 use crate::socket::{Datagram, NetlinkSocket};
@@ -37,6 +37,20 @@ pub enum Target {
 }
 
 impl Target {
+    /// Which of the reply's nests answers the query.
+    pub fn kind(self) -> Kind {
+        match self {
+            Target::Pid(_) => Kind::Pid,
+            Target::Tgid(_) => Kind::Tgid,
+        }
+    }
+
+    fn id(self) -> u32 {
+        match self {
+            Target::Pid(p) | Target::Tgid(p) => p,
+        }
+    }
+
     fn op(self) -> Op {
         match self {
             Target::Pid(p) => Op::GetPid(p),
@@ -146,11 +160,10 @@ impl Client {
         let decode = |error| ClientError::Decode { op, error };
         let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
         let reply = Reply::parse(packet, self.family.id).map_err(decode)?;
-        let wanted = match target {
-            Target::Pid(p) => reply.pid.is_some_and(|a| a.id == p),
-            Target::Tgid(p) => reply.tgid.is_some_and(|a| a.id == p),
-        };
-        if wanted {
+        if reply
+            .get(target.kind())
+            .is_some_and(|a| a.id == target.id())
+        {
             Ok(reply)
         } else {
             Err(decode(taskwire_core::Error::Missing))

@@ -9,8 +9,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use taskwire_core::cpulist::CpuSet;
-use taskwire_core::taskstats::Aggregate;
-use taskwire_core::wire::Kind;
+use taskwire_core::taskstats::{Aggregate, Kind};
 
 use crate::cgroupdir::{open_dir, require_v1};
 use crate::client::{Client, Target};
@@ -175,10 +174,10 @@ pub fn help() -> String {
 }
 
 /// One AGGR_PID or AGGR_TGID record as the tool prints it.
-pub fn record(agg: &Aggregate<'_>, tgid: bool, o: &Opts) -> String {
+pub fn record(kind: Kind, agg: &Aggregate<'_>, o: &Opts) -> String {
     let mut out = String::new();
     if o.delays {
-        let _ = writeln!(out, "{}\t{}", if tgid { "TGID" } else { "PID" }, agg.id);
+        let _ = writeln!(out, "{}\t{}", kind.name().to_ascii_uppercase(), agg.id);
         out.push_str(&delayacct(&agg.stats));
     }
     if o.io {
@@ -210,12 +209,10 @@ impl<W: Write> Consumer for Printer<'_, W> {
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::Exit(reply) => {
-                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
-                    let Some(agg) = agg else { continue };
-                    if self.write(&record(&agg, tgid, self.opts)) == Flow::Stop {
+                for (kind, agg) in reply.aggregates() {
+                    if self.write(&record(kind, &agg, self.opts)) == Flow::Stop {
                         return Flow::Stop;
                     }
-                    let kind = if tgid { Kind::Tgid } else { Kind::Pid };
                     if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
                         return Flow::Stop;
                     }
@@ -326,10 +323,10 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
         if o.debug {
             let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
         }
-        if let Some((agg, tgid)) = pick(&reply, target) {
-            let _ = stdout.write_all(record(&agg, tgid, &o).as_bytes());
+        if let Some((kind, agg)) = pick(&reply, target) {
+            let _ = stdout.write_all(record(kind, &agg, &o).as_bytes());
             if let Some(l) = logfile.as_mut() {
-                l.record(if tgid { Kind::Tgid } else { Kind::Pid }, &agg);
+                l.record(kind, &agg);
             }
             printed = true;
         }

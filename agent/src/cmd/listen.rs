@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use taskwire_core::cpulist::CpuSet;
+use taskwire_core::taskstats::Kind;
 
 use crate::client::Client;
 use crate::cpus::CpuArg;
@@ -180,26 +181,22 @@ impl<W: Write> Consumer for Printer<W> {
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::Exit(reply) => {
-                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
-                    let Some(agg) = agg else { continue };
+                for (kind, agg) in reply.aggregates() {
                     if self.full() {
                         return Flow::Stop;
                     }
                     let line = match self.format {
-                        Format::Text => text::line(&agg, tgid) + "\n",
-                        Format::Json => {
-                            json::aggregate(if tgid { "tgid" } else { "pid" }, &agg).finish() + "\n"
-                        }
+                        Format::Text => text::line(&agg, kind == Kind::Tgid) + "\n",
+                        Format::Json => json::aggregate(kind.name(), &agg).finish() + "\n",
                         // --format takes Format::TEXT_JSON here.
                         Format::Csv => unreachable!("listen prints text or json"),
                     };
                     if self.write(&line) == Flow::Stop {
                         return Flow::Stop;
                     }
-                    if tgid {
-                        self.tgid_records += 1
-                    } else {
-                        self.pid_records += 1
+                    match kind {
+                        Kind::Pid => self.pid_records += 1,
+                        Kind::Tgid => self.tgid_records += 1,
                     }
                 }
                 if self.full() {

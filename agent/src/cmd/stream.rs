@@ -215,11 +215,8 @@ impl Consumer for Feeder {
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::Exit(reply) => {
-                if let Some(a) = reply.pid {
-                    self.push(Kind::Pid, &a);
-                }
-                if let Some(a) = reply.tgid {
-                    self.push(Kind::Tgid, &a);
+                for (kind, agg) in reply.aggregates() {
+                    self.push(kind, &agg);
                 }
             }
             Event::Loss => {
