@@ -59,18 +59,49 @@ impl Target {
     }
 }
 
-/// Something that arrived on the socket while we waited for an answer to a request.
+/// Something on the socket that is not the answer to a request of ours: an exit record on
+/// a registered socket, or news that messages were lost or spoilt.
+///
+/// `E` is how far the exit record has been decoded: the client hands on the message as it
+/// came (a [`Packet`]); the listener hands its consumer one task's or thread group's
+/// statistics at a time ([`crate::listener::Event`]). Every other arm is the same to both.
 #[derive(Debug, Clone, Copy)]
-pub enum Unsolicited<'a> {
-    /// A data message that is not the answer (an exit record on a registered socket).
-    Data(Packet<&'a [u8]>),
-    /// The kernel dropped messages because the receive buffer was full (ENOBUFS).
+pub enum Unsolicited<E> {
+    /// An exit record.
+    Exit(E),
+    /// The kernel dropped messages because the receive buffer was full (ENOBUFS); how many
+    /// is not reported.
     Loss,
-    /// A datagram longer than the receive buffer, with its real length in bytes.
+    /// A datagram longer than the receive buffer, with its real length in bytes; dropped.
     Truncated(usize),
-    /// A message that does not decode.
+    /// A message that does not decode; dropped.
     Undecodable(taskwire_core::Error),
 }
+
+impl<E> Unsolicited<E> {
+    /// The same event with the exit record passed through `f`.
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Unsolicited<F> {
+        match self {
+            Unsolicited::Exit(e) => Unsolicited::Exit(f(e)),
+            Unsolicited::Loss => Unsolicited::Loss,
+            Unsolicited::Truncated(n) => Unsolicited::Truncated(n),
+            Unsolicited::Undecodable(e) => Unsolicited::Undecodable(e),
+        }
+    }
+
+    /// The same event, borrowing its exit record.
+    pub fn as_ref(&self) -> Unsolicited<&E> {
+        match self {
+            Unsolicited::Exit(e) => Unsolicited::Exit(e),
+            Unsolicited::Loss => Unsolicited::Loss,
+            Unsolicited::Truncated(n) => Unsolicited::Truncated(*n),
+            Unsolicited::Undecodable(e) => Unsolicited::Undecodable(*e),
+        }
+    }
+}
+
+/// What the client hands on: an exit record as it came off the socket, not yet decoded.
+pub type RawEvent<'a> = Unsolicited<Packet<&'a [u8]>>;
 
 /// A socket with the TASKSTATS family resolved.
 #[derive(Debug)]
@@ -196,7 +227,7 @@ impl Client {
         &mut self,
         register: bool,
         cpus: &CpuSet,
-        other: &mut dyn FnMut(Unsolicited<'_>),
+        other: &mut dyn FnMut(RawEvent<'_>),
     ) -> Result<(), ClientError> {
         let op = if register {
             Op::Register
@@ -239,7 +270,7 @@ impl Client {
         seq: u32,
         want_data: bool,
         timeout: Duration,
-        other: &mut dyn FnMut(Unsolicited<'_>),
+        other: &mut dyn FnMut(RawEvent<'_>),
     ) -> Result<(), ClientError> {
         let os = |errno| ClientError::Os { op, errno };
         let msg = self.tx.get(..len).ok_or(os(Errno::MSGSIZE))?;
@@ -300,7 +331,7 @@ impl Client {
                         self.answer.extend_from_slice(p.into_inner());
                         answered = true;
                     }
-                    Message::Data(p) => other(Unsolicited::Data(p)),
+                    Message::Data(p) => other(Unsolicited::Exit(p)),
                     // Stale ACKs of an earlier attempt, NOOP, DONE: nothing to do.
                     _ => {}
                 }

@@ -208,20 +208,19 @@ impl<W: Write> Consumer for Printer<'_, W> {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                for (kind, agg) in reply.aggregates() {
-                    if self.write(&record(kind, &agg, self.opts)) == Flow::Stop {
-                        return Flow::Stop;
-                    }
-                    if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
-                        return Flow::Stop;
-                    }
-                    // The tool stops at the first statistics unless told to listen forever.
-                    if !self.opts.forever {
-                        return Flow::Stop;
-                    }
+            Event::Exit((kind, agg)) => {
+                if self.write(&record(kind, &agg, self.opts)) == Flow::Stop {
+                    return Flow::Stop;
                 }
-                Flow::Continue
+                if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
+                    return Flow::Stop;
+                }
+                // The tool stops at the first statistics unless told to listen forever.
+                if self.opts.forever {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
             }
             Event::Loss => {
                 if let Some(l) = self.log.as_mut() {

@@ -180,24 +180,19 @@ impl<W: Write> Consumer for Printer<W> {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                for (kind, agg) in reply.aggregates() {
-                    if self.full() {
-                        return Flow::Stop;
-                    }
-                    let line = match self.format {
-                        Format::Text => text::line(&agg, kind == Kind::Tgid) + "\n",
-                        Format::Json => json::aggregate(kind.name(), &agg).finish() + "\n",
-                        // --format takes Format::TEXT_JSON here.
-                        Format::Csv => unreachable!("listen prints text or json"),
-                    };
-                    if self.write(&line) == Flow::Stop {
-                        return Flow::Stop;
-                    }
-                    match kind {
-                        Kind::Pid => self.pid_records += 1,
-                        Kind::Tgid => self.tgid_records += 1,
-                    }
+            Event::Exit((kind, agg)) => {
+                let line = match self.format {
+                    Format::Text => text::line(&agg, kind == Kind::Tgid) + "\n",
+                    Format::Json => json::aggregate(kind.name(), &agg).finish() + "\n",
+                    // --format takes Format::TEXT_JSON here.
+                    Format::Csv => unreachable!("listen prints text or json"),
+                };
+                if self.write(&line) == Flow::Stop {
+                    return Flow::Stop;
+                }
+                match kind {
+                    Kind::Pid => self.pid_records += 1,
+                    Kind::Tgid => self.tgid_records += 1,
                 }
                 if self.full() {
                     Flow::Stop

@@ -214,11 +214,7 @@ impl Consumer for Feeder {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                for (kind, agg) in reply.aggregates() {
-                    self.push(kind, &agg);
-                }
-            }
+            Event::Exit((kind, agg)) => self.push(kind, &agg),
             Event::Loss => {
                 self.link.lock().note_enobufs(1);
                 self.queued = true;
