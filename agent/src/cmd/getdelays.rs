@@ -17,6 +17,7 @@ use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::getdelays_layout::{cgroupstats, ctxsw, delayacct, ioacct};
 use crate::listener::{self, Consumer, Event, Flow};
+use crate::printer::Printer;
 use crate::report::pick;
 use crate::spawn::{self, Child, NotStarted};
 use crate::stream::logfile::LogFile;
@@ -189,18 +190,18 @@ pub fn record(kind: Kind, agg: &Aggregate<'_>, o: &Opts) -> String {
     out
 }
 
-struct Printer<'o, W: Write> {
-    out: W,
+/// Prints exit records as the tool does, and copies them to -w FILE.
+struct Records<'o, W: Write> {
+    out: Printer<W>,
     opts: &'o Opts,
-    error: Option<std::io::Error>,
     /// -w FILE.
     log: Option<LogFile>,
 }
 
-impl<W: Write> Consumer for Printer<'_, W> {
+impl<W: Write> Consumer for Records<'_, W> {
     fn registered(&mut self, _cpus: &CpuSet) -> Flow {
         if self.opts.debug {
-            self.write("Sent register cpumask, retval 0\n")
+            self.out.write("Sent register cpumask, retval 0\n")
         } else {
             Flow::Continue
         }
@@ -209,7 +210,7 @@ impl<W: Write> Consumer for Printer<'_, W> {
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::Exit((kind, agg)) => {
-                if self.write(&record(kind, &agg, self.opts)) == Flow::Stop {
+                if self.out.write(&record(kind, &agg, self.opts)) == Flow::Stop {
                     return Flow::Stop;
                 }
                 if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
@@ -244,25 +245,7 @@ impl<W: Write> Consumer for Printer<'_, W> {
     }
 
     fn idle(&mut self) -> Flow {
-        match self.out.flush() {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.error = Some(e);
-                Flow::Stop
-            }
-        }
-    }
-}
-
-impl<W: Write> Printer<'_, W> {
-    fn write(&mut self, s: &str) -> Flow {
-        match self.out.write_all(s.as_bytes()) {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.error = Some(e);
-                Flow::Stop
-            }
-        }
+        self.out.flush()
     }
 }
 
@@ -344,10 +327,9 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
     if let Some(cpus) = cpus {
         if o.forever || !printed {
             let wake = sigfd.as_ref().map(|s| s.as_fd());
-            let mut p = Printer {
-                out: &mut stdout,
+            let mut p = Records {
+                out: Printer::new(&mut stdout),
                 opts: &o,
-                error: None,
                 log: logfile.take(),
             };
             listener::listen(&mut client, &cpus, wake, &mut p)?;
