@@ -14,7 +14,7 @@ use taskwire_core::cgroupstats::{self, CgroupStats};
 use taskwire_core::cpulist::CpuSet;
 use taskwire_core::netlink::{self, Message, Packet};
 use taskwire_core::nlctrl::{self, Family};
-use taskwire_core::taskstats::{self, Command, Reply};
+use taskwire_core::taskstats::{self, Command, Kind, Reply};
 
 use crate::errors::{ClientError, Op};
 use crate::socket::{Datagram, NetlinkSocket};
@@ -37,6 +37,20 @@ pub enum Target {
 }
 
 impl Target {
+    /// Which of the reply's nests answers the query.
+    pub fn kind(self) -> Kind {
+        match self {
+            Target::Pid(_) => Kind::Pid,
+            Target::Tgid(_) => Kind::Tgid,
+        }
+    }
+
+    fn id(self) -> u32 {
+        match self {
+            Target::Pid(p) | Target::Tgid(p) => p,
+        }
+    }
+
     fn op(self) -> Op {
         match self {
             Target::Pid(p) => Op::GetPid(p),
@@ -45,18 +59,49 @@ impl Target {
     }
 }
 
-/// Something that arrived on the socket while we waited for an answer to a request.
+/// Something on the socket that is not the answer to a request of ours: an exit record on
+/// a registered socket, or news that messages were lost or spoilt.
+///
+/// `E` is how far the exit record has been decoded: the client hands on the message as it
+/// came (a [`Packet`]); the listener hands its consumer one task's or thread group's
+/// statistics at a time ([`crate::listener::Event`]). Every other arm is the same to both.
 #[derive(Debug, Clone, Copy)]
-pub enum Unsolicited<'a> {
-    /// A data message that is not the answer (an exit record on a registered socket).
-    Data(Packet<&'a [u8]>),
-    /// The kernel dropped messages because the receive buffer was full (ENOBUFS).
+pub enum Unsolicited<E> {
+    /// An exit record.
+    Exit(E),
+    /// The kernel dropped messages because the receive buffer was full (ENOBUFS); how many
+    /// is not reported.
     Loss,
-    /// A datagram longer than the receive buffer, with its real length in bytes.
+    /// A datagram longer than the receive buffer, with its real length in bytes; dropped.
     Truncated(usize),
-    /// A message that does not decode.
+    /// A message that does not decode; dropped.
     Undecodable(taskwire_core::Error),
 }
+
+impl<E> Unsolicited<E> {
+    /// The same event with the exit record passed through `f`.
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Unsolicited<F> {
+        match self {
+            Unsolicited::Exit(e) => Unsolicited::Exit(f(e)),
+            Unsolicited::Loss => Unsolicited::Loss,
+            Unsolicited::Truncated(n) => Unsolicited::Truncated(n),
+            Unsolicited::Undecodable(e) => Unsolicited::Undecodable(e),
+        }
+    }
+
+    /// The same event, borrowing its exit record.
+    pub fn as_ref(&self) -> Unsolicited<&E> {
+        match self {
+            Unsolicited::Exit(e) => Unsolicited::Exit(e),
+            Unsolicited::Loss => Unsolicited::Loss,
+            Unsolicited::Truncated(n) => Unsolicited::Truncated(*n),
+            Unsolicited::Undecodable(e) => Unsolicited::Undecodable(*e),
+        }
+    }
+}
+
+/// What the client hands on: an exit record as it came off the socket, not yet decoded.
+pub type RawEvent<'a> = Unsolicited<Packet<&'a [u8]>>;
 
 /// A socket with the TASKSTATS family resolved.
 #[derive(Debug)]
@@ -146,11 +191,10 @@ impl Client {
         let decode = |error| ClientError::Decode { op, error };
         let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
         let reply = Reply::parse(packet, self.family.id).map_err(decode)?;
-        let wanted = match target {
-            Target::Pid(p) => reply.pid.is_some_and(|a| a.id == p),
-            Target::Tgid(p) => reply.tgid.is_some_and(|a| a.id == p),
-        };
-        if wanted {
+        if reply
+            .get(target.kind())
+            .is_some_and(|a| a.id == target.id())
+        {
             Ok(reply)
         } else {
             Err(decode(taskwire_core::Error::Missing))
@@ -183,7 +227,7 @@ impl Client {
         &mut self,
         register: bool,
         cpus: &CpuSet,
-        other: &mut dyn FnMut(Unsolicited<'_>),
+        other: &mut dyn FnMut(RawEvent<'_>),
     ) -> Result<(), ClientError> {
         let op = if register {
             Op::Register
@@ -226,7 +270,7 @@ impl Client {
         seq: u32,
         want_data: bool,
         timeout: Duration,
-        other: &mut dyn FnMut(Unsolicited<'_>),
+        other: &mut dyn FnMut(RawEvent<'_>),
     ) -> Result<(), ClientError> {
         let os = |errno| ClientError::Os { op, errno };
         let msg = self.tx.get(..len).ok_or(os(Errno::MSGSIZE))?;
@@ -287,7 +331,7 @@ impl Client {
                         self.answer.extend_from_slice(p.into_inner());
                         answered = true;
                     }
-                    Message::Data(p) => other(Unsolicited::Data(p)),
+                    Message::Data(p) => other(Unsolicited::Exit(p)),
                     // Stale ACKs of an earlier attempt, NOOP, DONE: nothing to do.
                     _ => {}
                 }

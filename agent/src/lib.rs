@@ -5,11 +5,11 @@
 //! (request/ACK exchanges matched by sequence number, family resolution), [`listener`] (the
 //! register -> receive -> decode -> consume -> deregister loop any record consumer reuses),
 //! then the commands in [`cmd`], each one module with its options, help and run. What two
-//! commands share is a module of its own: [`flags`], [`report`], [`cgroupdir`], [`spawn`];
-//! getdelays' text layout is [`getdelays_layout`]. What the host's `decode` shares with
-//! them (arguments, failures, help paragraphs, output, serial lines, signals) is the
-//! `taskwire-cli` crate; `decode` itself is `taskwire-collector`, linked only into the host
-//! build (feature `decode`).
+//! commands share is a module of its own: [`flags`], [`report`], [`cgroupdir`], [`spawn`],
+//! [`printer`]; getdelays' text layout is [`getdelays_layout`]. What the host's `decode`
+//! shares with them (arguments, failures, help paragraphs, output, serial lines, signals) is
+//! the `taskwire-cli` crate; `decode` itself is `taskwire-collector`, linked only into the
+//! host build (feature `decode`).
 #![deny(unsafe_code)]
 
 pub mod cgroupdir;
@@ -21,6 +21,7 @@ pub mod errors;
 pub mod flags;
 pub mod getdelays_layout;
 pub mod listener;
+pub mod printer;
 pub mod report;
 pub mod socket;
 pub mod spawn;

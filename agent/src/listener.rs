@@ -1,6 +1,8 @@
-//! The exit-record loop, shared by `listen`, getdelays `-m` and whatever consumes records
-//! next: register (with ACK) -> receive -> decode -> hand each event to a [`Consumer`] ->
-//! deregister (with ACK) when the consumer or a wake-up descriptor says stop.
+//! The exit-record loop, shared by `listen`, getdelays `-m` and `stream`: register (with
+//! ACK) -> receive -> decode -> hand each event to a [`Consumer`] -> deregister (with ACK)
+//! when the consumer or a wake-up descriptor says stop. Exit messages are taken apart here,
+//! once for every consumer: each hears of a task's and a thread group's statistics as
+//! separate events, with their [`Kind`].
 
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
@@ -8,9 +10,9 @@ use std::time::Duration;
 use rustix::io::Errno;
 use taskwire_core::cpulist::CpuSet;
 use taskwire_core::netlink::{self, Message, Packet};
-use taskwire_core::taskstats::Reply;
+use taskwire_core::taskstats::{Aggregate, Kind, Reply};
 
-use crate::client::{Client, RECV_LEN, Unsolicited};
+use crate::client::{Client, RECV_LEN, RawEvent, Unsolicited};
 use crate::errors::{ClientError, Op};
 use crate::socket;
 
@@ -33,20 +35,13 @@ const DESIGN_RATE: u64 = 30_000;
 /// measured: 212,992 bytes hold 92 records, 2 MiB 910.
 const QUEUED_RECORD_BYTES: u64 = 2304;
 
-/// Something the loop hands to its consumer.
-#[derive(Debug, Clone, Copy)]
-pub enum Event<'a> {
-    /// An exit message: the task's record (`pid`), plus its thread group's (`tgid`) when the
-    /// last thread of a multi-threaded group exited.
-    Exit(Reply<'a>),
-    /// The kernel dropped records because the receive buffer was full (one ENOBUFS); how
-    /// many is not reported.
-    Loss,
-    /// A datagram longer than the receive buffer (its real length in bytes); dropped.
-    Truncated(usize),
-    /// A message that does not decode; dropped.
-    Undecodable(taskwire_core::Error),
-}
+/// Something the loop hands to its consumer: one task's or one thread group's exit
+/// statistics, or news of messages lost or spoilt.
+///
+/// An exit message carries the task's statistics ([`Kind::Pid`]), then, when the last thread
+/// of a multi-threaded group exited, the group's ([`Kind::Tgid`]): two events, in that
+/// order.
+pub type Event<'a> = Unsolicited<(Kind, Aggregate<'a>)>;
 
 /// Whether the loop goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +100,8 @@ struct Run<'c> {
 impl Run<'_> {
     fn send(&mut self, event: Event<'_>) {
         match event {
-            Event::Exit(_) => self.summary.messages += 1,
+            // Counted by message, in `exit`.
+            Event::Exit(_) => {}
             Event::Loss => self.summary.loss_events += 1,
             Event::Truncated(_) => self.summary.truncated += 1,
             Event::Undecodable(_) => self.summary.undecodable += 1,
@@ -115,10 +111,26 @@ impl Run<'_> {
         }
     }
 
-    fn data(&mut self, packet: Packet<&[u8]>) {
+    /// Decodes an exit message and sends each of its aggregates.
+    fn exit(&mut self, packet: Packet<&[u8]>) {
         match Reply::parse(packet, self.family) {
-            Ok(reply) => self.send(Event::Exit(reply)),
+            Ok(reply) => {
+                self.summary.messages += 1;
+                for aggregate in reply.aggregates() {
+                    self.send(Event::Exit(aggregate));
+                }
+            }
             Err(e) => self.send(Event::Undecodable(e)),
+        }
+    }
+
+    /// Something the client met while it waited for an ACK.
+    fn unsolicited(&mut self, u: RawEvent<'_>) {
+        match u {
+            Unsolicited::Exit(packet) => self.exit(packet),
+            Unsolicited::Loss => self.send(Event::Loss),
+            Unsolicited::Truncated(n) => self.send(Event::Truncated(n)),
+            Unsolicited::Undecodable(e) => self.send(Event::Undecodable(e)),
         }
     }
 
@@ -128,7 +140,7 @@ impl Run<'_> {
                 return;
             }
             match item.and_then(Message::parse) {
-                Ok(Message::Data(p)) => self.data(p),
+                Ok(Message::Data(p)) => self.exit(p),
                 // ACKs of earlier requests, NOOP, DONE: not records.
                 Ok(_) => {}
                 Err(e) => self.send(Event::Undecodable(e)),
@@ -148,13 +160,9 @@ pub fn listen(
     let family = client.family().id;
     // Records can arrive between the kernel's registration and its ACK; keep them for the
     // consumer, which only hears of the registration once the ACK is in.
-    let mut early: Vec<Vec<u8>> = Vec::new();
-    let mut early_events: Vec<Unsolicited<'static>> = Vec::new();
-    client.listener(true, cpus, &mut |u| match u {
-        Unsolicited::Data(p) => early.push(p.into_inner().to_vec()),
-        Unsolicited::Loss => early_events.push(Unsolicited::Loss),
-        Unsolicited::Truncated(n) => early_events.push(Unsolicited::Truncated(n)),
-        Unsolicited::Undecodable(e) => early_events.push(Unsolicited::Undecodable(e)),
+    let mut early: Vec<Unsolicited<Vec<u8>>> = Vec::new();
+    client.listener(true, cpus, &mut |u| {
+        early.push(u.map(|p| p.into_inner().to_vec()))
     })?;
 
     let mut run = Run {
@@ -164,29 +172,21 @@ pub fn listen(
         flow: Flow::Continue,
     };
     run.flow = run.consumer.registered(cpus);
-    for u in early_events {
-        match u {
-            Unsolicited::Loss => run.send(Event::Loss),
-            Unsolicited::Truncated(n) => run.send(Event::Truncated(n)),
-            Unsolicited::Undecodable(e) => run.send(Event::Undecodable(e)),
-            Unsolicited::Data(_) => {}
-        }
-    }
-    for msg in &early {
-        if let Ok(p) = Packet::new_checked(&msg[..]) {
-            run.data(p);
-        }
+    // Losses and dropped messages first, then the records: the order consumers have
+    // always heard early events in.
+    let (records, news): (Vec<_>, Vec<_>) = early
+        .into_iter()
+        .partition(|u| matches!(u, Unsolicited::Exit(_)));
+    for u in news.iter().chain(&records) {
+        // The bytes are a message the client already walked; Reply::parse checks its
+        // length again.
+        run.unsolicited(u.as_ref().map(|bytes| Packet::new_unchecked(&bytes[..])));
     }
 
     let result = receive(client, wake, &mut run);
     // Records queued before the deregistration took effect still reach the consumer (unless
     // it has stopped): stopping on a signal loses nothing that had already happened.
-    let deregistered = client.listener(false, cpus, &mut |u| match u {
-        Unsolicited::Data(p) => run.data(p),
-        Unsolicited::Loss => run.send(Event::Loss),
-        Unsolicited::Truncated(n) => run.send(Event::Truncated(n)),
-        Unsolicited::Undecodable(e) => run.send(Event::Undecodable(e)),
-    });
+    let deregistered = client.listener(false, cpus, &mut |u| run.unsolicited(u));
     let stopped = result?;
     deregistered?;
     Ok((stopped, run.summary))
@@ -266,7 +266,8 @@ mod tests {
     use taskwire_core::fixtures::{EXIT_PID, EXIT_PID_AND_TGID, FAMILY};
     use taskwire_core::taskstats::Field;
 
-    /// Records what it is given, as (pid id, tgid id) pairs and event names.
+    /// Records what it is given, as (pid id, tgid id, the pid's ac_pid) per exit message
+    /// and event names.
     #[derive(Default)]
     struct Log {
         exits: Vec<(Option<u32>, Option<u32>, Option<u64>)>,
@@ -277,11 +278,15 @@ mod tests {
     impl Consumer for Log {
         fn event(&mut self, event: Event<'_>) -> Flow {
             match event {
-                Event::Exit(r) => self.exits.push((
-                    r.pid.map(|a| a.id),
-                    r.tgid.map(|a| a.id),
-                    r.pid.and_then(|a| a.stats.get(Field::AcPid)),
-                )),
+                // Every exit message starts with its task's statistics.
+                Event::Exit((Kind::Pid, a)) => {
+                    self.exits
+                        .push((Some(a.id), None, a.stats.get(Field::AcPid)))
+                }
+                Event::Exit((Kind::Tgid, a)) => match self.exits.last_mut() {
+                    Some(last) if last.1.is_none() => last.1 = Some(a.id),
+                    _ => self.exits.push((None, Some(a.id), None)),
+                },
                 Event::Loss => self.other.push("loss".into()),
                 Event::Truncated(n) => self.other.push(format!("truncated {n}")),
                 Event::Undecodable(e) => self.other.push(format!("undecodable {e}")),
@@ -342,6 +347,23 @@ mod tests {
         };
         feed(&mut log, &two);
         assert_eq!(log.exits.len(), 1);
+    }
+
+    #[test]
+    fn a_stop_after_the_task_withholds_its_thread_group() {
+        // getdelays without -l stops at the first statistics of an exit message.
+        let mut log = Log {
+            stop_after: Some(1),
+            ..Log::default()
+        };
+        let s = feed(&mut log, &EXIT_PID_AND_TGID);
+        assert_eq!(s.messages, 1);
+        assert_eq!(log.exits.len(), 1);
+        assert!(
+            log.exits[0].0.is_some() && log.exits[0].1.is_none(),
+            "{:?}",
+            log.exits
+        );
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     }
     let mut client = Client::connect()?;
     let reply = client.get(opts.target)?;
-    let Some((agg, tgid)) = pick(&reply, opts.target) else {
+    let Some((kind, agg)) = pick(&reply, opts.target) else {
         return Err(Failure::Runtime(
             "the kernel's reply lacks the record asked for".into(),
         ));
@@ -101,7 +101,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         io: opts.io,
         ctxsw: opts.ctxsw,
     };
-    taskwire_cli::output::print(&render(&agg, tgid, opts.format, sections, None))?;
+    taskwire_cli::output::print(&render(kind, &agg, opts.format, sections, None))?;
     Ok(0)
 }
 

@@ -9,8 +9,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use taskwire_core::cpulist::CpuSet;
-use taskwire_core::taskstats::Aggregate;
-use taskwire_core::wire::Kind;
+use taskwire_core::taskstats::{Aggregate, Kind};
 
 use crate::cgroupdir::{open_dir, require_v1};
 use crate::client::{Client, Target};
@@ -18,6 +17,7 @@ use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::getdelays_layout::{cgroupstats, ctxsw, delayacct, ioacct};
 use crate::listener::{self, Consumer, Event, Flow};
+use crate::printer::Printer;
 use crate::report::pick;
 use crate::spawn::{self, Child, NotStarted};
 use crate::stream::logfile::LogFile;
@@ -175,10 +175,10 @@ pub fn help() -> String {
 }
 
 /// One AGGR_PID or AGGR_TGID record as the tool prints it.
-pub fn record(agg: &Aggregate<'_>, tgid: bool, o: &Opts) -> String {
+pub fn record(kind: Kind, agg: &Aggregate<'_>, o: &Opts) -> String {
     let mut out = String::new();
     if o.delays {
-        let _ = writeln!(out, "{}\t{}", if tgid { "TGID" } else { "PID" }, agg.id);
+        let _ = writeln!(out, "{}\t{}", kind.name().to_ascii_uppercase(), agg.id);
         out.push_str(&delayacct(&agg.stats));
     }
     if o.io {
@@ -190,18 +190,18 @@ pub fn record(agg: &Aggregate<'_>, tgid: bool, o: &Opts) -> String {
     out
 }
 
-struct Printer<'o, W: Write> {
-    out: W,
+/// Prints exit records as the tool does, and copies them to -w FILE.
+struct Records<'o, W: Write> {
+    out: Printer<W>,
     opts: &'o Opts,
-    error: Option<std::io::Error>,
     /// -w FILE.
     log: Option<LogFile>,
 }
 
-impl<W: Write> Consumer for Printer<'_, W> {
+impl<W: Write> Consumer for Records<'_, W> {
     fn registered(&mut self, _cpus: &CpuSet) -> Flow {
         if self.opts.debug {
-            self.write("Sent register cpumask, retval 0\n")
+            self.out.write("Sent register cpumask, retval 0\n")
         } else {
             Flow::Continue
         }
@@ -209,22 +209,19 @@ impl<W: Write> Consumer for Printer<'_, W> {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
-                    let Some(agg) = agg else { continue };
-                    if self.write(&record(&agg, tgid, self.opts)) == Flow::Stop {
-                        return Flow::Stop;
-                    }
-                    let kind = if tgid { Kind::Tgid } else { Kind::Pid };
-                    if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
-                        return Flow::Stop;
-                    }
-                    // The tool stops at the first statistics unless told to listen forever.
-                    if !self.opts.forever {
-                        return Flow::Stop;
-                    }
+            Event::Exit((kind, agg)) => {
+                if self.out.write(&record(kind, &agg, self.opts)) == Flow::Stop {
+                    return Flow::Stop;
                 }
-                Flow::Continue
+                if self.log.as_mut().is_some_and(|l| !l.record(kind, &agg)) {
+                    return Flow::Stop;
+                }
+                // The tool stops at the first statistics unless told to listen forever.
+                if self.opts.forever {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
             }
             Event::Loss => {
                 if let Some(l) = self.log.as_mut() {
@@ -248,25 +245,7 @@ impl<W: Write> Consumer for Printer<'_, W> {
     }
 
     fn idle(&mut self) -> Flow {
-        match self.out.flush() {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.error = Some(e);
-                Flow::Stop
-            }
-        }
-    }
-}
-
-impl<W: Write> Printer<'_, W> {
-    fn write(&mut self, s: &str) -> Flow {
-        match self.out.write_all(s.as_bytes()) {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.error = Some(e);
-                Flow::Stop
-            }
-        }
+        self.out.flush()
     }
 }
 
@@ -326,10 +305,10 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
         if o.debug {
             let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
         }
-        if let Some((agg, tgid)) = pick(&reply, target) {
-            let _ = stdout.write_all(record(&agg, tgid, &o).as_bytes());
+        if let Some((kind, agg)) = pick(&reply, target) {
+            let _ = stdout.write_all(record(kind, &agg, &o).as_bytes());
             if let Some(l) = logfile.as_mut() {
-                l.record(if tgid { Kind::Tgid } else { Kind::Pid }, &agg);
+                l.record(kind, &agg);
             }
             printed = true;
         }
@@ -348,10 +327,9 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
     if let Some(cpus) = cpus {
         if o.forever || !printed {
             let wake = sigfd.as_ref().map(|s| s.as_fd());
-            let mut p = Printer {
-                out: &mut stdout,
+            let mut p = Records {
+                out: Printer::new(&mut stdout),
                 opts: &o,
-                error: None,
                 log: logfile.take(),
             };
             listener::listen(&mut client, &cpus, wake, &mut p)?;

@@ -6,12 +6,14 @@ use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use taskwire_core::cpulist::CpuSet;
+use taskwire_core::taskstats::Kind;
 
 use crate::client::Client;
 use crate::cpus::CpuArg;
 use crate::errors::{ClientError, Op};
 use crate::flags::Flags;
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
+use crate::printer::Printer;
 use crate::socket;
 use crate::{cpus, delayacct};
 use taskwire_cli::Failure;
@@ -103,8 +105,8 @@ pub fn help() -> String {
 }
 
 /// Prints records and counts what it saw.
-pub struct Printer<W: Write> {
-    out: W,
+pub struct Lines<W: Write> {
+    out: Printer<W>,
     format: Format,
     limit: Option<u64>,
     /// Per-task records printed.
@@ -113,8 +115,6 @@ pub struct Printer<W: Write> {
     pub tgid_records: u64,
     /// ENOBUFS events.
     pub loss_events: u64,
-    /// The first write error, if any (a closed pipe just stops the loop).
-    pub write_error: Option<std::io::Error>,
     rcvbuf: Option<usize>,
     delayacct_off: bool,
     /// When loss was last reported on stderr: at most once a second, so that a flood of
@@ -122,17 +122,16 @@ pub struct Printer<W: Write> {
     loss_reported: Option<Instant>,
 }
 
-impl<W: Write> Printer<W> {
-    /// A printer to `out`, stopping after `limit` records.
+impl<W: Write> Lines<W> {
+    /// Lines to `out`, stopping after `limit` records.
     pub fn new(out: W, format: Format, limit: Option<u64>) -> Self {
-        Printer {
-            out,
+        Lines {
+            out: Printer::new(out),
             format,
             limit,
             pid_records: 0,
             tgid_records: 0,
             loss_events: 0,
-            write_error: None,
             rcvbuf: None,
             delayacct_off: false,
             loss_reported: None,
@@ -148,23 +147,13 @@ impl<W: Write> Printer<W> {
         self.limit.is_some_and(|n| self.records() >= n)
     }
 
-    fn write(&mut self, line: &str) -> Flow {
-        match self.out.write_all(line.as_bytes()) {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.write_error = Some(e);
-                Flow::Stop
-            }
-        }
-    }
-
     /// The output stream, for inspection.
     pub fn into_inner(self) -> W {
-        self.out
+        self.out.into_inner()
     }
 }
 
-impl<W: Write> Consumer for Printer<W> {
+impl<W: Write> Consumer for Lines<W> {
     fn registered(&mut self, cpus: &CpuSet) -> Flow {
         let buf = self
             .rcvbuf
@@ -179,28 +168,19 @@ impl<W: Write> Consumer for Printer<W> {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                for (agg, tgid) in [(reply.pid, false), (reply.tgid, true)] {
-                    let Some(agg) = agg else { continue };
-                    if self.full() {
-                        return Flow::Stop;
-                    }
-                    let line = match self.format {
-                        Format::Text => text::line(&agg, tgid) + "\n",
-                        Format::Json => {
-                            json::aggregate(if tgid { "tgid" } else { "pid" }, &agg).finish() + "\n"
-                        }
-                        // --format takes Format::TEXT_JSON here.
-                        Format::Csv => unreachable!("listen prints text or json"),
-                    };
-                    if self.write(&line) == Flow::Stop {
-                        return Flow::Stop;
-                    }
-                    if tgid {
-                        self.tgid_records += 1
-                    } else {
-                        self.pid_records += 1
-                    }
+            Event::Exit((kind, agg)) => {
+                let line = match self.format {
+                    Format::Text => text::line(&agg, kind == Kind::Tgid) + "\n",
+                    Format::Json => json::aggregate(kind.name(), &agg).finish() + "\n",
+                    // --format takes Format::TEXT_JSON here.
+                    Format::Csv => unreachable!("listen prints text or json"),
+                };
+                if self.out.write(&line) == Flow::Stop {
+                    return Flow::Stop;
+                }
+                match kind {
+                    Kind::Pid => self.pid_records += 1,
+                    Kind::Tgid => self.tgid_records += 1,
                 }
                 if self.full() {
                     Flow::Stop
@@ -224,7 +204,7 @@ impl<W: Write> Consumer for Printer<W> {
                 if self.format == Format::Json {
                     let mut j = json::Json::new();
                     j.str("type", "loss").u64("event", self.loss_events);
-                    return self.write(&(j.finish() + "\n"));
+                    return self.out.write(&(j.finish() + "\n"));
                 }
                 Flow::Continue
             }
@@ -240,13 +220,7 @@ impl<W: Write> Consumer for Printer<W> {
     }
 
     fn idle(&mut self) -> Flow {
-        match self.out.flush() {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                self.write_error.get_or_insert(e);
-                Flow::Stop
-            }
-        }
+        self.out.flush()
     }
 }
 
@@ -269,16 +243,15 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             errno,
         })?;
     let out: BufWriter<Stdout> = BufWriter::with_capacity(16 * 1024, std::io::stdout());
-    let mut printer = Printer::new(out, opts.format, opts.count);
-    printer.rcvbuf = Some(rcvbuf);
+    let mut lines = Lines::new(out, opts.format, opts.count);
+    lines.rcvbuf = Some(rcvbuf);
     // Said once registered, so that a refused registration prints its error alone.
-    printer.delayacct_off =
+    lines.delayacct_off =
         delayacct::read_at(std::path::Path::new(delayacct::SYSCTL)) == delayacct::State::Off;
-    let (stopped, summary) =
-        listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut printer)?;
+    let (stopped, summary) = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut lines)?;
     let why = match stopped {
         Stopped::Woken => sigfd.take().map_or("a signal", signals::name).to_owned(),
-        Stopped::Consumer if printer.write_error.is_some() => "an output error".to_owned(),
+        Stopped::Consumer if lines.out.failed() => "an output error".to_owned(),
         Stopped::Consumer => format!("--count {}", opts.count.unwrap_or_default()),
     };
     let mut extra = String::new();
@@ -291,16 +264,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     eprintln!(
         "taskwire: {} records ({} per-task, {} per-thread-group), {} loss events{extra}; \
          stopped by {why}, deregistered",
-        printer.records(),
-        printer.pid_records,
-        printer.tgid_records,
+        lines.records(),
+        lines.pid_records,
+        lines.tgid_records,
         summary.loss_events
     );
-    let write_error = printer.write_error.take();
-    let flushed = printer
-        .into_inner()
-        .into_inner()
-        .map_err(|e| e.into_error());
+    let write_error = lines.out.take_error();
+    let flushed = lines.into_inner().into_inner().map_err(|e| e.into_error());
     match write_error.or(flushed.err()) {
         None => Ok(0),
         // `taskwire listen | head` ends the reader first: not taskwire's failure.

@@ -181,7 +181,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
 
 fn report(client: &mut Client, pid: u32, ended: Ended, opts: &Opts) -> Result<String, Failure> {
     let reply = client.get(Target::Pid(pid))?;
-    let Some((agg, tgid)) = pick(&reply, Target::Pid(pid)) else {
+    let Some((kind, agg)) = pick(&reply, Target::Pid(pid)) else {
         return Err(Failure::Runtime(
             "the kernel's reply lacks the record asked for".into(),
         ));
@@ -191,8 +191,8 @@ fn report(client: &mut Client, pid: u32, ended: Ended, opts: &Opts) -> Result<St
         ctxsw: opts.ctxsw,
     };
     Ok(render(
+        kind,
         &agg,
-        tgid,
         opts.format,
         sections,
         Some((ended.code(), &ended.describe())),

@@ -214,14 +214,7 @@ impl Consumer for Feeder {
 
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
-            Event::Exit(reply) => {
-                if let Some(a) = reply.pid {
-                    self.push(Kind::Pid, &a);
-                }
-                if let Some(a) = reply.tgid {
-                    self.push(Kind::Tgid, &a);
-                }
-            }
+            Event::Exit((kind, agg)) => self.push(kind, &agg),
             Event::Loss => {
                 self.link.lock().note_enobufs(1);
                 self.queued = true;

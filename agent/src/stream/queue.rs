@@ -36,21 +36,6 @@ const MAX_BODY_LEN: usize = 0x7fff;
 /// exact).
 const MAX_RUNS: usize = 8;
 
-/// The loss reasons, in the order markers carry them.
-const REASONS: [LossReason; 3] = [
-    LossReason::KernelEnobufs,
-    LossReason::QueueOverflow,
-    LossReason::SinkOutage,
-];
-
-fn reason_index(r: LossReason) -> usize {
-    match r {
-        LossReason::KernelEnobufs => 0,
-        LossReason::QueueOverflow => 1,
-        LossReason::SinkOutage => 2,
-    }
-}
-
 /// What [`Queue::pop`] hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
@@ -95,8 +80,8 @@ pub struct Queue {
     /// end at `next_seq`.
     runs: [(LossReason, u64); MAX_RUNS],
     n_runs: usize,
-    /// Every loss counted so far, per [`REASONS`] index.
-    lost: [u64; 3],
+    /// Every loss counted so far, per [`LossReason::index`].
+    lost: [u64; LossReason::ALL.len()],
 }
 
 impl Queue {
@@ -114,7 +99,7 @@ impl Queue {
             pending_enobufs: 0,
             runs: [(LossReason::QueueOverflow, 0); MAX_RUNS],
             n_runs: 0,
-            lost: [0; 3],
+            lost: [0; LossReason::ALL.len()],
         }
     }
 
@@ -141,7 +126,7 @@ impl Queue {
     /// Every loss counted so far for `reason` (sent, queued or pending): records, or
     /// ENOBUFS events.
     pub fn lost(&self, reason: LossReason) -> u64 {
-        self.lost[reason_index(reason)]
+        self.lost[reason.index()]
     }
 
     /// Losses counted but not handed out by [`Queue::pop`] yet, all reasons summed.
@@ -244,7 +229,7 @@ impl Queue {
         let len = usize::from(h & !MARKER_FLAG);
         let body = self.head + HEADER_LEN;
         let item = if h & MARKER_FLAG != 0 {
-            let reason = REASONS
+            let reason = LossReason::ALL
                 .get(usize::from(self.byte(body)))
                 .copied()
                 .unwrap_or(LossReason::QueueOverflow);
@@ -309,7 +294,7 @@ impl Queue {
     }
 
     fn count_lost(&mut self, reason: LossReason, n: u64) {
-        let slot = &mut self.lost[reason_index(reason)];
+        let slot = &mut self.lost[reason.index()];
         *slot = slot.saturating_add(n);
     }
 
@@ -323,7 +308,7 @@ impl Queue {
 
     fn put_marker(&mut self, reason: LossReason, count: u64) {
         let mut body = [0u8; MARKER_BODY_LEN];
-        body[0] = reason_index(reason) as u8;
+        body[0] = reason.index() as u8;
         body[1..].copy_from_slice(&count.to_le_bytes());
         self.put(MARKER_FLAG | MARKER_BODY_LEN as u16, &body);
     }
