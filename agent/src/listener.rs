@@ -23,16 +23,15 @@ const DRAIN_BATCH: usize = 64;
 /// After emptying the receive queue the loop pauses this long at most (shorter for a
 /// small receive buffer: [`pause_for`]), letting records pile up in the kernel, then takes
 /// them all at once: under an exit storm it wakes once per batch instead of once per
-/// record, and the wake-up was most of what a record cost (BENCHMARKS.md: `listen` spent
-/// 6.5 us of CPU per record without the pause, 3.4 with 10 ms; 25 ms saved another 5-10%).
-/// Records wait that much longer; an idle agent still sleeps in poll until the next
-/// record.
+/// record, and the wake-up was most of what a record cost (BENCHMARKS.md, "Pause after
+/// emptying the socket"). Records wait that much longer; an idle agent still sleeps in
+/// poll until the next record.
 pub const MAX_PAUSE: Duration = Duration::from_millis(25);
-/// Exit records per second the pause is sized for: above this machine's peak (about
-/// 20,000 thread exits a second on 2 cores).
-const DESIGN_RATE: u64 = 30_000;
-/// Receive-buffer bytes a queued exit record takes (the kernel's skb accounting),
-/// measured: 212,992 bytes hold 92 records, 2 MiB 910.
+/// Exit records per second the pause is sized for: above the peak exit rate of the
+/// development machine (BENCHMARKS.md).
+pub const DESIGN_RATE: u64 = 30_000;
+/// Receive-buffer bytes a queued exit record takes (the kernel's skb accounting, read
+/// from how many records a buffer of a known size held: BENCHMARKS.md).
 const QUEUED_RECORD_BYTES: u64 = 2304;
 
 /// Something the loop hands to its consumer: one task's or one thread group's exit

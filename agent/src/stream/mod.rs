@@ -7,8 +7,8 @@
 //! [`writer`] thread pops and frames records ([`framer`]) into a [`batch`], writes
 //! batches to the [`sink`], sends heartbeats, and reconnects with backoff when the sink
 //! fails or its collector closes. Records dropped in bulk are reported through one
-//! [`loss_run`]. [`spec`] parses sink and source endpoints and [`serial`]
-//! sets up a UART; both serve `decode` too. [`logfile`] is getdelays' `-w FILE`.
+//! [`loss_run`]. [`spec`] parses sink specs (a UART is set up by `taskwire_cli::serial`,
+//! which `decode` shares). [`logfile`] is getdelays' `-w FILE`.
 
 pub mod batch;
 pub mod framer;
