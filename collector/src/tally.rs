@@ -554,7 +554,7 @@ impl Tally {
             .chain(std::iter::once((None, total.counts())));
         for (name, counts) in rows {
             if json {
-                let mut j = Json::new();
+                let mut j = Json::with(&mut out);
                 match name {
                     Some(n) => j.str("type", "stats").str("board", n),
                     None => j.str("type", "stats_total"),
@@ -565,7 +565,7 @@ impl Tally {
                 {
                     j.u64(k, *v);
                 }
-                out.push_str(&j.finish());
+                j.end();
             } else {
                 out.push_str("taskwire decode: stats ");
                 match name {
