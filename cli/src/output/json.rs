@@ -407,8 +407,8 @@ mod tests {
             j.i64("k", v);
             assert_eq!(j.finish(), format!("{{\"k\":{v}}}"));
         }
-        // A key too long to go out with its number in one piece.
-        let long = "k".repeat(60);
+        // Keys too long to be gathered with their number.
+        let long = "k".repeat(PENDING);
         let mut j = Json::new();
         j.u64("a", 1).i64(&long, i64::MIN).u64(&long, 7);
         assert_eq!(
