@@ -14,13 +14,14 @@
 //!   only happens when boards with different profiles share a decoder). Cells holding a
 //!   comma, quote, CR or LF are quoted RFC 4180 style.
 
+use std::borrow::BorrowMut;
 use std::fmt::Write;
 
 use taskwire_core::taskstats::Value;
 use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
 
 use taskwire_cli::output::escape_token;
-use taskwire_cli::output::json::Json;
+use taskwire_cli::output::json::{self, Json};
 use taskwire_cli::output::text::line_fields;
 
 /// Output format of `decode`: the one every command shares.
@@ -83,7 +84,7 @@ impl Renderer {
                 );
             }
             Format::Json => {
-                let mut j = Json::new();
+                let mut j = Json::with(out);
                 j.str("type", "header")
                     .str("board", board)
                     .str("agent_version", &h.agent_version)
@@ -95,7 +96,7 @@ impl Renderer {
                     .u64("wire_version", u64::from(h.wire_version))
                     .u64("schema_hash", u64::from(h.schema_hash))
                     .bool("same_schema", h.same_schema());
-                line(out, j);
+                line(j);
             }
         }
     }
@@ -107,7 +108,11 @@ impl Renderer {
                 out.push_str(&text_record(board, r));
                 out.push('\n');
             }
-            Format::Json => line(out, json_record(board, r)),
+            Format::Json => {
+                let mut j = Json::with(out);
+                record_members(&mut j, board, r);
+                line(j);
+            }
             Format::Csv => {
                 if self.csv_profile != Some(r.profile) {
                     if self.csv_profile.is_some() {
@@ -141,13 +146,13 @@ impl Renderer {
                 );
             }
             Format::Json => {
-                let mut j = Json::new();
+                let mut j = Json::with(out);
                 j.str("type", "loss")
                     .str("board", board)
                     .u64("count", l.count)
                     .str("reason", l.reason.name())
                     .u64("next_seq", l.next_seq);
-                line(out, j);
+                line(j);
             }
         }
     }
@@ -168,21 +173,22 @@ impl Renderer {
                 );
             }
             Format::Json => {
-                let mut j = Json::new();
+                let mut j = Json::with(out);
                 j.str("type", "heartbeat")
                     .str("board", board)
                     .u64("uptime_ms", h.uptime_ms)
                     .u64("records_sent", h.records_sent)
                     .u64("drops", h.drops)
                     .u64("queue_depth", u64::from(h.queue_depth));
-                line(out, j);
+                line(j);
             }
         }
     }
 }
 
-fn line(out: &mut String, j: Json) {
-    out.push_str(&j.finish());
+/// Closes an object written into the output and ends its line.
+fn line(j: Json<&mut String>) {
+    let out = j.end();
     out.push('\n');
 }
 
@@ -218,30 +224,19 @@ pub fn text_record(board: &str, r: &Record) -> String {
 /// The JSON object of a record, every present field included.
 pub fn json_record(board: &str, r: &Record) -> Json {
     let mut j = Json::new();
+    record_members(&mut j, board, r);
+    j
+}
+
+/// A record's members: what it is and where from, then its fields.
+fn record_members<O: BorrowMut<String>>(j: &mut Json<O>, board: &str, r: &Record) {
     j.str("type", "record")
         .str("board", board)
         .u64("seq", r.seq)
         .str("kind", kind_name(r.kind))
         .u64("id", u64::from(r.id))
         .str("profile", r.profile.name());
-    if let Some(comm) = &r.comm {
-        j.bytes("comm", comm);
-    }
-    for fv in r.fields() {
-        let slot_key;
-        let key = match fv.field {
-            Some(f) => f.name(),
-            None => {
-                slot_key = format!("slot_{}", fv.slot);
-                &slot_key
-            }
-        };
-        match fv.value {
-            Value::Unsigned(v) => j.u64(key, v),
-            Value::Signed(v) => j.i64(key, v),
-        };
-    }
-    j
+    json::record_fields(j, r);
 }
 
 /// The CSV header row of `profile` (no line end).

@@ -76,7 +76,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
     for (name, counts) in lines {
         let extra = if name.is_none() { &extra[..] } else { &[] };
         if json {
-            let mut j = Json::new();
+            let mut j = Json::with(&mut out);
             match name {
                 Some(n) => j.str("type", "stats").str("board", n),
                 None => j.str("type", "stats_total"),
@@ -84,7 +84,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
             for (k, v) in counts.iter().chain(extra) {
                 j.u64(k, *v);
             }
-            out.push_str(&j.finish());
+            j.end();
         } else {
             out.push_str("taskwire decode: stats ");
             match name {

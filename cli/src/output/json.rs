@@ -1,14 +1,41 @@
-//! A tiny JSON writer: objects of numbers, strings and nested objects, written into a
-//! `String`, with the escaping RFC 8259 requires. Nothing else is needed, so no serde.
+//! The one JSON writer of every command and of `decode`: objects of numbers, strings and
+//! booleans, with the escaping RFC 8259 requires. Nothing else is needed, so no serde.
+//!
+//! Every field of a `struct taskstats` ([`taskstats_fields`]) and of a wire record
+//! ([`record_fields`]) goes out under its kernel name through [`Json::value`], so `listen`
+//! and `decode` print a field the same way.
+//!
+//! A [`Json`] either owns its text ([`Json::new`], [`Json::finish`]) or appends to a
+//! caller's buffer ([`Json::with`], [`Json::end`]): `decode` writes every line into one
+//! output buffer, with no `String` per record. Numbers and escaping are written by hand:
+//! `core::fmt` and a `push` per character were most of the cost of a record.
 
-use std::fmt::Write;
+use std::borrow::BorrowMut;
 
-use taskwire_core::taskstats::{Aggregate, Taskstats, Value};
+use taskwire_core::taskstats::{Aggregate, Field, Taskstats, Value};
+use taskwire_core::wire::Record;
 
-/// Builds one JSON object.
+/// Room for a whole aggregate of the largest struct, so that it is written without
+/// growing the buffer.
+const AGGREGATE_BYTES: usize = 2048;
+
+/// Bytes of members gathered before they are copied to the `String`.
+const PENDING: usize = 256;
+
+/// Builds one JSON object, in a `String` of its own (`Json` alone, from [`Json::new`]) or at
+/// the end of a caller's (`Json<&mut String>`, from [`Json::with`]).
+///
+/// Keys are written as they are given: printable ASCII without `"` or `\\` (debug builds
+/// check). Values are escaped.
 #[derive(Debug)]
-pub struct Json {
-    out: String,
+pub struct Json<O = String> {
+    out: O,
+    /// Members written but not yet copied to `out`. `String`'s methods are calls at the
+    /// board's opt-level, and a record is mostly short keys and numbers: gathering them
+    /// here makes one copy of many members. Holds only ASCII and whole `&str`s, so it is
+    /// always UTF-8.
+    pending: [u8; PENDING],
+    len: usize,
     /// Whether the object still has no member.
     empty: bool,
 }
@@ -20,106 +47,278 @@ impl Default for Json {
 }
 
 impl Json {
-    /// Starts an object.
+    /// Starts an object in a new `String`.
     pub fn new() -> Json {
-        Json {
-            out: String::from("{"),
+        Json::open(String::new())
+    }
+
+    /// Closes the object and returns the text (no trailing newline).
+    pub fn finish(mut self) -> String {
+        self.close();
+        self.out
+    }
+}
+
+impl<'a> Json<&'a mut String> {
+    /// Starts an object at the end of `out`, after what it holds already.
+    pub fn with(out: &'a mut String) -> Json<&'a mut String> {
+        Json::open(out)
+    }
+
+    /// Closes the object (no trailing newline) and gives the caller's buffer back.
+    pub fn end(mut self) -> &'a mut String {
+        self.close();
+        self.out
+    }
+}
+
+impl<O: BorrowMut<String>> Json<O> {
+    fn open(out: O) -> Json<O> {
+        let mut j = Json {
+            out,
+            pending: [0; PENDING],
+            len: 0,
             empty: true,
+        };
+        j.put_byte(b'{');
+        j
+    }
+
+    fn close(&mut self) {
+        self.put_byte(b'}');
+        self.flush();
+    }
+
+    /// Copies the pending members to the `String`.
+    fn flush(&mut self) -> &mut String {
+        let out = self.out.borrow_mut();
+        // ASCII and whole `&str`s (see `pending`): the check cannot fail.
+        out.push_str(std::str::from_utf8(&self.pending[..self.len]).unwrap_or_default());
+        self.len = 0;
+        out
+    }
+
+    /// Makes room for `n` more pending bytes; false when `n` is more than it holds at all.
+    fn room(&mut self, n: usize) -> bool {
+        if PENDING - self.len < n {
+            self.flush();
+        }
+        n <= PENDING
+    }
+
+    /// Appends an ASCII byte.
+    fn put_byte(&mut self, b: u8) {
+        self.room(1);
+        self.pending[self.len] = b;
+        self.len += 1;
+    }
+
+    /// Appends a whole `&str`.
+    fn put(&mut self, s: &str) {
+        if self.room(s.len()) {
+            self.pending[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            self.out.borrow_mut().push_str(s);
         }
     }
 
-    fn key(&mut self, key: &str) {
-        if !self.empty {
-            self.out.push(',');
+    /// Starts a member and makes room for `value` pending bytes after it. Keys are this
+    /// program's names (field names, `type`, `board`, ...), never data, so they are copied
+    /// as they are, unescaped.
+    fn key(&mut self, key: &str, value: usize) {
+        debug_assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
+            "a key that would need escaping: {key:?}"
+        );
+        let comma = !std::mem::take(&mut self.empty);
+        let n = usize::from(comma) + key.len() + 3;
+        if !self.room(n + value) {
+            // Too long to gather.
+            let out = self.flush();
+            out.push_str(if comma { ",\"" } else { "\"" });
+            out.push_str(key);
+            out.push_str("\":");
+            return;
         }
-        self.empty = false;
-        string(&mut self.out, key);
-        self.out.push(':');
+        // Byte by byte but for the name: slice helpers are calls at opt-level "z".
+        let mut at = self.len;
+        if comma {
+            self.pending[at] = b',';
+            at += 1;
+        }
+        self.pending[at] = b'"';
+        at += 1;
+        self.pending[at..at + key.len()].copy_from_slice(key.as_bytes());
+        at += key.len();
+        self.pending[at] = b'"';
+        self.pending[at + 1] = b':';
+        self.len = at + 2;
     }
 
     /// Adds an unsigned number.
     pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
-        self.key(key);
-        let _ = write!(self.out, "{v}");
-        self
+        self.number(key, false, v)
     }
 
     /// Adds a signed number.
     pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
-        self.key(key);
-        let _ = write!(self.out, "{v}");
+        self.number(key, v < 0, v.unsigned_abs())
+    }
+
+    /// Adds a number, `-v` when `negative`, in decimal.
+    fn number(&mut self, key: &str, negative: bool, mut v: u64) -> &mut Self {
+        self.key(key, 1 + MAX_DIGITS);
+        if negative {
+            self.pending[self.len] = b'-';
+            self.len += 1;
+        }
+        let mut end = self.len + 1;
+        let mut rest = v / 10;
+        while rest > 0 {
+            end += 1;
+            rest /= 10;
+        }
+        let mut at = end;
+        while at > self.len {
+            at -= 1;
+            self.pending[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        self.len = end;
         self
+    }
+
+    /// Adds a field's value, signed or unsigned as the field is.
+    pub fn value(&mut self, key: &str, v: Value) -> &mut Self {
+        match v {
+            Value::Unsigned(v) => self.u64(key, v),
+            Value::Signed(v) => self.i64(key, v),
+        }
     }
 
     /// Adds a boolean.
     pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
-        self.key(key);
-        self.out.push_str(if v { "true" } else { "false" });
+        self.key(key, 5);
+        self.put(if v { "true" } else { "false" });
         self
     }
 
     /// Adds a string.
     pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
-        self.key(key);
-        string(&mut self.out, v);
+        self.key(key, 1);
+        self.put_byte(b'"');
+        escape(v, |piece| self.put(piece));
+        self.put_byte(b'"');
         self
     }
 
     /// Adds bytes as a string, invalid UTF-8 replaced by U+FFFD.
     pub fn bytes(&mut self, key: &str, v: &[u8]) -> &mut Self {
+        // Borrowed, not copied, when `v` is valid UTF-8 (a comm nearly always is).
         self.str(key, &String::from_utf8_lossy(v))
-    }
-
-    /// Closes the object and returns the text (no trailing newline).
-    pub fn finish(mut self) -> String {
-        self.out.push('}');
-        self.out
     }
 }
 
 /// Appends `s` as a JSON string literal.
 pub fn string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            // Other controls, and DEL plus the two line separators that break JavaScript
-            // parsers of JSON lines.
-            c if c < ' ' || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
+    escape(s, |piece| out.push_str(piece));
     out.push('"');
 }
 
+/// Gives `s` to `put` in pieces, escaped: runs that need no escape whole, and each escape.
+fn escape(s: &str, mut put: impl FnMut(&str)) {
+    const HEX: &str = "0123456789abcdef";
+    let b = s.as_bytes();
+    // `s[start..i]` needs no escape. Every stop is an ASCII byte or 0xe2 (a lead byte), so
+    // slices of `s` cut at them fall on character boundaries.
+    let (mut start, mut i) = (0, 0);
+    while let Some(&c) = b.get(i) {
+        let escape = match c {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x20..=0x7e => {
+                i += 1;
+                continue;
+            }
+            // U+2028 and U+2029 (e2 80 a8/a9), which break JavaScript parsers of JSON
+            // lines; every other non-ASCII character passes as it is.
+            0xe2 if matches!(b.get(i + 1..i + 3), Some([0x80, 0xa8])) => "\\u2028",
+            0xe2 if matches!(b.get(i + 1..i + 3), Some([0x80, 0xa9])) => "\\u2029",
+            0x80.. => {
+                i += 1;
+                continue;
+            }
+            // Other controls, and DEL: `\u00XX`.
+            _ => "\\u00",
+        };
+        put(&s[start..i]);
+        put(escape);
+        if c == 0xe2 {
+            i += 3;
+        } else {
+            if escape == "\\u00" {
+                let (hi, lo) = (usize::from(c >> 4), usize::from(c & 0xf));
+                put(&HEX[hi..=hi]);
+                put(&HEX[lo..=lo]);
+            }
+            i += 1;
+        }
+        start = i;
+    }
+    put(&s[start..]);
+}
+
+/// Digits of the largest u64.
+const MAX_DIGITS: usize = 20;
+
 /// Adds the `comm` and every numeric field the struct carries, under their kernel names.
-pub fn taskstats_fields(j: &mut Json, stats: &Taskstats<'_>) {
+pub fn taskstats_fields<O: BorrowMut<String>>(j: &mut Json<O>, stats: &Taskstats<'_>) {
     if let Some(comm) = stats.comm() {
         j.bytes("ac_comm", comm);
     }
-    for (field, _) in stats.fields() {
-        match stats.value(field) {
-            Some(Value::Signed(v)) => j.i64(field.name(), v),
-            Some(Value::Unsigned(v)) => j.u64(field.name(), v),
-            None => j,
-        };
+    for (field, raw) in stats.fields() {
+        // `raw` holds a signed field sign-extended, as `Taskstats::value` reads it.
+        j.value(field.name(), value(field, raw));
     }
     if stats.is_truncated() {
         j.bool("truncated", true);
     }
 }
 
+fn value(field: Field, raw: u64) -> Value {
+    if field.is_signed() {
+        Value::Signed(raw as i64)
+    } else {
+        Value::Unsigned(raw)
+    }
+}
+
+/// Adds a wire record's `comm` (when its profile carries it) and every present field under
+/// its kernel name; a slot this build does not know (a newer agent's appended field) as
+/// `slot_N`.
+pub fn record_fields<O: BorrowMut<String>>(j: &mut Json<O>, r: &Record) {
+    if let Some(comm) = &r.comm {
+        j.bytes("comm", comm);
+    }
+    for fv in r.fields() {
+        match fv.field {
+            Some(f) => j.value(f.name(), fv.value),
+            None => j.value(&format!("slot_{}", fv.slot), fv.value),
+        };
+    }
+}
+
 /// One record: `{"type":"pid","id":N,"ac_comm":...,<every field>}`.
 pub fn aggregate(kind: &str, agg: &Aggregate<'_>) -> Json {
-    let mut j = Json::new();
+    let mut j = Json::open(String::with_capacity(AGGREGATE_BYTES));
     j.str("type", kind)
         .u64("id", u64::from(agg.id))
         .u64("len", agg.stats.len() as u64);
@@ -147,6 +346,112 @@ mod tests {
         assert_eq!(lit("é\u{2028}"), "\"é\\u2028\"");
     }
 
+    /// Against the char-by-char escaper this one replaced, over every character class it
+    /// treats apart and the bytes around U+2028.
+    #[test]
+    fn escaping_matches_the_char_by_char_rule() {
+        fn by_char(s: &str) -> String {
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    '\t' => out.push_str("\\t"),
+                    '\u{8}' => out.push_str("\\b"),
+                    '\u{c}' => out.push_str("\\f"),
+                    c if c < ' ' || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
+                        out.push_str(&format!("\\u{:04x}", c as u32));
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+            out
+        }
+        let pieces = [
+            "", "a", "\"", "\\", "\u{0}", "\u{1f}", "\u{7f}", "\u{80}", "é", "\u{2027}",
+            "\u{2028}", "\u{2029}", "\u{202a}", "\u{20ac}", "\u{fffd}", "🦀", "\n", "\t", "x y",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}");
+                    assert_eq!(lit(&s), by_char(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_in_decimal() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            12_345,
+            u64::from(u32::MAX),
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut j = Json::new();
+            j.u64("k", v);
+            assert_eq!(j.finish(), format!("{{\"k\":{v}}}"));
+        }
+        for v in [0, -1, 1, -10, i64::MIN, i64::MIN + 1, i64::MAX] {
+            let mut j = Json::new();
+            j.i64("k", v);
+            assert_eq!(j.finish(), format!("{{\"k\":{v}}}"));
+        }
+        // Keys too long to be gathered with their number.
+        let long = "k".repeat(PENDING);
+        let mut j = Json::new();
+        j.u64("a", 1).i64(&long, i64::MIN).u64(&long, 7);
+        assert_eq!(
+            j.finish(),
+            format!("{{\"a\":1,\"{long}\":{},\"{long}\":7}}", i64::MIN)
+        );
+    }
+
+    /// Members of every kind and length, around and past the pending buffer's size, against
+    /// the same object put together by hand.
+    #[test]
+    fn long_objects_come_out_whole() {
+        let mut j = Json::new();
+        let mut want = String::from("{");
+        for i in 0..400usize {
+            let key = "k".repeat(1 + i % 300);
+            if i > 0 {
+                want.push(',');
+            }
+            match i % 4 {
+                0 => {
+                    j.u64(&key, i as u64 * 7919);
+                    want.push_str(&format!("\"{key}\":{}", i * 7919));
+                }
+                1 => {
+                    j.i64(&key, -(i as i64));
+                    want.push_str(&format!("\"{key}\":-{i}"));
+                }
+                2 => {
+                    let v = "é\"".repeat(i);
+                    j.str(&key, &v);
+                    want.push_str(&format!("\"{key}\":\"{}\"", v.replace('"', "\\\"")));
+                }
+                _ => {
+                    j.bool(&key, true);
+                    want.push_str(&format!("\"{key}\":true"));
+                }
+            }
+        }
+        want.push('}');
+        assert_eq!(j.finish(), want);
+    }
+
     #[test]
     fn invalid_utf8_is_replaced() {
         let mut j = Json::new();
@@ -167,5 +472,28 @@ mod tests {
             "{\"a\":1,\"b\":-2,\"d\":\"x\",\"e\":false,\"f\":18446744073709551615}"
         );
         assert_eq!(Json::new().finish(), "{}");
+    }
+
+    #[test]
+    fn appends_to_a_callers_buffer() {
+        let mut out = String::from("{}\n");
+        let mut j = Json::with(&mut out);
+        j.u64("a", 1).value("b", Value::Signed(-3));
+        j.end();
+        Json::with(&mut out).end();
+        assert_eq!(out, "{}\n{\"a\":1,\"b\":-3}{}");
+    }
+
+    #[test]
+    fn aggregate_fields_keep_their_sign() {
+        let agg = taskwire_core::fixtures::pid1();
+        let s = aggregate("pid", &agg).finish();
+        assert!(s.starts_with("{\"type\":\"pid\",\"id\":1,\"len\":"), "{s}");
+        for (f, _) in agg.stats.fields() {
+            let want = format!("\"{}\":{},", f.name(), agg.stats.value(f).unwrap());
+            let last = want.replace(',', "}");
+            assert!(s.contains(&want) || s.ends_with(&last), "{want} in {s}");
+        }
+        assert!(s.contains("\"ac_nice\":-10,"), "{s}");
     }
 }
