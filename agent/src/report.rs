@@ -25,7 +25,7 @@ pub fn render(
 ) -> String {
     match format {
         Format::Text => {
-            let mut s = text::block(agg, kind == Kind::Tgid, sections);
+            let mut s = text::block(agg, kind, sections);
             if let Some((_, status)) = exit {
                 s.push_str(&format!("\nstatus    {status}\n"));
             }

@@ -18,11 +18,9 @@ pub fn fixture_records(profile: Profile) -> Vec<Record> {
             panic!("fixture is not a data message");
         };
         let reply = Reply::parse(p, FAMILY).unwrap();
-        for (agg, kind) in [(reply.pid, Kind::Pid), (reply.tgid, Kind::Tgid)] {
-            if let Some(a) = agg {
-                let seq = out.len() as u64;
-                out.push(Record::from_taskstats(seq, kind, a.id, &a.stats, profile));
-            }
+        for (kind, a) in reply.aggregates() {
+            let seq = out.len() as u64;
+            out.push(Record::from_taskstats(seq, kind, a.id, &a.stats, profile));
         }
     }
     out

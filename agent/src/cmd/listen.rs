@@ -120,6 +120,8 @@ pub struct Lines<W: Write> {
     /// When loss was last reported on stderr: at most once a second, so that a flood of
     /// ENOBUFS does not become a flood of lines (each still counts, and appears in JSON).
     loss_reported: Option<Instant>,
+    /// The line being written, its allocation kept from record to record.
+    line: String,
 }
 
 impl<W: Write> Lines<W> {
@@ -135,6 +137,7 @@ impl<W: Write> Lines<W> {
             rcvbuf: None,
             delayacct_off: false,
             loss_reported: None,
+            line: String::new(),
         }
     }
 
@@ -169,13 +172,15 @@ impl<W: Write> Consumer for Lines<W> {
     fn event(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::Exit((kind, agg)) => {
-                let line = match self.format {
-                    Format::Text => text::line(&agg, kind == Kind::Tgid) + "\n",
-                    Format::Json => json::aggregate(kind.name(), &agg).finish() + "\n",
+                self.line.clear();
+                match self.format {
+                    Format::Text => self.line.push_str(&text::line(&agg, kind)),
+                    Format::Json => json::aggregate_into(&mut self.line, kind.name(), &agg),
                     // --format takes Format::TEXT_JSON here.
                     Format::Csv => unreachable!("listen prints text or json"),
-                };
-                if self.out.write(&line) == Flow::Stop {
+                }
+                self.line.push('\n');
+                if self.out.write(&self.line) == Flow::Stop {
                     return Flow::Stop;
                 }
                 match kind {

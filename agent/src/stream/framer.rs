@@ -167,10 +167,7 @@ pub(crate) mod tests {
             panic!("not data")
         };
         let reply = Reply::parse(p, FAMILY).unwrap();
-        let agg = match kind {
-            Kind::Pid => reply.pid.unwrap(),
-            Kind::Tgid => reply.tgid.unwrap(),
-        };
+        let agg = reply.get(kind).unwrap();
         let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, profile);
         let mut buf = vec![0u8; wire::MAX_PAYLOAD_LEN];
         let n = wire::encode_payload(&Message::Record(rec.clone()), &mut buf).unwrap();

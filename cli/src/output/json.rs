@@ -319,11 +319,22 @@ pub fn record_fields<O: BorrowMut<String>>(j: &mut Json<O>, r: &Record) {
 /// One record: `{"type":"pid","id":N,"ac_comm":...,<every field>}`.
 pub fn aggregate(kind: &str, agg: &Aggregate<'_>) -> Json {
     let mut j = Json::open(String::with_capacity(AGGREGATE_BYTES));
+    aggregate_members(&mut j, kind, agg);
+    j
+}
+
+/// [`aggregate`] appended to `out`, a buffer the caller reuses from record to record.
+pub fn aggregate_into(out: &mut String, kind: &str, agg: &Aggregate<'_>) {
+    let mut j = Json::with(out);
+    aggregate_members(&mut j, kind, agg);
+    j.end();
+}
+
+fn aggregate_members<O: BorrowMut<String>>(j: &mut Json<O>, kind: &str, agg: &Aggregate<'_>) {
     j.str("type", kind)
         .u64("id", u64::from(agg.id))
         .u64("len", agg.stats.len() as u64);
-    taskstats_fields(&mut j, &agg.stats);
-    j
+    taskstats_fields(j, &agg.stats);
 }
 
 #[cfg(test)]
@@ -482,6 +493,14 @@ mod tests {
         j.end();
         Json::with(&mut out).end();
         assert_eq!(out, "{}\n{\"a\":1,\"b\":-3}{}");
+    }
+
+    #[test]
+    fn aggregate_into_appends_the_same_object() {
+        let agg = taskwire_core::fixtures::pid1();
+        let mut out = String::from("x");
+        aggregate_into(&mut out, "pid", &agg);
+        assert_eq!(out, format!("x{}", aggregate("pid", &agg).finish()));
     }
 
     #[test]

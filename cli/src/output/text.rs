@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use taskwire_core::cgroupstats::CgroupStats;
-use taskwire_core::taskstats::{Aggregate, Delay, Field, Taskstats};
+use taskwire_core::taskstats::{Aggregate, Delay, Field, Kind, Taskstats};
 
 use super::{Status, escape_token, ms, secs_from_us, utc_time};
 
@@ -23,11 +23,11 @@ fn num(stats: &Taskstats<'_>, f: Field) -> String {
         .map_or_else(|| "n/a".to_owned(), |v| v.to_string())
 }
 
-/// The multi-line view of one record. `tgid` says whether it is a thread-group sum.
-pub fn block(agg: &Aggregate<'_>, tgid: bool, sections: Sections) -> String {
+/// The multi-line view of one record: a task's, or a thread group's sum.
+pub fn block(agg: &Aggregate<'_>, kind: Kind, sections: Sections) -> String {
     let s = &agg.stats;
     let mut out = String::new();
-    if tgid {
+    if kind == Kind::Tgid {
         let _ = write!(out, "tgid {}  (sum over its threads)", agg.id);
     } else {
         let _ = write!(
@@ -59,7 +59,7 @@ pub fn block(agg: &Aggregate<'_>, tgid: bool, sections: Sections) -> String {
         t(Field::AcUtime),
         t(Field::AcStime)
     );
-    if !tgid {
+    if kind == Kind::Pid {
         let _ = writeln!(
             out,
             "faults    minor {}  major {}",
@@ -126,11 +126,11 @@ pub fn delay_table(s: &Taskstats<'_>) -> String {
 
 /// The one-line view of an exit record, `key=value` separated by spaces; the first key
 /// says whether it is a task (`pid=`) or a thread-group (`tgid=`) record.
-pub fn line(agg: &Aggregate<'_>, tgid: bool) -> String {
+pub fn line(agg: &Aggregate<'_>, kind: Kind) -> String {
     let s = &agg.stats;
     let mut out = String::with_capacity(256);
-    let _ = write!(out, "{}={}", if tgid { "tgid" } else { "pid" }, agg.id);
-    line_fields(&mut out, !tgid, s.comm(), &|f| s.get(f));
+    let _ = write!(out, "{}={}", kind.name(), agg.id);
+    line_fields(&mut out, kind == Kind::Pid, s.comm(), &|f| s.get(f));
     out
 }
 
@@ -209,7 +209,7 @@ mod tests {
     fn block_from_a_real_reply() {
         let b = block(
             &pid1(),
-            false,
+            Kind::Pid,
             Sections {
                 io: true,
                 ctxsw: true,
@@ -222,7 +222,7 @@ mod tests {
         );
         assert!(b.contains("\nio        read "), "{b}");
         assert!(b.contains("\nctxsw     voluntary "), "{b}");
-        let t = block(&pid1(), true, Sections::default());
+        let t = block(&pid1(), Kind::Tgid, Sections::default());
         assert!(t.starts_with("tgid 1  (sum over its threads)"), "{t}");
         assert!(!t.contains("faults") && !t.contains("ctxsw"), "{t}");
     }
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn line_from_a_real_reply() {
-        let l = line(&pid1(), false);
+        let l = line(&pid1(), Kind::Pid);
         assert!(
             l.starts_with("pid=1 tgid=1 ppid=0 uid=0 gid=0 comm=process_api exit=0 "),
             "{l}"
@@ -298,7 +298,7 @@ mod tests {
             "{l}"
         );
         assert!(!l.contains('\n'));
-        let t = line(&pid1(), true);
+        let t = line(&pid1(), Kind::Tgid);
         assert!(t.starts_with("tgid=1 comm=process_api etime_us="), "{t}");
     }
 
