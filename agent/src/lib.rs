@@ -26,7 +26,6 @@ pub mod report;
 pub mod socket;
 pub mod spawn;
 pub mod stream;
-pub mod threadname;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;

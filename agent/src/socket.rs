@@ -4,11 +4,11 @@
 //! the process never surfaces as a spurious error; shutdown on SIGINT/SIGTERM is driven by
 //! polling a signalfd next to the socket (see `signals.rs`), not by EINTR.
 //!
-//! One call goes through `libc`: `recvmmsg(2)`, which rustix does not offer, to drain
-//! several exit records per system call ([`NetlinkSocket::recv_batch`]).
-#![allow(unsafe_code)]
+//! One call is not rustix's: `recvmmsg(2)`, which rustix does not offer, to drain several
+//! exit records per system call ([`NetlinkSocket::recv_batch`]; the call itself is in
+//! `taskwire_cli::sys::net`).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -18,6 +18,7 @@ use rustix::net::{
     AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, bind, recv, sendto, socket_with,
     sockopt,
 };
+use taskwire_cli::sys::net::{Received, recv_many};
 
 /// The receive buffer `listen` and `stream` ask for unless told otherwise, in bytes: a
 /// sixty-fourth of the machine's RAM, from [`MIN_DEFAULT_RECV_BUFFER`] to
@@ -181,42 +182,16 @@ impl NetlinkSocket {
     pub fn recv_batch(&self, batch: &mut Batch) -> Result<usize, Errno> {
         batch.n = 0;
         let slot = batch.slot_len;
-        let mut iov: [libc::iovec; BATCH] = std::array::from_fn(|i| libc::iovec {
-            iov_base: batch.buf[i * slot..].as_mut_ptr().cast(),
-            iov_len: slot,
-        });
-        // SAFETY: an all-zero mmsghdr is valid (null name and control, no iovecs).
-        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
-            m.msg_hdr.msg_iov = v;
-            m.msg_hdr.msg_iovlen = 1;
-        }
-        let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
-        // SAFETY: each header points to one iovec of `slot` writable bytes inside
-        // `batch.buf`, which outlives the call along with `iov` and `msgs`; the kernel
-        // writes at most `iov_len` bytes per datagram and fills in `msg_len`/`msg_flags`.
-        let n = unsafe {
-            libc::recvmmsg(
-                self.fd.as_raw_fd(),
-                msgs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                // c_int on glibc, c_uint on musl.
-                flags as _,
-                std::ptr::null_mut(),
-            )
-        };
-        if n < 0 {
-            let raw = std::io::Error::last_os_error().raw_os_error();
-            return Err(raw.map_or(Errno::IO, Errno::from_raw_os_error));
-        }
-        let n = (n as usize).min(BATCH);
-        for (len, m) in batch.lens.iter_mut().zip(&msgs[..n]) {
-            // With MSG_TRUNC netlink reports the datagram's real length.
-            let real = m.msg_len as usize;
-            *len = if m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || real > slot {
-                Datagram::Truncated(real)
+        let mut got = [Received {
+            len: 0,
+            truncated: false,
+        }; BATCH];
+        let n = recv_many(self.fd.as_fd(), &mut batch.buf, slot, &mut got)?;
+        for (len, r) in batch.lens.iter_mut().zip(&got[..n]) {
+            *len = if r.truncated {
+                Datagram::Truncated(r.len)
             } else {
-                Datagram::Complete(real)
+                Datagram::Complete(r.len)
             };
         }
         batch.n = n;

@@ -3,12 +3,11 @@
 //! std's `process::Command` does this too, but with a `pre_exec` hook (needed to restore
 //! the signal mask) it links both its fork/exec path and its posix_spawn path, its
 //! environment map and pidfd support: 19 KiB of the static aarch64 binary for two callers
-//! that need none of it. posix_spawnp does the same job in libc: the mask and SIGPIPE are
-//! set through its attributes, and an exec failure comes back as the call's own error
-//! (musl and glibc both report it from the child before returning).
-#![allow(unsafe_code)]
+//! that need none of it. posix_spawnp (`taskwire_cli::sys::spawn`) does the same job in
+//! libc: the mask and SIGPIPE are set through its attributes, and an exec failure comes
+//! back as the call's own error.
 
-use std::ffi::{CString, OsStr, OsString, c_char, c_int};
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 
@@ -17,11 +16,7 @@ use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
 
 use taskwire_cli::Failure;
 use taskwire_cli::signals::{self, SavedMask};
-
-unsafe extern "C" {
-    // The process environment, as every exec passes it on (POSIX: declared by the caller).
-    static environ: *const *mut c_char;
-}
+use taskwire_cli::sys::signal::{SIGPIPE, SigSet};
 
 /// Why [`run_to_exit`] started nothing.
 #[derive(Debug)]
@@ -73,63 +68,10 @@ pub fn spawn(program: &OsStr, args: &[OsString], mask: SavedMask) -> io::Result<
     let owned: Vec<CString> = std::iter::once(Ok(file.clone()))
         .chain(args.iter().map(|a| cstr(a)))
         .collect::<io::Result<_>>()?;
-    let mut argv: Vec<*mut c_char> = owned.iter().map(|a| a.as_ptr().cast_mut()).collect();
-    argv.push(std::ptr::null_mut());
-
-    let attr = Attr::new(mask)?;
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: `file` and every argv entry are NUL-terminated strings that outlive the call,
-    // argv ends with a null pointer, `environ` is the process environment (nothing here
-    // changes it concurrently: taskwire never calls setenv), and `attr` is initialized.
-    let rc = unsafe {
-        libc::posix_spawnp(
-            &mut pid,
-            file.as_ptr(),
-            std::ptr::null(),
-            &attr.0,
-            argv.as_ptr(),
-            environ,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    let pid =
+        taskwire_cli::sys::spawn::spawnp(&file, &owned, mask.set(), &SigSet::of(&[SIGPIPE])?)?;
     let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawnp gave pid 0"))?;
     Ok(Child { pid })
-}
-
-/// posix_spawn attributes that are destroyed when dropped.
-struct Attr(libc::posix_spawnattr_t);
-
-impl Attr {
-    fn new(mask: SavedMask) -> io::Result<Attr> {
-        let check = |rc: c_int| match rc {
-            0 => Ok(()),
-            e => Err(io::Error::from_raw_os_error(e)),
-        };
-        let mut raw = std::mem::MaybeUninit::<libc::posix_spawnattr_t>::uninit();
-        // SAFETY: posix_spawnattr_init initializes the attribute object it is given.
-        check(unsafe { libc::posix_spawnattr_init(raw.as_mut_ptr()) })?;
-        // SAFETY: initialized by the successful call above; Drop destroys it.
-        let mut attr = Attr(unsafe { raw.assume_init() });
-        let pipe = taskwire_cli::signals::set_of(&[libc::SIGPIPE])?;
-        // Both flags are small constants (0x08, 0x04): the c_short cast keeps them whole.
-        let flags = (libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
-        // SAFETY: the attribute object is initialized and the sets outlive the calls.
-        unsafe {
-            check(libc::posix_spawnattr_setsigmask(&mut attr.0, mask.as_ptr()))?;
-            check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &pipe))?;
-            check(libc::posix_spawnattr_setflags(&mut attr.0, flags))?;
-        }
-        Ok(attr)
-    }
-}
-
-impl Drop for Attr {
-    fn drop(&mut self) {
-        // SAFETY: initialized in Attr::new and destroyed only here.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
-    }
 }
 
 impl Child {
@@ -160,6 +102,7 @@ impl Child {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskwire_cli::sys::signal::SIGUSR1;
 
     fn args(a: &[&str]) -> Vec<OsString> {
         a.iter().map(OsString::from).collect()
@@ -201,7 +144,7 @@ mod tests {
     fn child_gets_the_saved_mask_and_default_sigpipe() {
         // This test's thread blocks SIGUSR1 (as run blocks SIGINT); the child must not.
         // It reports its blocked and ignored signal masks from /proc.
-        let saved = taskwire_cli::signals::block(&[libc::SIGUSR1]).unwrap();
+        let saved = taskwire_cli::signals::block(&[SIGUSR1]).unwrap();
         let c = spawn(
             OsStr::new("sh"),
             &args(&[
@@ -222,7 +165,7 @@ mod tests {
         };
         let bit = |sig: i32| 1u64 << (sig - 1);
         // This test process ignores SIGPIPE (Rust's start-up does); the child must not.
-        assert_eq!(mask("SigIgn:") & bit(libc::SIGPIPE), 0, "{text}");
-        assert_eq!(mask("SigBlk:") & bit(libc::SIGUSR1), 0, "{text}");
+        assert_eq!(mask("SigIgn:") & bit(SIGPIPE), 0, "{text}");
+        assert_eq!(mask("SigBlk:") & bit(SIGUSR1), 0, "{text}");
     }
 }

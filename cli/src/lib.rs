@@ -3,7 +3,8 @@
 //! parsers ([`args`]), failures and exit codes ([`failure`]), the paragraphs every
 //! `--help` shares ([`help`]), text and JSON output ([`output`]), stop signals
 //! ([`signals`]), serial lines ([`serial`]) and the endpoint specs both sides parse
-//! ([`endpoint`]). Nothing here knows a command.
+//! ([`endpoint`]). Nothing here knows a command. Every libc call of the workspace is in
+//! [`sys`], the one module allowed `unsafe`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,5 +15,6 @@ pub mod help;
 pub mod output;
 pub mod serial;
 pub mod signals;
+pub mod sys;
 
 pub use failure::{EXIT_RUNTIME, EXIT_USAGE, Failure};

@@ -5,11 +5,14 @@
 //! byte `c` (1..=255): `c - 1` data bytes follow, and unless `c` is 0xFF a zero is implied
 //! after them (except at the end of the frame). Overhead is one byte per 254, plus one.
 //!
-//! Hand-written rather than taken from the `cobs` crate (which postcard already depends on):
-//! the frame encoder stuffs bytes one at a time as postcard produces them, and the reader
-//! unstuffs them one at a time as they arrive, so both need the state machine itself, not a
-//! slice-to-slice function. The encoder never emits a code byte after a final 0xFF block
-//! other than the usual trailing code; the decoder accepts either form.
+//! The frame encoder stuffs bytes one at a time as postcard produces them, and the reader
+//! unstuffs them one at a time as they arrive. The `cobs` crate (which postcard already
+//! depends on) has such state machines too (`EncoderState`, `DecoderState`), and they
+//! frame byte for byte the same; these are kept because the crate's decoder, which hands
+//! out one byte per call through a `Result`, reads frames measurably slower, and the
+//! crate saves only a few bytes of binary (BENCHMARKS.md, "COBS"). The encoder always ends a frame with a code
+//! byte, also after a final 0xFF block (the crate's slice `encode` leaves that one out);
+//! the decoder accepts either form.
 
 use crate::{Error, Result};
 
