@@ -24,15 +24,12 @@ use taskwire_cli::sys::net::{Received, recv_many};
 /// sixty-fourth of the machine's RAM, from [`MIN_DEFAULT_RECV_BUFFER`] to
 /// [`MAX_DEFAULT_RECV_BUFFER`] (the kernel doubles what is asked for its bookkeeping).
 ///
-/// A queued exit record takes about 2.3 KiB of it, so the buffer is how long the reader
-/// may be kept off the CPU during a storm without losing a record: 16 MiB asked (32 MiB
-/// granted) hold about 14,500 records, 0.7 s at this machine's peak of 20,000 exits/s.
-/// Measured here (BENCHMARKS.md): the kernel's default (212,992 bytes, 92 records) lost
-/// records in every storm of 100,000 thread exits; 4 MiB asked lost none with `listen`
-/// but 3 of 85 `stream` runs lost one burst each (2,100-3,700 records: the reader was
-/// stalled about 0.3-0.4 s on this shared 2-core machine), which 16 MiB absorbs. The
-/// memory is the kernel's and is used only while records wait; a small board gets a
-/// buffer in proportion to its RAM.
+/// Each queued exit record takes a fixed share of it, so the buffer is how long the reader
+/// may be kept off the CPU during an exit storm without losing a record. The kernel's
+/// default lost records in every thread storm, and 4 MiB still lost a rare burst when the
+/// reader was stalled; 16 MiB absorbed them (BENCHMARKS.md, "Receive buffer"). The memory
+/// is the kernel's and is used only while records wait; a small board gets a buffer in
+/// proportion to its RAM.
 pub fn default_recv_buffer() -> usize {
     let info = rustix::system::sysinfo();
     let unit = u64::from(info.mem_unit.max(1));

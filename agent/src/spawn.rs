@@ -2,8 +2,8 @@
 //!
 //! std's `process::Command` does this too, but with a `pre_exec` hook (needed to restore
 //! the signal mask) it links both its fork/exec path and its posix_spawn path, its
-//! environment map and pidfd support: 19 KiB of the static aarch64 binary for two callers
-//! that need none of it. posix_spawnp (`taskwire_cli::sys::spawn`) does the same job in
+//! environment map and pidfd support, a large part of the static board binary
+//! (cross/README.md) for two callers that need none of it. posix_spawnp (`taskwire_cli::sys::spawn`) does the same job in
 //! libc: the mask and SIGPIPE are set through its attributes, and an exec failure comes
 //! back as the call's own error.
 

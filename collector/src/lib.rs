@@ -18,8 +18,6 @@ pub mod source;
 pub mod spec;
 pub mod stats;
 pub mod tally;
-#[cfg(test)]
-mod testutil;
 
 use std::io::{self, ErrorKind, Write};
 use std::os::fd::AsFd;
@@ -346,10 +344,10 @@ mod tests {
     use super::*;
     use crate::render::Format;
     use crate::spec::Source;
-    use crate::testutil::stream_bytes;
     use std::io::Read;
     use std::net::TcpStream;
     use std::os::unix::net::UnixStream;
+    use taskwire_core::wire::testutil::stream_bytes;
 
     fn tmp(name: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("tw-pump-{}", std::process::id()));

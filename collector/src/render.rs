@@ -287,7 +287,7 @@ pub fn csv_cell(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::fixture_records;
+    use taskwire_core::fixtures::exit_records as fixture_records;
     use taskwire_core::taskstats::Field;
     use taskwire_core::wire::{LossReason, Values};
 

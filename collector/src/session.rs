@@ -208,7 +208,9 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{frame, header, record, stream_bytes};
+    use taskwire_core::wire::testutil::{
+        frame, named_header as header, small_record as record, stream_bytes,
+    };
     use taskwire_core::wire::{Heartbeat, Kind, Loss, LossReason, StreamHeader};
 
     fn decoder() -> Decoder {

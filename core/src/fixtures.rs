@@ -3,9 +3,11 @@
 //! Built only with the `test-util` feature, which other crates enable for their tests.
 
 use core::ops::{Deref, DerefMut};
+use std::vec::Vec;
 
-use crate::netlink::Packet;
+use crate::netlink::{self, Message as NlMessage, Packet};
 use crate::taskstats::{Aggregate, Field, MAX_STRUCT_SIZE, Reply, put_field, struct_size};
+use crate::wire::{Profile, Record};
 
 /// The family id the kernel had assigned to TASKSTATS in every capture here.
 pub const FAMILY: u16 = 31;
@@ -76,4 +78,26 @@ pub fn synthetic(version: u16) -> Synthetic {
         let _ = put_field(&mut s, version, f, v);
     }
     s
+}
+
+/// Every aggregate of the three captured exit messages ([`EXIT_PID_ONLY`], [`EXIT_GROUP`],
+/// [`EXIT_THREAD_GROUP`]) as a record of `profile`, numbered from 0: three per-task
+/// records and two per-thread-group ones.
+pub fn exit_records(profile: Profile) -> Vec<Record> {
+    let mut out = Vec::new();
+    for bytes in [&EXIT_PID_ONLY[..], &EXIT_GROUP, &EXIT_THREAD_GROUP] {
+        let packet = netlink::messages(bytes)
+            .next()
+            .expect("one message")
+            .expect("a valid message");
+        let Ok(NlMessage::Data(p)) = NlMessage::parse(packet) else {
+            panic!("a captured exit message is a data message");
+        };
+        let reply = Reply::parse(p, FAMILY).expect("a captured reply");
+        for (kind, a) in reply.aggregates() {
+            let seq = out.len() as u64;
+            out.push(Record::from_taskstats(seq, kind, a.id, &a.stats, profile));
+        }
+    }
+    out
 }

@@ -26,7 +26,7 @@ use taskwire_cli::help::{PRIVILEGE, REGISTRATION};
 use taskwire_cli::signals::{self, SignalFd};
 
 /// Records the queue holds by default, by profile: a ring of about 192 KiB, which keeps a
-/// static agent with a full queue under 1 MiB resident (measured: about 0.96 MiB).
+/// static agent with a full queue under 1 MiB resident (BENCHMARKS.md).
 pub const fn default_queue(profile: Profile) -> usize {
     match profile {
         Profile::Full => 1536,

@@ -17,8 +17,8 @@ use crate::Failure;
 /// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1; at most 18
 /// places).
 ///
-/// Only u64 arithmetic, digit by digit: u128 division and its formatting cost about 3 KiB
-/// on armv7. An exact half rounds up, where C's `printf("%.3f", ns / 1e6)` rounds the
+/// Only u64 arithmetic, digit by digit: u128 division and its formatting would add
+/// their code to the board binary (cross/README.md). An exact half rounds up, where C's `printf("%.3f", ns / 1e6)` rounds the
 /// nearest double, which lies just above or below it: the two differ only there, in the
 /// last digit.
 pub fn fixed(num: u64, den: u64, decimals: u32) -> String {
