@@ -35,6 +35,26 @@ use taskwire_cli::{EXIT_USAGE, Failure};
 
 /// Commands of the host build that a board build leaves out.
 const HOST_ONLY: &[&str] = &["decode"];
+/// Every board command, whether this build has it or not (cargo features of the same name).
+const BOARD_COMMANDS: &[&str] = &["get", "run", "listen", "stream", "cgroup", "getdelays"];
+
+/// Why `name`, a taskwire command this build does not have, is missing; `None` for a
+/// name that is no taskwire command at all.
+fn missing(name: &str) -> Option<String> {
+    if HOST_ONLY.contains(&name) {
+        Some(format!(
+            "'{name}' is a host command and this is a board build without it: run \
+             `taskwire {name}` on the host build (cargo build -p taskwire)"
+        ))
+    } else if BOARD_COMMANDS.contains(&name) {
+        Some(format!(
+            "'{name}' is not in this build: build it with its feature (cross/build with \
+             CROSS_FEATURES including {name}, or the default features)"
+        ))
+    } else {
+        None
+    }
+}
 
 /// Runs the command line (`argv0` and the rest) and returns the exit status.
 pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
@@ -45,7 +65,7 @@ pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
                 "getdelays",
                 Err(Failure::usage(
                     "getdelays",
-                    "this taskwire was built without the getdelays command (feature getdelays)",
+                    missing("getdelays").unwrap_or_default(),
                 )),
             ),
         };
@@ -70,21 +90,11 @@ pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         }
         Some(name) => match cmd::find(name) {
             Some(c) => finish(c.name, (c.main)(args)),
-            None if HOST_ONLY.contains(&name) => finish(
-                "taskwire",
-                Err(Failure::usage(
-                    "taskwire",
-                    format!(
-                        "'{name}' is a host command and this is a board build without it: \
-                         run `taskwire {name}` on the host build (cargo build -p taskwire)"
-                    ),
-                )),
-            ),
             None => finish(
                 "taskwire",
                 Err(Failure::usage(
                     "taskwire",
-                    format!("unknown command '{name}'"),
+                    missing(name).unwrap_or_else(|| format!("unknown command '{name}'")),
                 )),
             ),
         },
@@ -125,6 +135,17 @@ mod tests {
             2
         );
         assert_eq!(dispatch(OsStr::new("taskwire"), vec![]), 2);
+    }
+
+    #[test]
+    fn a_command_left_out_of_the_build_says_where_it_is() {
+        assert!(missing("decode").unwrap().contains("host build"));
+        assert!(missing("stream").unwrap().contains("CROSS_FEATURES"));
+        assert_eq!(missing("frobnicate"), None);
+        // Every command of the table is a board command or a host command.
+        for c in cmd::COMMANDS {
+            assert!(missing(c.name).is_some(), "{}", c.name);
+        }
     }
 
     #[test]
