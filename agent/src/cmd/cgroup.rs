@@ -104,16 +104,7 @@ fn render(path: &Path, c: &CgroupStats, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(items: &[&str]) -> Vec<OsString> {
-        items.iter().map(OsString::from).collect()
-    }
-
-    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
-        let e = r.unwrap_err();
-        assert_eq!(e.exit_code(), 2, "{e}");
-        e.to_string()
-    }
+    use crate::cmd::test_args::{usage_msg, v};
 
     #[test]
     fn cgroup_takes_one_path() {

@@ -108,16 +108,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(items: &[&str]) -> Vec<OsString> {
-        items.iter().map(OsString::from).collect()
-    }
-
-    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
-        let e = r.unwrap_err();
-        assert_eq!(e.exit_code(), 2, "{e}");
-        e.to_string()
-    }
+    use crate::cmd::test_args::{usage_msg, v};
 
     #[test]
     fn get_parses_target_and_flags() {

@@ -12,6 +12,8 @@ pub mod getdelays;
 pub mod listen;
 pub mod run;
 pub mod stream;
+#[cfg(test)]
+mod test_args;
 
 use std::ffi::OsString;
 

@@ -202,16 +202,7 @@ fn report(client: &mut Client, pid: u32, ended: Ended, opts: &Opts) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(items: &[&str]) -> Vec<OsString> {
-        items.iter().map(OsString::from).collect()
-    }
-
-    fn usage_msg<T: std::fmt::Debug>(r: Result<Parsed<T>, Failure>) -> String {
-        let e = r.unwrap_err();
-        assert_eq!(e.exit_code(), 2, "{e}");
-        e.to_string()
-    }
+    use crate::cmd::test_args::{usage_msg, v};
 
     #[test]
     fn run_takes_the_command_after_options() {
