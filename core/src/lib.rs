@@ -11,6 +11,10 @@
 //! * **The record stream** ([`wire`]): the record schema taskwire sends from a board to a host,
 //!   and the serial-safe framing (postcard payload, CRC-32, COBS, 0x00 delimiters).
 //!
+//! Beside the layers, [`psi`] parses the kernel's pressure stall information files
+//! (`/proc/pressure/*`, a cgroup's `*.pressure`), so that per-task delays can be shown with
+//! the pressure of the whole system or cgroup they ran in.
+//!
 //! Contract shared by every view: after `new_checked` (or `check_len`) returns `Ok`, no
 //! accessor panics. Every decoder returns an [`Error`] rather than panicking, whatever bytes
 //! it is given; cargo-fuzz targets under `core/fuzz` hold it to that.
@@ -42,6 +46,8 @@ pub mod cgroupstats;
 pub mod cpulist;
 pub mod nlctrl;
 pub mod taskstats;
+
+pub mod psi;
 
 pub mod wire;
 
