@@ -3,7 +3,8 @@
 //! [`Command`] builds the requests the kernel's getdelays sends (GET by pid or tgid,
 //! REGISTER/DEREGISTER of a cpumask); [`Reply`] walks a NEW message, whether it answers a GET
 //! or reports a task exit; [`Taskstats`] decodes the struct inside by offset, for every
-//! version the kernel has shipped.
+//! version the kernel has shipped. [`Snapshot`] and [`Rates`] turn two replies about one task
+//! into rates over the interval between them.
 
 mod command;
 mod reply;
@@ -11,6 +12,8 @@ mod reply;
 mod field;
 mod layout;
 mod stats;
+
+mod rates;
 
 // --- lead: command/reply re-exports ---
 pub use command::{CMD_GET, CMD_NEW, Command, cmd_attr};
@@ -24,6 +27,11 @@ pub use layout::{
 #[cfg(any(test, feature = "test-util"))]
 pub use layout::{put_comm, put_field};
 pub use stats::{CommLossy, Delay, DelayStats, Fields, Taskstats, Value};
+
+// --- per-interval rates (rates.rs) ---
+pub use rates::{
+    Counter, DelayCounter, DelayRate, Identity, Peak, Rates, Skip, Snapshot, SortKey, Start,
+};
 
 /// Name of the generic netlink family, resolved through nlctrl.
 pub const FAMILY_NAME: &str = "TASKSTATS";
