@@ -37,6 +37,11 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether `reply` answers this target: it holds the nest asked for, with this id.
+    pub fn answered_by(self, reply: &Reply<'_>) -> bool {
+        reply.get(self.kind()).is_some_and(|a| a.id == self.id())
+    }
+
     /// Which of the reply's nests answers the query.
     pub fn kind(self) -> Kind {
         match self {
@@ -45,13 +50,14 @@ impl Target {
         }
     }
 
-    fn id(self) -> u32 {
+    /// The pid or tgid asked about.
+    pub fn id(self) -> u32 {
         match self {
             Target::Pid(p) | Target::Tgid(p) => p,
         }
     }
 
-    fn op(self) -> Op {
+    pub(crate) fn op(self) -> Op {
         match self {
             Target::Pid(p) => Op::GetPid(p),
             Target::Tgid(p) => Op::GetTgid(p),
@@ -179,26 +185,31 @@ impl Client {
     /// The reply borrows the client's buffer and holds the aggregate asked for.
     pub fn get(&mut self, target: Target) -> Result<Reply<'_>, ClientError> {
         let op = target.op();
+        let len = self.emit_get(target, true)?;
+        self.exchange(op, len, self.seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
+        let decode = |error| ClientError::Decode { op, error };
+        let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
+        let reply = Reply::parse(packet, self.family.id).map_err(decode)?;
+        if target.answered_by(&reply) {
+            Ok(reply)
+        } else {
+            Err(decode(taskwire_core::Error::Missing))
+        }
+    }
+
+    /// Writes a GET for `target` with a fresh sequence number (`self.seq`) into `tx` and
+    /// returns its length.
+    fn emit_get(&mut self, target: Target, ack: bool) -> Result<usize, ClientError> {
         let seq = self.next_seq();
         let cmd = match target {
             Target::Pid(p) => Command::GetPid(p),
             Target::Tgid(p) => Command::GetTgid(p),
         };
-        let len = cmd
-            .emit(&mut self.tx, self.family.id, seq, true)
-            .map_err(|error| ClientError::Decode { op, error })?;
-        self.exchange(op, len, seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
-        let decode = |error| ClientError::Decode { op, error };
-        let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
-        let reply = Reply::parse(packet, self.family.id).map_err(decode)?;
-        if reply
-            .get(target.kind())
-            .is_some_and(|a| a.id == target.id())
-        {
-            Ok(reply)
-        } else {
-            Err(decode(taskwire_core::Error::Missing))
-        }
+        cmd.emit(&mut self.tx, self.family.id, seq, ack)
+            .map_err(|error| ClientError::Decode {
+                op: target.op(),
+                error,
+            })
     }
 
     /// Queries the task counts of a cgroup v1 directory opened as `dir`.
