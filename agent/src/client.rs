@@ -338,7 +338,9 @@ impl Client {
                             errno: Errno::from_raw_os_error(errno),
                         });
                     }
-                    Message::Data(p) if want_data && p.seq() == seq && !answered => {
+                    Message::Data(p)
+                        if want_data && p.seq() == seq && addressed_to_us(&p) && !answered =>
+                    {
                         self.answer.extend_from_slice(p.into_inner());
                         answered = true;
                     }
@@ -349,4 +351,12 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether data message `p` is an answer to a request from this socket.
+///
+/// The kernel addresses an answer to the requester's port; an exit record goes out with
+/// port 0 and a sequence number from its own per-CPU counter, which can equal ours.
+pub(crate) fn addressed_to_us(p: &Packet<&[u8]>) -> bool {
+    p.port() != 0
 }
