@@ -28,7 +28,7 @@ pub const RECV_LEN: usize = 4 * taskwire_core::MAX_MSG_SIZE;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a GET asks about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     /// One thread, by its id.
     Pid(u32),
@@ -195,6 +195,21 @@ impl Client {
         } else {
             Err(decode(taskwire_core::Error::Missing))
         }
+    }
+
+    /// Sends a GET for `target` without waiting, and returns its sequence number: the
+    /// sweep's half of an exchange ([`crate::sweep`]).
+    pub(crate) fn send_get(&mut self, target: Target) -> Result<u32, ClientError> {
+        let op = target.op();
+        let len = self.emit_get(target, false)?;
+        let msg = self.tx.get(..len).ok_or(ClientError::Os {
+            op,
+            errno: Errno::MSGSIZE,
+        })?;
+        self.sock
+            .send(msg)
+            .map_err(|errno| ClientError::Os { op, errno })?;
+        Ok(self.seq)
     }
 
     /// Writes a GET for `target` with a fresh sequence number (`self.seq`) into `tx` and

@@ -26,6 +26,7 @@ pub mod report;
 pub mod socket;
 pub mod spawn;
 pub mod stream;
+pub mod sweep;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
