@@ -629,3 +629,475 @@ impl Default for Members {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// This kernel's own stat line for `head`, as read in /proc.
+    const REAL: &[u8] =
+        b"25248 (head) R 25240 25240 18734 0 -1 4194304 103 0 0 0 0 0 0 0 20 0 1 0 \
+        470043 2998272 391 18446744073709551615 94388861267968 94388861292073 140725538715312 \
+        0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 94388861307920 94388861309536 94389901705216 \
+        140725538720459 140725538720487 140725538720487 140725538721770 0\n";
+
+    fn getpid() -> u32 {
+        rustix::process::getpid().as_raw_nonzero().get() as u32
+    }
+
+    /// This thread's id, from the /proc/thread-self link ("TGID/task/TID").
+    fn gettid() -> u32 {
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        let tid = link.file_name().unwrap().to_str().unwrap();
+        tid.parse().unwrap()
+    }
+
+    /// A directory of its own under the temporary directory, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir().join(format!("taskwire-procfs-{}-{name}", getpid()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).unwrap();
+            Scratch(p)
+        }
+
+        fn file(&self, rel: &str, content: &[u8]) {
+            let p = self.0.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_real_line() {
+        let s = parse_stat(REAL).unwrap();
+        assert_eq!(s.comm, b"head");
+        assert_eq!(s.state, b'R');
+        assert_eq!(s.starttime, 470043);
+        assert_eq!(
+            s.identity(25248),
+            Identity {
+                pid: 25248,
+                starttime: 470043
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_lines() {
+        let with_comm = |comm: &[u8]| {
+            let mut l = b"7 (".to_vec();
+            l.extend_from_slice(comm);
+            l.push(b')');
+            l.extend_from_slice(&REAL[b"25248 (head)".len()..]);
+            l
+        };
+        for comm in [
+            &b") ("[..],
+            b"a) R 1 2 (b",
+            b"((",
+            b"))",
+            b"",
+            b"x\ny",
+            b"\xff\xfe",
+        ] {
+            let l = with_comm(comm);
+            let s = parse_stat(&l).unwrap();
+            assert_eq!((s.comm, s.state, s.starttime), (comm, b'R', 470043));
+        }
+        // A comm far longer than the kernel allows, and a line far longer than the buffer.
+        let long = with_comm(&[b'x'; 100_000]);
+        assert_eq!(parse_stat(&long).unwrap().comm.len(), 100_000);
+        let mut tail = REAL.to_vec();
+        tail.extend(std::iter::repeat_n(b" 1", 50_000).flatten());
+        assert_eq!(parse_stat(&tail).unwrap().starttime, 470043);
+
+        assert_eq!(parse_stat(b""), Err(Malformed::NoComm));
+        assert_eq!(parse_stat(b"1 (x"), Err(Malformed::NoComm));
+        assert_eq!(parse_stat(b"1 )x( R"), Err(Malformed::NoComm));
+        assert_eq!(parse_stat(b"1 (x)"), Err(Malformed::Missing(3)));
+        assert_eq!(parse_stat(b"1 (x) RR 1"), Err(Malformed::Bad(3)));
+        assert_eq!(parse_stat(b"1 (x) 5 1"), Err(Malformed::Bad(3)));
+        assert_eq!(parse_stat(b"1 (x) R 1 2 3"), Err(Malformed::Missing(22)));
+        let field22 = |v: &[u8]| {
+            let mut l = b"1 (x) R".to_vec();
+            for _ in 4..22 {
+                l.extend_from_slice(b" 0");
+            }
+            l.push(b' ');
+            l.extend_from_slice(v);
+            l
+        };
+        assert_eq!(parse_stat(&field22(b"42")).unwrap().starttime, 42);
+        for bad in [
+            &b"-1"[..],
+            b"+1",
+            b"1x",
+            b"99999999999999999999999",
+            b"\xff",
+        ] {
+            assert_eq!(
+                parse_stat(&field22(bad)),
+                Err(Malformed::Bad(22)),
+                "{bad:?}"
+            );
+        }
+        // Every prefix and every one-byte corruption of a real line: an answer, never a panic.
+        for n in 0..REAL.len() {
+            let _ = parse_stat(&REAL[..n]);
+            for b in [b'(', b')', b' ', b'\n', 0, 0xff] {
+                let mut l = REAL.to_vec();
+                l[n] = b;
+                let _ = parse_stat(&l);
+            }
+        }
+    }
+
+    #[test]
+    fn pid_names() {
+        assert_eq!(parse_pid(b"1"), Some(1));
+        assert_eq!(parse_pid(b"4294967295"), Some(u32::MAX));
+        for bad in [
+            &b""[..],
+            b"0",
+            b"007",
+            b"self",
+            b"thread-self",
+            b"-1",
+            b"+1",
+            b"1 ",
+            b"12a",
+            b"4294967296",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(parse_pid(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_tree_laid_out_like_proc() {
+        let t = Scratch::new("tree");
+        t.file("1/stat", REAL);
+        t.file(
+            "42/stat",
+            b"42 () (x) (y)) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0\n",
+        );
+        t.file(
+            "42/task/42/stat",
+            b"42 (t) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0\n",
+        );
+        t.file("42/task/43/stat", b"garbage");
+        t.file("self/stat", REAL);
+        t.file("007/stat", REAL);
+        t.file("4294967296/stat", REAL);
+        t.file("99", b"a file, not a task directory");
+        let proc = Proc::open_at(&t.0).unwrap();
+        let (mut d1, mut d2, mut sb) = (DirBuf::new(), DirBuf::new(), StatBuf::new());
+
+        let mut groups: Vec<u32> = proc
+            .thread_groups(&mut d1)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        groups.sort();
+        assert_eq!(groups, [1, 42]);
+        let mut threads: Vec<u32> = proc
+            .threads(42, &mut d2)
+            .unwrap()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        threads.sort();
+        assert_eq!(threads, [42, 43]);
+        assert!(proc.threads(1, &mut d2).unwrap().is_none());
+
+        let s = proc.stat(Task::Group(42), &mut sb).unwrap().unwrap();
+        assert_eq!(
+            (s.comm, s.state, s.starttime),
+            (&b") (x) (y)"[..], b'S', 99)
+        );
+        let s = proc
+            .stat(Task::Thread { tgid: 42, tid: 42 }, &mut sb)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.comm, b"t");
+        assert_eq!(proc.stat(Task::Group(7), &mut sb), Ok(None));
+        let e = proc
+            .stat(Task::Thread { tgid: 42, tid: 43 }, &mut sb)
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Stat(Malformed::NoComm));
+        assert_eq!(e.path(), t.0.join("42/task/43/stat"));
+        assert!(
+            e.to_string()
+                .ends_with("42/task/43/stat: unexpected stat line: no (comm)"),
+            "{e}"
+        );
+
+        // A stat line longer than the buffer: its prefix, cut back to whole fields.
+        let mut huge = REAL.trim_ascii_end().to_vec();
+        huge.extend(std::iter::repeat_n(b" 12345", 1000).flatten());
+        t.file("1/stat", &huge);
+        let s = proc.stat(Task::Group(1), &mut sb).unwrap().unwrap();
+        assert_eq!(s.starttime, 470043);
+        let mut cut = b"5 (".to_vec();
+        cut.extend(std::iter::repeat_n(b'c', STAT_BUF_LEN));
+        cut.extend_from_slice(b") R");
+        t.file("1/stat", &cut);
+        assert_eq!(
+            proc.stat(Task::Group(1), &mut sb).unwrap_err().kind(),
+            ErrorKind::Stat(Malformed::NoComm)
+        );
+        let e = Proc::open_at(&t.0.join("none")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Os(Errno::NOENT));
+    }
+
+    #[test]
+    fn self_and_a_spawned_thread_in_real_proc() {
+        let proc = Proc::open().unwrap();
+        let (mut d1, mut d2, mut sb) = (DirBuf::new(), DirBuf::new(), StatBuf::new());
+        let (pid, tid) = (getpid(), gettid());
+        let groups: Vec<u32> = proc
+            .thread_groups(&mut d1)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(groups.contains(&pid));
+
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (tidtx, tidrx) = std::sync::mpsc::channel();
+        let probe = std::thread::Builder::new()
+            .name("tw-probe".into())
+            .spawn(move || {
+                tidtx.send(gettid()).unwrap();
+                let _ = rx.recv();
+            })
+            .unwrap();
+        let probe_tid = tidrx.recv().unwrap();
+        let threads: Vec<u32> = proc
+            .threads(pid, &mut d2)
+            .unwrap()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(threads.contains(&pid) && threads.contains(&tid) && threads.contains(&probe_tid));
+        let s = proc
+            .stat(
+                Task::Thread {
+                    tgid: pid,
+                    tid: probe_tid,
+                },
+                &mut sb,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.comm, b"tw-probe");
+        drop(tx);
+        probe.join().unwrap();
+
+        // Reading itself, this thread is running; its identity does not change.
+        let me = Task::Thread { tgid: pid, tid };
+        let first = proc.stat(me, &mut sb).unwrap().unwrap();
+        assert_eq!(first.state, b'R');
+        let first = first.identity(tid);
+        let group = proc
+            .stat(Task::Group(pid), &mut sb)
+            .unwrap()
+            .unwrap()
+            .identity(pid);
+        let again = proc.stat(me, &mut sb).unwrap().unwrap().identity(tid);
+        assert_eq!(first, again);
+        assert!(group.starttime <= first.starttime);
+    }
+
+    #[test]
+    fn a_child_that_exits_disappears() {
+        let proc = Proc::open().unwrap();
+        let (mut d1, mut sb) = (DirBuf::new(), StatBuf::new());
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let alive = proc
+            .stat(Task::Group(pid), &mut sb)
+            .unwrap()
+            .unwrap()
+            .identity(pid);
+        assert!(proc.thread_groups(&mut d1).unwrap().any(|p| p == Ok(pid)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Gone, or the pid already reused by another task, which its start time tells apart.
+        match proc.stat(Task::Group(pid), &mut sb).unwrap() {
+            None => assert!(!proc.thread_groups(&mut d1).unwrap().any(|p| p == Ok(pid))),
+            Some(s) => assert_ne!(s.identity(pid), alive),
+        }
+    }
+
+    /// Where a cgroup hierarchy is mounted: cgroup2 for `None`, else the v1 hierarchy of
+    /// this controller.
+    fn mount_of(controller: Option<&str>) -> Option<PathBuf> {
+        let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+        mounts.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let ok = match controller {
+                None => f.get(2) == Some(&"cgroup2"),
+                Some(c) => f.get(2) == Some(&"cgroup") && f.get(3)?.split(',').any(|o| o == c),
+            };
+            ok.then(|| PathBuf::from(f[1]))
+        })
+    }
+
+    /// This process's cgroup directory: v2 for `None`, else in the controller's hierarchy.
+    fn own_cgroup(controller: Option<&str>) -> Option<PathBuf> {
+        let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        let rel = own.lines().find_map(|l| {
+            let mut f = l.splitn(3, ':');
+            let (_, ctls, path) = (f.next()?, f.next()?, f.next()?);
+            let hit = match controller {
+                None => ctls.is_empty(),
+                Some(c) => ctls.split(',').any(|x| x == c),
+            };
+            hit.then(|| path.trim_start_matches('/').to_owned())
+        })?;
+        Some(mount_of(controller)?.join(rel))
+    }
+
+    #[test]
+    fn real_cgroups_list_this_process() {
+        let (pid, tid) = (getpid(), gettid());
+        let mut m = Members::new();
+        match own_cgroup(None) {
+            None => println!("skipped cgroup v2: not mounted, or this process is not in it"),
+            Some(dir) => match m.read(&dir, MemberFile::Procs) {
+                Err(e) => println!("skipped cgroup v2: {e}"),
+                Ok(ids) => {
+                    assert!(ids.contains(&pid), "{} lacks {pid}", dir.display());
+                    // From the root down, too, and every id a thread group (or one gone).
+                    let root = mount_of(None).unwrap();
+                    let ids = m.read(&root, MemberFile::Procs).unwrap().to_vec();
+                    assert!(ids.contains(&pid));
+                    let proc = Proc::open().unwrap();
+                    let mut sb = StatBuf::new();
+                    let live = ids
+                        .iter()
+                        .filter(|&&p| proc.stat(Task::Group(p), &mut sb).unwrap().is_some())
+                        .count();
+                    println!(
+                        "cgroup v2 {}: {} tgids, {live} still there",
+                        root.display(),
+                        ids.len()
+                    );
+                    assert!(live * 10 >= ids.len() * 9, "{live} of {}", ids.len());
+                }
+            },
+        }
+        let v1 = ["pids", "memory", "cpu"]
+            .into_iter()
+            .find_map(|c| own_cgroup(Some(c)));
+        match v1 {
+            None => println!("skipped cgroup v1: no pids, memory or cpu hierarchy"),
+            Some(dir) => match m.read(&dir, MemberFile::Tasks) {
+                Err(e) => println!("skipped cgroup v1: {e}"),
+                Ok(ids) => assert!(ids.contains(&tid), "{} lacks {tid}", dir.display()),
+            },
+        }
+    }
+
+    #[test]
+    fn cgroup_trees_and_hostile_member_files() {
+        let t = Scratch::new("cgroup");
+        t.file("cgroup.procs", b"3\n1\n3\n");
+        t.file("a/cgroup.procs", b"2\n4294967295");
+        t.file("a/deeper/cgroup.procs", b"");
+        // Removed while the walk ran: its member file is gone.
+        std::fs::create_dir_all(t.0.join("b")).unwrap();
+        t.file("not-a-dir", b"9\n");
+        let mut m = Members::new();
+        assert_eq!(
+            m.read(&t.0, MemberFile::Procs).unwrap(),
+            [1, 2, 3, u32::MAX]
+        );
+        assert_eq!(m.ids(), [1, 2, 3, u32::MAX]);
+
+        for bad in [&b"1\n\n"[..], b"x\n", b" 1\n", b"4294967296\n", b"-1\n"] {
+            t.file("a/cgroup.procs", bad);
+            let e = m.read(&t.0, MemberFile::Procs).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::NotAnId, "{bad:?}");
+            assert_eq!(e.path(), t.0.join("a/cgroup.procs"));
+        }
+        // A member list longer than the read chunk, with ids across chunk boundaries.
+        let many: String = (1..=5000u32).rev().map(|i| format!("{i}\n")).collect();
+        t.file("a/cgroup.procs", many.as_bytes());
+        assert_eq!(m.read(&t.0, MemberFile::Procs).map(<[u32]>::len), Ok(5000));
+
+        let e = m.read(&t.0, MemberFile::Tasks).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Os(Errno::NOENT));
+        assert!(
+            e.to_string().ends_with("/tasks: no such file or directory"),
+            "{e}"
+        );
+        assert!(m.read(&t.0.join("none"), MemberFile::Procs).is_err());
+
+        // Every level a cgroup, with its member file, as in a real hierarchy.
+        let mut deep = String::from("d");
+        for _ in 0..MAX_CGROUP_DEPTH {
+            t.file(&format!("{deep}/cgroup.procs"), b"");
+            deep.push_str("/d");
+        }
+        assert_eq!(
+            m.read(&t.0, MemberFile::Procs).unwrap_err().kind(),
+            ErrorKind::TooDeep
+        );
+    }
+
+    /// One sweep as top will make it: every thread group and every thread, each stat read.
+    /// Run with --nocapture for the figure.
+    #[test]
+    fn time_of_a_full_sweep() {
+        let proc = Proc::open().unwrap();
+        let (mut d1, mut d2, mut sb) = (DirBuf::new(), DirBuf::new(), StatBuf::new());
+        let mut sweep = || {
+            let start = Instant::now();
+            let (mut groups, mut threads) = (0usize, 0usize);
+            for tgid in proc.thread_groups(&mut d1).unwrap() {
+                let tgid = tgid.unwrap();
+                if proc.stat(Task::Group(tgid), &mut sb).unwrap().is_some() {
+                    groups += 1;
+                }
+                let Some(tids) = proc.threads(tgid, &mut d2).unwrap() else {
+                    continue;
+                };
+                for tid in tids {
+                    let task = Task::Thread {
+                        tgid,
+                        tid: tid.unwrap(),
+                    };
+                    if proc.stat(task, &mut sb).unwrap().is_some() {
+                        threads += 1;
+                    }
+                }
+            }
+            (start.elapsed(), groups, threads)
+        };
+        let runs: Vec<(Duration, usize, usize)> = (0..5).map(|_| sweep()).collect();
+        let best = runs.iter().min().unwrap();
+        println!(
+            "procfs sweep: {} thread groups, {} threads, stat of each: best {:?} of {} runs ({:?})",
+            best.1,
+            best.2,
+            best.0,
+            runs.len(),
+            runs.iter().map(|r| r.0).collect::<Vec<_>>()
+        );
+        assert!(best.1 > 0 && best.2 >= best.1);
+    }
+}
