@@ -22,6 +22,7 @@ pub mod flags;
 pub mod getdelays_layout;
 pub mod listener;
 pub mod printer;
+pub mod procfs;
 pub mod report;
 pub mod socket;
 pub mod spawn;
