@@ -11,7 +11,7 @@ unsafe extern "C" {
 }
 
 /// Starts `file` (looked up in PATH when it has no slash) with `argv` (its first entry is
-/// the program's argv[0]) and this process's environment; the child gets the signal mask
+/// the program's `argv[0]`) and this process's environment; the child gets the signal mask
 /// `mask` and the default action for the signals in `default`. Returns the child's pid.
 ///
 /// Errors are those of the exec as well (musl and glibc both report them from the child
