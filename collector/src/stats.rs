@@ -105,15 +105,8 @@ mod tests {
     use super::*;
     use crate::rejected::Rejected;
     use taskwire_core::Error;
-    use taskwire_core::wire::{Kind, Loss};
-
-    fn loss(reason: LossReason, count: u64, next_seq: u64) -> Loss {
-        Loss {
-            count,
-            reason,
-            next_seq,
-        }
-    }
+    use taskwire_core::wire::Kind;
+    use taskwire_core::wire::testutil::loss_of as loss;
 
     #[test]
     fn report_has_a_line_per_board_and_a_total() {

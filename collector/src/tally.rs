@@ -183,14 +183,7 @@ mod tests {
     use super::*;
     use crate::boards::{MAX_BOARDS, OVERFLOW_BOARD};
     use taskwire_core::Error;
-
-    fn loss(reason: LossReason, count: u64, next_seq: u64) -> Loss {
-        Loss {
-            count,
-            reason,
-            next_seq,
-        }
-    }
+    use taskwire_core::wire::testutil::loss_of as loss;
 
     #[test]
     fn enobufs_reports_are_resends_only_on_a_later_stream() {

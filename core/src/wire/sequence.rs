@@ -388,20 +388,13 @@ impl<const WORDS: usize> Default for SeqTracker<WORDS> {
 
 #[cfg(test)]
 mod tests {
-    //! The decoder's tally tests (agent/src/decode/tally.rs and session.rs), ported with
+    //! The decoder's tally tests (now collector/src/tally.rs and session.rs), ported with
     //! their assertions unchanged.
     use super::*;
+    use crate::wire::testutil::loss_of as loss;
     use proptest::prelude::*;
 
     type Tracker = SeqTracker;
-
-    fn loss(reason: LossReason, count: u64, next_seq: u64) -> Loss {
-        Loss {
-            count,
-            reason,
-            next_seq,
-        }
-    }
 
     #[test]
     fn record_numbers_new_late_duplicate_restart_backwards() {

@@ -140,6 +140,15 @@ pub fn frame(msg: &Message) -> Vec<u8> {
     buf
 }
 
+/// A Loss of `count` for `reason`, the next number being `next_seq`.
+pub fn loss_of(reason: LossReason, count: u64, next_seq: u64) -> Loss {
+    Loss {
+        count,
+        reason,
+        next_seq,
+    }
+}
+
 /// A small record for stream tests.
 pub fn small_record(seq: u64) -> Message {
     let mut values = Values::new();
