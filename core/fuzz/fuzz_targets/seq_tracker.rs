@@ -4,15 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use taskwire_core_fuzz::u64_at;
 use taskwire_core::wire::{Loss, LossReason, SeqTracker, Verdict};
-
-fn u64_at(b: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    for (d, s) in a.iter_mut().zip(b) {
-        *d = *s;
-    }
-    u64::from_le_bytes(a)
-}
 
 fuzz_target!(|data: &[u8]| {
     let mut t = SeqTracker::<1>::new();
