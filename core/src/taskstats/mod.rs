@@ -30,7 +30,7 @@ pub use stats::{CommLossy, Delay, DelayStats, Fields, Taskstats, Value};
 
 // --- per-interval rates (rates.rs) ---
 pub use rates::{
-    Counter, DelayCounter, DelayRate, Identity, Peak, Rates, Skip, Snapshot, SortKey, Start,
+    Counter, DelayCounter, DelayRate, Deltas, Identity, Peak, Rates, Skip, Snapshot, SortKey, Start,
 };
 
 /// Name of the generic netlink family, resolved through nlctrl.

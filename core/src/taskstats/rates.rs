@@ -307,26 +307,41 @@ impl SortKey {
     ];
 }
 
-/// A task's rates over the interval between two snapshots, from [`Rates::between`].
-///
-/// A counter absent from either snapshot is absent here. Peaks are not rates: read them
-/// from the current [`Snapshot`]. A rate too large for `u64` saturates at `u64::MAX`.
+/// What a task's counters moved by over one interval: the raw material of [`Rates`], and
+/// what a sample on the stream carries (rates are made on the host, so no precision is
+/// lost on the board). A counter absent from either snapshot is `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rates {
-    interval_ns: u64,
-    cpu_ppm: Option<u64>,
-    read_per_s: Option<u64>,
-    write_per_s: Option<u64>,
-    delays: [Option<DelayRate>; DELAYS],
+pub struct Deltas {
+    /// Length of the interval, in ns; never zero when made by [`Deltas::between`].
+    pub interval_ns: u64,
+    /// CPU time used (`ac_utime + ac_stime`), in µs.
+    pub cpu_us: Option<u64>,
+    /// Bytes read from storage.
+    pub read_bytes: Option<u64>,
+    /// Bytes written to storage.
+    pub write_bytes: Option<u64>,
+    /// Per delay category, in [`Delay::ALL`] order: delays recorded and their sum in ns.
+    pub delays: [Option<DelayCounter>; DELAYS],
 }
 
-impl Rates {
-    /// Rates from `prev` to `cur`, two snapshots of one task in the order taken.
+impl Deltas {
+    /// Nothing known over an interval of `interval_ns`: every counter absent.
+    pub const fn empty(interval_ns: u64) -> Deltas {
+        Deltas {
+            interval_ns,
+            cpu_us: None,
+            read_bytes: None,
+            write_bytes: None,
+            delays: [None; DELAYS],
+        }
+    }
+
+    /// What moved from `prev` to `cur`, two snapshots of one task in the order taken.
     ///
     /// Errors, checked in this order: [`Skip::OtherTask`] and [`Skip::NewTask`] unless
     /// both are of one task ([`Start::same_task`]); [`Skip::NoInterval`] unless `cur` was
     /// taken after `prev`; [`Skip::Backwards`] if any counter present in both decreased.
-    pub fn between(prev: &Snapshot, cur: &Snapshot) -> Result<Rates, Skip> {
+    pub fn between(prev: &Snapshot, cur: &Snapshot) -> Result<Deltas, Skip> {
         let (a, b) = (prev.identity, cur.identity);
         if a.kind != b.kind || a.id != b.id {
             return Err(Skip::OtherTask);
@@ -343,59 +358,105 @@ impl Rates {
             Some(i) if i > 0 => i,
             _ => return Err(Skip::NoInterval),
         };
-        let rate =
-            |before: Option<u64>, after: Option<u64>, scale: u64, counter: Counter| match before
-                .zip(after)
-            {
+        let delta =
+            |before: Option<u64>, after: Option<u64>, counter: Counter| match before.zip(after) {
                 None => Ok(None),
-                Some((x, y)) => match y.checked_sub(x) {
-                    Some(delta) => Ok(Some(per_interval(delta, scale, interval_ns))),
-                    None => Err(Skip::Backwards(counter)),
-                },
+                Some((x, y)) => y.checked_sub(x).map(Some).ok_or(Skip::Backwards(counter)),
             };
-        // µs -> ns is a factor of 1000, ns per ns -> ppm another million.
-        let cpu_ppm = rate(prev.cpu_us, cur.cpu_us, 1000 * PPM, Counter::Cpu)?;
-        let read_per_s = rate(
-            prev.read_bytes,
-            cur.read_bytes,
-            NS_PER_S,
-            Counter::ReadBytes,
-        )?;
-        let write_per_s = rate(
-            prev.write_bytes,
-            cur.write_bytes,
-            NS_PER_S,
-            Counter::WriteBytes,
-        )?;
         let mut delays = [None; DELAYS];
         for (i, &d) in Delay::ALL.iter().enumerate() {
             let (x, y) = (prev.delays[i], cur.delays[i]);
-            let ppm = rate(
+            let total_ns = delta(
                 x.map(|c| c.total_ns),
                 y.map(|c| c.total_ns),
-                PPM,
                 Counter::DelayTotal(d),
             )?;
-            let milli_hz = rate(
+            let count = delta(
                 x.map(|c| c.count),
                 y.map(|c| c.count),
-                1000 * NS_PER_S,
                 Counter::DelayCount(d),
             )?;
-            delays[i] = ppm
-                .zip(milli_hz)
-                .map(|(ppm, milli_hz)| DelayRate { ppm, milli_hz });
+            delays[i] = count
+                .zip(total_ns)
+                .map(|(count, total_ns)| DelayCounter { count, total_ns });
         }
-        Ok(Rates {
+        Ok(Deltas {
             interval_ns,
-            cpu_ppm,
-            read_per_s,
-            write_per_s,
+            cpu_us: delta(prev.cpu_us, cur.cpu_us, Counter::Cpu)?,
+            read_bytes: delta(prev.read_bytes, cur.read_bytes, Counter::ReadBytes)?,
+            write_bytes: delta(prev.write_bytes, cur.write_bytes, Counter::WriteBytes)?,
             delays,
         })
     }
 
-    /// Length of the interval, in ns (never zero).
+    /// A delay category's deltas; `None` for a category either snapshot lacked.
+    pub fn delay(&self, delay: Delay) -> Option<DelayCounter> {
+        self.delays[delay_index(delay)]
+    }
+
+    /// Whether any counter moved: CPU time, storage bytes, or any delay's count or time.
+    pub fn moved(&self) -> bool {
+        let nonzero = |v: Option<u64>| v.is_some_and(|v| v != 0);
+        nonzero(self.cpu_us)
+            || nonzero(self.read_bytes)
+            || nonzero(self.write_bytes)
+            || self
+                .delays
+                .iter()
+                .flatten()
+                .any(|c| c.count != 0 || c.total_ns != 0)
+    }
+
+    /// The rates these deltas make over their interval; every rate `None` when the
+    /// interval is zero (only a hand-made `Deltas` can have one).
+    pub fn rates(&self) -> Rates {
+        let interval_ns = self.interval_ns;
+        let rate = |v: Option<u64>, scale: u64| {
+            v.filter(|_| interval_ns != 0)
+                .map(|d| per_interval(d, scale, interval_ns))
+        };
+        let mut delays = [None; DELAYS];
+        for (slot, c) in delays.iter_mut().zip(&self.delays) {
+            *slot = c.and_then(|c| {
+                // ns per ns -> ppm is a factor of a million; events per ns -> milli-Hz, 10^12.
+                Some(DelayRate {
+                    ppm: rate(Some(c.total_ns), PPM)?,
+                    milli_hz: rate(Some(c.count), 1000 * NS_PER_S)?,
+                })
+            });
+        }
+        Rates {
+            interval_ns,
+            // µs -> ns is a factor of 1000, ns per ns -> ppm another million.
+            cpu_ppm: rate(self.cpu_us, 1000 * PPM),
+            read_per_s: rate(self.read_bytes, NS_PER_S),
+            write_per_s: rate(self.write_bytes, NS_PER_S),
+            delays,
+        }
+    }
+}
+
+/// A task's rates over the interval between two snapshots, from [`Rates::between`].
+///
+/// A counter absent from either snapshot is absent here. Peaks are not rates: read them
+/// from the current [`Snapshot`]. A rate too large for `u64` saturates at `u64::MAX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    interval_ns: u64,
+    cpu_ppm: Option<u64>,
+    read_per_s: Option<u64>,
+    write_per_s: Option<u64>,
+    delays: [Option<DelayRate>; DELAYS],
+}
+
+impl Rates {
+    /// Rates from `prev` to `cur`, two snapshots of one task in the order taken: the
+    /// [`Deltas::between`] them (and its errors), over their interval.
+    pub fn between(prev: &Snapshot, cur: &Snapshot) -> Result<Rates, Skip> {
+        Deltas::between(prev, cur).map(|d| d.rates())
+    }
+
+    /// Length of the interval, in ns (never zero from [`Rates::between`]).
     pub fn interval_ns(&self) -> u64 {
         self.interval_ns
     }
@@ -555,6 +616,49 @@ mod tests {
         assert_eq!(r.key(SortKey::Cpu), 250_000);
         assert_eq!(r.key(SortKey::Io), (1 << 19) + 1);
         assert_eq!(r.key(SortKey::Mem), 0);
+    }
+
+    #[test]
+    fn deltas_carry_what_moved_and_make_the_same_rates() {
+        let prev = snap(&[(Field::CpuCount, 3), (Field::CpuDelayTotal, 10)], SECOND);
+        let still = snap(
+            &[(Field::CpuCount, 3), (Field::CpuDelayTotal, 10)],
+            2 * SECOND,
+        );
+        let d = Deltas::between(&prev, &still).unwrap();
+        assert!(!d.moved(), "{d:?}");
+        assert_eq!(d.cpu_us, Some(0));
+        let cur = snap(
+            &[
+                (Field::CpuCount, 4),
+                (Field::CpuDelayTotal, 10 + 250_000_000),
+                (Field::WriteBytes, 9),
+            ],
+            3 * SECOND,
+        );
+        let d = Deltas::between(&prev, &cur).unwrap();
+        assert!(d.moved());
+        assert_eq!(d.interval_ns, 2 * SECOND);
+        assert_eq!(
+            d.delay(Delay::Cpu),
+            Some(DelayCounter {
+                count: 1,
+                total_ns: 250_000_000
+            })
+        );
+        assert_eq!(d.write_bytes, Some(9));
+        assert_eq!(d.rates(), Rates::between(&prev, &cur).unwrap());
+        assert_eq!(d.rates().delay(Delay::Cpu).unwrap().ppm, 125_000);
+        // Only the write moved: still a task that moved.
+        let mut only_io = Deltas::empty(SECOND);
+        only_io.write_bytes = Some(1);
+        assert!(only_io.moved());
+        assert!(!Deltas::empty(SECOND).moved());
+        // A hand-made zero interval gives no rates rather than a division by zero.
+        let mut zero = d;
+        zero.interval_ns = 0;
+        assert_eq!(zero.rates().cpu_ppm(), None);
+        assert_eq!(zero.rates().delay(Delay::Cpu), None);
     }
 
     #[test]
