@@ -21,6 +21,7 @@ pub mod errors;
 pub mod flags;
 pub mod getdelays_layout;
 pub mod listener;
+pub mod live;
 pub mod printer;
 pub mod procfs;
 pub mod report;
