@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 
 use common::tmux::{Finished, Pane};
+use taskwire_cli::term::keys;
 
 fn demo(term: Option<&str>) -> Option<Pane> {
     let bin = Path::new(env!("CARGO_BIN_EXE_termdemo"));
@@ -50,10 +51,18 @@ fn fills_exactly(screen: &[String], cols: usize, rows: usize) {
     assert_eq!(screen.len(), rows, "{all}");
     assert!(screen[0].starts_with("termdemo  sort: "), "{all}");
     assert!(screen.iter().all(|l| l.chars().count() <= cols), "{all}");
-    let body = match screen[1].starts_with("q quit") {
-        true => &screen[2..],
-        false => &screen[1..],
-    };
+    // The help lines, when shown, come between the header and the rows, as the key
+    // table makes them for this width.
+    let help = screen[1..]
+        .iter()
+        .take_while(|l| !l.starts_with("row "))
+        .count();
+    if help > 0 {
+        let text = keys::help_lines(cols);
+        let want: Vec<&str> = text.lines().collect();
+        assert_eq!(screen[1..=help], want, "{all}");
+    }
+    let body = &screen[1 + help..];
     for l in body {
         assert!(l.starts_with("row "), "not a row: {l}\n{all}");
         assert_eq!(l.chars().count(), cols, "{l}");
@@ -77,14 +86,14 @@ fn vt100_keys_sort_and_help_resize_redraws_q_restores() {
     let Some(pane) = demo(Some("vt100")) else {
         return;
     };
-    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu%"));
+    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu"));
     fills_exactly(&s, 80, 24);
     let by_cpu = rows(&s);
     assert_eq!(by_cpu.len(), 23);
     assert!(descending(&by_cpu), "{by_cpu:?}");
 
     pane.type_text("i");
-    let s = pane.wait_screen("io-delay sort", |s| sorted_by(s, "io-delay"));
+    let s = pane.wait_screen("blkio sort", |s| sorted_by(s, "blkio"));
     fills_exactly(&s, 80, 24);
     let by_io = rows(&s);
     assert!(descending(&by_io), "{by_io:?}");
@@ -92,10 +101,11 @@ fn vt100_keys_sort_and_help_resize_redraws_q_restores() {
 
     pane.type_text("h");
     let s = pane.wait_screen("help line", |s| {
-        s.get(1).is_some_and(|l| l.starts_with("q quit  c cpu%"))
+        s.get(1)
+            .is_some_and(|l| l.starts_with("q quit  c cpu  d cpu-delay"))
     });
     fills_exactly(&s, 80, 24);
-    assert!(sorted_by(&s, "io-delay"));
+    assert!(sorted_by(&s, "blkio"));
 
     // SIGWINCH redraws at the new size at once (the header says the size it drew for).
     pane.resize(60, 10);
@@ -113,7 +123,7 @@ fn linux_ctrl_c_is_a_key_that_quits() {
     let Some(pane) = demo(Some("linux")) else {
         return;
     };
-    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu%"));
+    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu"));
     fills_exactly(&s, 80, 24);
     pane.type_text("m");
     pane.wait_screen("mem sort", |s| sorted_by(s, "mem"));
@@ -126,7 +136,7 @@ fn no_term_sigterm_restores() {
     let Some(pane) = demo(None) else {
         return;
     };
-    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu%"));
+    let s = pane.wait_screen("first frame", |s| sorted_by(s, "cpu"));
     fills_exactly(&s, 80, 24);
     // SAFETY: kill(2) of the demo's own pid, which is alive (its screen is up).
     assert_eq!(unsafe { libc::kill(pane.pid(), libc::SIGTERM) }, 0);

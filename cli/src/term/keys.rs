@@ -9,6 +9,8 @@
 
 use taskwire_core::taskstats::{Delay, SortKey};
 
+use crate::output::live;
+
 const ESC: u8 = 0x1b;
 
 /// One key press.
@@ -106,29 +108,30 @@ const fn delay(d: Delay) -> Action {
     Action::Sort(SortKey::Delay(d))
 }
 
-/// Every key of a live screen: the byte, what it does, and its word on the help line.
-/// Lower case only, so that a stuck Caps Lock is noticed rather than half working.
-pub const KEYS: &[(u8, Action, &str)] = &[
-    (b'q', Action::Quit, "quit"),
-    (b'c', Action::Sort(SortKey::Cpu), "cpu%"),
-    (b'd', delay(Delay::Cpu), "cpu-delay"),
-    (b'i', delay(Delay::Blkio), "io-delay"),
-    (b'm', Action::Sort(SortKey::Mem), "mem"),
-    (b's', delay(Delay::Swapin), "swapin"),
-    (b'r', delay(Delay::Freepages), "reclaim"),
-    (b't', delay(Delay::Thrashing), "thrashing"),
-    (b'p', delay(Delay::Compact), "compact"),
-    (b'w', delay(Delay::Wpcopy), "wpcopy"),
-    (b'n', delay(Delay::Irq), "irq"),
-    (b'b', Action::Sort(SortKey::Io), "io-bytes"),
-    (b' ', Action::Refresh, "refresh"),
-    (b'h', Action::Help, "help"),
-    (b'?', Action::Help, "help"),
+/// Every key of a live screen and what it does. Lower case only, so that a stuck Caps
+/// Lock is noticed rather than half working. A sort key's word on the help line is its
+/// `--sort` name ([`live::sort_name`]), so the two never disagree.
+pub const KEYS: &[(u8, Action)] = &[
+    (b'q', Action::Quit),
+    (b'c', Action::Sort(SortKey::Cpu)),
+    (b'd', delay(Delay::Cpu)),
+    (b'i', delay(Delay::Blkio)),
+    (b'm', Action::Sort(SortKey::Mem)),
+    (b's', delay(Delay::Swapin)),
+    (b'r', delay(Delay::Freepages)),
+    (b't', delay(Delay::Thrashing)),
+    (b'p', delay(Delay::Compact)),
+    (b'w', delay(Delay::Wpcopy)),
+    (b'n', delay(Delay::Irq)),
+    (b'b', Action::Sort(SortKey::Io)),
+    (b' ', Action::Refresh),
+    (b'h', Action::Help),
+    (b'?', Action::Help),
     // Ctrl-C and Ctrl-\: the terminal is in raw mode (no ISIG), so they arrive as bytes.
-    (0x03, Action::Quit, "quit"),
-    (0x1c, Action::Quit, "quit"),
+    (0x03, Action::Quit),
+    (0x1c, Action::Quit),
     // Ctrl-L, the usual "redraw the screen".
-    (0x0c, Action::Refresh, "refresh"),
+    (0x0c, Action::Refresh),
 ];
 
 /// What `key` does, if anything.
@@ -137,15 +140,32 @@ pub fn action(key: Key) -> Option<Action> {
     KEYS.iter().find(|k| k.0 == b).map(|k| k.1)
 }
 
-/// The help line: each printable key and its word ("q quit  c cpu%  ..."), from [`KEYS`].
-pub fn help_line() -> String {
+/// The word for `action` on the help line.
+pub fn word(action: Action) -> &'static str {
+    match action {
+        Action::Quit => "quit",
+        Action::Sort(key) => live::sort_name(key),
+        Action::Refresh => "refresh",
+        Action::Help => "help",
+    }
+}
+
+/// The help text: each printable key of [`KEYS`] and its word ("q quit  c cpu  ..."),
+/// the first key of an action only, in lines of at most `cols` columns.
+pub fn help_lines(cols: usize) -> String {
     let mut s = String::new();
-    for &(b, _, word) in KEYS
-        .iter()
-        .filter(|k| k.0.is_ascii_graphic() || k.0 == b' ')
-    {
-        if !s.is_empty() {
+    let mut line = 0;
+    for (i, &(b, act)) in KEYS.iter().enumerate() {
+        if !(b.is_ascii_graphic() || b == b' ') || KEYS[..i].iter().any(|k| k.1 == act) {
+            continue;
+        }
+        let item = if b == b' ' { "space".len() } else { 1 } + 1 + word(act).len();
+        if line > 0 && line + 2 + item > cols {
+            s.push('\n');
+            line = 0;
+        } else if line > 0 {
             s.push_str("  ");
+            line += 2;
         }
         if b == b' ' {
             s.push_str("space");
@@ -153,7 +173,8 @@ pub fn help_line() -> String {
             s.push(char::from(b));
         }
         s.push(' ');
-        s.push_str(word);
+        s.push_str(word(act));
+        line += item;
     }
     s
 }
@@ -230,21 +251,35 @@ mod tests {
         assert_eq!(action(Key::Char(b' ')), Some(Action::Refresh));
         assert_eq!(action(Key::Char(b'Q')), None);
         assert_eq!(action(Key::Up), None);
-        // One row per byte, and every delay category has a key.
+        // One row per byte, and every --sort key has a key.
         for (i, k) in KEYS.iter().enumerate() {
             assert!(KEYS[..i].iter().all(|o| o.0 != k.0), "{:?} twice", k.0);
         }
-        for &d in Delay::ALL {
-            let sort = Action::Sort(SortKey::Delay(d));
-            assert!(KEYS.iter().any(|k| k.1 == sort), "no key for {d:?}");
+        for &(name, key, _) in live::SORT_KEYS {
+            let sort = Action::Sort(key);
+            assert!(KEYS.iter().any(|k| k.1 == sort), "no key for --sort {name}");
+            assert_eq!(word(sort), name);
         }
     }
 
     #[test]
-    fn help_line_lists_the_printable_keys() {
-        let h = help_line();
-        assert!(h.starts_with("q quit  c cpu%  d cpu-delay"), "{h}");
-        assert!(h.contains("space refresh") && h.ends_with("? help"), "{h}");
-        assert!(!h.contains('\x03') && h.is_ascii(), "{h}");
+    fn help_lines_list_each_action_once_within_the_width() {
+        let h = help_lines(80);
+        assert!(h.starts_with("q quit  c cpu  d cpu-delay  i blkio"), "{h}");
+        assert!(h.contains("space refresh") && h.ends_with("h help"), "{h}");
+        // Ctrl-C, Ctrl-\\ and ? say nothing new; no control byte reaches the screen.
+        assert_eq!(h.matches("quit").count(), 1, "{h}");
+        assert_eq!(h.matches("help").count(), 1, "{h}");
+        assert!(
+            h.bytes().all(|b| b == b'\n' || (0x20..0x7f).contains(&b)),
+            "{h}"
+        );
+        for cols in [80, 40, 20] {
+            let h = help_lines(cols);
+            assert!(h.lines().all(|l| l.len() <= cols), "{cols}: {h}");
+        }
+        assert_eq!(help_lines(80).lines().count(), 2);
+        // Narrower than one item: one item a line, cut later by the frame.
+        assert!(help_lines(3).lines().all(|l| l.split("  ").count() == 1));
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! The rows are deliberately too many (40) and too wide (120 columns) for 80x24, so that
 //! only the layer's clipping keeps the screen from scrolling or wrapping. The first line
-//! says `sort: WORD` (the key table's word for the sort); the rows are `row NN value VVV`
+//! says `sort: NAME` (the sort's `--sort` name); the rows are `row NN value VVV`
 //! in descending order of the sort's value, which is a fixed function of row and sort.
 //! `q` (or Ctrl-C, SIGINT, SIGTERM, SIGHUP) restores the terminal and exits 0; without a
 //! terminal it prints one frame and exits 0.
@@ -79,16 +79,13 @@ fn main() -> ExitCode {
 
 /// The screen for `sort`, made wider and taller than `size` on purpose.
 fn screen(sort: SortKey, help: bool, size: Size, sweeps: u64) -> String {
-    let word = KEYS
-        .iter()
-        .find(|k| k.1 == Action::Sort(sort))
-        .map_or("?", |k| k.2);
+    let word = keys::word(Action::Sort(sort));
     let mut s = format!(
         "termdemo  sort: {word}  sweeps: {sweeps}  size: {}x{}  h for keys\n",
         size.cols, size.rows
     );
     if help {
-        s += &keys::help_line();
+        s += &keys::help_lines(usize::from(size.cols));
         s.push('\n');
     }
     let key = KEYS
