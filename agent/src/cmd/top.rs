@@ -239,9 +239,9 @@ pub fn help() -> String {
          every interval (VT100 sequences only: a serial console at 80x24 will do, no\n\
          terminfo), and keys that act at once, a new sort on the last interval's rows:\n\
          {keys_help}\n\
-         (Ctrl-C quits too, b needs --threads, space sweeps now.) Otherwise one screen (or JSON/CSV\n\
-         rows) per interval is printed. Without --once or --iterations it runs until q,\n\
-         SIGINT or SIGTERM (SIGHUP too when interactive), and exits 0.\n\n\
+         Ctrl-C quits too, b needs --threads, space sweeps now. Otherwise one screen (or\n\
+         JSON/CSV rows) per interval is printed. Without --once or --iterations it runs\n\
+         until q, SIGINT or SIGTERM (SIGHUP too when interactive), and exits 0.\n\n\
          {PRIVILEGE}\n{EXIT_STATUS}",
         keys_help = indent(&keys::help_lines(76)),
     )
