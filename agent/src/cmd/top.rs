@@ -238,7 +238,7 @@ pub fn help() -> String {
          --once, --iterations, --format json or csv is given: one screen redrawn in place\n\
          every interval (VT100 sequences only: a serial console at 80x24 will do, no\n\
          terminfo), and keys that act at once, a new sort on the last interval's rows:\n\
-         {keys_help}\n\
+         {keys_help}\
          Ctrl-C quits too, b needs --threads, space sweeps now. Otherwise one screen (or\n\
          JSON/CSV rows) per interval is printed. Without --once or --iterations it runs\n\
          until q, SIGINT or SIGTERM (SIGHUP too when interactive), and exits 0.\n\n\
@@ -250,12 +250,11 @@ pub fn help() -> String {
 /// `text` with every line indented by four spaces.
 fn indent(text: &str) -> String {
     let mut s = String::new();
-    for line in text.lines() {
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
         s.push_str("    ");
         s.push_str(line);
         s.push('\n');
     }
-    s.pop();
     s
 }
 
@@ -495,7 +494,8 @@ fn interactive(
             true => keys::help_lines(size.cols.into()),
             false => String::new(),
         };
-        let rows = usize::from(size.rows).saturating_sub(help_text.lines().count());
+        let help_rows = help_text.bytes().filter(|&b| b == b'\n').count();
+        let rows = usize::from(size.rows).saturating_sub(help_rows);
         screen.clear();
         if measured {
             let size = Size {

@@ -40,7 +40,8 @@ impl Size {
     }
 }
 
-/// Replaces `buf` with the bytes that paint `screen` (lines separated by `\n`) at `size`,
+/// Replaces `buf` with the bytes that paint `screen` (lines each ended or separated by
+/// `\n`) at `size`,
 /// starting each line after the first with `newline` (`\r\n`, or `\n` where the terminal's
 /// output processing turns it into `\r\n`: a byte a line less on a slow line); returns
 /// whether the cursor is left on the last row, after its text (so that whoever writes
@@ -50,7 +51,10 @@ pub fn paint(buf: &mut Vec<u8>, screen: &str, size: Size, newline: &[u8]) -> boo
     buf.extend_from_slice(HOME);
     let width = usize::from(size.cols);
     let mut lines = 0;
-    for line in screen.lines().take(usize::from(size.rows)) {
+    // Not `lines()`: its CR handling is code the board pays for, and no screen has CRs.
+    let body = screen.strip_suffix('\n').unwrap_or(screen);
+    let lines_in = body.split('\n').filter(|_| !body.is_empty());
+    for line in lines_in.take(usize::from(size.rows)) {
         if lines > 0 {
             buf.extend_from_slice(newline);
         }
@@ -124,8 +128,11 @@ mod tests {
         // byte, so the column count stays exact.
         let (s, _) = painted("a\x1b[2Jb\tc\rdé", 80, 2);
         assert_eq!(s, "\x1b[Ha?[2Jb?c?d??\x1b[K\r\n\x1b[J");
-        // CRLF line ends are line ends, not a '?'.
-        assert_eq!(painted("x\r\ny", 80, 2).0, "\x1b[Hx\x1b[K\r\ny\x1b[K");
+        // An empty line in the middle is a line (erased); only a last "\n" ends none.
+        assert_eq!(
+            painted("x\n\ny\n", 80, 3).0,
+            "\x1b[Hx\x1b[K\r\n\x1b[K\r\ny\x1b[K"
+        );
     }
 
     #[test]

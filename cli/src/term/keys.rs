@@ -151,7 +151,8 @@ pub fn word(action: Action) -> &'static str {
 }
 
 /// The help text: each printable key of [`KEYS`] and its word ("q quit  c cpu  ..."),
-/// the first key of an action only, in lines of at most `cols` columns.
+/// the first key of an action only, in lines of at most `cols` columns, each ended by
+/// `\n`.
 pub fn help_lines(cols: usize) -> String {
     let mut s = String::new();
     let mut line = 0;
@@ -176,6 +177,7 @@ pub fn help_lines(cols: usize) -> String {
         s.push_str(word(act));
         line += item;
     }
+    s.push('\n');
     s
 }
 
@@ -266,7 +268,10 @@ mod tests {
     fn help_lines_list_each_action_once_within_the_width() {
         let h = help_lines(80);
         assert!(h.starts_with("q quit  c cpu  d cpu-delay  i blkio"), "{h}");
-        assert!(h.contains("space refresh") && h.ends_with("h help"), "{h}");
+        assert!(
+            h.contains("space refresh") && h.ends_with("h help\n"),
+            "{h}"
+        );
         // Ctrl-C, Ctrl-\\ and ? say nothing new; no control byte reaches the screen.
         assert_eq!(h.matches("quit").count(), 1, "{h}");
         assert_eq!(h.matches("help").count(), 1, "{h}");

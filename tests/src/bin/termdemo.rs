@@ -86,7 +86,6 @@ fn screen(sort: SortKey, help: bool, size: Size, sweeps: u64) -> String {
     );
     if help {
         s += &keys::help_lines(usize::from(size.cols));
-        s.push('\n');
     }
     let key = KEYS
         .iter()
