@@ -119,6 +119,7 @@ mod tests {
     fn names() {
         assert_eq!(name(sys::SIGTERM), "SIGTERM");
         assert_eq!(name(sys::SIGKILL), "SIGKILL");
+        assert_eq!(name(sys::SIGWINCH), "SIGWINCH");
         assert_eq!(name(1000), "signal");
     }
 }
