@@ -145,9 +145,12 @@ impl Terminal {
     /// Waits up to `timeout` for a key, or for `wake` (a signalfd) to become readable.
     pub fn wait(&mut self, timeout: Duration, wake: Option<BorrowedFd<'_>>) -> io::Result<Input> {
         let deadline = Instant::now() + timeout;
+        // Whether a sequence cut short may still be completed by bytes to come.
+        let mut more = true;
         loop {
             let buffered = &self.pending[..self.pending_len];
-            if let Some((key, n)) = keys::decode(buffered, buffered.len() < self.pending.len()) {
+            let full = buffered.len() == self.pending.len();
+            if let Some((key, n)) = keys::decode(buffered, more && !full) {
                 self.pending.copy_within(n..self.pending_len, 0);
                 self.pending_len -= n;
                 return Ok(Input::Key(key));
@@ -170,12 +173,9 @@ impl Terminal {
             }
             if ready == 0 {
                 if cut {
-                    // Decoded without waiting for more: a lone ESC or a cut sequence.
-                    let (key, n) = keys::decode(&self.pending[..self.pending_len], false)
-                        .unwrap_or((Key::Other, self.pending_len));
-                    self.pending.copy_within(n..self.pending_len, 0);
-                    self.pending_len -= n;
-                    return Ok(Input::Key(key));
+                    // Nothing followed in time: decode a lone ESC or a cut sequence as is.
+                    more = false;
+                    continue;
                 }
                 return Ok(Input::Timeout);
             }
@@ -381,6 +381,18 @@ mod tests {
         // Ctrl-C is a key, not a signal.
         rustix::io::write(&master, b"\x03").unwrap();
         assert_eq!(term.wait(long, None).unwrap(), Input::Key(Key::Char(3)));
+        // An arrow whose bytes come in two reads (a slow line) is still one key.
+        rustix::io::write(&master, b"\x1b").unwrap();
+        let writer = std::thread::spawn({
+            let master = master.try_clone().unwrap();
+            move || {
+                std::thread::sleep(ESC_WAIT / 5);
+                rustix::io::write(&master, b"[Bq").unwrap();
+            }
+        });
+        assert_eq!(term.wait(long, None).unwrap(), Input::Key(Key::Down));
+        assert_eq!(term.wait(long, None).unwrap(), Input::Key(Key::Char(b'q')));
+        writer.join().unwrap();
         // A lone ESC becomes a key once nothing followed it for a while.
         let start = Instant::now();
         rustix::io::write(&master, b"\x1b").unwrap();
