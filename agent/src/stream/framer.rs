@@ -59,7 +59,7 @@ impl Framer {
             Item::Record { len, seq } => {
                 let framed = payload
                     .get(..len)
-                    .map(|p| wire::encode_record_frame(p, seq, &mut self.frame[..]));
+                    .map(|p| wire::encode_numbered_frame(p, seq, &mut self.frame[..]));
                 match framed
                     .and_then(|r| r.ok())
                     .and_then(|n| self.frame.get(..n))
