@@ -144,20 +144,25 @@ impl Interval {
         }
     }
 
-    fn avg10_slots(&mut self, r: PsiResource) -> (&mut Option<u16>, &mut Option<u16>) {
-        match r {
+    /// Sets `r`'s `some` and `full` avg10, hundredths of a percent (`None`: no such line,
+    /// or no file).
+    pub fn set_avg10(&mut self, r: PsiResource, some: Option<u16>, full: Option<u16>) {
+        let (s, f) = match r {
             PsiResource::Cpu => (&mut self.cpu_some_avg10, &mut self.cpu_full_avg10),
             PsiResource::Memory => (&mut self.memory_some_avg10, &mut self.memory_full_avg10),
             PsiResource::Io => (&mut self.io_some_avg10, &mut self.io_full_avg10),
             PsiResource::Irq => (&mut self.irq_some_avg10, &mut self.irq_full_avg10),
-        }
+        };
+        (*s, *f) = (some, full);
     }
 
     /// Sets `r`'s averages from its file as read (`None`: no file, PSI off).
     pub fn set_pressure(&mut self, r: PsiResource, p: Option<&Pressure>) {
-        let (some, full) = self.avg10_slots(r);
-        *some = p.and_then(|p| p.some).map(|s| s.avg10);
-        *full = p.and_then(|p| p.full).map(|s| s.avg10);
+        self.set_avg10(
+            r,
+            p.and_then(|p| p.some).map(|s| s.avg10),
+            p.and_then(|p| p.full).map(|s| s.avg10),
+        );
     }
 
     /// `r`'s `some` (or, with `full`, `full`) avg10, hundredths of a percent.
