@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_count, parse_format, parse_pid};
+use taskwire_cli::args::{
+    Arg, Args, Format, Parsed, parse_count, parse_format, parse_period_ms, parse_pid,
+};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::output::live::{
     self, DelayAcct, Header, IdKey, Pressure, Row, SORT_KEYS, Size, sort_key, sort_rows,
@@ -31,11 +33,6 @@ use crate::live::{Cgroup, Interval, Live, Select};
 use crate::socket;
 
 const CMD: &str = "top";
-
-/// The shortest interval: shorter ones measure the sweep more than the tasks.
-const MIN_INTERVAL_MS: u64 = 100;
-/// The longest interval: a day.
-const MAX_INTERVAL_MS: u64 = 86_400_000;
 
 /// Options of `taskwire top`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -166,31 +163,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
 
 /// Seconds with up to three decimals ("2", "0.5", "1.25") as ms, within the limits.
 pub fn parse_interval(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid --interval '{s}': seconds such as 2 or 0.5");
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || frac.len() > 3 {
-        return Err(bad());
-    }
-    let secs: u64 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| bad())?
-    };
-    let mut ms_frac = 0u64;
-    for (i, b) in frac.bytes().enumerate() {
-        ms_frac += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    let ms = secs
-        .checked_mul(1000)
-        .and_then(|m| m.checked_add(ms_frac))
-        .ok_or_else(bad)?;
-    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) {
-        return Err(format!(
-            "invalid --interval '{s}': between 0.1 and 86400 seconds"
-        ));
-    }
-    Ok(ms)
+    parse_period_ms(s, "--interval")
 }
 
 /// `taskwire top --help`.
