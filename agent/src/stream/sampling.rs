@@ -9,13 +9,12 @@
 //! interval ([`Deltas::moved`]), in tgid order; or, with a top N, the N of those with the
 //! most delay ([`delay_rank`]), most first.
 
-use std::cmp::Reverse;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use taskwire_cli::output::live::{Pressure, Psi};
-use taskwire_core::taskstats::{Delay, Deltas, SortKey};
+use taskwire_core::taskstats::Deltas;
 use taskwire_core::wire::{Interval, PsiResource, interval_ms_of};
 
 use super::link::{Link, SampleRow};
@@ -36,26 +35,41 @@ pub struct Sampling {
     pub top: Option<usize>,
 }
 
-/// How much a row waited, to rank rows by "most delay": the sum over every delay category
-/// of its delay time per wall time (ppm of the row's own interval; absent categories count
-/// 0, the sum saturates), then its CPU time per wall time (ppm) to break ties.
+/// How much a row waited, to rank rows by "most delay": its delay time summed over every
+/// delay category, per wall time of its own interval, in ppm (the categories'
+/// `*_delay_pct` added up; an absent category counts 0); then, to break ties, its CPU time
+/// per wall time in ppm. Both saturate (past about five hours in one interval).
 pub fn delay_rank(d: &Deltas) -> (u64, u64) {
-    let r = d.rates();
-    let delay = Delay::ALL
+    let per = |v: u64, scale: u64| v.saturating_mul(scale) / d.interval_ns.max(1);
+    let delay_ns = d
+        .delays
         .iter()
-        .fold(0u64, |sum, &c| sum.saturating_add(r.key(SortKey::Delay(c))));
-    (delay, r.key(SortKey::Cpu))
+        .flatten()
+        .fold(0u64, |sum, c| sum.saturating_add(c.total_ns));
+    (
+        per(delay_ns, 1_000_000),
+        per(d.cpu_us.unwrap_or(0), 1_000_000_000),
+    )
 }
 
-/// Replaces `out` with the rows of `rows` to send: those that moved ([`Deltas::moved`]),
-/// in their order; with `top`, only the `top` of them with the highest [`delay_rank`],
-/// highest first (equal ranks by tgid).
+/// Replaces `out` with the rows of `rows` (sorted by tgid, as the engine gives them) to
+/// send: those that moved ([`Deltas::moved`]), in tgid order; with `top`, only the `top`
+/// of them with the highest [`delay_rank`], highest first, equal ranks in tgid order.
 pub fn choose(rows: &[TaskDeltas], top: Option<usize>, out: &mut Vec<TaskDeltas>) {
     out.clear();
-    out.extend(rows.iter().filter(|t| t.deltas.moved()));
-    if let Some(n) = top {
-        out.sort_unstable_by_key(|t| (Reverse(delay_rank(&t.deltas)), t.id));
-        out.truncate(n);
+    for t in rows.iter().filter(|t| t.deltas.moved()) {
+        let Some(n) = top else {
+            out.push(*t);
+            continue;
+        };
+        // `out` stays ranked and at most n long: a bounded insertion, so no sort routine
+        // is linked for this (N is small: a UART's worth of rows).
+        let rank = delay_rank(&t.deltas);
+        let at = out.partition_point(|o| delay_rank(&o.deltas) >= rank);
+        if at < n {
+            out.truncate(n - 1);
+            out.insert(at, *t);
+        }
     }
 }
 
@@ -305,6 +319,30 @@ mod tests {
         assert_eq!(ids(&out), [13, 14, 12, 11]);
         choose(&rows[..1], Some(1), &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_bounded_insertion_ranks_as_a_sort_would() {
+        // Delays and CPU from a small generator, with many ties.
+        let mut x = 12345u64;
+        let rows: Vec<TaskDeltas> = (0..300)
+            .map(|id| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let delay = (x >> 33) % 7 * 1_000_000;
+                row(id, (x >> 20) % 3, &[((x >> 40) as usize % 8, delay)])
+            })
+            .collect();
+        let mut want: Vec<TaskDeltas> = rows.iter().filter(|t| t.deltas.moved()).copied().collect();
+        want.sort_by_key(|t| (std::cmp::Reverse(delay_rank(&t.deltas)), t.id));
+        let mut out = Vec::new();
+        for n in [1, 2, 5, 50, 299, 1000] {
+            choose(&rows, Some(n), &mut out);
+            let ids: Vec<u32> = out.iter().map(|t| t.id).collect();
+            let w: Vec<u32> = want.iter().take(n).map(|t| t.id).collect();
+            assert_eq!(ids, w, "top {n}");
+        }
     }
 
     #[test]
