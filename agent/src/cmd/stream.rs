@@ -375,6 +375,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         _ => String::new(),
     };
+    #[cfg(not(feature = "sample"))]
+    let sampling = "";
+    #[cfg(feature = "sample")]
     let sampling = match opts.sample {
         Some(Sampling { period_ms, top }) => format!(
             ", a sample every {period_ms} ms of {}",
@@ -468,7 +471,11 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             feeder.truncated, feeder.undecodable
         );
     }
-    let (intervals, samples) = st.sampled();
+    // (Constant without the feature: the stream-only build links one summary.)
+    let (intervals, samples) = match cfg!(feature = "sample") {
+        true => st.sampled(),
+        false => (0, 0),
+    };
     let last = q.next_seq().saturating_sub(1);
     let received = match intervals {
         0 => format!("{} records (seq 0 to {last})", q.next_seq()),
