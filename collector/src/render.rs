@@ -11,7 +11,8 @@
 //! * **Samples of live tasks**: one line or object per task per interval, the rates made
 //!   from the sample's deltas over its own `interval_ms`, through the live view's shared
 //!   writer (`taskwire_cli::output::live`, the names of `top --format json`): in JSON
-//!   `"type":"sample"`, `board`, `tgid`, `comm`, `interval_ms`, `cpu_pct`,
+//!   `"type":"sample"`, `board`, `seq`, `sample` (the interval's number, so that rows can
+//!   be grouped when the interval's frame was lost), `tgid`, `comm`, `interval_ms`, `cpu_pct`,
 //!   `read_bytes_per_s`, `write_bytes_per_s`, and per delay category `C_delay_pct` and
 //!   `C_per_s`; absent values omitted. Before its samples, an `"type":"interval"` object
 //!   gives the interval's number, length, tasks and rows, delay accounting and the
@@ -21,12 +22,13 @@
 //! * **csv**: records and samples, each in its own table. A record table has a header row
 //!   `board,seq,kind,id,comm,<the profile's fields>`, then one row per record; absent
 //!   fields are empty cells. A sample table has the header row of `top --format csv` with
-//!   a `board` column first. A row that does not belong in the current table (a sample
+//!   `board,seq,sample` first. A row that does not belong in the current table (a sample
 //!   after records, a record of another profile than the previous one) starts a new table:
 //!   an empty line and its header row (an agent sends one profile, so records change table
 //!   only when boards with different profiles share a decoder, or samples come between).
 //!   Intervals, losses and heartbeats are not in CSV. Cells holding a comma, quote, CR or
-//!   LF are quoted RFC 4180 style.
+//!   LF are quoted RFC 4180 style. `decode --only records|samples` prints one kind only,
+//!   so a mixed stream gives one table.
 
 use std::borrow::BorrowMut;
 use std::fmt::Write;
