@@ -544,7 +544,8 @@ fn interactive(
                         help = !help;
                         break;
                     }
-                    None => {}
+                    // One board here.
+                    Some(Action::NextBoard) | None => {}
                 },
                 Input::Woken => match sigfd.take() {
                     Some(SIGWINCH) => break,

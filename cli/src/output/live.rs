@@ -628,10 +628,27 @@ pub fn json_row(
     row: &Row,
     interval_ms: u64,
 ) {
+    json_row_with(out, ty, board, &[], id, row, interval_ms);
+}
+
+/// [`json_row`] with `numbers` (name, value) after `"board"`: the host's sample rows add
+/// their `seq` and `sample` there.
+pub fn json_row_with(
+    out: &mut String,
+    ty: &str,
+    board: Option<&str>,
+    numbers: &[(&str, u64)],
+    id: IdKey,
+    row: &Row,
+    interval_ms: u64,
+) {
     let mut j = Json::with(out);
     j.str("type", ty);
     if let Some(b) = board {
         j.str("board", b);
+    }
+    for &(name, v) in numbers {
+        j.u64(name, v);
     }
     j.u64(id.name(), u64::from(row.id))
         .bytes("comm", row.comm.as_bytes())

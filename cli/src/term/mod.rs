@@ -126,6 +126,12 @@ impl Terminal {
         Ok(term)
     }
 
+    /// The descriptor keys are read from, for a caller that polls it with its own
+    /// descriptors (`decode --view top`) and then calls [`Terminal::wait`] with no timeout.
+    pub fn input(&self) -> BorrowedFd<'static> {
+        self.input
+    }
+
     /// The terminal's size now, [`Size::FALLBACK`] where it reports zero or cannot say.
     pub fn size(&self) -> Size {
         match termios::tcgetwinsize(self.output) {
