@@ -21,6 +21,7 @@ pub mod errors;
 pub mod flags;
 pub mod getdelays_layout;
 pub mod listener;
+pub mod live;
 pub mod printer;
 pub mod procfs;
 pub mod report;
@@ -38,7 +39,15 @@ use taskwire_cli::{EXIT_USAGE, Failure};
 /// Commands of the host build that a board build leaves out.
 const HOST_ONLY: &[&str] = &["decode"];
 /// Every board command, whether this build has it or not (cargo features of the same name).
-const BOARD_COMMANDS: &[&str] = &["get", "run", "listen", "stream", "cgroup", "getdelays"];
+const BOARD_COMMANDS: &[&str] = &[
+    "get",
+    "run",
+    "listen",
+    "stream",
+    "top",
+    "cgroup",
+    "getdelays",
+];
 
 /// Why `name`, a taskwire command this build does not have, is missing; `None` for a
 /// name that is no taskwire command at all.

@@ -14,6 +14,7 @@ pub mod run;
 pub mod stream;
 #[cfg(test)]
 mod test_args;
+pub mod top;
 
 use std::ffi::OsString;
 
@@ -60,6 +61,12 @@ pub const COMMANDS: &[Command] = &[
         name: "stream",
         summary: "send exit records to a UART, socket or file as a framed stream",
         main: |args| start(stream::parse(args)?, stream::help, stream::main),
+    },
+    #[cfg(feature = "top")]
+    Command {
+        name: "top",
+        summary: "live tasks: CPU, delays and IO per interval, with system pressure",
+        main: |args| start(top::parse(args)?, top::help, top::main),
     },
     #[cfg(feature = "cgroup")]
     Command {

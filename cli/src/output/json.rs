@@ -167,6 +167,27 @@ impl<O: BorrowMut<String>> Json<O> {
         self.number(key, v < 0, v.unsigned_abs())
     }
 
+    /// Adds `num / den` as a decimal number with `decimals` places (at most 18), rounded
+    /// half up as [`super::fixed`] does, with no float and no `core::fmt`.
+    pub fn fixed(&mut self, key: &str, num: u64, den: u64, decimals: u32) -> &mut Self {
+        let decimals = decimals.min(18);
+        let (int, mut frac) = super::fixed_parts(num, den, decimals);
+        self.number(key, false, int);
+        if decimals > 0 {
+            let n = decimals as usize;
+            self.room(1 + n);
+            self.pending[self.len] = b'.';
+            let mut at = self.len + 1 + n;
+            self.len = at;
+            while at > self.len - n {
+                at -= 1;
+                self.pending[at] = b'0' + (frac % 10) as u8;
+                frac /= 10;
+            }
+        }
+        self
+    }
+
     /// Adds a number, `-v` when `negative`, in decimal.
     fn number(&mut self, key: &str, negative: bool, mut v: u64) -> &mut Self {
         self.key(key, 1 + MAX_DIGITS);
@@ -393,6 +414,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fixed_point_numbers() {
+        let mut j = Json::new();
+        j.fixed("a", 1_234_567, 1_000_000, 3)
+            .fixed("b", 5, 1, 0)
+            .fixed("c", 1, 1000, 2)
+            .fixed("d", 999_999_500, 1_000_000, 3);
+        assert_eq!(j.finish(), r#"{"a":1.235,"b":5,"c":0.00,"d":1000.000}"#);
+        // Past the pending buffer: the digits must not be split from their number.
+        let mut j = Json::new();
+        for _ in 0..40 {
+            j.fixed("x", 123_456, 1000, 3);
+        }
+        let text = j.finish();
+        assert_eq!(text.matches("\"x\":123.456").count(), 40, "{text}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! out of a binary with a size budget.
 
 pub mod json;
+pub mod live;
 pub mod text;
 
 mod clock;
@@ -22,28 +23,69 @@ use crate::Failure;
 /// nearest double, which lies just above or below it: the two differ only there, in the
 /// last digit.
 pub fn fixed(num: u64, den: u64, decimals: u32) -> String {
+    let mut s = String::new();
+    push_fixed(&mut s, num, den, decimals);
+    s
+}
+
+/// [`fixed`] appended to `out`, with no `core::fmt` and no allocation of its own: for
+/// rows written many times a second.
+pub fn push_fixed(out: &mut String, num: u64, den: u64, decimals: u32) {
+    let decimals = decimals.min(18);
+    let (int, frac) = fixed_parts(num, den, decimals);
+    push_u64(out, int);
+    if decimals > 0 {
+        out.push('.');
+        let mut digits = [b'0'; 18];
+        let mut f = frac;
+        for d in digits[..decimals as usize].iter_mut().rev() {
+            *d = b'0' + (f % 10) as u8;
+            f /= 10;
+        }
+        for &d in &digits[..decimals as usize] {
+            out.push(char::from(d));
+        }
+    }
+}
+
+/// The integer part of `num / den` and its first `decimals` (at most 18) decimal digits as
+/// one number, rounded half up as [`fixed`] prints them.
+pub fn fixed_parts(num: u64, den: u64, decimals: u32) -> (u64, u64) {
     let den = den.max(1);
+    let decimals = decimals.min(18);
     let (int, mut rem) = (num / den, num % den);
     let mut frac = 0u64;
-    for _ in 0..decimals.min(18) {
+    for _ in 0..decimals {
         let (digit, r) = times_ten(rem, den);
         frac = frac * 10 + digit;
         rem = r;
     }
     // 2 * rem >= den, without overflow.
     let up = u64::from(rem >= den - rem);
-    let scale = 10u64.pow(decimals.min(18));
+    let scale = 10u64.pow(decimals);
     // A carry out of the fraction; `int` cannot be u64::MAX then (that needs den == 1,
     // which leaves no remainder).
-    let (int, frac) = if frac + up == scale {
+    if frac + up == scale {
         (int + 1, 0)
     } else {
         (int, frac + up)
-    };
-    if decimals == 0 {
-        int.to_string()
-    } else {
-        format!("{int}.{frac:0width$}", width = decimals.min(18) as usize)
+    }
+}
+
+/// Appends `v` in decimal, without `core::fmt`.
+pub fn push_u64(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 

@@ -1,0 +1,301 @@
+//! The live view's engine: every interval, a sweep of the tasks (thread groups, or
+//! threads), each paired with its snapshot of the sweep before to give what its counters
+//! moved by. Shared by `top` and, later, `stream --sample`.
+//!
+//! A sweep lists the tasks with their /proc start time and name ([`tasks`]), asks the
+//! kernel about all of them with many GETs in flight ([`Sweep`]), keeps one [`Snapshot`]
+//! per answer, and pairs it with the previous sweep's snapshot of the same task. The
+//! pairing rules ([`pair`]) are where taskwire is correct where its peers are not:
+//!
+//! - the first sweep is a baseline: it yields no rows; every task it saw gets its rates over
+//!   the first whole interval, none dropped;
+//! - a task born since the previous sweep began (its start time, ticks since boot, at or
+//!   after that sweep's start on `CLOCK_BOOTTIME`) counts from zero over the interval, so
+//!   it shows in the first interval it lives in;
+//! - a reused id (another start time) is a new task, never paired with the old one;
+//! - a task that exited between sweeps has no snapshot now and is not shown;
+//! - counters that went backwards are a new baseline: not shown this interval.
+//!
+//! Nothing is allocated per task per sweep: the listing, both snapshot tables (sorted by
+//! id, swapped each sweep) and the rows keep their capacity.
+
+pub mod pressure;
+pub mod tasks;
+
+use std::path::PathBuf;
+
+use rustix::io::Errno;
+use rustix::time::{ClockId, clock_gettime};
+use taskwire_cli::output::live::{Comm, DELAYS, Pressure};
+use taskwire_core::taskstats::{Delay, Deltas, Identity, Peak, Skip, Snapshot, Start};
+
+use crate::client::Client;
+use crate::errors::ClientError;
+use crate::procfs::{self, Proc};
+use crate::sweep::{MAX_WINDOW, Sweep};
+
+pub use tasks::{Cgroup, Listed, Select};
+
+/// One task's interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDeltas {
+    /// Its tgid (thread groups) or pid (threads).
+    pub id: u32,
+    /// Its name, from /proc.
+    pub comm: Comm,
+    /// What its counters moved by.
+    pub deltas: Deltas,
+    /// Each delay category's longest delay so far, in [`Delay::ALL`] order (threads, from
+    /// struct version 15 on).
+    pub peaks: [Option<Peak>; DELAYS],
+}
+
+/// What one sweep gives: the rows, and what the header says about the system.
+#[derive(Debug)]
+pub struct Interval<'a> {
+    /// One per task with an interval, sorted by id; empty after the baseline sweep.
+    pub rows: &'a [TaskDeltas],
+    /// Tasks answered in this sweep.
+    pub total: usize,
+    /// Length of the interval since the previous sweep, ns (0 for the baseline).
+    pub interval_ns: u64,
+    /// Whether this was the first, baseline, sweep.
+    pub baseline: bool,
+    /// The system's pressure, read at the end of the sweep.
+    pub pressure: Pressure,
+    /// The cgroup's own pressure (cgroup v2 with `--cgroup`).
+    pub cgroup_pressure: Option<Pressure>,
+}
+
+/// A failed sweep.
+#[derive(Debug)]
+pub enum Error {
+    /// Listing the tasks failed.
+    Proc(procfs::Error),
+    /// The netlink socket failed, or every query was refused.
+    Client(ClientError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Proc(e) => e.fmt(f),
+            Error::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+/// A task's snapshot with what the table needs to pair it.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    snap: Snapshot,
+    comm: Comm,
+}
+
+/// The engine: the lister, the sweep and the two snapshot tables.
+pub struct Live {
+    lister: tasks::Lister,
+    sweep: Sweep,
+    listed: Vec<Listed>,
+    prev: Vec<Entry>,
+    cur: Vec<Entry>,
+    rows: Vec<TaskDeltas>,
+    /// When the previous sweep began, ns on `CLOCK_BOOTTIME`; `None` before the first.
+    prev_start_ns: Option<u64>,
+    ticks_per_s: u64,
+    cgroup_path: PathBuf,
+}
+
+impl Live {
+    /// An engine over the system's /proc.
+    pub fn new(select: Select) -> Result<Live, Error> {
+        Ok(Live::with_proc(Proc::open().map_err(Error::Proc)?, select))
+    }
+
+    /// An engine over `proc` (a tree laid out like /proc in tests).
+    pub fn with_proc(proc: Proc, select: Select) -> Live {
+        Live {
+            lister: tasks::Lister::new(proc, select),
+            sweep: Sweep::new(MAX_WINDOW),
+            listed: Vec::new(),
+            prev: Vec::new(),
+            cur: Vec::new(),
+            rows: Vec::new(),
+            prev_start_ns: None,
+            ticks_per_s: rustix::param::clock_ticks_per_second().max(1),
+            cgroup_path: PathBuf::new(),
+        }
+    }
+
+    /// Lists the tasks, asks the kernel about each, and pairs the answers with the previous
+    /// sweep's. The first call is the baseline and gives no rows.
+    pub fn sweep(&mut self, client: &mut Client) -> Result<Interval<'_>, Error> {
+        let start_ns = now_ns();
+        self.lister.list(&mut self.listed).map_err(Error::Proc)?;
+        self.cur.clear();
+        let listed = &self.listed;
+        let cur = &mut self.cur;
+        let mut refused = None;
+        let summary = self
+            .sweep
+            .run(
+                client,
+                listed.iter().map(|l| l.target),
+                &mut |target, answer| match answer {
+                    Ok(reply) => {
+                        let (Ok(i), Some(agg)) = (
+                            listed.binary_search_by_key(&target.id(), |l| l.target.id()),
+                            reply.get(target.kind()),
+                        ) else {
+                            return;
+                        };
+                        let l = &listed[i];
+                        let identity = Identity {
+                            kind: target.kind(),
+                            id: target.id(),
+                            start: Start::Given(l.start),
+                        };
+                        cur.push(Entry {
+                            snap: Snapshot::new(identity, &agg.stats, now_ns()),
+                            comm: l.comm,
+                        });
+                    }
+                    // The task exited between listing and query: the ordinary case.
+                    Err(ClientError::Os {
+                        errno: Errno::SRCH, ..
+                    }) => {}
+                    Err(e) => refused = Some(e),
+                },
+                &mut |_| {},
+            )
+            .map_err(Error::Client)?;
+        if summary.answered == 0 {
+            if let Some(e) = refused {
+                return Err(Error::Client(e));
+            }
+        }
+        self.cur.sort_unstable_by_key(|e| e.snap.identity().id);
+        let born_after = self
+            .prev_start_ns
+            .map(|ns| ns_to_ticks(ns, self.ticks_per_s));
+        let interval_ns = self.prev_start_ns.map_or(0, |p| start_ns.saturating_sub(p));
+        self.rows.clear();
+        if let (Some(born_after), Some(prev_time)) = (born_after, self.prev_start_ns) {
+            pair_tables(&self.prev, &self.cur, born_after, prev_time, &mut self.rows);
+        }
+        std::mem::swap(&mut self.prev, &mut self.cur);
+        self.prev_start_ns = Some(start_ns);
+        let cgroup_pressure = match &self.lister.select().cgroup {
+            Some(cg) if cg.v2 => Some(pressure::cgroup(&cg.dir, &mut self.cgroup_path)),
+            _ => None,
+        };
+        Ok(Interval {
+            rows: &self.rows,
+            total: self.prev.len(),
+            interval_ns,
+            baseline: born_after.is_none(),
+            pressure: pressure::system(),
+            cgroup_pressure,
+        })
+    }
+}
+
+/// Appends to `rows` the interval of every task of `cur` that has one, in `cur`'s order.
+/// Both tables are sorted by id; a task of `prev` missing from `cur` has exited and is
+/// left out.
+fn pair_tables(
+    prev: &[Entry],
+    cur: &[Entry],
+    born_after: u64,
+    prev_time_ns: u64,
+    rows: &mut Vec<TaskDeltas>,
+) {
+    for e in cur {
+        let id = e.snap.identity().id;
+        let before = prev
+            .binary_search_by_key(&id, |p| p.snap.identity().id)
+            .ok()
+            .map(|i| &prev[i].snap);
+        if let Some(deltas) = pair(before, &e.snap, born_after, prev_time_ns) {
+            rows.push(TaskDeltas {
+                id,
+                comm: e.comm,
+                deltas,
+                peaks: peaks(&e.snap),
+            });
+        }
+    }
+}
+
+/// What `cur` moved by since `prev`, the previous sweep's snapshot of the same id if it had
+/// one; `None` when the task has no interval to show (see the module docs).
+///
+/// `born_after` is when the previous sweep began, in clock ticks since boot, and
+/// `prev_time_ns` the same instant on the snapshots' clock: a task that started then or
+/// later counts from zero since then.
+pub fn pair(
+    prev: Option<&Snapshot>,
+    cur: &Snapshot,
+    born_after: u64,
+    prev_time_ns: u64,
+) -> Option<Deltas> {
+    if let Some(prev) = prev {
+        match Deltas::between(prev, cur) {
+            Ok(d) => return Some(d),
+            // The id was reused: the task here now may be new since the last sweep.
+            Err(Skip::NewTask) => {}
+            // Counters went backwards (or no time passed): this snapshot is the new
+            // baseline.
+            Err(_) => return None,
+        }
+    }
+    let Start::Given(start) = cur.identity().start else {
+        return None;
+    };
+    // Not new, yet not seen last time (its answer was lost): it has no baseline.
+    if start < born_after {
+        return None;
+    }
+    from_zero(cur, prev_time_ns)
+}
+
+/// The whole of `cur`'s counters, as the deltas of a task that started after
+/// `since_ns`.
+fn from_zero(cur: &Snapshot, since_ns: u64) -> Option<Deltas> {
+    let interval_ns = cur.time_ns().checked_sub(since_ns).filter(|&i| i > 0)?;
+    let mut d = Deltas::empty(interval_ns);
+    d.cpu_us = cur.cpu_us();
+    d.read_bytes = cur.read_bytes();
+    d.write_bytes = cur.write_bytes();
+    for (slot, &delay) in d.delays.iter_mut().zip(Delay::ALL) {
+        *slot = cur.delay(delay);
+    }
+    Some(d)
+}
+
+fn peaks(s: &Snapshot) -> [Option<Peak>; DELAYS] {
+    // None for a thread group: Snapshot keeps no peak the kernel did not sum.
+    let mut p = [None; DELAYS];
+    for (slot, &d) in p.iter_mut().zip(Delay::ALL) {
+        *slot = s.peak(d);
+    }
+    p
+}
+
+/// Now on `CLOCK_BOOTTIME`, in ns: the clock /proc start times count on, so a task's
+/// start can be compared with a sweep's.
+pub fn now_ns() -> u64 {
+    let t = clock_gettime(ClockId::Boottime);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+/// `ns` since boot in clock ticks, rounded down as the kernel rounds a start time.
+pub fn ns_to_ticks(ns: u64, ticks_per_s: u64) -> u64 {
+    let per_tick = 1_000_000_000 / ticks_per_s.max(1);
+    ns / per_tick.max(1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! Which tasks a sweep asks about: every thread group in /proc, or their threads, or a
+//! cgroup's, narrowed by `--pid`/`--tgid`; each with the start time and name its
+//! /proc stat line gives. Buffers are kept across sweeps, so listing allocates only when
+//! the system has more tasks than ever before.
+
+use std::path::PathBuf;
+
+use taskwire_cli::output::live::Comm;
+
+use crate::client::Target;
+use crate::procfs::{DirBuf, Error, MemberFile, Members, Proc, StatBuf, Task};
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Select {
+    /// Threads rather than thread groups.
+    pub threads: bool,
+    /// Only these pids: thread groups by their leader's pid, or threads.
+    pub pids: Vec<u32>,
+    /// Only these thread groups (with `threads`, their threads).
+    pub tgids: Vec<u32>,
+    /// Only the tasks of this cgroup directory and the cgroups below it.
+    pub cgroup: Option<Cgroup>,
+}
+
+/// A cgroup to list the tasks of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Whether it is a cgroup v2 directory (`cgroup.procs` only, and pressure files).
+    pub v2: bool,
+}
+
+/// One task to ask about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// What to ask.
+    pub target: Target,
+    /// Its start time, clock ticks since boot (/proc stat field 22).
+    pub start: u64,
+    /// Its name, from the same stat line.
+    pub comm: Comm,
+}
+
+/// The lister and its buffers.
+pub struct Lister {
+    proc: Proc,
+    select: Select,
+    groups_buf: DirBuf,
+    threads_buf: DirBuf,
+    stat_buf: StatBuf,
+    members: Members,
+    groups: Vec<u32>,
+}
+
+impl Lister {
+    /// A lister over `proc` (/proc, or a tree laid out like it), sorting its filter lists.
+    pub fn new(proc: Proc, mut select: Select) -> Lister {
+        for ids in [&mut select.pids, &mut select.tgids] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        Lister {
+            proc,
+            select,
+            groups_buf: DirBuf::new(),
+            threads_buf: DirBuf::new(),
+            stat_buf: StatBuf::new(),
+            members: Members::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    /// What it lists.
+    pub fn select(&self) -> &Select {
+        &self.select
+    }
+
+    /// Replaces `out` with the tasks there are now, sorted by id, each once. A task that
+    /// exits while being listed is left out.
+    pub fn list(&mut self, out: &mut Vec<Listed>) -> Result<(), Error> {
+        out.clear();
+        let s = &self.select;
+        let filtered = !s.pids.is_empty() || !s.tgids.is_empty();
+        // Thread ids straight from a cgroup v1 `tasks` file, or from --pid with --threads.
+        let mut direct_threads = false;
+        self.groups.clear();
+        match &s.cgroup {
+            Some(cg) => {
+                let file = if s.threads && !cg.v2 {
+                    direct_threads = true;
+                    MemberFile::Tasks
+                } else {
+                    MemberFile::Procs
+                };
+                self.groups
+                    .extend_from_slice(self.members.read(&cg.dir, file)?);
+            }
+            None if filtered => {
+                self.groups.extend_from_slice(&s.tgids);
+                if !s.threads {
+                    self.groups.extend_from_slice(&s.pids);
+                }
+            }
+            None => {
+                for tgid in self.proc.thread_groups(&mut self.groups_buf)? {
+                    self.groups.push(tgid?);
+                }
+            }
+        }
+        let keep_group = |id: u32| {
+            !filtered
+                || s.tgids.binary_search(&id).is_ok()
+                || (!s.threads && s.pids.binary_search(&id).is_ok())
+        };
+        let keep_thread = |tgid: Option<u32>, tid: u32| {
+            !filtered
+                || s.pids.binary_search(&tid).is_ok()
+                || tgid.is_some_and(|g| s.tgids.binary_search(&g).is_ok())
+        };
+        for &id in &self.groups {
+            if !s.threads {
+                if keep_group(id) {
+                    push(
+                        &self.proc,
+                        &mut self.stat_buf,
+                        out,
+                        Task::Group(id),
+                        Target::Tgid(id),
+                    )?;
+                }
+            } else if direct_threads {
+                if keep_thread(None, id) {
+                    push(
+                        &self.proc,
+                        &mut self.stat_buf,
+                        out,
+                        Task::Group(id),
+                        Target::Pid(id),
+                    )?;
+                }
+            } else {
+                // Within a cgroup, a group is listed for the threads --pid names too.
+                if s.cgroup.is_none() || !filtered || keep_group(id) || !s.pids.is_empty() {
+                    let Some(tids) = self.proc.threads(id, &mut self.threads_buf)? else {
+                        continue;
+                    };
+                    for tid in tids {
+                        let tid = tid?;
+                        if keep_thread(Some(id), tid) {
+                            let task = Task::Thread { tgid: id, tid };
+                            push(&self.proc, &mut self.stat_buf, out, task, Target::Pid(tid))?;
+                        }
+                    }
+                }
+            }
+        }
+        if s.threads && s.cgroup.is_none() {
+            // --pid names threads directly; /proc/TID/stat is the thread's own line.
+            for &tid in &s.pids {
+                let task = Task::Group(tid);
+                push(&self.proc, &mut self.stat_buf, out, task, Target::Pid(tid))?;
+            }
+        }
+        out.sort_unstable_by_key(|l| l.target.id());
+        out.dedup_by_key(|l| l.target.id());
+        Ok(())
+    }
+}
+
+/// Reads `task`'s stat line and lists it as `target`; nothing if it has exited.
+fn push(
+    proc: &Proc,
+    buf: &mut StatBuf,
+    out: &mut Vec<Listed>,
+    task: Task,
+    target: Target,
+) -> Result<(), Error> {
+    if let Some(stat) = proc.stat(task, buf)? {
+        out.push(Listed {
+            target,
+            start: stat.starttime,
+            comm: Comm::new(stat.comm),
+        });
+    }
+    Ok(())
+}
