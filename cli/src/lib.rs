@@ -2,9 +2,10 @@
 //! and on the host (the same binary with `decode`): the argument scanner and its value
 //! parsers ([`args`]), failures and exit codes ([`failure`]), the paragraphs every
 //! `--help` shares ([`help`]), text and JSON output ([`output`]), stop signals
-//! ([`signals`]), serial lines ([`serial`]) and the endpoint specs both sides parse
-//! ([`endpoint`]). Nothing here knows a command. Every libc call of the workspace is in
-//! [`sys`], the one module allowed `unsafe`.
+//! ([`signals`]), serial lines ([`serial`]), the endpoint specs both sides parse
+//! ([`endpoint`]) and the interactive terminal of a live screen ([`term`]). Nothing here
+//! knows a command. Every libc call of the workspace is in [`sys`], the one module allowed
+//! `unsafe`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,5 +17,6 @@ pub mod output;
 pub mod serial;
 pub mod signals;
 pub mod sys;
+pub mod term;
 
 pub use failure::{EXIT_RUNTIME, EXIT_USAGE, Failure};

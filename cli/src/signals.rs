@@ -13,6 +13,10 @@ use crate::sys::signal::{self as sys, SigSet};
 
 /// The signals that end `listen`.
 pub const STOP_SIGNALS: [i32; 2] = [sys::SIGINT, sys::SIGTERM];
+/// The signals a live screen (`top`) reads from its signalfd: the stop signals, SIGHUP (its
+/// terminal went away) and SIGWINCH (its terminal was resized: redraw now). Each ends or
+/// wakes the loop, which restores the terminal on the way out (see `crate::term`).
+pub const SCREEN_SIGNALS: [i32; 4] = [sys::SIGINT, sys::SIGTERM, sys::SIGHUP, sys::SIGWINCH];
 /// The signals `run` holds off while the command runs, as time(1) does: a Ctrl-C or
 /// Ctrl-\ at the terminal reaches the command, and taskwire lives on to report.
 pub const RUN_SIGNALS: [i32; 2] = [sys::SIGINT, sys::SIGQUIT];
@@ -90,6 +94,7 @@ pub fn name(sig: i32) -> &'static str {
         sys::SIGTERM => "SIGTERM",
         sys::SIGUSR1 => "SIGUSR1",
         sys::SIGUSR2 => "SIGUSR2",
+        sys::SIGWINCH => "SIGWINCH",
         _ => "signal",
     }
 }
@@ -114,6 +119,7 @@ mod tests {
     fn names() {
         assert_eq!(name(sys::SIGTERM), "SIGTERM");
         assert_eq!(name(sys::SIGKILL), "SIGKILL");
+        assert_eq!(name(sys::SIGWINCH), "SIGWINCH");
         assert_eq!(name(1000), "signal");
     }
 }

@@ -151,8 +151,17 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         );
     }
     let total = decoder.tally.total();
+    let samples = if total.intervals + total.samples > 0 {
+        format!(
+            ", {} samples in {} intervals",
+            total.samples, total.intervals
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "taskwire decode: {} records from {} boards, {} frames rejected; stopped by {why}",
+        "taskwire decode: {} records{samples} from {} boards, {} frames rejected; stopped by \
+         {why}",
         total.records(),
         decoder.tally.board_count(),
         total.rejected.total()

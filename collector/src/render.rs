@@ -3,26 +3,43 @@
 //! * **text**: one `key=value` line per message, starting with the board. Records show the
 //!   same summary as `taskwire listen` (ids, comm, exit status, times, context switches,
 //!   delays); `--format json` has every field.
-//! * **json**: one object per line. `"type"` is `header`, `record`, `loss` or
-//!   `heartbeat`; every object has `"board"`. A record has `seq`, `kind` (`pid`/`tgid`),
+//! * **json**: one object per line. `"type"` is `header`, `record`, `loss`, `heartbeat`,
+//!   `interval` or `sample`; every object has `"board"`. A record has `seq`, `kind` (`pid`/`tgid`),
 //!   `id`, `profile`, `comm` (absent for the `delays` profile) and every present field
 //!   under its kernel name; absent fields are omitted, never null. A slot this build does
 //!   not know (a newer agent's appended field) appears as `slot_N`.
-//! * **csv**: records only. A header row `board,seq,kind,id,comm,<the profile's fields>`,
-//!   then one row per record; absent fields are empty cells. A record of another profile
-//!   than the previous one starts a new header row (an agent sends one profile, so this
-//!   only happens when boards with different profiles share a decoder). Cells holding a
-//!   comma, quote, CR or LF are quoted RFC 4180 style.
+//! * **Samples of live tasks**: one line or object per task per interval, the rates made
+//!   from the sample's deltas over its own `interval_ms`, through the live view's shared
+//!   writer (`taskwire_cli::output::live`, the names of `top --format json`): in JSON
+//!   `"type":"sample"`, `board`, `tgid`, `comm`, `interval_ms`, `cpu_pct`,
+//!   `read_bytes_per_s`, `write_bytes_per_s`, and per delay category `C_delay_pct` and
+//!   `C_per_s`; absent values omitted. Before its samples, an `"type":"interval"` object
+//!   gives the interval's number, length, tasks and rows, delay accounting and the
+//!   pressure (`R_some_avg10`, `R_full_avg10` per resource R, percent as the kernel
+//!   prints them). A text sample line has the rates of CPU, storage and of the delay
+//!   categories that moved. A sample slot this build does not know is not shown.
+//! * **csv**: records and samples, each in its own table. A record table has a header row
+//!   `board,seq,kind,id,comm,<the profile's fields>`, then one row per record; absent
+//!   fields are empty cells. A sample table has the header row of `top --format csv` with
+//!   a `board` column first. A row that does not belong in the current table (a sample
+//!   after records, a record of another profile than the previous one) starts a new table:
+//!   an empty line and its header row (an agent sends one profile, so records change table
+//!   only when boards with different profiles share a decoder, or samples come between).
+//!   Intervals, losses and heartbeats are not in CSV. Cells holding a comma, quote, CR or
+//!   LF are quoted RFC 4180 style.
 
 use std::borrow::BorrowMut;
 use std::fmt::Write;
 
-use taskwire_core::taskstats::Value;
-use taskwire_core::wire::{Heartbeat, Kind, Loss, Profile, Record, StreamHeader};
+use taskwire_core::taskstats::{Delay, Value};
+use taskwire_core::wire::{
+    Heartbeat, Interval, Kind, Loss, Profile, PsiResource, Record, Sample, StreamHeader,
+};
 
-use taskwire_cli::output::escape_token;
 use taskwire_cli::output::json::{self, Json};
+use taskwire_cli::output::live::{self, CATEGORY_NAMES, IdKey};
 use taskwire_cli::output::text::line_fields;
+use taskwire_cli::output::{escape_token, push_fixed};
 
 /// Output format of `decode`: the one every command shares.
 pub use taskwire_cli::args::Format;
@@ -35,12 +52,19 @@ pub fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+/// What a CSV header row announced: records of a profile, or samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvTable {
+    Records(Profile),
+    Samples,
+}
+
 /// Turns messages into output lines, remembering what CSV needs between rows.
 #[derive(Debug, Default)]
 pub struct Renderer {
     format: Format,
-    /// The profile whose CSV header row was printed last.
-    csv_profile: Option<Profile>,
+    /// The CSV table whose header row was printed last.
+    csv_table: Option<CsvTable>,
     /// Whether a record with slots this build does not know was seen (CSV drops them).
     pub unknown_slots: bool,
 }
@@ -114,11 +138,7 @@ impl Renderer {
                 line(j);
             }
             Format::Csv => {
-                if self.csv_profile != Some(r.profile) {
-                    if self.csv_profile.is_some() {
-                        out.push('\n');
-                    }
-                    self.csv_profile = Some(r.profile);
+                if self.csv_table(CsvTable::Records(r.profile), out) {
                     out.push_str(&csv_header(r.profile));
                     out.push('\n');
                 }
@@ -126,6 +146,90 @@ impl Renderer {
                     self.unknown_slots = true;
                 }
                 out.push_str(&csv_row(board, r));
+                out.push('\n');
+            }
+        }
+    }
+
+    /// Whether rows of `table` need a new header row; when they do, ends the table
+    /// before (with an empty line) and makes `table` the current one.
+    fn csv_table(&mut self, table: CsvTable, out: &mut String) -> bool {
+        if self.csv_table == Some(table) {
+            return false;
+        }
+        if self.csv_table.is_some() {
+            out.push('\n');
+        }
+        self.csv_table = Some(table);
+        true
+    }
+
+    /// Appends the line for a sampling interval to `out` (nothing in CSV).
+    pub fn interval(&mut self, board: &str, i: &Interval, out: &mut String) {
+        let delayacct = match i.delay_accounting {
+            Some(true) => "on",
+            Some(false) => "off",
+            None => "unknown",
+        };
+        match self.format {
+            Format::Csv => {}
+            Format::Text => {
+                let _ = write!(
+                    out,
+                    "board={} interval={} seq={} uptime_ms={} interval_ms={} tasks_total={} \
+                     rows={} delayacct={delayacct}",
+                    text_str(board),
+                    i.sample,
+                    i.seq,
+                    i.uptime_ms,
+                    i.interval_ms,
+                    i.tasks_total,
+                    i.rows
+                );
+                for (key, avg) in avg10s(i) {
+                    let _ = write!(out, " {key}=");
+                    push_fixed(out, u64::from(avg), 100, 2);
+                }
+                out.push('\n');
+            }
+            Format::Json => {
+                let mut j = Json::with(out);
+                j.str("type", "interval")
+                    .str("board", board)
+                    .u64("seq", i.seq)
+                    .u64("sample", i.sample)
+                    .u64("uptime_ms", i.uptime_ms)
+                    .u64("interval_ms", u64::from(i.interval_ms))
+                    .u64("tasks_total", u64::from(i.tasks_total))
+                    .u64("rows", u64::from(i.rows))
+                    .str("delay_accounting", delayacct);
+                for (key, avg) in avg10s(i) {
+                    j.fixed(key, u64::from(avg), 100, 2);
+                }
+                line(j);
+            }
+        }
+    }
+
+    /// Appends the line (or CSV row) for one task's sample to `out`.
+    pub fn sample(&mut self, board: &str, x: &Sample, out: &mut String) {
+        let row = sample_row(x);
+        let interval_ms = u64::from(x.interval_ms);
+        match self.format {
+            Format::Text => {
+                text_sample(out, board, x, &row);
+                out.push('\n');
+            }
+            Format::Json => {
+                live::json_row(out, "sample", Some(board), IdKey::Tgid, &row, interval_ms);
+                out.push('\n');
+            }
+            Format::Csv => {
+                if self.csv_table(CsvTable::Samples, out) {
+                    live::csv_header(out, true, IdKey::Tgid);
+                    out.push('\n');
+                }
+                live::csv_row(out, Some(board), &row, interval_ms);
                 out.push('\n');
             }
         }
@@ -198,6 +302,73 @@ fn text_str(s: &str) -> String {
         "-".to_owned()
     } else {
         escape_token(s.as_bytes())
+    }
+}
+
+/// Each pressure average an interval carries, under its output name
+/// (`cpu_some_avg10`, ...), in hundredths of a percent.
+fn avg10s(i: &Interval) -> impl Iterator<Item = (&'static str, u16)> + '_ {
+    const KEYS: [[&str; 2]; 4] = [
+        ["cpu_some_avg10", "cpu_full_avg10"],
+        ["memory_some_avg10", "memory_full_avg10"],
+        ["io_some_avg10", "io_full_avg10"],
+        ["irq_some_avg10", "irq_full_avg10"],
+    ];
+    PsiResource::ALL
+        .into_iter()
+        .zip(KEYS)
+        .flat_map(move |(r, [some, full])| [(some, i.avg10(r, false)), (full, i.avg10(r, true))])
+        .filter_map(|(k, v)| Some((k, v?)))
+}
+
+/// A sample as a row of the live view: its rates over its own interval, no peaks (a
+/// sample carries none). A sample without a comm gets an empty one.
+pub fn sample_row(x: &Sample) -> live::Row {
+    live::Row {
+        id: x.tgid,
+        comm: live::Comm::new(x.comm.as_deref().unwrap_or_default()),
+        rates: x.deltas().rates(),
+        peaks: [None; live::DELAYS],
+    }
+}
+
+/// The text line of a sample: the interval it belongs to and its number, who, and the
+/// rates of CPU, storage and the delay categories that moved.
+fn text_sample(out: &mut String, board: &str, x: &Sample, row: &live::Row) {
+    let comm = match x.comm.as_deref() {
+        Some(c) if !c.is_empty() => escape_token(c),
+        _ => "-".to_owned(),
+    };
+    let _ = write!(
+        out,
+        "board={} sample={} seq={} tgid={} comm={comm} interval_ms={}",
+        text_str(board),
+        x.sample,
+        x.seq,
+        x.tgid,
+        x.interval_ms
+    );
+    let r = &row.rates;
+    if let Some(p) = r.cpu_ppm() {
+        out.push_str(" cpu_pct=");
+        push_fixed(out, p, 10_000, 2);
+    }
+    for (key, v) in [
+        ("read_bytes_per_s", r.read_bytes_per_s()),
+        ("write_bytes_per_s", r.write_bytes_per_s()),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(out, " {key}={v}");
+        }
+    }
+    for (&d, name) in Delay::ALL.iter().zip(CATEGORY_NAMES) {
+        let Some(rate) = r.delay(d).filter(|c| c.ppm != 0 || c.milli_hz != 0) else {
+            continue;
+        };
+        let _ = write!(out, " {name}_delay_pct=");
+        push_fixed(out, rate.ppm, 10_000, 2);
+        let _ = write!(out, " {name}_per_s=");
+        push_fixed(out, rate.milli_hz, 1000, 3);
     }
 }
 
@@ -289,7 +460,8 @@ mod tests {
     use super::*;
     use taskwire_core::fixtures::exit_records as fixture_records;
     use taskwire_core::taskstats::Field;
-    use taskwire_core::wire::{LossReason, Values};
+    use taskwire_core::wire::testutil::{small_interval, small_sample};
+    use taskwire_core::wire::{LossReason, Message, Values};
 
     fn full() -> Record {
         fixture_records(Profile::Full).remove(0)
@@ -369,6 +541,103 @@ mod tests {
         let mut out = String::new();
         rend.record("x", &r, &mut out);
         assert!(rend.unknown_slots);
+    }
+
+    fn sample_of(msg: Message) -> Sample {
+        let Message::Sample(x) = msg else {
+            panic!("not a sample")
+        };
+        x
+    }
+
+    #[test]
+    fn a_sample_is_a_row_of_the_live_view_names() {
+        // testutil's sample: 2 s, cpu 0.5 s, 0 read, 8 KiB written, 40 CPU waits of 20 ms
+        // in all, 3 block-IO waits of 700 ms; the other categories absent.
+        let x = sample_of(small_sample(10, 3, 812));
+        let mut out = String::new();
+        Renderer::new(Format::Json).sample("b\"1", &x, &mut out);
+        assert_eq!(
+            out,
+            "{\"type\":\"sample\",\"board\":\"b\\\"1\",\"tgid\":812,\"comm\":\"worker\",\
+             \"interval_ms\":2000,\"cpu_pct\":25.00,\"read_bytes_per_s\":0,\
+             \"write_bytes_per_s\":4096,\"cpu_delay_pct\":1.00,\"cpu_per_s\":20.000,\
+             \"blkio_delay_pct\":35.00,\"blkio_per_s\":1.500}\n"
+        );
+        let mut out = String::new();
+        Renderer::new(Format::Text).sample("b 1", &x, &mut out);
+        assert_eq!(
+            out,
+            "board=b\\x201 sample=3 seq=10 tgid=812 comm=worker interval_ms=2000 cpu_pct=25.00 \
+             read_bytes_per_s=0 write_bytes_per_s=4096 cpu_delay_pct=1.00 cpu_per_s=20.000 \
+             blkio_delay_pct=35.00 blkio_per_s=1.500\n"
+        );
+        // A category present and still is left out of the text line, kept in JSON.
+        let mut still = x.clone();
+        let mut d = still.deltas();
+        d.delays[2] = Some(taskwire_core::taskstats::DelayCounter {
+            count: 0,
+            total_ns: 0,
+        });
+        still.values = Values::from_deltas(&d);
+        let mut text = String::new();
+        Renderer::new(Format::Text).sample("b", &still, &mut text);
+        assert!(!text.contains("swapin"), "{text}");
+        let mut json = String::new();
+        Renderer::new(Format::Json).sample("b", &still, &mut json);
+        assert!(json.contains("\"swapin_delay_pct\":0.00,\"swapin_per_s\":0.000}"));
+    }
+
+    #[test]
+    fn an_interval_shows_its_pressure_as_the_kernel_prints_it() {
+        let Message::Interval(mut i) = small_interval(9, 3, 20) else {
+            panic!()
+        };
+        i.cpu_full_avg10 = Some(0);
+        let mut out = String::new();
+        Renderer::new(Format::Json).interval("b", &i, &mut out);
+        assert_eq!(
+            out,
+            "{\"type\":\"interval\",\"board\":\"b\",\"seq\":9,\"sample\":3,\"uptime_ms\":8000,\
+             \"interval_ms\":2000,\"tasks_total\":100,\"rows\":20,\"delay_accounting\":\"on\",\
+             \"cpu_full_avg10\":0.00,\"io_some_avg10\":2.71,\"io_full_avg10\":1.26}\n"
+        );
+        let mut out = String::new();
+        Renderer::new(Format::Text).interval("b", &i, &mut out);
+        assert_eq!(
+            out,
+            "board=b interval=3 seq=9 uptime_ms=8000 interval_ms=2000 tasks_total=100 rows=20 \
+             delayacct=on cpu_full_avg10=0.00 io_some_avg10=2.71 io_full_avg10=1.26\n"
+        );
+        let mut out = String::new();
+        Renderer::new(Format::Csv).interval("b", &i, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn csv_samples_and_records_each_get_their_table() {
+        let mut rend = Renderer::new(Format::Csv);
+        let mut out = String::new();
+        let acct = fixture_records(Profile::Acct);
+        rend.record("a", &acct[0], &mut out);
+        let mut x = sample_of(small_sample(1, 0, 5));
+        rend.sample("a", &x, &mut out);
+        x.comm = Some(taskwire_core::wire::Comm::from_slice(b"a,b").unwrap());
+        rend.sample("a", &x, &mut out);
+        rend.record("a", &acct[0], &mut out);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 9, "{out}");
+        assert_eq!(lines[0], csv_header(Profile::Acct));
+        assert_eq!(lines[2], "");
+        let mut header = String::new();
+        live::csv_header(&mut header, true, IdKey::Tgid);
+        assert_eq!(lines[3], header);
+        assert!(lines[4].starts_with("a,5,worker,2000,25.00,0,4096,1.00,20.000,,,35.00,"));
+        assert!(lines[5].starts_with("a,5,\"a,b\",2000,"), "{}", lines[5]);
+        let cols = header.split(',').count();
+        assert_eq!(lines[4].split(',').count(), cols);
+        assert_eq!(lines[6], "");
+        assert_eq!(lines[7], csv_header(Profile::Acct));
     }
 
     #[test]

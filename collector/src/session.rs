@@ -135,6 +135,20 @@ impl Decoder {
                     self.renderer.record(&board, &r, &mut self.out);
                 }
             }
+            Ok(Message::Interval(i)) => {
+                let board = self.label(s).to_owned();
+                let fresh = std::mem::take(&mut s.fresh);
+                if self.tally.interval(&board, i.seq, fresh) == Verdict::New {
+                    self.renderer.interval(&board, &i, &mut self.out);
+                }
+            }
+            Ok(Message::Sample(x)) => {
+                let board = self.label(s).to_owned();
+                let fresh = std::mem::take(&mut s.fresh);
+                if self.tally.sample(&board, x.seq, fresh) == Verdict::New {
+                    self.renderer.sample(&board, &x, &mut self.out);
+                }
+            }
             Ok(Message::Loss(l)) => {
                 let board = self.label(s).to_owned();
                 // Only a Loss of numbered records is a numbered frame.
@@ -144,8 +158,8 @@ impl Decoder {
                 }
             }
             Ok(Message::Heartbeat(h)) => {
-                // `records_sent` counts records sent, not numbers: no place in the
-                // numbering (records dropped before sending take numbers too).
+                // `records_sent` counts numbered frames sent, not numbers: no place in
+                // the numbering (frames dropped before sending take numbers too).
                 let board = self.label(s).to_owned();
                 self.tally.heartbeat(&board);
                 self.renderer.heartbeat(&board, &h, &mut self.out);
@@ -171,8 +185,8 @@ pub struct Session {
     label: Option<String>,
     /// Rejections before the stream's board is known.
     pending: Rejected,
-    /// No numbered frame (record, Loss of records) since the stream or its header began:
-    /// the next one tells whether the agent restarted its numbering.
+    /// No numbered frame (record, interval, sample, Loss of them) since the stream or its
+    /// header began: the next one tells whether the agent restarted its numbering.
     fresh: bool,
     warned_schema: bool,
     /// Where the bytes come from, for messages (`127.0.0.1:40312`, `file:x.twr`).
@@ -209,7 +223,8 @@ impl Session {
 mod tests {
     use super::*;
     use taskwire_core::wire::testutil::{
-        frame, named_header as header, small_record as record, stream_bytes,
+        self, frame, loss_of, named_header as header, small_interval, small_record as record,
+        small_sample, stream_bytes,
     };
     use taskwire_core::wire::{Heartbeat, Kind, Loss, LossReason, StreamHeader};
 
@@ -412,6 +427,138 @@ mod tests {
         d.close(&mut newer);
         let unsupported: u64 = d.tally.boards().map(|(_, b)| b.rejected.unsupported).sum();
         assert_eq!(unsupported, 3);
+    }
+
+    /// A stream of records and samples interleaved, as an agent with `--sample` writes
+    /// it: records 0, 1, 6, 13; interval 2 with samples 3 to 5; interval 7 and samples 8
+    /// and 9 dropped into a queue-overflow Loss; interval 10 with samples 11 and 12.
+    fn mixed_stream() -> Vec<u8> {
+        let mut w = stream_bytes("mix", [0, 1]);
+        for m in [
+            small_interval(2, 0, 3),
+            small_sample(3, 0, 100),
+            small_sample(4, 0, 101),
+            small_sample(5, 0, 102),
+            record(6),
+            Message::Loss(loss_of(LossReason::QueueOverflow, 3, 10)),
+            small_interval(10, 1, 2),
+            small_sample(11, 1, 100),
+            small_sample(12, 1, 101),
+            record(13),
+        ] {
+            w.extend(frame(&m));
+        }
+        w
+    }
+
+    #[test]
+    fn samples_share_the_numbering_and_its_accounting() {
+        let mut d = decoder();
+        let mut s = Session::new("m");
+        let w = mixed_stream();
+        d.feed(&mut s, &w);
+        // The last batch again on a new connection (an agent resending after a failed
+        // write): every frame is a duplicate and nothing is shown twice.
+        let mut again = Session::new("m2");
+        let mut resent = stream_bytes("mix", []);
+        for m in [
+            small_interval(10, 1, 2),
+            small_sample(11, 1, 100),
+            small_sample(12, 1, 101),
+            record(13),
+        ] {
+            resent.extend(frame(&m));
+        }
+        d.feed(&mut again, &resent);
+        d.close(&mut s);
+        d.close(&mut again);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.records(), b.intervals, b.samples), (4, 2, 5));
+        assert_eq!(b.covered_by(LossReason::QueueOverflow), 3);
+        assert_eq!((b.seq.uncovered, b.gaps()), (0, 3));
+        assert_eq!(b.records() + b.intervals + b.samples + b.gaps(), 14);
+        assert_eq!(b.next_seq(), Some(14));
+        assert_eq!((b.seq.streams, b.seq.duplicates, b.seq.restarts), (2, 4, 0));
+        assert_eq!(b.rejected.total(), 0);
+        let count = |ty: &str| {
+            d.out
+                .lines()
+                .filter(|l| l.contains(&format!("\"type\":\"{ty}\"")))
+                .count()
+        };
+        assert_eq!(
+            (count("interval"), count("sample"), count("record")),
+            (2, 5, 4)
+        );
+        let first = d
+            .out
+            .lines()
+            .find(|l| l.contains("\"type\":\"sample\""))
+            .unwrap();
+        assert!(
+            first.starts_with("{\"type\":\"sample\",\"board\":\"mix\",\"tgid\":100,"),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn a_lost_sample_is_a_gap_and_a_damaged_one_a_rejection() {
+        let mut d = decoder();
+        let mut s = Session::new("m");
+        let mut w = stream_bytes("dmg", [0]);
+        w.extend(frame(&small_interval(1, 0, 3)));
+        // Sample 2 damaged in transit (CRC), sample 3 lost whole, sample 4 cut short, the
+        // next frame fine; then a sample whose payload is not canonical (good CRC).
+        let mut bad = frame(&small_sample(2, 0, 7));
+        bad[5] ^= 0x10;
+        w.extend(&bad);
+        let cut = frame(&small_sample(4, 0, 9));
+        w.extend(&cut[..cut.len() / 2]);
+        w.push(0);
+        w.extend(frame(&record(5)));
+        let mut payload = testutil::to_vec(&small_sample(6, 0, 9));
+        // The values, after tag, seq, sample, interval_ms (2), tgid, comm (8): 7 absent
+        // slots and no number, so the last slot covered is absent.
+        let at = 14;
+        assert_eq!(payload[at..at + 2], [0x00, 0x07], "{payload:?}");
+        payload[at..at + 2].copy_from_slice(&[0x7f, 0x00]);
+        let mut raw = payload.clone();
+        raw.extend(taskwire_core::wire::crc32(&payload).to_le_bytes());
+        let mut stuffed = vec![0u8; taskwire_core::wire::max_encoded_len(raw.len())];
+        let n = taskwire_core::wire::cobs_encode(&raw, &mut stuffed).unwrap();
+        w.extend(&stuffed[..n]);
+        w.push(0);
+        w.extend(frame(&small_sample(7, 0, 11)));
+        d.feed(&mut s, &w);
+        d.close(&mut s);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.records(), b.intervals, b.samples), (2, 1, 1));
+        assert_eq!(b.seq.uncovered, 4, "2, 3, 4 and 6");
+        assert_eq!(b.rejected.checksum + b.rejected.cobs, 2, "{:?}", b.rejected);
+        assert_eq!(b.rejected.payload, 1);
+    }
+
+    #[test]
+    fn a_restart_announced_by_a_sample_is_seen() {
+        // An old decoder misses this one (core/WIRE.md section 4): this one sees it.
+        let mut d = decoder();
+        let mut s = Session::new("a");
+        d.feed(&mut s, &stream_bytes("r", 0..6));
+        let mut s = Session::new("b");
+        let mut w = stream_bytes("r", []);
+        for m in [
+            small_interval(0, 0, 2),
+            small_sample(1, 0, 5),
+            small_sample(2, 0, 6),
+            record(3),
+            record(4),
+        ] {
+            w.extend(frame(&m));
+        }
+        d.feed(&mut s, &w);
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.seq.restarts, b.seq.duplicates), (1, 0));
+        assert_eq!((b.records(), b.intervals, b.samples), (8, 1, 2));
     }
 
     #[test]

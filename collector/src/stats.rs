@@ -1,4 +1,4 @@
-//! What `decode --stats` prints: per board, records, sequence gaps (covered by the agent's
+//! What `decode --stats` prints: per board, records, intervals and samples, sequence gaps (covered by the agent's
 //! Loss frames, by reason, or not: lost in transit), duplicates, the losses the agent
 //! reported and the frames the reader rejected; then a total.
 
@@ -15,6 +15,8 @@ fn rows(c: &Counts) -> Vec<(&'static str, u64)> {
         ("records", c.records()),
         ("pid", c.pid),
         ("tgid", c.tgid),
+        ("intervals", c.intervals),
+        ("samples", c.samples),
         ("gaps", c.gaps()),
         ("gaps_covered", c.covered_total()),
         (
@@ -67,8 +69,9 @@ pub fn report(tally: &Tally, json: bool) -> String {
         .boards()
         .map(|(name, b)| {
             let mut counts = rows(&b);
-            // Per board only. records + gaps = next_seq, unless the agent restarted (the
-            // numbering started over) or records came back from too far.
+            // Per board only. records + intervals + samples + gaps = next_seq (they share
+            // the numbering), unless the agent restarted (the numbering started over) or
+            // frames came back from too far.
             counts.push(("next_seq", b.next_seq().unwrap_or(0)));
             (Some(name), counts)
         })
@@ -116,6 +119,9 @@ mod tests {
         t.record("b 1", Kind::Pid, 3, false);
         t.loss("b 1", &loss(LossReason::SinkOutage, 2, 6), false);
         t.record("b 1", Kind::Pid, 6, false);
+        t.interval("b 1", 7, false);
+        t.sample("b 1", 8, false);
+        t.sample("b 1", 9, false);
         t.header("c");
         let mut r = Rejected::default();
         r.count(Error::Cobs);
@@ -124,7 +130,12 @@ mod tests {
         let text = report(&t, false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[0].starts_with("taskwire decode: stats board=b\\x201 streams=1 records=3 "));
+        assert!(lines[0].starts_with(
+            "taskwire decode: stats board=b\\x201 streams=1 records=3 pid=3 tgid=0 intervals=1 \
+             samples=2 "
+        ));
+        // records + intervals + samples + gaps = next_seq.
+        assert!(lines[0].ends_with(" next_seq=10"), "{}", lines[0]);
         // 1 and 2 lost in transit, 4 and 5 covered by the Loss.
         let gaps = " gaps=4 gaps_covered=2 gaps_covered_queue_overflow=0 \
                     gaps_covered_sink_outage=2 gaps_uncovered=2 duplicates=0 restarts=0 \

@@ -1,4 +1,5 @@
-//! Per-board counts: records by kind, heartbeats, rejected frames, and the sequence
+//! Per-board counts: records by kind, intervals and samples, heartbeats, rejected frames,
+//! and the sequence
 //! accounting of core's [`SeqTracker`]: gaps covered by the agent's Loss frames, by
 //! reason, or not (lost in transit), duplicates, restarts. What they print as is
 //! [`crate::stats`]; what a duplicate means for the output is the session's to decide.
@@ -6,6 +7,10 @@
 //! A board is the `board_id` of a stream's header. Streams seen before any header get a
 //! label of their own, `?1`, `?2`, ... (one per headerless stream), so that their sequence
 //! numbers are never compared with another stream's.
+//!
+//! Intervals and samples of live tasks are numbered in the records' sequence and are
+//! accounted for exactly as records (core/WIRE.md, "Numbered frames"); below, "record"
+//! means any numbered frame.
 //!
 //! The agent numbers every record it receives from the kernel, 0, 1, 2, ..., and carries
 //! the numbering across reconnects; every number it does not send is covered by a Loss
@@ -33,6 +38,10 @@ pub struct Counts {
     pub pid: u64,
     /// Per-thread-group records decoded (duplicates not included).
     pub tgid: u64,
+    /// Sampling intervals decoded (duplicates not included).
+    pub intervals: u64,
+    /// Samples (task rows) decoded (duplicates not included).
+    pub samples: u64,
     /// Heartbeats received.
     pub heartbeats: u64,
     /// Frames rejected while this board's stream was being read.
@@ -81,6 +90,8 @@ impl Counts {
         self.seq.add(&other.seq);
         self.pid = self.pid.saturating_add(other.pid);
         self.tgid = self.tgid.saturating_add(other.tgid);
+        self.intervals = self.intervals.saturating_add(other.intervals);
+        self.samples = self.samples.saturating_add(other.samples);
         self.heartbeats = self.heartbeats.saturating_add(other.heartbeats);
         self.rejected.add(&other.rejected);
     }
@@ -127,13 +138,35 @@ impl Tally {
     /// A record of `kind` numbered `seq` arrived; `fresh` when it is the first numbered
     /// frame of its stream. A duplicate is counted, not shown.
     pub fn record(&mut self, board: &str, kind: Kind, seq: u64, fresh: bool) -> Verdict {
+        self.numbered(board, seq, fresh, |c| match kind {
+            Kind::Pid => &mut c.pid,
+            Kind::Tgid => &mut c.tgid,
+        })
+    }
+
+    /// An interval numbered `seq` arrived; as [`Tally::record`].
+    pub fn interval(&mut self, board: &str, seq: u64, fresh: bool) -> Verdict {
+        self.numbered(board, seq, fresh, |c| &mut c.intervals)
+    }
+
+    /// A sample numbered `seq` arrived; as [`Tally::record`].
+    pub fn sample(&mut self, board: &str, seq: u64, fresh: bool) -> Verdict {
+        self.numbered(board, seq, fresh, |c| &mut c.samples)
+    }
+
+    /// A numbered frame arrived: the board's numbering decides, and `count` picks what a
+    /// new one adds to.
+    fn numbered(
+        &mut self,
+        board: &str,
+        seq: u64,
+        fresh: bool,
+        count: impl FnOnce(&mut Counts) -> &mut u64,
+    ) -> Verdict {
         let b = self.boards.get(board);
         let verdict = b.tracker.on_record(seq, fresh);
         if verdict == Verdict::New {
-            let n = match kind {
-                Kind::Pid => &mut b.counts.pid,
-                Kind::Tgid => &mut b.counts.tgid,
-            };
+            let n = count(&mut b.counts);
             *n = n.saturating_add(1);
         }
         verdict

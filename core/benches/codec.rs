@@ -8,7 +8,7 @@
 //!   struct ([`Record::from_taskstats`]) and encode it as one frame ([`encode_frame`]:
 //!   postcard, CRC-32, COBS), for one AGGR_PID message;
 //! * exit->payload->frame: the same split as the agent's `stream` does it (the reader
-//!   encodes a payload, the writer frames it numbered: `encode_record_frame`);
+//!   encodes a payload, the writer frames it numbered: `encode_numbered_frame`);
 //! * the two halves alone: `from_taskstats` and `encode_frame`.
 //!
 //! Run: `cargo bench -p taskwire-core --bench codec`. Figures go to BENCHMARKS.md.
@@ -64,7 +64,7 @@ fn exit_to_frames(datagram: &[u8], profile: Profile, seq: u64, out: &mut [u8]) -
 
 /// The same, split as the agent's `stream` does it: the reader encodes the record's
 /// payload with `seq` 0 (`encode_payload`), the writer frames it numbered
-/// (`encode_record_frame`).
+/// (`encode_numbered_frame`).
 fn exit_to_payload_to_frames(
     datagram: &[u8],
     profile: Profile,
@@ -84,7 +84,7 @@ fn exit_to_payload_to_frames(
             let Some(agg) = agg else { continue };
             let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, profile);
             let n = wire::encode_payload(&wire::Message::Record(rec), payload).unwrap_or(0);
-            total += wire::encode_record_frame(&payload[..n], seq, out).unwrap_or(0);
+            total += wire::encode_numbered_frame(&payload[..n], seq, out).unwrap_or(0);
         }
     }
     total

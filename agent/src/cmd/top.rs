@@ -1,6 +1,7 @@
 //! `taskwire top`: live tasks every interval, their CPU, delays and storage IO as rates
 //! over the interval, with the system's pressure. Batch output (text screens, JSON lines,
-//! CSV) for scripts and pipes; the interactive screen builds on the same [`View`].
+//! CSV) for scripts and pipes; on a terminal, a screen redrawn in place that answers keys
+//! ([`taskwire_cli::term`]), built on the same [`View`].
 //!
 //! The loop keeps the last interval's rows in a [`View`]: rendering is a pure function of
 //! them, the header, the sort and the screen size, so a key that changes the sort redraws
@@ -19,6 +20,8 @@ use taskwire_cli::output::live::{
     self, DelayAcct, Header, IdKey, Pressure, Row, SORT_KEYS, Size, sort_key, sort_rows,
 };
 use taskwire_cli::signals::{self, SignalFd};
+use taskwire_cli::sys::signal::SIGWINCH;
+use taskwire_cli::term::{Action, Input, Terminal, keys};
 use taskwire_core::taskstats::SortKey;
 
 use crate::cgroupdir::{self, Hierarchy};
@@ -231,9 +234,28 @@ pub fn help() -> String {
          \x20                      field names: README.md, \"Fields of top and samples\"\n\
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
          \x20 -h, --help           this text\n\n\
-         Without --once or --iterations it runs until SIGINT/SIGTERM.\n\n\
-         {PRIVILEGE}\n{EXIT_STATUS}"
+         Interactive when standard input and output are both a terminal and none of\n\
+         --once, --iterations, --format json or csv is given: one screen redrawn in place\n\
+         every interval (VT100 sequences only: a serial console at 80x24 will do, no\n\
+         terminfo), and keys that act at once, a new sort on the last interval's rows:\n\
+         {keys_help}\
+         Ctrl-C quits too, b needs --threads, space sweeps now. Otherwise one screen (or\n\
+         JSON/CSV rows) per interval is printed. Without --once or --iterations it runs\n\
+         until q, SIGINT or SIGTERM (SIGHUP too when interactive), and exits 0.\n\n\
+         {PRIVILEGE}\n{EXIT_STATUS}",
+        keys_help = indent(&keys::help_lines(76)),
     )
+}
+
+/// `text` with every line indented by four spaces.
+fn indent(text: &str) -> String {
+    let mut s = String::new();
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        s.push_str("    ");
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
 }
 
 /// The last interval, kept to redraw it: rows, and what the header says.
@@ -375,8 +397,18 @@ fn cgroup(path: &std::path::Path) -> Result<Cgroup, Failure> {
 pub fn main(opts: Opts) -> Result<i32, Failure> {
     let cgroup = opts.cgroup.as_deref().map(cgroup).transpose()?;
     delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
-    // Block the stop signals before anything else could start a thread.
-    let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
+    // Interactive unless batch output was asked for (or either end is no terminal).
+    let term = match (opts.iterations, opts.format) {
+        (None, Format::Text) => Terminal::open(),
+        _ => None,
+    };
+    // Block the stop signals before anything else could start a thread; a terminal adds
+    // SIGHUP and SIGWINCH, which would end a batch run.
+    let stop: &[i32] = match term {
+        Some(_) => &signals::SCREEN_SIGNALS,
+        None => &signals::STOP_SIGNALS,
+    };
+    let sigfd = SignalFd::open(stop)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let mut client = Client::connect()?;
     let select = Select {
@@ -389,6 +421,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     // The baseline: every task's first interval is measured from here.
     live.sweep(&mut client)
         .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+    if let Some(term) = term {
+        return interactive(term, &sigfd, &mut client, &mut live, &opts);
+    }
     // Not yet interactive (the terminal layer comes with its own loop): a terminal gets
     // the batch screens too, cut to a console's width.
     let size = if std::io::stdout().is_terminal() {
@@ -436,6 +471,90 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         done += 1;
     }
     Ok(0)
+}
+
+/// The interactive screen: redrawn in place every interval; a key re-sorts the last
+/// interval's rows and redraws at once, without a sweep. Returns 0 on q, Ctrl-C, a stop
+/// signal or a hangup; the terminal is restored when `term` drops, whichever way this
+/// returns.
+fn interactive(
+    mut term: Terminal,
+    sigfd: &SignalFd,
+    client: &mut Client,
+    live: &mut Live,
+    opts: &Opts,
+) -> Result<i32, Failure> {
+    let mut view = View::new(opts);
+    let (mut screen, mut help, mut measured) = (String::new(), false, false);
+    let period = Duration::from_millis(opts.interval_ms);
+    let mut next = Instant::now() + period;
+    loop {
+        let size = term.size();
+        let help_text = match help {
+            true => keys::help_lines(size.cols.into()),
+            false => String::new(),
+        };
+        let help_rows = help_text.bytes().filter(|&b| b == b'\n').count();
+        let rows = usize::from(size.rows).saturating_sub(help_rows);
+        screen.clear();
+        if measured {
+            let size = Size {
+                cols: size.cols.into(),
+                rows: Some(rows.max(1)),
+            };
+            view.render(Format::Text, size, &mut screen);
+        } else {
+            screen.push_str("taskwire top: measuring the first interval  (h keys, q quit)\n");
+        }
+        screen.push_str(&help_text);
+        term.draw(&screen)
+            .map_err(|e| Failure::Runtime(format!("writing to the terminal: {e}")))?;
+        // Until something changes the screen.
+        loop {
+            let left = next.saturating_duration_since(Instant::now());
+            let input = term
+                .wait(left, Some(sigfd.as_fd()))
+                .map_err(|e| Failure::Runtime(format!("reading the terminal: {e}")))?;
+            match input {
+                Input::Timeout => {
+                    let iv = live
+                        .sweep(client)
+                        .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+                    view.update(&iv, delayacct_now());
+                    measured = true;
+                    // Fixed steps, as in batch; after a stall (a stopped process), a
+                    // whole interval from now rather than a burst of short ones.
+                    let now = Instant::now();
+                    next += period;
+                    if next <= now {
+                        next = now + period;
+                    }
+                    break;
+                }
+                Input::Key(key) => match keys::action(key) {
+                    Some(Action::Quit) => return Ok(0),
+                    // Storage bytes only add up per thread (see --sort rw).
+                    Some(Action::Sort(SortKey::Io)) if !opts.threads => {}
+                    Some(Action::Sort(key)) => {
+                        view.resort(key);
+                        break;
+                    }
+                    Some(Action::Refresh) => next = Instant::now(),
+                    Some(Action::Help) => {
+                        help = !help;
+                        break;
+                    }
+                    None => {}
+                },
+                Input::Woken => match sigfd.take() {
+                    Some(SIGWINCH) => break,
+                    Some(_) => return Ok(0),
+                    None => {}
+                },
+                Input::Closed => return Ok(0),
+            }
+        }
+    }
 }
 
 fn view_id(opts: &Opts) -> IdKey {
@@ -538,5 +657,10 @@ mod tests {
         }
         assert!(text.contains("2  usage error"), "{text}");
         assert!(text.contains("CAP_NET_ADMIN"), "{text}");
+        // The keys of the interactive screen, from the key table.
+        assert!(
+            text.contains("    q quit  c cpu  d cpu-delay  i blkio"),
+            "{text}"
+        );
     }
 }

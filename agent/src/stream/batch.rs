@@ -74,7 +74,7 @@ impl Batch {
         let done = self.frames.partition_point(|&(end, _)| end <= written);
         let records = self.frames[..done]
             .iter()
-            .filter(|(_, c)| matches!(c, Some(Item::Record { .. })))
+            .filter(|(_, c)| matches!(c, Some(Item::Numbered { .. })))
             .count();
         self.frames.drain(..done);
         self.frames.iter_mut().for_each(|(end, _)| *end -= written);
@@ -101,7 +101,7 @@ mod tests {
         let (p, _) = payload(Kind::Pid, Profile::Delays);
         let mut f = Framer::new(StreamHeader::new());
         let mut b = Batch::new();
-        let rec = |seq| Item::Record { len: p.len(), seq };
+        let rec = |seq| Item::Numbered { len: p.len(), seq };
         let loss = Item::Loss {
             reason: LossReason::QueueOverflow,
             count: 2,

@@ -1,5 +1,5 @@
-//! Turns queue items into frames: records, losses placed on their numbers, headers and
-//! heartbeats. Pure byte work, so it is tested without a kernel or a sink.
+//! Turns queue items into frames: numbered frames (records, intervals, samples), losses
+//! placed on their numbers, headers and heartbeats. Pure byte work, so it is tested without a kernel or a sink.
 
 use taskwire_core::wire::{
     self, DELIMITER, Heartbeat, Loss, LossReason, MAX_FRAME_LEN, Message, Record, StreamHeader,
@@ -9,8 +9,9 @@ use super::queue::Item;
 
 /// The framing and counters of one agent's stream.
 ///
-/// Records arrive numbered ([`Item::Record::seq`], given by the queue when the reader
-/// received them), and the numbers run on across reconnects: the header is resent on each
+/// Records (and intervals and samples, numbered alike) arrive numbered
+/// ([`Item::Numbered::seq`], given by the queue when the reader received them), and the
+/// numbers run on across reconnects: the header is resent on each
 /// new connection but the records after it keep counting, so a collector can tell records
 /// lost inside a dead connection (a gap no `Loss` covers) from a fresh agent (a new
 /// header with `seq` back at 0).
@@ -20,7 +21,8 @@ pub struct Framer {
     /// Where a record is framed before joining the batch: zeroing room for the longest
     /// frame in the batch itself cost more than framing.
     frame: Box<[u8; MAX_FRAME_LEN]>,
-    /// Records framed so far.
+    /// Numbered frames (records, intervals, samples) framed so far: a heartbeat's
+    /// `records_sent`.
     records: u64,
     drops: u64,
 }
@@ -36,7 +38,7 @@ impl Framer {
         }
     }
 
-    /// Records framed so far.
+    /// Numbered frames (records, intervals, samples) framed so far.
     pub fn records(&self) -> u64 {
         self.records
     }
@@ -48,18 +50,19 @@ impl Framer {
         push_frame(out, &Message::Header(self.header.clone()));
     }
 
-    /// Appends the frame of one queue item; a record's payload (with `seq` 0: the item
-    /// carries the number) is in `payload`. The payload is framed as it is, its number
-    /// patched in, never decoded and re-encoded (that was a third of the agent's CPU per
-    /// record). A payload that is not a record numbered 0 (never produced by this agent)
-    /// is framed as a queue loss of its number, so the count and the numbering stay true.
+    /// Appends the frame of one queue item; a numbered item's payload (a record, an
+    /// interval or a sample, with `seq` 0: the item carries the number) is in `payload`.
+    /// The payload is framed as it is, its number patched in, never decoded and
+    /// re-encoded (that was a third of the agent's CPU per record). A payload that is not
+    /// a numbered message numbered 0 (never produced by this agent) is framed as a queue
+    /// loss of its number, so the count and the numbering stay true.
     /// Returns what the frame carries: `item`, or the loss it became.
     pub fn item(&mut self, item: Item, payload: &[u8], out: &mut Vec<u8>) -> Item {
         match item {
-            Item::Record { len, seq } => {
+            Item::Numbered { len, seq } => {
                 let framed = payload
                     .get(..len)
-                    .map(|p| wire::encode_record_frame(p, seq, &mut self.frame[..]));
+                    .map(|p| wire::encode_numbered_frame(p, seq, &mut self.frame[..]));
                 match framed
                     .and_then(|r| r.ok())
                     .and_then(|n| self.frame.get(..n))
@@ -258,7 +261,7 @@ pub(crate) mod tests {
             let (p, rec) = payload(Kind::Pid, profile);
             let mut f = Framer::new(StreamHeader::new());
             let mut out = Vec::new();
-            let item = Item::Record {
+            let item = Item::Numbered {
                 len: p.len(),
                 seq: 77,
             };
@@ -272,7 +275,7 @@ pub(crate) mod tests {
     fn a_bad_payload_becomes_a_loss_of_its_number() {
         let mut f = Framer::new(StreamHeader::new());
         let mut out = Vec::new();
-        let item = Item::Record { len: 3, seq: 9 };
+        let item = Item::Numbered { len: 3, seq: 9 };
         let framed = f.item(item, &[0xff, 0xff, 0xff], &mut out);
         assert_eq!(
             framed,

@@ -23,7 +23,7 @@ impl LossRun {
     /// place. Hands `emit` each loss that can no longer grow, in order.
     pub fn add(&mut self, item: Item, reason: LossReason, mut emit: impl FnMut(Item)) {
         let (reason, count, next) = match item {
-            Item::Record { seq, .. } => (reason, 1, seq.saturating_add(1)),
+            Item::Numbered { seq, .. } => (reason, 1, seq.saturating_add(1)),
             Item::Loss {
                 reason: LossReason::KernelEnobufs,
                 ..
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn records_become_losses_of_their_numbers_and_neighbours_merge() {
-        let rec = |seq| Item::Record { len: 0, seq };
+        let rec = |seq| Item::Numbered { len: 0, seq };
         assert_eq!(
             merge(&[rec(3), rec(4), loss(SINK, 2, 7), rec(7)]),
             [loss(SINK, 5, 8)]

@@ -7,7 +7,10 @@
 //! [`writer`] thread pops and frames records ([`framer`]) into a [`batch`], writes
 //! batches to the [`sink`], sends heartbeats, and reconnects with backoff when the sink
 //! fails or its collector closes. Records dropped in bulk are reported through one
-//! [`loss_run`]. [`spec`] parses sink specs (a UART is set up by `taskwire_cli::serial`,
+//! [`loss_run`]. A sampler of live tasks pushes intervals and samples on the same link
+//! ([`link::Link::push_samples`], or [`sampling`]'s `Link::push_sweep` straight from the
+//! live engine's sweep): numbered in the records' sequence, queued, lost and framed
+//! exactly as records are. [`spec`] parses sink specs (a UART is set up by `taskwire_cli::serial`,
 //! which `decode` shares). [`logfile`] is getdelays' `-w FILE`.
 
 pub mod batch;
@@ -17,6 +20,7 @@ pub mod link;
 pub mod logfile;
 pub mod loss_run;
 pub mod queue;
+pub mod sampling;
 pub mod sink;
 pub mod spec;
 pub mod writer;

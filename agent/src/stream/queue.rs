@@ -1,12 +1,15 @@
-//! The bounded queue between the netlink reader and the sink writer; it also numbers the
-//! records.
+//! The bounded queue between the netlink reader (and the sampler) and the sink writer; it
+//! also numbers what it is offered.
 //!
-//! Every record the reader offers gets the next sequence number, in the order the kernel
-//! delivered them, whether it is queued or dropped: the stream's `seq` counts records
-//! the agent received, so a record dropped here leaves a gap that a `Loss` frame covers
-//! exactly (core/WIRE.md, `Loss.next_seq`). The number is not stored: entries keep the
-//! order they were offered in, so the queue knows each one's number when it hands it
-//! out ([`Item::Record::seq`]), and payloads stay as the reader encoded them (`seq` 0).
+//! The queue holds *numbered* payloads: exit records, and the intervals and samples of
+//! live tasks (core/WIRE.md, "Numbered frames"); it does not look inside them, and below
+//! "record" means any of the three. Every record offered gets the next sequence number,
+//! in the order offered (for exit records, the order the kernel delivered them), whether
+//! it is queued or dropped: the stream's `seq` counts records the agent received, so a
+//! record dropped here leaves a gap that a `Loss` frame covers exactly (core/WIRE.md,
+//! `Loss.next_seq`). The number is not stored: entries keep the order they were offered
+//! in, so the queue knows each one's number when it hands it out
+//! ([`Item::Numbered::seq`]), and payloads stay as they were encoded (`seq` 0).
 //!
 //! Payloads are packed into one byte ring allocated once. Capacity is counted both in
 //! records and in bytes; whichever runs out first makes the queue full. A record that does
@@ -39,11 +42,12 @@ const MAX_RUNS: usize = 8;
 /// What [`Queue::pop`] hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
-    /// A record payload, copied to the caller's buffer.
-    Record {
+    /// A numbered payload (a record, an interval or a sample), copied to the caller's
+    /// buffer.
+    Numbered {
         /// Payload bytes.
         len: usize,
-        /// The record's sequence number.
+        /// Its sequence number.
         seq: u64,
     },
     /// Records lost at this point of the stream: for `QueueOverflow` and `SinkOutage`
@@ -240,7 +244,7 @@ impl Queue {
             self.records -= 1;
             let seq = self.head_seq;
             self.head_seq = self.head_seq.saturating_add(1);
-            Item::Record { len: n, seq }
+            Item::Numbered { len: n, seq }
         };
         self.used -= HEADER_LEN + len;
         // An empty ring starts over at its beginning: a sink that keeps up then reuses
@@ -264,7 +268,7 @@ impl Queue {
         let mut discarded = 0u64;
         let mut run = LossRun::default();
         while let Some(item) = self.pop(&mut scratch) {
-            if matches!(item, Item::Record { .. }) {
+            if matches!(item, Item::Numbered { .. }) {
                 discarded += 1;
             }
             run.add(item, reason, &mut each);
@@ -367,7 +371,7 @@ mod tests {
 
     fn to_out(item: Item, buf: &[u8]) -> Out {
         match item {
-            Item::Record { len, seq } => Ok((seq, buf[..len].to_vec())),
+            Item::Numbered { len, seq } => Ok((seq, buf[..len].to_vec())),
             Item::Loss {
                 reason,
                 count,
@@ -385,7 +389,7 @@ mod tests {
             assert!(q.push(&rec(n, 10), LossReason::QueueOverflow));
             assert_eq!(
                 q.pop(&mut buf),
-                Some(Item::Record {
+                Some(Item::Numbered {
                     len: 10,
                     seq: u64::from(n)
                 })
@@ -408,7 +412,7 @@ mod tests {
         assert_eq!(q.next_seq(), 5);
         assert_eq!(q.lost(LossReason::QueueOverflow), 2);
         let mut buf = [0u8; 16];
-        assert_eq!(q.pop(&mut buf), Some(Item::Record { len: 4, seq: 0 }));
+        assert_eq!(q.pop(&mut buf), Some(Item::Numbered { len: 4, seq: 0 }));
         // Room for one more (number 5): the marker for 3 and 4 goes in front of it.
         assert!(q.push(&rec(9, 4), LossReason::QueueOverflow));
         assert_eq!(q.unsent_losses(), 2);
@@ -476,7 +480,7 @@ mod tests {
         assert!(!q.push(&rec(5, 3), LossReason::SinkOutage));
         q.reject(LossReason::QueueOverflow);
         let mut buf = [0u8; 8];
-        assert_eq!(q.pop(&mut buf), Some(Item::Record { len: 3, seq: 4 }));
+        assert_eq!(q.pop(&mut buf), Some(Item::Numbered { len: 3, seq: 4 }));
         assert!(q.push(&rec(7, 3), LossReason::QueueOverflow));
         assert_eq!(
             drain(&mut q),
@@ -592,7 +596,7 @@ mod tests {
         assert!(!q.push(&rec(5, 4), LossReason::SinkOutage));
         q.note_enobufs(1);
         let mut buf = [0u8; 8];
-        assert_eq!(q.pop(&mut buf), Some(Item::Record { len: 4, seq: 0 }));
+        assert_eq!(q.pop(&mut buf), Some(Item::Numbered { len: 4, seq: 0 }));
         assert!(q.push(&rec(6, 4), LossReason::QueueOverflow));
         assert!(!q.push(&rec(7, 4), LossReason::SinkOutage));
         let mut got = Vec::new();

@@ -392,7 +392,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         let mut run = LossRun::default();
         let mut unframed = 0;
         for item in unsent {
-            unframed += u64::from(matches!(item, Item::Record { .. }));
+            unframed += u64::from(matches!(item, Item::Numbered { .. }));
             run.add(item, LossReason::SinkOutage, &mut emit);
         }
         st.cut(unframed, |item| {

@@ -6,7 +6,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 // Signal numbers as libc has them for the target, so that no other module spells a number.
 pub use libc::{
     SIGABRT, SIGALRM, SIGBUS, SIGFPE, SIGHUP, SIGILL, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGSEGV,
-    SIGTERM, SIGUSR1, SIGUSR2,
+    SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
 };
 
 /// A set of signals (`sigset_t`).

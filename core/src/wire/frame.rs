@@ -46,7 +46,8 @@ const fn max(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
 }
 
-/// The longest [`super::Values`]: for `a` absent slots out of [`MAX_SLOTS`], the mask's
+/// The longest [`super::Values`] (of a record or a sample: a reader accepts up to
+/// [`MAX_SLOTS`] slots in either): for `a` absent slots out of [`MAX_SLOTS`], the mask's
 /// highest bit sits just below the last (present) slot.
 const VALUES_MAX_LEN: usize = {
     let mut best = 0;
@@ -83,12 +84,39 @@ const LOSS_MAX_LEN: usize = U64_MAX_LEN + TAG_LEN + U64_MAX_LEN;
 
 const HEARTBEAT_MAX_LEN: usize = 3 * U64_MAX_LEN + U32_MAX_LEN;
 
-/// The longest payload of any [`Message`], in bytes (postcard, before CRC and COBS).
+/// seq, sample, uptime_ms; interval_ms, tasks_total, rows; delay_accounting; 8 averages.
+const INTERVAL_MAX_LEN: usize =
+    3 * U64_MAX_LEN + 3 * U32_MAX_LEN + 2 * TAG_LEN + 8 * (TAG_LEN + U16_MAX_LEN);
+
+/// seq, sample, interval_ms, tgid, comm, values.
+const SAMPLE_MAX_LEN: usize =
+    2 * U64_MAX_LEN + 2 * U32_MAX_LEN + TAG_LEN + str_max(COMM_CAP) + VALUES_MAX_LEN;
+
+/// The longest payload of any [`Message`], in bytes (postcard, before CRC and COBS): a
+/// sample with [`MAX_SLOTS`] ten-byte slots, the widest a reader accepts.
 pub const MAX_PAYLOAD_LEN: usize = TAG_LEN
     + max(
-        max(HEADER_MAX_LEN, RECORD_MAX_LEN),
-        max(LOSS_MAX_LEN, HEARTBEAT_MAX_LEN),
+        max(
+            max(HEADER_MAX_LEN, RECORD_MAX_LEN),
+            max(LOSS_MAX_LEN, HEARTBEAT_MAX_LEN),
+        ),
+        max(INTERVAL_MAX_LEN, SAMPLE_MAX_LEN),
     );
+
+/// The longest payload of an [`super::Interval`].
+pub const MAX_INTERVAL_PAYLOAD_LEN: usize = TAG_LEN + INTERVAL_MAX_LEN;
+
+/// The longest payload of a [`super::Sample`] that an agent of this build sends: every
+/// slot of [`super::SAMPLE_SLOTS`] present at ten bytes. An encode buffer this size holds
+/// any sample made by [`super::Sample::new`].
+pub const MAX_SAMPLE_PAYLOAD_LEN: usize = TAG_LEN
+    + 2 * U64_MAX_LEN
+    + 2 * U32_MAX_LEN
+    + TAG_LEN
+    + str_max(COMM_CAP)
+    + 1
+    + varint_len(super::SAMPLE_SLOTS.len() as u128)
+    + super::SAMPLE_SLOTS.len() * U64_MAX_LEN;
 
 /// The longest frame on the wire, in bytes: stuffed payload and CRC, plus the delimiter.
 pub const MAX_FRAME_LEN: usize = cobs::max_encoded_len(MAX_PAYLOAD_LEN + CRC_LEN) + 1;
@@ -146,20 +174,26 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
     postcard::serialize_with_flavor(msg, flavor).map_err(|_| Error::BufferTooSmall)
 }
 
-/// postcard's tag for [`Message::Record`]: its variant index, a one-byte varint.
-const RECORD_TAG: u8 = 1;
+/// postcard's tags of the numbered messages, whose first field is `seq`: [`Message::Record`],
+/// [`Message::Interval`], [`Message::Sample`]. Each is its variant index, a one-byte varint.
+const NUMBERED_TAGS: [u8; 3] = [1, 4, 5];
 
-/// Frames a record payload that [`encode_payload`] wrote with `seq` 0, numbered `seq`:
-/// the same bytes as [`encode_frame`] of that record numbered `seq`, without decoding and
-/// re-encoding it. A sender can so encode each record once, when it arrives, and number
-/// it when it goes out, cheaper per record than decode + `encode_frame` (BENCHMARKS.md).
+/// Frames a numbered payload (a record, an interval or a sample) that [`encode_payload`]
+/// wrote with `seq` 0, numbered `seq`: the same bytes as [`encode_frame`] of that message
+/// numbered `seq`, without decoding and re-encoding it. A sender can so encode each
+/// message once, when it arrives, and number it when it goes out, cheaper per record than
+/// decode + `encode_frame` (BENCHMARKS.md).
 ///
-/// [`Error::Payload`] unless `payload` begins as a record numbered 0 does (bytes 1, 0);
-/// the rest is framed as it is. [`Error::BufferTooSmall`] as for [`encode_frame`].
-pub fn encode_record_frame(payload: &[u8], seq: u64, buf: &mut [u8]) -> Result<usize> {
-    let [RECORD_TAG, 0, rest @ ..] = payload else {
+/// [`Error::Payload`] unless `payload` begins as a numbered message numbered 0 does (its
+/// tag, then 0); the rest is framed as it is. [`Error::BufferTooSmall`] as for
+/// [`encode_frame`].
+pub fn encode_numbered_frame(payload: &[u8], seq: u64, buf: &mut [u8]) -> Result<usize> {
+    let [tag, 0, rest @ ..] = payload else {
         return Err(Error::Payload);
     };
+    if !NUMBERED_TAGS.contains(tag) {
+        return Err(Error::Payload);
+    }
     let mut varint = [0u8; U64_MAX_LEN];
     let mut n = 0;
     let mut v = seq;
@@ -178,7 +212,7 @@ pub fn encode_record_frame(payload: &[u8], seq: u64, buf: &mut [u8]) -> Result<u
         crc: Crc32::new(),
     };
     let full = |_| Error::BufferTooSmall;
-    ser_flavors::Flavor::try_push(&mut flavor, RECORD_TAG).map_err(full)?;
+    ser_flavors::Flavor::try_push(&mut flavor, *tag).map_err(full)?;
     ser_flavors::Flavor::try_extend(&mut flavor, varint.get(..n).unwrap_or(&varint))
         .map_err(full)?;
     ser_flavors::Flavor::try_extend(&mut flavor, rest).map_err(full)?;
@@ -350,20 +384,83 @@ mod tests {
         })
     }
 
+    /// The longest sample a reader accepts: as [`largest_record`]'s values, every other
+    /// field at its longest.
+    fn largest_sample() -> Message {
+        let Message::Record(r) = largest_record() else {
+            unreachable!()
+        };
+        Message::Sample(Sample {
+            seq: u64::MAX,
+            sample: u64::MAX,
+            interval_ms: u32::MAX,
+            tgid: u32::MAX,
+            comm: r.comm,
+            values: r.values,
+        })
+    }
+
+    /// The longest interval: every number at its type's maximum, every Option Some.
+    fn largest_interval() -> Message {
+        let mut i = Interval::new(u64::MAX, u32::MAX);
+        i.seq = u64::MAX;
+        i.uptime_ms = u64::MAX;
+        i.tasks_total = u32::MAX;
+        i.rows = u32::MAX;
+        i.delay_accounting = Some(true);
+        for r in PsiResource::ALL {
+            let full = crate::psi::Stall {
+                avg10: u16::MAX,
+                ..Default::default()
+            };
+            let p = crate::psi::Pressure {
+                some: Some(full),
+                full: Some(full),
+            };
+            i.set_pressure(r, Some(&p));
+        }
+        Message::Interval(i)
+    }
+
     #[test]
     fn max_lengths_match_the_largest_message() {
-        let big = largest_record();
+        let big = largest_sample();
         assert_eq!(testutil::to_vec(&big).len(), MAX_PAYLOAD_LEN);
+        // core/WIRE.md section 1, "Sizes", states these.
+        assert_eq!((MAX_PAYLOAD_LEN, MAX_FRAME_LEN), (1355, 1366));
+        assert_eq!(
+            testutil::to_vec(&largest_interval()).len(),
+            MAX_INTERVAL_PAYLOAD_LEN
+        );
+        assert_eq!(MAX_INTERVAL_PAYLOAD_LEN, 80);
+        // The longest sample an agent makes: every slot it knows at ten bytes.
+        let mut every = crate::taskstats::Deltas::empty(u64::MAX);
+        every.cpu_us = Some(u64::MAX);
+        every.read_bytes = Some(u64::MAX);
+        every.write_bytes = Some(u64::MAX);
+        every.delays = [Some(crate::taskstats::DelayCounter {
+            count: u64::MAX,
+            total_ns: u64::MAX,
+        }); 8];
+        let mut s = Sample::new(u64::MAX, u32::MAX, Some(&[0xFF; COMM_CAP]), &every);
+        s.seq = u64::MAX;
+        assert_eq!(
+            testutil::to_vec(&Message::Sample(s)).len(),
+            MAX_SAMPLE_PAYLOAD_LEN
+        );
+        assert_eq!(MAX_SAMPLE_PAYLOAD_LEN, 257);
+        let record = largest_record();
+        assert_eq!(testutil::to_vec(&record).len(), MAX_PAYLOAD_LEN - 13);
         // Other shapes of the values part are not longer.
         let mut values = Values::new();
         for _ in 0..MAX_SLOTS {
             values.push(Some(u64::MAX)).unwrap();
         }
-        let Message::Record(mut r) = big.clone() else {
+        let Message::Sample(mut r) = big.clone() else {
             unreachable!()
         };
         r.values = values;
-        assert!(testutil::to_vec(&Message::Record(r)).len() <= MAX_PAYLOAD_LEN);
+        assert!(testutil::to_vec(&Message::Sample(r)).len() <= MAX_PAYLOAD_LEN);
         assert!(testutil::to_vec(&largest_header()).len() <= MAX_PAYLOAD_LEN);
 
         // The largest payload has no zero byte, so COBS adds its most.
@@ -375,7 +472,12 @@ mod tests {
 
     #[test]
     fn every_short_buffer_is_refused() {
-        for msg in [testutil::small_record(3), largest_header()] {
+        for msg in [
+            testutil::small_record(3),
+            largest_header(),
+            testutil::small_sample(4, 1, 812),
+            largest_interval(),
+        ] {
             let full = frame(&msg);
             for len in 0..full.len() {
                 let mut buf = vec![0u8; len];
@@ -688,7 +790,7 @@ mod tests {
     }
 
     #[test]
-    fn record_frame_from_payload_refuses_other_payloads() {
+    fn numbered_frame_from_payload_refuses_other_payloads() {
         let mut buf = [0u8; MAX_FRAME_LEN];
         // Numbered already, a loss, empty, a bare tag.
         let Message::Record(mut r) = testutil::small_record(5) else {
@@ -696,14 +798,14 @@ mod tests {
         };
         let numbered = testutil::to_vec(&Message::Record(r.clone()));
         assert_eq!(
-            encode_record_frame(&numbered, 9, &mut buf),
+            encode_numbered_frame(&numbered, 9, &mut buf),
             Err(Error::Payload)
         );
         r.seq = 0;
         let zero = testutil::to_vec(&Message::Record(r));
-        assert!(encode_record_frame(&zero, 9, &mut buf).is_ok());
+        assert!(encode_numbered_frame(&zero, 9, &mut buf).is_ok());
         assert_eq!(
-            encode_record_frame(&zero, 9, &mut buf[..zero.len()]),
+            encode_numbered_frame(&zero, 9, &mut buf[..zero.len()]),
             Err(Error::BufferTooSmall)
         );
         let loss = testutil::to_vec(&Message::Loss(Loss {
@@ -711,9 +813,20 @@ mod tests {
             reason: LossReason::QueueOverflow,
             next_seq: 0,
         }));
-        for p in [&loss[..], &[], &[RECORD_TAG]] {
+        let hb = testutil::to_vec(&heartbeat(0, 0, 0, 0));
+        for p in [
+            &loss[..],
+            &hb[..],
+            &[],
+            &[1],
+            &[4],
+            &[5],
+            &[2, 0],
+            &[3, 0],
+            &[6, 0],
+        ] {
             assert_eq!(
-                encode_record_frame(p, 1, &mut buf),
+                encode_numbered_frame(p, 1, &mut buf),
                 Err(Error::Payload),
                 "{p:?}"
             );
@@ -722,18 +835,14 @@ mod tests {
 
     proptest! {
         #[test]
-        fn record_frame_from_payload_matches_encode_frame(
-            rec in testutil::record(),
+        fn numbered_frame_from_payload_matches_encode_frame(
+            msg in testutil::numbered(),
             seq in any::<u64>(),
         ) {
-            let mut zero = rec.clone();
-            zero.seq = 0;
-            let payload = testutil::to_vec(&Message::Record(zero));
-            let mut numbered = rec;
-            numbered.seq = seq;
-            let want = frame(&Message::Record(numbered));
+            let payload = testutil::to_vec(&testutil::with_seq(msg.clone(), 0));
+            let want = frame(&testutil::with_seq(msg, seq));
             let mut buf = [0u8; MAX_FRAME_LEN];
-            let n = encode_record_frame(&payload, seq, &mut buf).unwrap();
+            let n = encode_numbered_frame(&payload, seq, &mut buf).unwrap();
             prop_assert_eq!(&buf[..n], &want[..]);
         }
 

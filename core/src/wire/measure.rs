@@ -10,7 +10,9 @@
 use std::vec::Vec;
 
 use super::*;
-use crate::taskstats::{Delay, Field, Taskstats, Value, put_comm, put_field, struct_size};
+use crate::taskstats::{
+    Delay, DelayCounter, Deltas, Field, Taskstats, Value, put_comm, put_field, struct_size,
+};
 
 static REAL: &[u8] = include_bytes!("testdata/exits.twr");
 
@@ -412,4 +414,121 @@ fn make_real_stream() {
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/wire/testdata/exits.twr");
     std::fs::write(path, out).unwrap();
+}
+
+const STILL: DelayCounter = DelayCounter {
+    count: 0,
+    total_ns: 0,
+};
+
+/// What a busy task's counters move by over 2 s on a v16 kernel with delay accounting on
+/// (core/WIRE.md section 5, "Samples"): a quarter of a CPU, 64 KiB written, 120 waits for
+/// a CPU (35 ms), 12 for block IO (48 ms), every other category present and still.
+fn busy_deltas() -> Deltas {
+    let mut d = Deltas::empty(2_000_000_000);
+    d.cpu_us = Some(500_000);
+    d.read_bytes = Some(0);
+    d.write_bytes = Some(65_536);
+    d.delays = [Some(STILL); 8];
+    d.delays[0] = Some(DelayCounter {
+        count: 120,
+        total_ns: 35_000_000,
+    });
+    d.delays[1] = Some(DelayCounter {
+        count: 12,
+        total_ns: 48_000_000,
+    });
+    d
+}
+
+/// Every counter present and large for 2 s: two CPUs' worth of CPU time, 200 MB read and
+/// written, 10 000 waits in every category adding up to 1.9 s each.
+fn heavy_deltas() -> Deltas {
+    let mut d = Deltas::empty(2_000_000_000);
+    d.cpu_us = Some(4_000_000);
+    d.read_bytes = Some(200_000_000);
+    d.write_bytes = Some(200_000_000);
+    d.delays = [Some(DelayCounter {
+        count: 10_000,
+        total_ns: 1_900_000_000,
+    }); 8];
+    d
+}
+
+fn sample_frame(seq: u64, sample: u64, tgid: u32, comm: &[u8], d: &Deltas) -> usize {
+    let mut s = Sample::new(sample, tgid, Some(comm), d);
+    s.seq = seq;
+    frame_len(&Message::Sample(s))
+}
+
+/// A typical interval frame: 180 tasks, 20 rows, delay accounting on, PSI with an irq
+/// file of its `full` line only.
+fn interval_frame(seq: u64, sample: u64) -> usize {
+    let mut i = Interval::new(sample, 2000);
+    i.seq = seq;
+    i.uptime_ms = 2_000 * (sample + 1);
+    i.tasks_total = 180;
+    i.rows = 20;
+    i.delay_accounting = Some(true);
+    i.cpu_some_avg10 = Some(150);
+    i.cpu_full_avg10 = Some(0);
+    i.memory_some_avg10 = Some(0);
+    i.memory_full_avg10 = Some(0);
+    i.io_some_avg10 = Some(271);
+    i.io_full_avg10 = Some(126);
+    i.irq_full_avg10 = Some(0);
+    frame_len(&Message::Interval(i))
+}
+
+#[test]
+fn bytes_per_sample() {
+    // core/WIRE.md section 5, "Samples", and BENCHMARKS.md. A running agent's numbers:
+    // seq 1 000 000 (3 bytes), interval 1000 (2 bytes), tgid 12 345 (2 bytes).
+    let (seq, sample, tgid) = (1_000_000, 1_000, 12_345);
+    let busy = sample_frame(seq, sample, tgid, b"mediaserver", &busy_deltas());
+    let mut still = Deltas::empty(2_000_000_000);
+    still.cpu_us = Some(0);
+    still.read_bytes = Some(0);
+    still.write_bytes = Some(0);
+    still.delays = [Some(STILL); 8];
+    let idle = sample_frame(seq, sample, tgid, b"mediaserver", &still);
+    // seq 2^32, tgid 4 194 303 (PID_MAX_LIMIT - 1: 4 bytes), a 15-byte comm.
+    let heavy = sample_frame(
+        1 << 32,
+        sample,
+        4_194_303,
+        b"fifteen-chars!!",
+        &heavy_deltas(),
+    );
+    // Every slot at u64::MAX, every number at its widest, a 32-byte comm.
+    let mut widest = Deltas::empty(u64::MAX);
+    widest.cpu_us = Some(u64::MAX);
+    widest.read_bytes = Some(u64::MAX);
+    widest.write_bytes = Some(u64::MAX);
+    widest.delays = [Some(DelayCounter {
+        count: u64::MAX,
+        total_ns: u64::MAX,
+    }); 8];
+    let ceiling = sample_frame(u64::MAX, u64::MAX, u32::MAX, &[b'c'; 32], &widest);
+    let interval = interval_frame(seq, sample);
+    let per_interval = interval + 20 * busy;
+    let heavy_interval = interval + 20 * heavy;
+    // One interval every 2 s on 115200 baud 8N1.
+    let budget = 2 * UART_BYTES_PER_SEC;
+    let left_per_s = (budget - per_interval) as f64 / 2.0;
+    std::println!(
+        "sample frames (bytes): busy {busy}, still {idle}, heavy {heavy}, ceiling {ceiling}"
+    );
+    std::println!(
+        "interval frame: {interval}; 20 busy rows + interval: {per_interval}, 20 heavy: {heavy_interval}"
+    );
+    std::println!(
+        "every 2 s at 115200 baud ({budget} B): {:.1} % of the line; {:.0} B/s left, {:.0} full records/s at 125.40 B",
+        100.0 * per_interval as f64 / budget as f64,
+        left_per_s,
+        left_per_s / 125.40
+    );
+    assert_eq!((busy, idle, heavy, ceiling), (60, 50, 107, 263));
+    assert_eq!((interval, per_interval, heavy_interval), (39, 1239, 2179));
+    assert!(ceiling <= MAX_FRAME_LEN);
 }

@@ -4,6 +4,7 @@ use heapless::String;
 use serde::{Deserialize, Serialize};
 
 use super::record::Record;
+use super::sample::{Interval, Sample};
 use super::schema::{SCHEMA_HASH, WIRE_VERSION};
 
 /// The first four bytes of every [`StreamHeader`]: "TWRS", taskwire record stream.
@@ -32,6 +33,23 @@ pub enum Message {
     Loss(Loss),
     /// Sent when the stream is idle, so the host can tell a quiet board from a dead one.
     Heartbeat(Heartbeat),
+    /// One sampling interval of live tasks, before its samples; numbered like a record.
+    Interval(Interval),
+    /// One live task over one interval; numbered like a record.
+    Sample(Sample),
+}
+
+impl Message {
+    /// The sequence number of a numbered message (a record, an interval, a sample); a Loss
+    /// covers numbers instead ([`Loss::numbers`]).
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Message::Record(r) => Some(r.seq),
+            Message::Interval(i) => Some(i.seq),
+            Message::Sample(s) => Some(s.seq),
+            Message::Header(_) | Message::Loss(_) | Message::Heartbeat(_) => None,
+        }
+    }
 }
 
 /// Describes the sender and the format of what follows.
@@ -160,12 +178,12 @@ pub struct Loss {
 pub struct Heartbeat {
     /// Time since the agent started, in milliseconds.
     pub uptime_ms: u64,
-    /// Records the agent has written to its sinks since it started (not a sequence number:
-    /// dropped records take numbers too).
+    /// Numbered frames (records, intervals, samples) the agent has framed for sending since
+    /// it started (not a sequence number: dropped ones take numbers too).
     pub records_sent: u64,
     /// Losses so far on this stream: the sum of every [`Loss::count`] sent or pending.
     pub drops: u64,
-    /// Records waiting in the agent's queue, in records.
+    /// Numbered frames (records, intervals, samples) waiting in the agent's queue.
     pub queue_depth: u32,
 }
 

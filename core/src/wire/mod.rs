@@ -3,8 +3,9 @@
 //! The agent turns each kernel exit record into a [`Record`] of one [`Profile`], wraps it
 //! in a [`Message`] and sends it as a frame (`core/WIRE.md` is the written contract):
 //!
-//! * **Schema** ([`Message`], [`StreamHeader`], [`Record`], [`Loss`], [`Heartbeat`]): serde
-//!   types encoded with postcard (varints, no field names). A stream opens with a
+//! * **Schema** ([`Message`], [`StreamHeader`], [`Record`], [`Loss`], [`Heartbeat`], and
+//!   for live tasks [`Interval`] and [`Sample`]): serde types encoded with postcard
+//!   (varints, no field names). A stream opens with a
 //!   [`StreamHeader`] carrying [`WIRE_VERSION`] and [`SCHEMA_HASH`]. Fields and variants
 //!   are only ever appended.
 //! * **Framing** ([`encode_frame`], [`FrameReader`]): payload ‖ CRC-32, COBS-stuffed,
@@ -20,14 +21,15 @@ mod frame;
 mod message;
 mod reader;
 mod record;
+mod sample;
 mod schema;
 mod sequence;
 
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
 pub use frame::{
-    CRC_LEN, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, decode_frame, decode_payload, encode_frame,
-    encode_payload, encode_record_frame,
+    CRC_LEN, MAX_FRAME_LEN, MAX_INTERVAL_PAYLOAD_LEN, MAX_PAYLOAD_LEN, MAX_SAMPLE_PAYLOAD_LEN,
+    decode_frame, decode_payload, encode_frame, encode_numbered_frame, encode_payload,
 };
 pub use message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, Heartbeat, KERNEL_RELEASE_CAP, Loss, LossReason, MAGIC,
@@ -38,6 +40,7 @@ pub use record::{
     ACCT_FIELDS, COMM_CAP, Comm, DELAYS_FIELDS, FieldValue, Kind, MAX_SLOTS, Profile, Record,
     Values,
 };
+pub use sample::{Interval, PsiResource, SAMPLE_SLOTS, Sample, interval_ms_of};
 pub use schema::{SCHEMA, SCHEMA_HASH, WIRE_VERSION, fnv1a32};
 pub use sequence::{SEQ_WINDOW, SEQ_WINDOW_WORDS, SeqCounts, SeqTracker, Verdict};
 

@@ -283,11 +283,14 @@ fn profile_comm(profile: Profile, comm: Option<&[u8]>) -> Option<Comm> {
     if !profile.has_comm() {
         return None;
     }
-    comm.map(|c| {
-        let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-        let c = &c[..end.min(COMM_CAP)];
-        Vec::from_slice(c).unwrap_or_default()
-    })
+    comm.map(comm_of)
+}
+
+/// A command name as the wire carries it: up to its first NUL, at most [`COMM_CAP`] bytes.
+pub(super) fn comm_of(c: &[u8]) -> Comm {
+    let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+    let c = &c[..end.min(COMM_CAP)];
+    Vec::from_slice(c).unwrap_or_default()
 }
 
 /// One exit record.

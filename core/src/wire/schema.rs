@@ -22,8 +22,16 @@ pub const SCHEMA: &str = concat!(
     "struct Values { absent: u128, present: [u64]<128> }\n",
     "struct Loss { count: u64, reason: LossReason, next_seq: u64 }\n",
     "struct Heartbeat { uptime_ms: u64, records_sent: u64, drops: u64, queue_depth: u32 }\n",
+    "struct Interval { seq: u64, sample: u64, uptime_ms: u64, interval_ms: u32, \
+     tasks_total: u32, rows: u32, delay_accounting: Option<bool>, \
+     cpu_some_avg10: Option<u16>, cpu_full_avg10: Option<u16>, \
+     memory_some_avg10: Option<u16>, memory_full_avg10: Option<u16>, \
+     io_some_avg10: Option<u16>, io_full_avg10: Option<u16>, \
+     irq_some_avg10: Option<u16>, irq_full_avg10: Option<u16> }\n",
+    "struct Sample { seq: u64, sample: u64, interval_ms: u32, tgid: u32, \
+     comm: Option<[u8]<32>>, values: Values }\n",
     "enum Message { 0 Header(StreamHeader), 1 Record(Record), 2 Loss(Loss), \
-     3 Heartbeat(Heartbeat) }\n",
+     3 Heartbeat(Heartbeat), 4 Interval(Interval), 5 Sample(Sample) }\n",
     "enum Kind { 0 Pid, 1 Tgid }\n",
     "enum Profile { 0 Full, 1 Acct, 2 Delays }\n",
     "enum LossReason { 0 KernelEnobufs, 1 QueueOverflow, 2 SinkOutage }\n",
@@ -35,6 +43,10 @@ pub const SCHEMA: &str = concat!(
      swapin_delay_total freepages_count freepages_delay_total thrashing_count \
      thrashing_delay_total compact_count compact_delay_total wpcopy_count wpcopy_delay_total \
      irq_count irq_delay_total\n",
+    "sample slots = cpu_us read_bytes write_bytes cpu_count cpu_delay_total blkio_count \
+     blkio_delay_total swapin_count swapin_delay_total freepages_count freepages_delay_total \
+     thrashing_count thrashing_delay_total compact_count compact_delay_total wpcopy_count \
+     wpcopy_delay_total irq_count irq_delay_total\n",
     "field 0 version u\n",
     "field 1 ac_exitcode u\n",
     "field 2 ac_flag u\n",
@@ -406,6 +418,25 @@ mod tests {
             drops: 0,
             queue_depth: 0,
         }));
+        let mut interval = Interval::new(0, 0);
+        interval.delay_accounting = Some(true);
+        for r in PsiResource::ALL {
+            let line = Some(crate::psi::Stall::default());
+            let p = crate::psi::Pressure {
+                some: line,
+                full: line,
+            };
+            interval.set_pressure(r, Some(&p));
+        }
+        out.push(Message::Interval(interval));
+        out.push(Message::Sample(Sample {
+            seq: 0,
+            sample: 0,
+            interval_ms: 0,
+            tgid: 0,
+            comm: Some(Comm::from_slice(b"x").unwrap()),
+            values,
+        }));
         out
     }
 
@@ -486,9 +517,14 @@ mod tests {
         }
         assert!(Profile::Full.has_comm());
         expected.push("profile full comm = every field".into());
+        expected.push(format!("sample slots = {}", SAMPLE_SLOTS.join(" ")));
         let written: Vec<String> = SCHEMA
             .lines()
-            .filter(|l| l.starts_with("field ") || l.starts_with("profile "))
+            .filter(|l| {
+                ["field ", "profile ", "sample "]
+                    .iter()
+                    .any(|k| l.starts_with(k))
+            })
             .map(String::from)
             .collect();
         let (mut e, mut w) = (expected, written);
@@ -497,7 +533,7 @@ mod tests {
         assert_eq!(e, w, "update SCHEMA (and core/WIRE.md) with the field list");
         // Every line of the text is one of the kinds checked above.
         assert!(SCHEMA.lines().skip(1).all(|l| {
-            ["struct ", "enum ", "field ", "profile "]
+            ["struct ", "enum ", "field ", "profile ", "sample "]
                 .iter()
                 .any(|k| l.starts_with(k))
         }));

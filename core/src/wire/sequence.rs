@@ -1,6 +1,9 @@
 //! Sequence accounting: which of a sender's record numbers arrived, which its Loss frames
 //! cover, which are missing, and which frames are resent duplicates.
 //!
+//! Intervals and samples share the records' numbering (core/WIRE.md, "Numbered frames"):
+//! feed them to [`SeqTracker::on_record`] like records; "record" below means any of them.
+//!
 //! The agent numbers every record it receives from the kernel, 0, 1, 2, ..., and carries
 //! the numbering across reconnects; every number it does not send is covered by a Loss
 //! frame (`next_seq - count .. next_seq`) sent before the records that follow. So, per
@@ -39,7 +42,8 @@ pub enum Verdict {
 pub struct SeqCounts {
     /// Streams begun ([`SeqTracker::on_stream`]: one per header).
     pub streams: u64,
-    /// Records taken ([`Verdict::New`]); duplicates not included.
+    /// Numbered frames (records, intervals, samples: [`SeqTracker::on_record`]) taken
+    /// ([`Verdict::New`]); duplicates not included.
     pub records: u64,
     /// Numbers neither received nor covered by a Loss frame: lost in transit. A record or
     /// Loss that arrives late for one of them takes it off again.

@@ -9,6 +9,7 @@ use proptest::prelude::*;
 use std::vec::Vec;
 
 use super::*;
+use crate::taskstats::{DelayCounter, Deltas};
 
 fn hstring<const N: usize>() -> impl Strategy<Value = String<N>> {
     // Any Unicode, cut to fit the capacity on a char boundary.
@@ -122,14 +123,140 @@ pub fn heartbeat() -> impl Strategy<Value = Heartbeat> {
     )
 }
 
+/// Any interval.
+pub fn interval() -> impl Strategy<Value = Interval> {
+    (
+        (any::<u64>(), any::<u64>(), any::<u64>()),
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+        any::<Option<bool>>(),
+        proptest::array::uniform8(any::<Option<u16>>()),
+    )
+        .prop_map(
+            |((seq, sample, uptime_ms), (interval_ms, tasks_total, rows), delay, avg)| Interval {
+                seq,
+                sample,
+                uptime_ms,
+                interval_ms,
+                tasks_total,
+                rows,
+                delay_accounting: delay,
+                cpu_some_avg10: avg[0],
+                cpu_full_avg10: avg[1],
+                memory_some_avg10: avg[2],
+                memory_full_avg10: avg[3],
+                io_some_avg10: avg[4],
+                io_full_avg10: avg[5],
+                irq_some_avg10: avg[6],
+                irq_full_avg10: avg[7],
+            },
+        )
+}
+
+/// Any deltas a sampler can make: every counter present or absent, any interval.
+pub fn deltas() -> impl Strategy<Value = Deltas> {
+    let counter = || proptest::option::weighted(0.7, wire_u64());
+    (
+        wire_u64(),
+        (counter(), counter(), counter()),
+        proptest::array::uniform8(proptest::option::weighted(
+            0.7,
+            (wire_u64(), wire_u64()).prop_map(|(count, total_ns)| DelayCounter { count, total_ns }),
+        )),
+    )
+        .prop_map(|(interval_ns, (cpu, read, write), delays)| Deltas {
+            interval_ns,
+            cpu_us: cpu,
+            read_bytes: read,
+            write_bytes: write,
+            delays,
+        })
+}
+
+/// Any sample: values made from deltas, or any slots up to [`MAX_SLOTS`] (a newer
+/// sender's).
+pub fn sample() -> impl Strategy<Value = Sample> {
+    (
+        (any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>()),
+        proptest::option::of(proptest::collection::vec(any::<u8>(), 0..=COMM_CAP)),
+        prop_oneof![
+            deltas().prop_map(|d| Values::from_deltas(&d)).boxed(),
+            values().boxed()
+        ],
+    )
+        .prop_map(|((seq, sample, interval_ms, tgid), comm, values)| Sample {
+            seq,
+            sample,
+            interval_ms,
+            tgid,
+            comm: comm.map(|c| Comm::from_slice(&c).unwrap()),
+            values,
+        })
+}
+
+/// Any numbered message: a record, an interval or a sample.
+pub fn numbered() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        record().prop_map(Message::Record).boxed(),
+        interval().prop_map(Message::Interval).boxed(),
+        sample().prop_map(Message::Sample).boxed(),
+    ]
+}
+
 /// Any message, of every variant.
 pub fn message() -> impl Strategy<Value = Message> {
+    // Boxed: six unboxed arms of nested tuples overflow a test thread's stack in debug.
     prop_oneof![
-        header().prop_map(Message::Header),
-        record().prop_map(Message::Record),
-        loss().prop_map(Message::Loss),
-        heartbeat().prop_map(Message::Heartbeat),
+        header().prop_map(Message::Header).boxed(),
+        record().prop_map(Message::Record).boxed(),
+        loss().prop_map(Message::Loss).boxed(),
+        heartbeat().prop_map(Message::Heartbeat).boxed(),
+        interval().prop_map(Message::Interval).boxed(),
+        sample().prop_map(Message::Sample).boxed(),
     ]
+}
+
+/// `msg` numbered `seq`; other messages as they are.
+pub fn with_seq(msg: Message, seq: u64) -> Message {
+    match msg {
+        Message::Record(r) => Message::Record(Record { seq, ..r }),
+        Message::Interval(i) => Message::Interval(Interval { seq, ..i }),
+        Message::Sample(s) => Message::Sample(Sample { seq, ..s }),
+        other => other,
+    }
+}
+
+/// A small interval for stream tests: interval `sample` of 2 s, `rows` samples to follow,
+/// io pressure.
+pub fn small_interval(seq: u64, sample: u64, rows: u32) -> Message {
+    let mut i = Interval::new(sample, 2000);
+    i.seq = seq;
+    i.uptime_ms = 2000 * (sample + 1);
+    i.tasks_total = 100;
+    i.rows = rows;
+    i.delay_accounting = Some(true);
+    i.io_some_avg10 = Some(271);
+    i.io_full_avg10 = Some(126);
+    Message::Interval(i)
+}
+
+/// A small sample for stream tests: task `tgid` over 2 s, a quarter of a CPU, some
+/// writes and some IO delay.
+pub fn small_sample(seq: u64, sample: u64, tgid: u32) -> Message {
+    let mut d = Deltas::empty(2_000_000_000);
+    d.cpu_us = Some(500_000);
+    d.read_bytes = Some(0);
+    d.write_bytes = Some(8192);
+    d.delays[0] = Some(DelayCounter {
+        count: 40,
+        total_ns: 20_000_000,
+    });
+    d.delays[1] = Some(DelayCounter {
+        count: 3,
+        total_ns: 700_000_000,
+    });
+    let mut s = Sample::new(sample, tgid, Some(b"worker"), &d);
+    s.seq = seq;
+    Message::Sample(s)
 }
 
 /// Encodes `msg` as a frame into a fresh vector.

@@ -1,7 +1,9 @@
 //! Helpers shared by the end-to-end tests: finding the binaries, deciding whether the
 //! real kernel is reachable (and saying why not), running taskwire with a deadline, and
-//! reading /proc.
+//! reading /proc; a real terminal to run taskwire in ([`tmux`]).
 #![allow(dead_code, unsafe_code)] // each test file uses a subset; libc calls are FFI
+
+pub mod tmux;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
