@@ -25,8 +25,8 @@ pub mod tasks;
 use std::path::PathBuf;
 
 use rustix::io::Errno;
-use rustix::time::{ClockId, clock_gettime};
 use taskwire_cli::output::live::{Comm, DELAYS, Pressure};
+use taskwire_cli::sys::clock;
 use taskwire_core::taskstats::{Delay, Deltas, Identity, Peak, Skip, Snapshot, Start};
 
 use crate::client::Client;
@@ -122,7 +122,7 @@ impl Live {
             cur: Vec::new(),
             rows: Vec::new(),
             prev_start_ns: None,
-            ticks_per_s: rustix::param::clock_ticks_per_second().max(1),
+            ticks_per_s: clock::clock_ticks_per_second().max(1),
             cgroup_path: PathBuf::new(),
         }
     }
@@ -285,10 +285,8 @@ fn peaks(s: &Snapshot) -> [Option<Peak>; DELAYS] {
 /// Now on `CLOCK_BOOTTIME`, in ns: the clock /proc start times count on, so a task's
 /// start can be compared with a sweep's.
 pub fn now_ns() -> u64 {
-    let t = clock_gettime(ClockId::Boottime);
-    (t.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec as u64)
+    let (sec, nsec) = clock::boottime();
+    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// `ns` since boot in clock ticks, rounded down as the kernel rounds a start time.
