@@ -22,8 +22,6 @@
 pub mod pressure;
 pub mod tasks;
 
-use std::path::PathBuf;
-
 use rustix::io::Errno;
 use taskwire_cli::output::live::{Comm, DELAYS, Pressure};
 use taskwire_cli::sys::clock;
@@ -103,7 +101,7 @@ pub struct Live {
     /// When the previous sweep began, ns on `CLOCK_BOOTTIME`; `None` before the first.
     prev_start_ns: Option<u64>,
     ticks_per_s: u64,
-    cgroup_path: PathBuf,
+    cgroup_path: Vec<u8>,
 }
 
 impl Live {
@@ -123,7 +121,7 @@ impl Live {
             rows: Vec::new(),
             prev_start_ns: None,
             ticks_per_s: clock::clock_ticks_per_second().max(1),
-            cgroup_path: PathBuf::new(),
+            cgroup_path: Vec::new(),
         }
     }
 
