@@ -7,8 +7,10 @@
 //! without a new sweep.
 
 use std::ffi::OsString;
+use std::fmt::Display;
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -96,11 +98,14 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "sort" => {
                 let s = args.value(&name, v)?;
                 opts.sort = sort_key(&s).ok_or_else(|| {
-                    let names: Vec<&str> = SORT_KEYS.iter().map(|k| k.0).collect();
-                    args.usage(format!(
-                        "--sort: unknown key '{s}'; one of {}",
-                        names.join(", ")
-                    ))
+                    let mut msg = format!("--sort: unknown key '{s}'; one of ");
+                    for (i, (name, _, _)) in SORT_KEYS.iter().enumerate() {
+                        if i > 0 {
+                            msg.push_str(", ");
+                        }
+                        msg.push_str(name);
+                    }
+                    args.usage(msg)
                 })?;
             }
             "top" => {
@@ -194,7 +199,14 @@ pub fn parse_interval(s: &str) -> Result<u64, String> {
 pub fn help() -> String {
     let mut keys = String::new();
     for (name, _, what) in SORT_KEYS {
-        keys.push_str(&format!("\x20   {name:<10} {what}\n"));
+        keys.push_str("    ");
+        keys.push_str(name);
+        for _ in name.len()..10 {
+            keys.push(' ');
+        }
+        keys.push(' ');
+        keys.push_str(what);
+        keys.push('\n');
     }
     format!(
         "Usage: taskwire top [--interval SECS] [--threads] [--sort KEY] [--top N]\n\
@@ -261,10 +273,11 @@ impl View {
             total: 0,
             interval_ms: 0,
             pressure: Pressure::default(),
-            cgroup: opts
-                .cgroup
-                .as_ref()
-                .map(|p| (p.display().to_string(), Pressure::default())),
+            cgroup: opts.cgroup.as_ref().map(|p| {
+                // What `Path::display` shows, without core::fmt.
+                let shown = String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned();
+                (shown, Pressure::default())
+            }),
             delayacct: DelayAcct::Unknown,
         }
     }
@@ -377,7 +390,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
     // Block the stop signals before anything else could start a thread.
     let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
-        .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
+        .map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
     let mut client = Client::connect()?;
     let select = Select {
         threads: opts.threads,
@@ -385,10 +398,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         tgids: opts.tgids.clone(),
         cgroup,
     };
-    let mut live = Live::new(select).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut live = Live::new(select).map_err(|e| runtime("", &e))?;
     // The baseline: every task's first interval is measured from here.
-    live.sweep(&mut client)
-        .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+    live.sweep(&mut client).map_err(sweep_failed)?;
     // Not yet interactive (the terminal layer comes with its own loop): a terminal gets
     // the batch screens too, cut to a console's width.
     let size = if std::io::stdout().is_terminal() {
@@ -411,15 +423,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     while opts.iterations.is_none_or(|n| done < n) {
         let wait = next.saturating_duration_since(Instant::now());
         let woken = socket::pause(Some(sigfd.as_fd()), wait)
-            .map_err(|e| Failure::Runtime(format!("waiting for the interval: {e}")))?;
+            .map_err(|e| runtime("waiting for the interval", &e))?;
         if woken {
             break;
         }
         // Fixed steps, so intervals do not drift by the sweep's own time.
         next += period;
-        let iv = live
-            .sweep(&mut client)
-            .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+        let iv = live.sweep(&mut client).map_err(sweep_failed)?;
         view.update(&iv, delayacct_now());
         view.render(opts.format, size, &mut out);
         if opts.format == Format::Text && opts.iterations != Some(done + 1) {
@@ -430,12 +440,27 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             if e.kind() == ErrorKind::BrokenPipe {
                 return Ok(0);
             }
-            return Err(Failure::Runtime(format!("writing to stdout: {e}")));
+            return Err(runtime("writing to stdout", &e));
         }
         out.clear();
         done += 1;
     }
     Ok(0)
+}
+
+/// A runtime failure: `what: e`, or `e` alone after an empty `what`. One formatting
+/// call for every failure of the loop.
+fn runtime(what: &str, e: &dyn Display) -> Failure {
+    let mut msg = what.to_owned();
+    if !msg.is_empty() {
+        msg.push_str(": ");
+    }
+    msg.push_str(&e.to_string());
+    Failure::Runtime(msg)
+}
+
+fn sweep_failed(e: crate::live::Error) -> Failure {
+    runtime("sweep", &e)
 }
 
 fn view_id(opts: &Opts) -> IdKey {
