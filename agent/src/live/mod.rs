@@ -153,10 +153,13 @@ impl Live {
                             id: target.id(),
                             start: Start::Given(l.start),
                         };
-                        cur.push(Entry {
-                            snap: Snapshot::new(identity, &agg.stats, now_ns()),
-                            comm: l.comm,
-                        });
+                        insert_sorted(
+                            cur,
+                            Entry {
+                                snap: Snapshot::new(identity, &agg.stats, now_ns()),
+                                comm: l.comm,
+                            },
+                        );
                     }
                     // The task exited between listing and query: the ordinary case.
                     Err(ClientError::Os {
@@ -172,7 +175,6 @@ impl Live {
                 return Err(Error::Client(e));
             }
         }
-        self.cur.sort_unstable_by_key(|e| e.snap.identity().id);
         let born_after = self
             .prev_start_ns
             .map(|ns| ns_to_ticks(ns, self.ticks_per_s));
@@ -195,6 +197,20 @@ impl Live {
             pressure: pressure::system(),
             cgroup_pressure,
         })
+    }
+}
+
+/// Adds `e` to `table`, kept sorted by id. Answers come in the order of the listing (sorted
+/// by id) but for those asked again after a loss or given up on, which are at most a
+/// window ([`MAX_WINDOW`]) behind: `e` moves back that far at most. No sort of its own in
+/// the binary for the table.
+fn insert_sorted(table: &mut Vec<Entry>, e: Entry) {
+    let id = e.snap.identity().id;
+    table.push(e);
+    let mut at = table.len() - 1;
+    while at > 0 && table[at - 1].snap.identity().id > id {
+        table.swap(at - 1, at);
+        at -= 1;
     }
 }
 
