@@ -169,7 +169,11 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
 /// Seconds with up to three decimals ("2", "0.5", "1.25") as ms, within the limits.
 pub fn parse_interval(s: &str) -> Result<u64, String> {
     let bad = || format!("invalid --interval '{s}': seconds such as 2 or 0.5");
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    // Cut at the '.' by position: a byte search, not str's char searcher.
+    let (int, frac) = match s.bytes().position(|b| b == b'.') {
+        Some(at) => (&s[..at], &s[at + 1..]),
+        None => (s, ""),
+    };
     let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || frac.len() > 3 {
         return Err(bad());
@@ -385,7 +389,7 @@ fn cgroup(path: &std::path::Path) -> Result<Cgroup, Failure> {
 }
 
 /// Runs `taskwire top`.
-pub fn main(opts: Opts) -> Result<i32, Failure> {
+pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     let cgroup = opts.cgroup.as_deref().map(cgroup).transpose()?;
     delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
     // Block the stop signals before anything else could start a thread.
@@ -394,8 +398,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let mut client = Client::connect()?;
     let select = Select {
         threads: opts.threads,
-        pids: opts.pids.clone(),
-        tgids: opts.tgids.clone(),
+        // Moved, not cloned: nothing after this reads them from `opts`.
+        pids: std::mem::take(&mut opts.pids),
+        tgids: std::mem::take(&mut opts.tgids),
         cgroup,
     };
     let mut live = Live::new(select).map_err(|e| runtime("", &e))?;
