@@ -696,18 +696,26 @@ pub fn csv_row(out: &mut String, board: Option<&str>, row: &Row, interval_ms: u6
 /// space; invalid UTF-8 replaced by U+FFFD.
 fn csv_cell(out: &mut String, raw: &[u8]) {
     let s = String::from_utf8_lossy(raw);
-    let quote = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
+    // Byte by byte: every byte looked for is ASCII, so each cut falls between characters.
+    let b = s.as_bytes();
+    let quote = b.iter().any(|c| matches!(c, b',' | b'"' | b'\r' | b'\n'))
+        || b.first() == Some(&b' ')
+        || b.last() == Some(&b' ');
     if !quote {
         out.push_str(&s);
         return;
     }
     out.push('"');
-    for c in s.chars() {
-        if c == '"' {
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            // The quote, and the second quote that escapes it.
+            out.push_str(&s[start..=i]);
             out.push('"');
+            start = i + 1;
         }
-        out.push(c);
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -813,6 +821,48 @@ mod tests {
             )),
             "{out}"
         );
+    }
+
+    #[test]
+    fn csv_cells_quote_as_rfc_4180_says() {
+        // The char-by-char rule this byte-wise one replaced.
+        fn by_char(raw: &[u8]) -> String {
+            let s = String::from_utf8_lossy(raw);
+            if !(s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ')) {
+                return s.into_owned();
+            }
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                if c == '"' {
+                    out.push('"');
+                }
+                out.push(c);
+            }
+            out.push('"');
+            out
+        }
+        let pieces: [&[u8]; 10] = [
+            b"",
+            b"a",
+            b",",
+            b"\"",
+            b" ",
+            b"\r\n",
+            "é".as_bytes(),
+            b"\xff",
+            b"\"\"",
+            b"x y",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let raw = [a, b, c].concat();
+                    let mut out = String::new();
+                    csv_cell(&mut out, &raw);
+                    assert_eq!(out, by_char(&raw), "{raw:?}");
+                }
+            }
+        }
     }
 
     #[test]
