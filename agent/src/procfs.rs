@@ -12,11 +12,11 @@
 //! Cgroup member lists ([`Members`]) are read recursively into a vector the caller keeps
 //! across sweeps, so it only grows when the cgroup does.
 
-use std::ffi::{CStr, OsStr};
+use std::ffi::{CStr, OsString};
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{CWD, FileType, Mode, OFlags, RawDir, openat};
@@ -126,6 +126,21 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Appends `/name` to the path bytes `path`, as `PathBuf::push` does for a relative name
+/// (no separator after an empty path or a trailing one). Paths are built as bytes here:
+/// std's `PathBuf::push`, `pop` and `join` parse components, which a sweep does not need.
+pub(crate) fn push_name(path: &mut Vec<u8>, name: &[u8]) {
+    if path.last().is_some_and(|&b| b != b'/') {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+}
+
+/// Path bytes as a `PathBuf`, without copying.
+fn path_buf(bytes: Vec<u8>) -> PathBuf {
+    PathBuf::from(OsString::from_vec(bytes))
+}
 
 impl From<Error> for taskwire_cli::Failure {
     fn from(e: Error) -> Self {
@@ -374,8 +389,10 @@ impl Proc {
     }
 
     fn error(&self, rel: &RelPath, kind: ErrorKind) -> Error {
+        let mut path = self.path.as_os_str().as_bytes().to_vec();
+        push_name(&mut path, rel.bytes());
         Error {
-            path: self.path.join(OsStr::from_bytes(rel.bytes())),
+            path: path_buf(path),
             kind,
         }
     }
@@ -503,9 +520,9 @@ impl MemberFile {
 pub struct Members {
     ids: Vec<u32>,
     chunk: [u8; 4096],
-    /// The directory being read, for error messages; pushed and popped, so its capacity
-    /// is reused too.
-    path: PathBuf,
+    /// The directory being read, for error messages; names are appended and cut off
+    /// again, so its capacity is reused too.
+    path: Vec<u8>,
 }
 
 impl Members {
@@ -514,7 +531,7 @@ impl Members {
         Members {
             ids: Vec::new(),
             chunk: [0; 4096],
-            path: PathBuf::new(),
+            path: Vec::new(),
         }
     }
 
@@ -525,7 +542,7 @@ impl Members {
     pub fn read(&mut self, dir: &Path, file: MemberFile) -> Result<&[u32], Error> {
         self.ids.clear();
         self.path.clear();
-        self.path.push(dir);
+        self.path.extend_from_slice(dir.as_os_str().as_bytes());
         let fd = retry_on_intr(|| {
             openat(
                 CWD,
@@ -550,7 +567,7 @@ impl Members {
 
     fn error(&self, kind: ErrorKind) -> Error {
         Error {
-            path: self.path.clone(),
+            path: path_buf(self.path.clone()),
             kind,
         }
     }
@@ -560,7 +577,7 @@ impl Members {
             Ok(()) => {}
             Err(ErrorKind::Os(e)) if depth > 0 && vanished(e) => return Ok(()),
             Err(kind) => {
-                self.path.push(OsStr::from_bytes(file.name().to_bytes()));
+                push_name(&mut self.path, file.name().to_bytes());
                 return Err(self.error(kind));
             }
         }
@@ -578,7 +595,8 @@ impl Members {
             {
                 continue;
             }
-            self.path.push(OsStr::from_bytes(name.to_bytes()));
+            let parent_len = self.path.len();
+            push_name(&mut self.path, name.to_bytes());
             let child = match open_dir(dir, name) {
                 Ok(fd) => Some(fd),
                 Err(e) if vanished(e) || e == Errno::NOTDIR => None,
@@ -590,7 +608,7 @@ impl Members {
                 }
                 self.walk(&child, file, depth + 1)?;
             }
-            self.path.pop();
+            self.path.truncate(parent_len);
         }
         Ok(())
     }

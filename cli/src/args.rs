@@ -226,7 +226,11 @@ pub const MAX_PERIOD_MS: u64 = 86_400_000;
 /// [`MIN_PERIOD_MS`] to [`MAX_PERIOD_MS`] (`top --interval`, `stream --sample`).
 pub fn parse_period_ms(s: &str, what: &str) -> Result<u64, String> {
     let bad = || format!("invalid {what} '{s}': seconds such as 2 or 0.5");
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    // Cut at the '.' by position: a byte search, not str's char searcher.
+    let (int, frac) = match s.bytes().position(|b| b == b'.') {
+        Some(at) => (&s[..at], &s[at + 1..]),
+        None => (s, ""),
+    };
     let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || frac.len() > 3 {
         return Err(bad());

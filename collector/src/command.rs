@@ -1,15 +1,21 @@
 //! `taskwire decode`: the host side of `taskwire stream`.
 
 use std::ffi::OsString;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, IsTerminal};
 
+use crate::render::Only;
 use crate::session::Decoder;
 use crate::source::{self, Input, Opened};
 use crate::spec::Source;
-use crate::{self as decode, Reopen, Stop, Wake};
+use crate::view::View;
+use crate::view::front::Screen;
+use crate::{self as decode, Front, Reopen, Stop, Wake};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_format};
+use taskwire_cli::output::live::{Size, sort_key};
 use taskwire_cli::signals::{self, SignalFd};
+use taskwire_cli::term::Terminal;
+use taskwire_core::taskstats::SortKey;
 
 /// Options of `taskwire decode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,12 +26,36 @@ pub struct Opts {
     pub format: Format,
     /// Print per-board counts on stderr at the end.
     pub stats: bool,
+    /// `--only`: print only records or only samples.
+    pub only: Option<Only>,
+    /// `--view top`: the boards' live top instead of the frames.
+    pub view: Option<ViewOpts>,
+}
+
+/// Options of `--view top`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewOpts {
+    /// `--board`: the board shown (interactive: first; batch: only).
+    pub board: Option<String>,
+    /// `--sort`: the first sort.
+    pub sort: SortKey,
 }
 
 /// `taskwire decode --help`.
 pub fn help() -> String {
-    "\
-Usage: taskwire decode --from SOURCE [--format text|json|csv] [--stats]
+    let mut keys = String::new();
+    for line in taskwire_cli::term::keys::board_help_lines(76).lines() {
+        keys.push_str("    ");
+        keys.push_str(line);
+        keys.push('\n');
+    }
+    HELP.replace("{keys}", &keys)
+}
+
+const HELP: &str = "\
+Usage: taskwire decode --from SOURCE [--format text|json|csv]
+                       [--only records|samples] [--stats]
+       taskwire decode --from SOURCE --view top [--board ID] [--sort KEY] [--stats]
 
 Reads the record stream that `taskwire stream` sends (core/WIRE.md) and prints every
 record, loss report and heartbeat, each with the board it came from (the board id of
@@ -49,17 +79,39 @@ or SIGTERM, after which connected agents are told (FIN) and read for up to 1 s.
 
 Formats (stdout):
   text   one key=value line per message: board=B seq=N pid=ID comm=... and a summary
-  json   one object per line; \"type\" is header, record, loss or heartbeat. A record
-         has board, seq, kind (pid|tgid), id, profile, comm (not for the delays
-         profile) and every field present, by its kernel name; absent fields are
-         omitted, never null
-  csv    records only: board,seq,kind,id,comm then the fields of the record's
-         profile; empty cells for absent fields; a new header row when the profile
-         changes
+  json   one object per line; \"type\" is header, record, loss, heartbeat, interval
+         or sample. A record has board, seq, kind (pid|tgid), id, profile, comm (not
+         for the delays profile) and every field present, by its kernel name; absent
+         fields are omitted, never null. A sample (one task over one interval of
+         `stream --sample`) has board, seq, sample (the interval's number), then the
+         names of `top --format json`
+  csv    records: board,seq,kind,id,comm then the fields of the record's profile,
+         empty cells for absent fields; samples: board,seq,sample then the columns
+         of `top --format csv`. A new header row (after an empty line) when the
+         table changes: another profile, or records and samples mixed; --only gives
+         one table
+
+Live top of the boards (--view top): the screen of `taskwire top`, drawn on the
+host from the samples a board sends (`taskwire stream --sample SECS`), redrawn
+each time an interval is complete: its Interval frame and every row it
+announced, or its rows once the next interval starts or the input ends (the
+title then says what was lost). Records, losses and heartbeats are counted
+(--stats) but not printed. On a terminal (standard input and output, and the
+source is not -), one board at a time, keys acting at once:
+{keys}Ctrl-C quits too; the screen stays after the input ends, until q.
+Otherwise (a pipe, a file) one screen per completed interval of every board, or
+of --board ID only, with an empty line between screens.
 
 Options:
   --from SOURCE           where to read (required)
   --format text|json|csv  output format (default text)
+  --only records|samples  print only exit records (with headers, losses and
+                          heartbeats in text and json) or only intervals and
+                          samples; every frame is still counted
+  --view top              the boards' live top instead of the frames
+  --board ID              with --view top: show board ID first (batch: only it)
+  --sort KEY              with --view top: the first sort, a key of `top --sort`
+                          (cpu, cpu-delay, blkio, mem, ...; default cpu)
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
@@ -71,12 +123,10 @@ Options:
   -h, --help              this text
 
 Exit status:
-  0  the input ended, or SIGINT/SIGTERM
+  0  the input ended, SIGINT/SIGTERM, or q (--view top)
   1  runtime error (the source cannot be opened, port in use, output error)
   2  usage error (bad option or source)
-"
-    .to_owned()
-}
+";
 
 /// Parses `decode`'s arguments.
 pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
@@ -84,6 +134,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut from = None;
     let mut format = Format::Text;
     let mut stats = false;
+    let mut only = None;
+    let (mut view, mut board, mut sort) = (false, None, None);
+    let mut format_given = false;
     while let Some(arg) = a.next_arg()? {
         match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -95,6 +148,31 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 "format" => {
                     let f = a.value("format", v)?;
                     format = parse_format(&f, Format::ALL).map_err(|e| a.usage(e))?;
+                    format_given = true;
+                }
+                "only" => {
+                    let o = a.value("only", v)?;
+                    only = Some(Only::parse(&o).map_err(|e| a.usage(e))?);
+                }
+                "view" => {
+                    let w = a.value("view", v)?;
+                    if w != "top" {
+                        return Err(a.usage(format!("--view: '{w}' is not a view; there is top")));
+                    }
+                    view = true;
+                }
+                "board" => {
+                    let b = a.value("board", v)?;
+                    if b.is_empty() {
+                        return Err(a.usage("--board needs a board id"));
+                    }
+                    board = Some(b);
+                }
+                "sort" => {
+                    let k = a.value("sort", v)?;
+                    sort = Some(sort_key(&k).ok_or_else(|| {
+                        a.usage(format!("--sort: unknown key '{k}'; see --help"))
+                    })?);
                 }
                 "stats" => {
                     a.no_value("stats", v)?;
@@ -108,17 +186,45 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let from = from.ok_or_else(|| {
         a.usage("--from SOURCE is needed, e.g. --from tcp-listen:9000 or --from file:x.twr")
     })?;
+    let view = match view {
+        true if format_given || only.is_some() => {
+            return Err(
+                a.usage("--view top draws screens: --format and --only are for printing frames")
+            );
+        }
+        true => Some(ViewOpts {
+            board,
+            sort: sort.unwrap_or(SortKey::Cpu),
+        }),
+        false if board.is_some() || sort.is_some() => {
+            return Err(a.usage("--board and --sort go with --view top"));
+        }
+        false => None,
+    };
     Ok(Parsed::Run(Opts {
         from,
         format,
         stats,
+        only,
+        view,
     }))
 }
 
 /// Runs `taskwire decode`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
-    // Before anything could start a thread: the stop signals are read from a descriptor.
-    let sigfd = SignalFd::open(&signals::STOP_SIGNALS)
+    // Interactive with --view top when the keys can come from the terminal (stdin is not
+    // the source).
+    let term = match (&opts.view, &opts.from) {
+        (Some(_), Source::Stdin) | (None, _) => None,
+        (Some(_), _) => Terminal::open(),
+    };
+    // Before anything could start a thread: the stop signals are read from a descriptor;
+    // a terminal adds SIGHUP (it went away) and SIGWINCH (resized: redraw).
+    let stop: &[i32] = match term {
+        Some(_) => &signals::SCREEN_SIGNALS,
+        None => &signals::STOP_SIGNALS,
+    };
+    let sigfd = SignalFd::open(stop)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let opened = source::open(&opts.from)?;
     if let Opened::Listener(l) = &opened {
@@ -135,14 +241,32 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         }
         _ => None,
     };
-    let mut decoder = Decoder::new(opts.format);
+    let mut decoder = Decoder::new(opts.format).with_only(opts.only);
+    if let Some(v) = &opts.view {
+        // Batch screens as `top` prints them: a terminal's cut to a console's width.
+        let batch = match std::io::stdout().is_terminal() {
+            true => Size {
+                cols: 80,
+                rows: None,
+            },
+            false => Size::BATCH,
+        };
+        let batch = term.is_none().then_some(batch);
+        decoder = decoder.with_view(View::new(v.sort, v.board.clone(), batch));
+    }
+    let mut screen = term.map(|t| Screen::new(t, opts.view.as_ref().and_then(|v| v.board.clone())));
     let mut out = std::io::stdout().lock();
     let wake: &dyn Wake = &sigfd;
-    let stop = decode::pump(opened, &mut decoder, Some(wake), &mut out, reopen)?;
+    let front = screen.as_mut().map(|s| s as &mut dyn Front);
+    let stop = decode::pump(opened, &mut decoder, Some(wake), &mut out, reopen, front);
+    // The terminal is restored before anything more is said.
+    drop(screen);
+    let stop = stop?;
     let why = match &stop {
         Stop::End => "end of input".to_owned(),
         Stop::Signal(sig) => signals::name(*sig).to_owned(),
         Stop::Output(_) => "an output error".to_owned(),
+        Stop::Quit => "q".to_owned(),
     };
     if decoder.renderer().unknown_slots {
         eprintln!(
@@ -176,7 +300,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         // `taskwire decode ... | head` ends the reader first: not a failure.
         Stop::Output(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
         Stop::Output(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
-        Stop::End | Stop::Signal(_) => Ok(0),
+        Stop::End | Stop::Signal(_) | Stop::Quit => Ok(0),
     }
 }
 
@@ -202,8 +326,22 @@ mod tests {
         assert!(o.stats);
         let o = parse(&["--from=-"]).unwrap().unwrap();
         assert_eq!(
-            (o.from, o.format, o.stats),
-            (Source::Stdin, Format::Text, false)
+            (o.from, o.format, o.stats, o.only, o.view),
+            (Source::Stdin, Format::Text, false, None, None)
+        );
+        let o = parse(&["--from=-", "--format=csv", "--only", "samples"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.only, Some(Only::Samples));
+        let o = parse(&["--from=-", "--view", "top", "--board=b1", "--sort", "io"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.view,
+            Some(ViewOpts {
+                board: Some("b1".into()),
+                sort: SortKey::Delay(taskwire_core::taskstats::Delay::Blkio),
+            })
         );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());
@@ -219,6 +357,22 @@ mod tests {
             (&["--from", "-", "--format", "xml"][..], "text, json or csv"),
             (&["--from", "-", "--stats=yes"][..], "takes no value"),
             (&["--from", "-", "extra"][..], "unexpected argument"),
+            (&["--from", "-", "--only", "both"][..], "records or samples"),
+            (&["--from", "-", "--view", "htop"][..], "not a view"),
+            (&["--from", "-", "--board", "b"][..], "go with --view top"),
+            (&["--from", "-", "--sort", "cpu"][..], "go with --view top"),
+            (
+                &["--from", "-", "--view=top", "--sort", "x"][..],
+                "unknown key 'x'",
+            ),
+            (
+                &["--from", "-", "--view=top", "--format=json"][..],
+                "draws screens",
+            ),
+            (
+                &["--from", "-", "--view=top", "--only=samples"][..],
+                "draws screens",
+            ),
         ] {
             let e = parse(args).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{args:?}");
@@ -242,6 +396,12 @@ mod tests {
             "--stats",
             "omitted",
             "2  usage error",
+            "--only records|samples",
+            "--view top",
+            "stream --sample",
+            "tab next board",
+            "cpu-delay, blkio",
+            "--board ID",
         ] {
             assert!(h.contains(needle), "{needle}");
         }

@@ -5,9 +5,11 @@
 //! and board and feeds the shared [`session::Decoder`], which renders ([`render`]) and
 //! counts ([`tally`], which also follows each board's sequence numbers: gaps covered by
 //! the agent's Loss frames or not, duplicates dropped). [`pump`] is the single-threaded poll loop that
-//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections and the
-//! SIGINT/SIGTERM descriptor. Memory is fixed per connection (a frame buffer of each
-//! kind, about 3 KiB), so no input, however long or broken, makes it grow.
+//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections, the
+//! SIGINT/SIGTERM descriptor and, for `--view top` on a terminal, the terminal's keys
+//! ([`Front`], [`view`]). Memory is fixed per connection (a frame buffer of each kind,
+//! about 3 KiB), so no input, however long or broken, makes it grow; the view keeps two
+//! intervals per board, at most [`view::assembly::MAX_ROWS`] rows each.
 
 pub mod boards;
 pub mod command;
@@ -18,9 +20,10 @@ pub mod source;
 pub mod spec;
 pub mod stats;
 pub mod tally;
+pub mod view;
 
 use std::io::{self, ErrorKind, Write};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
@@ -52,6 +55,21 @@ pub enum Stop {
     Signal(i32),
     /// Writing the output failed (a closed pipe included).
     Output(io::Error),
+    /// The interactive screen was quit (q), or its terminal hung up.
+    Quit,
+}
+
+/// What the loop serves beside its streams: the interactive screen of `decode --view
+/// top`, whose keys are read as they come while the streams go on being read.
+pub trait Front {
+    /// The descriptor of its input (a terminal's keys), polled with the streams.
+    fn input(&self) -> BorrowedFd<'_>;
+    /// Once per turn of the loop, `ready` when its input is readable: read the keys and
+    /// redraw what changed. `Ok(false)` ends the loop ([`Stop::Quit`]).
+    fn serve(&mut self, decoder: &mut Decoder, ready: bool) -> Result<bool, Failure>;
+    /// A signal arrived on the wake descriptor: true when it was for the front (a
+    /// resize), false when it stops the loop.
+    fn signal(&mut self, sig: i32) -> bool;
 }
 
 /// What wakes the loop to stop: SIGINT/SIGTERM through a signalfd.
@@ -79,13 +97,16 @@ struct Conn {
 /// Runs until the input ends, a stop signal arrives or the output fails.
 ///
 /// `reopen`, for a single stream, is tried every second after the stream ends or fails
-/// instead of stopping (a UART whose adapter was unplugged).
+/// instead of stopping (a UART whose adapter was unplugged). With a `front` (an
+/// interactive screen), the end of the input does not end the loop: the screen stays
+/// until it is quit or a stop signal comes.
 pub fn pump(
     opened: Opened,
     decoder: &mut Decoder,
     wake: Option<&dyn Wake>,
     out: &mut dyn Write,
     mut reopen: Option<Reopen>,
+    mut front: Option<&mut dyn Front>,
 ) -> Result<Stop, Failure> {
     let (listener, mut conns) = match opened {
         Opened::Stream(input, peer) => (
@@ -100,7 +121,16 @@ pub fn pump(
     decoder.tally.connections = conns.len() as u64;
     let mut buf = vec![0u8; READ_CHUNK];
     let mut last_refusal: Option<Instant> = None;
+    let (mut keys, mut ended) = (false, false);
     loop {
+        if let Some(f) = front.as_mut() {
+            if !f.serve(decoder, std::mem::take(&mut keys))? {
+                return Ok(match write_out(decoder, out) {
+                    Ok(()) => Stop::Quit,
+                    Err(e) => Stop::Output(e),
+                });
+            }
+        }
         if let Err(e) = write_out(decoder, out) {
             return Ok(Stop::Output(e));
         }
@@ -108,11 +138,15 @@ pub fn pump(
         let ready = wait(
             wake,
             listener.as_ref(),
+            front.as_deref().map(Front::input),
             &conns,
             down.then_some(REOPEN_EVERY),
         )?;
+        keys = ready.front;
         if ready.wake {
-            if let Some(sig) = wake.and_then(Wake::take) {
+            let sig = wake.and_then(Wake::take);
+            let stop = sig.filter(|&s| !front.as_mut().is_some_and(|f| f.signal(s)));
+            if let Some(sig) = stop {
                 drop(listener);
                 drain(&mut conns, decoder, &mut buf);
                 return Ok(match write_out(decoder, out) {
@@ -174,10 +208,16 @@ pub fn pump(
             }
         }
         if listener.is_none() && conns.is_empty() {
-            return Ok(match write_out(decoder, out) {
-                Ok(()) => Stop::End,
-                Err(e) => Stop::Output(e),
-            });
+            if !std::mem::replace(&mut ended, true) {
+                decoder.end_of_input();
+            }
+            // An interactive screen stays up, showing the last interval, until quit.
+            if front.is_none() {
+                return Ok(match write_out(decoder, out) {
+                    Ok(()) => Stop::End,
+                    Err(e) => Stop::Output(e),
+                });
+            }
         }
     }
 }
@@ -198,21 +238,26 @@ fn write_out(decoder: &mut Decoder, out: &mut dyn Write) -> io::Result<()> {
 struct Ready {
     wake: bool,
     listener: bool,
+    front: bool,
     conns: Vec<bool>,
 }
 
 fn wait(
     wake: Option<&dyn Wake>,
     listener: Option<&Listener>,
+    front: Option<BorrowedFd<'_>>,
     conns: &[Conn],
     timeout: Option<Duration>,
 ) -> Result<Ready, Failure> {
-    let mut fds = Vec::with_capacity(2 + conns.len());
+    let mut fds = Vec::with_capacity(3 + conns.len());
     if let Some(w) = wake {
         fds.push(PollFd::from_borrowed_fd(w.as_fd(), PollFlags::IN));
     }
     if let Some(l) = listener {
         fds.push(PollFd::new(l, PollFlags::IN));
+    }
+    if let Some(f) = front {
+        fds.push(PollFd::from_borrowed_fd(f, PollFlags::IN));
     }
     // Streams that are gone are not polled; their slots stay false.
     let polled: Vec<usize> = (0..conns.len())
@@ -233,6 +278,7 @@ fn wait(
     let mut ready = Ready {
         wake: wake.is_some() && it.next().unwrap_or(false),
         listener: listener.is_some() && it.next().unwrap_or(false),
+        front: front.is_some() && it.next().unwrap_or(false),
         conns: vec![false; conns.len()],
     };
     for (&i, r) in polled.iter().zip(it) {
@@ -316,7 +362,7 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
         if left.is_zero() {
             break;
         }
-        let Ok(ready) = wait(None, None, conns, Some(left)) else {
+        let Ok(ready) = wait(None, None, None, conns, Some(left)) else {
             break;
         };
         let mut i = 0;
@@ -365,7 +411,15 @@ mod tests {
         let src = Source::parse(&format!("file:{}", path.display())).unwrap();
         let mut d = Decoder::new(Format::Text);
         let mut out = Vec::new();
-        let stop = pump(source::open(&src).unwrap(), &mut d, None, &mut out, None).unwrap();
+        let stop = pump(
+            source::open(&src).unwrap(),
+            &mut d,
+            None,
+            &mut out,
+            None,
+            None,
+        )
+        .unwrap();
         assert!(matches!(stop, Stop::End), "{stop:?}");
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().filter(|l| l.contains(" seq=")).count(), 60);
@@ -432,7 +486,7 @@ mod tests {
         let mut d = Decoder::new(Format::Json);
         let mut out = Vec::new();
         let w = PipeWake(wake);
-        let stop = pump(Opened::Listener(l), &mut d, Some(&w), &mut out, None).unwrap();
+        let stop = pump(Opened::Listener(l), &mut d, Some(&w), &mut out, None, None).unwrap();
         sender.join().unwrap();
         assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
         let recs: Vec<(String, u64)> = d
@@ -488,7 +542,15 @@ mod tests {
         });
         let mut d = Decoder::new(Format::Text);
         let w = PipeWake(wake);
-        let stop = pump(Opened::Listener(l), &mut d, Some(&w), &mut Vec::new(), None).unwrap();
+        let stop = pump(
+            Opened::Listener(l),
+            &mut d,
+            Some(&w),
+            &mut Vec::new(),
+            None,
+            None,
+        )
+        .unwrap();
         assert!(matches!(stop, Stop::Signal(2)), "{stop:?}");
         assert_eq!(client.join().unwrap(), 3);
         assert_eq!(d.tally.refused_connections, 3);
@@ -533,7 +595,7 @@ mod tests {
         let mut d = Decoder::new(Format::Json);
         let mut out = Vec::new();
         let w = PipeWake(wake);
-        let stop = pump(opened, &mut d, Some(&w), &mut out, Some(reopen)).unwrap();
+        let stop = pump(opened, &mut d, Some(&w), &mut out, Some(reopen), None).unwrap();
         writer.join().unwrap();
         assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
         let (name, b) = d.tally.boards().next().unwrap();

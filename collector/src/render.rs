@@ -11,7 +11,8 @@
 //! * **Samples of live tasks**: one line or object per task per interval, the rates made
 //!   from the sample's deltas over its own `interval_ms`, through the live view's shared
 //!   writer (`taskwire_cli::output::live`, the names of `top --format json`): in JSON
-//!   `"type":"sample"`, `board`, `tgid`, `comm`, `interval_ms`, `cpu_pct`,
+//!   `"type":"sample"`, `board`, `seq`, `sample` (the interval's number, so that rows can
+//!   be grouped when the interval's frame was lost), `tgid`, `comm`, `interval_ms`, `cpu_pct`,
 //!   `read_bytes_per_s`, `write_bytes_per_s`, and per delay category `C_delay_pct` and
 //!   `C_per_s`; absent values omitted. Before its samples, an `"type":"interval"` object
 //!   gives the interval's number, length, tasks and rows, delay accounting and the
@@ -21,12 +22,13 @@
 //! * **csv**: records and samples, each in its own table. A record table has a header row
 //!   `board,seq,kind,id,comm,<the profile's fields>`, then one row per record; absent
 //!   fields are empty cells. A sample table has the header row of `top --format csv` with
-//!   a `board` column first. A row that does not belong in the current table (a sample
+//!   `board,seq,sample` first. A row that does not belong in the current table (a sample
 //!   after records, a record of another profile than the previous one) starts a new table:
 //!   an empty line and its header row (an agent sends one profile, so records change table
 //!   only when boards with different profiles share a decoder, or samples come between).
 //!   Intervals, losses and heartbeats are not in CSV. Cells holding a comma, quote, CR or
-//!   LF are quoted RFC 4180 style.
+//!   LF are quoted RFC 4180 style. `decode --only records|samples` prints one kind only,
+//!   so a mixed stream gives one table.
 
 use std::borrow::BorrowMut;
 use std::fmt::Write;
@@ -43,6 +45,26 @@ use taskwire_cli::output::{escape_token, push_fixed};
 
 /// Output format of `decode`: the one every command shares.
 pub use taskwire_cli::args::Format;
+
+/// `--only`: which numbered frames `decode` prints (every frame is counted all the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Exit records; no intervals or samples.
+    Records,
+    /// Intervals and samples; no exit records.
+    Samples,
+}
+
+impl Only {
+    /// `records` or `samples`.
+    pub fn parse(s: &str) -> Result<Only, String> {
+        match s {
+            "records" => Ok(Only::Records),
+            "samples" => Ok(Only::Samples),
+            _ => Err(format!("--only: '{s}' is not records or samples")),
+        }
+    }
+}
 
 /// The name of a record kind.
 pub fn kind_name(k: Kind) -> &'static str {
@@ -221,15 +243,26 @@ impl Renderer {
                 out.push('\n');
             }
             Format::Json => {
-                live::json_row(out, "sample", Some(board), IdKey::Tgid, &row, interval_ms);
+                let numbers = [("seq", x.seq), ("sample", x.sample)];
+                live::json_row_with(
+                    out,
+                    "sample",
+                    Some(board),
+                    &numbers,
+                    IdKey::Tgid,
+                    &row,
+                    interval_ms,
+                );
                 out.push('\n');
             }
             Format::Csv => {
                 if self.csv_table(CsvTable::Samples, out) {
-                    live::csv_header(out, true, IdKey::Tgid);
+                    out.push_str("board,seq,sample,");
+                    live::csv_header(out, false, IdKey::Tgid);
                     out.push('\n');
                 }
-                live::csv_row(out, Some(board), &row, interval_ms);
+                let _ = write!(out, "{},{},{},", csv_cell(board), x.seq, x.sample);
+                live::csv_row(out, None, &row, interval_ms);
                 out.push('\n');
             }
         }
@@ -559,7 +592,8 @@ mod tests {
         Renderer::new(Format::Json).sample("b\"1", &x, &mut out);
         assert_eq!(
             out,
-            "{\"type\":\"sample\",\"board\":\"b\\\"1\",\"tgid\":812,\"comm\":\"worker\",\
+            "{\"type\":\"sample\",\"board\":\"b\\\"1\",\"seq\":10,\"sample\":3,\"tgid\":812,\
+             \"comm\":\"worker\",\
              \"interval_ms\":2000,\"cpu_pct\":25.00,\"read_bytes_per_s\":0,\
              \"write_bytes_per_s\":4096,\"cpu_delay_pct\":1.00,\"cpu_per_s\":20.000,\
              \"blkio_delay_pct\":35.00,\"blkio_per_s\":1.500}\n"
@@ -629,11 +663,16 @@ mod tests {
         assert_eq!(lines.len(), 9, "{out}");
         assert_eq!(lines[0], csv_header(Profile::Acct));
         assert_eq!(lines[2], "");
-        let mut header = String::new();
-        live::csv_header(&mut header, true, IdKey::Tgid);
+        // The sample table: where each row is in the numbering, then top's columns.
+        let mut header = String::from("board,seq,sample,");
+        live::csv_header(&mut header, false, IdKey::Tgid);
         assert_eq!(lines[3], header);
-        assert!(lines[4].starts_with("a,5,worker,2000,25.00,0,4096,1.00,20.000,,,35.00,"));
-        assert!(lines[5].starts_with("a,5,\"a,b\",2000,"), "{}", lines[5]);
+        assert!(lines[4].starts_with("a,1,0,5,worker,2000,25.00,0,4096,1.00,20.000,,,35.00,"));
+        assert!(
+            lines[5].starts_with("a,1,0,5,\"a,b\",2000,"),
+            "{}",
+            lines[5]
+        );
         let cols = header.split(',').count();
         assert_eq!(lines[4].split(',').count(), cols);
         assert_eq!(lines[6], "");

@@ -9,8 +9,9 @@ use taskwire_core::Error;
 use taskwire_core::wire::{Message, Refusal, SCHEMA_HASH, StreamReader, Verdict, WIRE_VERSION};
 
 use super::rejected::Rejected;
-use super::render::{Format, Renderer};
+use super::render::{Format, Only, Renderer};
 use super::tally::Tally;
+use super::view::View;
 
 /// State shared by every stream: the output and the counts.
 #[derive(Debug)]
@@ -18,6 +19,11 @@ pub struct Decoder {
     /// Per-board counts.
     pub tally: Tally,
     renderer: Renderer,
+    /// `--only`: the kind of numbered frames printed (all of them are counted).
+    only: Option<Only>,
+    /// `--view top`: samples go to the view and nothing else is printed (everything is
+    /// still counted).
+    pub view: Option<View>,
     /// Rendered output not written yet.
     pub out: String,
     /// Headerless streams labelled so far (`?1`, `?2`, ...).
@@ -30,8 +36,35 @@ impl Decoder {
         Decoder {
             tally: Tally::new(),
             renderer: Renderer::new(format),
+            only: None,
+            view: None,
             out: String::new(),
             headerless: 0,
+        }
+    }
+
+    /// This decoder printing only records or only samples (`--only`).
+    pub fn with_only(self, only: Option<Only>) -> Decoder {
+        Decoder { only, ..self }
+    }
+
+    /// This decoder feeding `view` rather than printing (`--view top`).
+    pub fn with_view(self, view: View) -> Decoder {
+        Decoder {
+            view: Some(view),
+            ..self
+        }
+    }
+
+    /// Whether frames of `kind` are printed.
+    fn prints(&self, kind: Only) -> bool {
+        self.view.is_none() && self.only.is_none_or(|o| o == kind)
+    }
+
+    /// Every stream ended: the view's intervals being assembled are complete.
+    pub fn end_of_input(&mut self) {
+        if let Some(v) = &mut self.view {
+            v.finish_all(&mut self.out);
         }
     }
 
@@ -70,6 +103,9 @@ impl Decoder {
             let label = self.label(session).to_owned();
             let pending = std::mem::take(&mut session.pending);
             self.tally.rejected(&label, &pending);
+        }
+        if let (Some(v), Some(label)) = (&mut self.view, &session.label) {
+            v.finish(label, &mut self.out);
         }
     }
 
@@ -126,12 +162,17 @@ impl Decoder {
                 self.tally.header(&board);
                 let pending = std::mem::take(&mut s.pending);
                 self.tally.rejected(&board, &pending);
-                self.renderer.header(&board, &h, &mut self.out);
+                match &mut self.view {
+                    Some(v) => v.header(&board, &h),
+                    None => self.renderer.header(&board, &h, &mut self.out),
+                }
             }
             Ok(Message::Record(r)) => {
                 let board = self.label(s).to_owned();
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.record(&board, r.kind, r.seq, fresh) == Verdict::New {
+                if self.tally.record(&board, r.kind, r.seq, fresh) == Verdict::New
+                    && self.prints(Only::Records)
+                {
                     self.renderer.record(&board, &r, &mut self.out);
                 }
             }
@@ -139,21 +180,29 @@ impl Decoder {
                 let board = self.label(s).to_owned();
                 let fresh = std::mem::take(&mut s.fresh);
                 if self.tally.interval(&board, i.seq, fresh) == Verdict::New {
-                    self.renderer.interval(&board, &i, &mut self.out);
+                    if let Some(v) = &mut self.view {
+                        v.interval(&board, &i, &mut self.out);
+                    } else if self.prints(Only::Samples) {
+                        self.renderer.interval(&board, &i, &mut self.out);
+                    }
                 }
             }
             Ok(Message::Sample(x)) => {
                 let board = self.label(s).to_owned();
                 let fresh = std::mem::take(&mut s.fresh);
                 if self.tally.sample(&board, x.seq, fresh) == Verdict::New {
-                    self.renderer.sample(&board, &x, &mut self.out);
+                    if let Some(v) = &mut self.view {
+                        v.sample(&board, &x, &mut self.out);
+                    } else if self.prints(Only::Samples) {
+                        self.renderer.sample(&board, &x, &mut self.out);
+                    }
                 }
             }
             Ok(Message::Loss(l)) => {
                 let board = self.label(s).to_owned();
                 // Only a Loss of numbered records is a numbered frame.
                 let fresh = l.is_numbered() && std::mem::take(&mut s.fresh);
-                if self.tally.loss(&board, &l, fresh) == Verdict::New {
+                if self.tally.loss(&board, &l, fresh) == Verdict::New && self.view.is_none() {
                     self.renderer.loss(&board, &l, &mut self.out);
                 }
             }
@@ -162,7 +211,9 @@ impl Decoder {
                 // the numbering (frames dropped before sending take numbers too).
                 let board = self.label(s).to_owned();
                 self.tally.heartbeat(&board);
-                self.renderer.heartbeat(&board, &h, &mut self.out);
+                if self.view.is_none() {
+                    self.renderer.heartbeat(&board, &h, &mut self.out);
+                }
             }
             Err(e) => match &s.label {
                 Some(board) => {
@@ -222,6 +273,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Only;
     use taskwire_core::wire::testutil::{
         self, frame, loss_of, named_header as header, small_interval, small_record as record,
         small_sample, stream_bytes,
@@ -496,9 +548,66 @@ mod tests {
             .find(|l| l.contains("\"type\":\"sample\""))
             .unwrap();
         assert!(
-            first.starts_with("{\"type\":\"sample\",\"board\":\"mix\",\"tgid\":100,"),
+            first.starts_with(
+                "{\"type\":\"sample\",\"board\":\"mix\",\"seq\":3,\"sample\":0,\"tgid\":100,"
+            ),
             "{first}"
         );
+    }
+
+    #[test]
+    fn only_picks_what_is_printed_not_what_is_counted() {
+        for (only, types) in [
+            (Only::Records, &["header", "record", "loss"][..]),
+            (Only::Samples, &["header", "interval", "sample", "loss"][..]),
+        ] {
+            let mut d = decoder().with_only(Some(only));
+            let mut s = Session::new("m");
+            d.feed(&mut s, &mixed_stream());
+            let (_, b) = d.tally.boards().next().unwrap();
+            assert_eq!((b.records(), b.intervals, b.samples), (4, 2, 5));
+            for l in d.out.lines() {
+                assert!(
+                    types
+                        .iter()
+                        .any(|t| l.contains(&format!("\"type\":\"{t}\""))),
+                    "{l}"
+                );
+            }
+        }
+        // CSV of samples only: one table.
+        let mut d = Decoder::new(Format::Csv).with_only(Some(Only::Samples));
+        let mut s = Session::new("m");
+        d.feed(&mut s, &mixed_stream());
+        let lines: Vec<&str> = d.out.lines().collect();
+        assert_eq!(lines.len(), 1 + 5, "{}", d.out);
+        assert!(lines[0].starts_with("board,seq,sample,tgid,"));
+        assert!(lines[1..].iter().all(|l| l.starts_with("mix,")));
+    }
+
+    #[test]
+    fn the_view_takes_the_samples_and_every_frame_is_still_counted() {
+        use crate::view::View;
+        use taskwire_cli::output::live::Size;
+        use taskwire_core::taskstats::SortKey;
+        let mut d = decoder().with_view(View::new(SortKey::Cpu, None, Some(Size::BATCH)));
+        let mut s = Session::new("m");
+        d.feed(&mut s, &mixed_stream());
+        // Interval 0 is whole (3 rows); interval 1 (2 rows) too; the one dropped into
+        // the Loss never shows.
+        let (_, b) = d.tally.boards().next().unwrap();
+        assert_eq!((b.records(), b.intervals, b.samples), (4, 2, 5));
+        assert_eq!(b.covered_by(LossReason::QueueOverflow), 3);
+        let screens: Vec<&str> = d.out.split("\n\n").collect();
+        assert_eq!(screens.len(), 2, "{}", d.out);
+        assert!(screens[0].starts_with("mix  every 2.0 s  3 of 100 thread groups"));
+        assert!(
+            !d.out.contains("\"type\""),
+            "nothing else printed: {}",
+            d.out
+        );
+        d.close(&mut s);
+        assert_eq!(d.out.split("\n\n").count(), 2, "nothing was pending");
     }
 
     #[test]

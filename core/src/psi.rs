@@ -128,8 +128,8 @@ impl Pressure {
             return Err(Error::Empty);
         }
         let mut out = Pressure::default();
-        for line in body.split(|&b| b == b'\n') {
-            let mut tokens = line.split(|&b| b == b' ');
+        for line in split(body, b'\n') {
+            let mut tokens = split(line, b' ');
             let slot = match tokens.next() {
                 Some(b"some") => &mut out.some,
                 Some(b"full") => &mut out.full,
@@ -146,68 +146,82 @@ impl Pressure {
 
 /// The `key=value` tokens of one line, after its kind.
 fn stall<'a>(tokens: impl Iterator<Item = &'a [u8]>) -> Result<Stall> {
-    let (mut avg10, mut avg60, mut avg300, mut total) = (None, None, None, None);
+    // avg10, avg60, avg300 (each at most AVG_MAX) and total, in that order.
+    let mut values = [None; 4];
     for token in tokens {
-        let mut halves = token.splitn(2, |&b| b == b'=');
-        let (Some(key), Some(value)) = (halves.next(), halves.next()) else {
+        let Some((key, value)) = split_once(token, b'=') else {
             return Err(Error::Malformed);
         };
-        match key {
-            b"avg10" => once(&mut avg10, avg(value)?)?,
-            b"avg60" => once(&mut avg60, avg(value)?)?,
-            b"avg300" => once(&mut avg300, avg(value)?)?,
-            b"total" => once(&mut total, number(value)?)?,
+        let (slot, value) = match key {
+            b"avg10" => (0, avg(value)?),
+            b"avg60" => (1, avg(value)?),
+            b"avg300" => (2, avg(value)?),
+            b"total" => (3, number(value)?),
             b"" => return Err(Error::Malformed),
-            _ => {}
+            _ => continue,
+        };
+        // A known key given twice.
+        if values[slot].replace(value).is_some() {
+            return Err(Error::Malformed);
         }
     }
+    let [Some(avg10), Some(avg60), Some(avg300), Some(total_us)] = values else {
+        return Err(Error::Missing);
+    };
+    // The averages were checked against AVG_MAX, which fits a u16.
     Ok(Stall {
-        avg10: avg10.ok_or(Error::Missing)?,
-        avg60: avg60.ok_or(Error::Missing)?,
-        avg300: avg300.ok_or(Error::Missing)?,
-        total_us: total.ok_or(Error::Missing)?,
+        avg10: avg10 as u16,
+        avg60: avg60 as u16,
+        avg300: avg300 as u16,
+        total_us,
     })
 }
 
-/// Stores a key's value, refusing a second one.
-fn once<T>(slot: &mut Option<T>, value: T) -> Result<()> {
-    if slot.replace(value).is_some() {
-        return Err(Error::Malformed);
-    }
-    Ok(())
+/// The parts of `s` between `sep`s: one splitter for lines and tokens alike.
+fn split(s: &[u8], sep: u8) -> impl Iterator<Item = &[u8]> {
+    s.split(move |&b| b == sep)
 }
 
-/// An average as `psi_show` prints it (`%lu.%02lu`), in hundredths of a percent.
-fn avg(value: &[u8]) -> Result<u16> {
-    let mut halves = value.splitn(2, |&b| b == b'.');
-    let (Some(int), Some(&[tens, ones])) = (halves.next(), halves.next()) else {
+/// `s` cut at its first `sep`, which neither part keeps.
+fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = s.iter().position(|&b| b == sep)?;
+    Some((&s[..at], &s[at + 1..]))
+}
+
+/// An average as `psi_show` prints it (`%lu.%02lu`), in hundredths of a percent, at most
+/// [`AVG_MAX`].
+fn avg(value: &[u8]) -> Result<u64> {
+    let Some((int, &[tens, ones])) = split_once(value, b'.') else {
         return Err(Error::Malformed);
     };
     if !tens.is_ascii_digit() || !ones.is_ascii_digit() {
         return Err(Error::Malformed);
     }
     let frac = u64::from(tens - b'0') * 10 + u64::from(ones - b'0');
-    let hundredths = number(int)?
+    number(int)?
         .checked_mul(100)
         .and_then(|v| v.checked_add(frac))
-        .ok_or(Error::OutOfRange)?;
-    u16::try_from(hundredths)
-        .ok()
-        .filter(|&h| h <= AVG_MAX)
+        .filter(|&h| h <= u64::from(AVG_MAX))
         .ok_or(Error::OutOfRange)
 }
 
 /// Decimal digits, at least one; [`Error::OutOfRange`] only for a well-formed number that
 /// does not fit, so that `99999999999999999999x` is reported as malformed.
 fn number(digits: &[u8]) -> Result<u64> {
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+    if digits.is_empty() {
         return Err(Error::Malformed);
     }
-    digits.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(Error::OutOfRange)
-    })
+    // None once it overflowed; the digits are still checked to the end.
+    let mut n = Some(0u64);
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(Error::Malformed);
+        }
+        n = n
+            .and_then(|v| v.checked_mul(10))
+            .and_then(|v| v.checked_add(u64::from(d - b'0')));
+    }
+    n.ok_or(Error::OutOfRange)
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //! without a new sweep.
 
 use std::ffi::OsString;
+use std::fmt::Display;
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -96,11 +98,14 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "sort" => {
                 let s = args.value(&name, v)?;
                 opts.sort = sort_key(&s).ok_or_else(|| {
-                    let names: Vec<&str> = SORT_KEYS.iter().map(|k| k.0).collect();
-                    args.usage(format!(
-                        "--sort: unknown key '{s}'; one of {}",
-                        names.join(", ")
-                    ))
+                    let mut msg = format!("--sort: unknown key '{s}'; one of ");
+                    for (i, (name, _, _)) in SORT_KEYS.iter().enumerate() {
+                        if i > 0 {
+                            msg.push_str(", ");
+                        }
+                        msg.push_str(name);
+                    }
+                    args.usage(msg)
                 })?;
             }
             "top" => {
@@ -170,7 +175,14 @@ pub fn parse_interval(s: &str) -> Result<u64, String> {
 pub fn help() -> String {
     let mut keys = String::new();
     for (name, _, what) in SORT_KEYS {
-        keys.push_str(&format!("\x20   {name:<10} {what}\n"));
+        keys.push_str("    ");
+        keys.push_str(name);
+        for _ in name.len()..10 {
+            keys.push(' ');
+        }
+        keys.push(' ');
+        keys.push_str(what);
+        keys.push('\n');
     }
     format!(
         "Usage: taskwire top [--interval SECS] [--threads] [--sort KEY] [--top N]\n\
@@ -256,10 +268,11 @@ impl View {
             total: 0,
             interval_ms: 0,
             pressure: Pressure::default(),
-            cgroup: opts
-                .cgroup
-                .as_ref()
-                .map(|p| (p.display().to_string(), Pressure::default())),
+            cgroup: opts.cgroup.as_ref().map(|p| {
+                // What `Path::display` shows, without core::fmt.
+                let shown = String::from_utf8_lossy(p.as_os_str().as_bytes()).into_owned();
+                (shown, Pressure::default())
+            }),
             delayacct: DelayAcct::Unknown,
         }
     }
@@ -367,7 +380,7 @@ fn cgroup(path: &std::path::Path) -> Result<Cgroup, Failure> {
 }
 
 /// Runs `taskwire top`.
-pub fn main(opts: Opts) -> Result<i32, Failure> {
+pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     let cgroup = opts.cgroup.as_deref().map(cgroup).transpose()?;
     delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
     // Interactive unless batch output was asked for (or either end is no terminal).
@@ -381,19 +394,19 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         Some(_) => &signals::SCREEN_SIGNALS,
         None => &signals::STOP_SIGNALS,
     };
-    let sigfd = SignalFd::open(stop)
-        .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
+    let sigfd =
+        SignalFd::open(stop).map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
     let mut client = Client::connect()?;
     let select = Select {
         threads: opts.threads,
-        pids: opts.pids.clone(),
-        tgids: opts.tgids.clone(),
+        // Moved, not cloned: nothing after this reads them from `opts`.
+        pids: std::mem::take(&mut opts.pids),
+        tgids: std::mem::take(&mut opts.tgids),
         cgroup,
     };
-    let mut live = Live::new(select).map_err(|e| Failure::Runtime(e.to_string()))?;
+    let mut live = Live::new(select).map_err(|e| runtime("", &e))?;
     // The baseline: every task's first interval is measured from here.
-    live.sweep(&mut client)
-        .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+    live.sweep(&mut client).map_err(sweep_failed)?;
     if let Some(term) = term {
         return interactive(term, &sigfd, &mut client, &mut live, &opts);
     }
@@ -419,15 +432,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     while opts.iterations.is_none_or(|n| done < n) {
         let wait = next.saturating_duration_since(Instant::now());
         let woken = socket::pause(Some(sigfd.as_fd()), wait)
-            .map_err(|e| Failure::Runtime(format!("waiting for the interval: {e}")))?;
+            .map_err(|e| runtime("waiting for the interval", &e))?;
         if woken {
             break;
         }
         // Fixed steps, so intervals do not drift by the sweep's own time.
         next += period;
-        let iv = live
-            .sweep(&mut client)
-            .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+        let iv = live.sweep(&mut client).map_err(sweep_failed)?;
         view.update(&iv, delayacct_now());
         view.render(opts.format, size, &mut out);
         if opts.format == Format::Text && opts.iterations != Some(done + 1) {
@@ -438,7 +449,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             if e.kind() == ErrorKind::BrokenPipe {
                 return Ok(0);
             }
-            return Err(Failure::Runtime(format!("writing to stdout: {e}")));
+            return Err(runtime("writing to stdout", &e));
         }
         out.clear();
         done += 1;
@@ -481,18 +492,16 @@ fn interactive(
         }
         screen.push_str(&help_text);
         term.draw(&screen)
-            .map_err(|e| Failure::Runtime(format!("writing to the terminal: {e}")))?;
+            .map_err(|e| runtime("writing to the terminal", &e))?;
         // Until something changes the screen.
         loop {
             let left = next.saturating_duration_since(Instant::now());
             let input = term
                 .wait(left, Some(sigfd.as_fd()))
-                .map_err(|e| Failure::Runtime(format!("reading the terminal: {e}")))?;
+                .map_err(|e| runtime("reading the terminal", &e))?;
             match input {
                 Input::Timeout => {
-                    let iv = live
-                        .sweep(client)
-                        .map_err(|e| Failure::Runtime(format!("sweep: {e}")))?;
+                    let iv = live.sweep(client).map_err(sweep_failed)?;
                     view.update(&iv, delayacct_now());
                     measured = true;
                     // Fixed steps, as in batch; after a stall (a stopped process), a
@@ -517,7 +526,8 @@ fn interactive(
                         help = !help;
                         break;
                     }
-                    None => {}
+                    // One board here.
+                    Some(Action::NextBoard) | None => {}
                 },
                 Input::Woken => match sigfd.take() {
                     Some(SIGWINCH) => break,
@@ -528,6 +538,21 @@ fn interactive(
             }
         }
     }
+}
+
+/// A runtime failure: `what: e`, or `e` alone after an empty `what`. One formatting
+/// call for every failure of the loop.
+fn runtime(what: &str, e: &dyn Display) -> Failure {
+    let mut msg = what.to_owned();
+    if !msg.is_empty() {
+        msg.push_str(": ");
+    }
+    msg.push_str(&e.to_string());
+    Failure::Runtime(msg)
+}
+
+fn sweep_failed(e: crate::live::Error) -> Failure {
+    runtime("sweep", &e)
 }
 
 fn view_id(opts: &Opts) -> IdKey {

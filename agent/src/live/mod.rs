@@ -22,11 +22,9 @@
 pub mod pressure;
 pub mod tasks;
 
-use std::path::PathBuf;
-
 use rustix::io::Errno;
-use rustix::time::{ClockId, clock_gettime};
 use taskwire_cli::output::live::{Comm, DELAYS, Pressure};
+use taskwire_cli::sys::clock;
 use taskwire_core::taskstats::{Delay, Deltas, Identity, Peak, Skip, Snapshot, Start};
 
 use crate::client::Client;
@@ -103,7 +101,7 @@ pub struct Live {
     /// When the previous sweep began, ns on `CLOCK_BOOTTIME`; `None` before the first.
     prev_start_ns: Option<u64>,
     ticks_per_s: u64,
-    cgroup_path: PathBuf,
+    cgroup_path: Vec<u8>,
 }
 
 impl Live {
@@ -122,8 +120,8 @@ impl Live {
             cur: Vec::new(),
             rows: Vec::new(),
             prev_start_ns: None,
-            ticks_per_s: rustix::param::clock_ticks_per_second().max(1),
-            cgroup_path: PathBuf::new(),
+            ticks_per_s: clock::clock_ticks_per_second().max(1),
+            cgroup_path: Vec::new(),
         }
     }
 
@@ -155,10 +153,13 @@ impl Live {
                             id: target.id(),
                             start: Start::Given(l.start),
                         };
-                        cur.push(Entry {
-                            snap: Snapshot::new(identity, &agg.stats, now_ns()),
-                            comm: l.comm,
-                        });
+                        insert_sorted(
+                            cur,
+                            Entry {
+                                snap: Snapshot::new(identity, &agg.stats, now_ns()),
+                                comm: l.comm,
+                            },
+                        );
                     }
                     // The task exited between listing and query: the ordinary case.
                     Err(ClientError::Os {
@@ -174,7 +175,6 @@ impl Live {
                 return Err(Error::Client(e));
             }
         }
-        self.cur.sort_unstable_by_key(|e| e.snap.identity().id);
         let born_after = self
             .prev_start_ns
             .map(|ns| ns_to_ticks(ns, self.ticks_per_s));
@@ -197,6 +197,20 @@ impl Live {
             pressure: pressure::system(),
             cgroup_pressure,
         })
+    }
+}
+
+/// Adds `e` to `table`, kept sorted by id. Answers come in the order of the listing (sorted
+/// by id) but for those asked again after a loss or given up on, which are at most a
+/// window ([`MAX_WINDOW`]) behind: `e` moves back that far at most. No sort of its own in
+/// the binary for the table.
+fn insert_sorted(table: &mut Vec<Entry>, e: Entry) {
+    let id = e.snap.identity().id;
+    table.push(e);
+    let mut at = table.len() - 1;
+    while at > 0 && table[at - 1].snap.identity().id > id {
+        table.swap(at - 1, at);
+        at -= 1;
     }
 }
 
@@ -285,10 +299,8 @@ fn peaks(s: &Snapshot) -> [Option<Peak>; DELAYS] {
 /// Now on `CLOCK_BOOTTIME`, in ns: the clock /proc start times count on, so a task's
 /// start can be compared with a sweep's.
 pub fn now_ns() -> u64 {
-    let t = clock_gettime(ClockId::Boottime);
-    (t.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec as u64)
+    let (sec, nsec) = clock::boottime();
+    sec.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
 /// `ns` since boot in clock ticks, rounded down as the kernel rounds a start time.

@@ -1,6 +1,8 @@
 //! The system's and a cgroup's pressure (PSI) for the live view's header, read every sweep
 //! into a fixed buffer.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use rustix::fs::{Mode, OFlags, open};
@@ -43,15 +45,16 @@ pub fn system() -> Pressure {
     }
 }
 
-/// The pressure of the cgroup v2 directory `dir`: its tasks' stalls only.
-pub fn cgroup(dir: &Path, path_buf: &mut std::path::PathBuf) -> Pressure {
+/// The pressure of the cgroup v2 directory `dir`: its tasks' stalls only. `path_buf`
+/// is kept by the caller so that its capacity is reused.
+pub fn cgroup(dir: &Path, path_buf: &mut Vec<u8>) -> Pressure {
     let mut buf = [0u8; BUF_LEN];
     let mut p = [Psi::Absent; 4];
     for (slot, name) in p.iter_mut().zip(CGROUP) {
         path_buf.clear();
-        path_buf.push(dir);
-        path_buf.push(name);
-        *slot = read_psi(path_buf, &mut buf);
+        path_buf.extend_from_slice(dir.as_os_str().as_bytes());
+        crate::procfs::push_name(path_buf, name.as_bytes());
+        *slot = read_psi(Path::new(OsStr::from_bytes(path_buf)), &mut buf);
     }
     Pressure {
         cpu: p[0],

@@ -132,7 +132,7 @@ fn boottime_agrees_with_proc_start_times() {
     // This process started before now: its start tick is at most now's.
     let line = std::fs::read_to_string("/proc/self/stat").unwrap();
     let stat = crate::procfs::parse_stat(line.as_bytes()).unwrap();
-    let now = ns_to_ticks(now_ns(), rustix::param::clock_ticks_per_second());
+    let now = ns_to_ticks(now_ns(), taskwire_cli::sys::clock::clock_ticks_per_second());
     assert!(stat.starttime <= now, "{} > {now}", stat.starttime);
     assert!(
         now - stat.starttime < 100 * 3600,

@@ -27,13 +27,21 @@ const PENDING: usize = 256;
 ///
 /// Keys are written as they are given: printable ASCII without `"` or `\\` (debug builds
 /// check). Values are escaped.
+///
+/// The writing is done by a private `Pending`, which is not generic: both kinds of `Json`
+/// share one copy of it in the binary, and the methods here only hand it the `String`.
 #[derive(Debug)]
 pub struct Json<O = String> {
     out: O,
-    /// Members written but not yet copied to `out`. `String`'s methods are calls at the
-    /// board's opt-level, and a record is mostly short keys and numbers: gathering them
-    /// here makes one copy of many members. Holds only ASCII and whole `&str`s, so it is
-    /// always UTF-8.
+    p: Pending,
+}
+
+/// Members written but not yet copied to the `String`. `String`'s methods are calls at the
+/// board's opt-level, and a record is mostly short keys and numbers: gathering them here
+/// makes one copy of many members. Holds only ASCII and whole `&str`s, so it is always
+/// UTF-8.
+#[derive(Debug)]
+struct Pending {
     pending: [u8; PENDING],
     len: usize,
     /// Whether the object still has no member.
@@ -76,57 +84,107 @@ impl<O: BorrowMut<String>> Json<O> {
     fn open(out: O) -> Json<O> {
         let mut j = Json {
             out,
-            pending: [0; PENDING],
-            len: 0,
-            empty: true,
+            p: Pending {
+                pending: [0; PENDING],
+                len: 0,
+                empty: true,
+            },
         };
-        j.put_byte(b'{');
+        j.p.put_byte(j.out.borrow_mut(), b'{');
         j
     }
 
     fn close(&mut self) {
-        self.put_byte(b'}');
-        self.flush();
+        self.p.put_byte(self.out.borrow_mut(), b'}');
+        self.p.flush(self.out.borrow_mut());
     }
 
-    /// Copies the pending members to the `String`.
-    fn flush(&mut self) -> &mut String {
+    /// Adds an unsigned number.
+    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
+        self.p.number(self.out.borrow_mut(), key, false, v);
+        self
+    }
+
+    /// Adds a signed number.
+    pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
+        self.p
+            .number(self.out.borrow_mut(), key, v < 0, v.unsigned_abs());
+        self
+    }
+
+    /// Adds `num / den` as a decimal number with `decimals` places (at most 18), rounded
+    /// half up as [`super::fixed`] does, with no float and no `core::fmt`.
+    pub fn fixed(&mut self, key: &str, num: u64, den: u64, decimals: u32) -> &mut Self {
+        self.p.fixed(self.out.borrow_mut(), key, num, den, decimals);
+        self
+    }
+
+    /// Adds a field's value, signed or unsigned as the field is.
+    pub fn value(&mut self, key: &str, v: Value) -> &mut Self {
+        match v {
+            Value::Unsigned(v) => self.u64(key, v),
+            Value::Signed(v) => self.i64(key, v),
+        }
+    }
+
+    /// Adds a boolean.
+    pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
         let out = self.out.borrow_mut();
-        // ASCII and whole `&str`s (see `pending`): the check cannot fail.
+        self.p.key(out, key, 5);
+        self.p.put(out, if v { "true" } else { "false" });
+        self
+    }
+
+    /// Adds a string.
+    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
+        self.p.str(self.out.borrow_mut(), key, v);
+        self
+    }
+
+    /// Adds bytes as a string, invalid UTF-8 replaced by U+FFFD.
+    pub fn bytes(&mut self, key: &str, v: &[u8]) -> &mut Self {
+        // Borrowed, not copied, when `v` is valid UTF-8 (a comm nearly always is).
+        self.str(key, &String::from_utf8_lossy(v))
+    }
+}
+
+impl Pending {
+    /// Copies the pending members to `out`.
+    fn flush(&mut self, out: &mut String) {
+        // ASCII and whole `&str`s (see `Pending`): the check cannot fail.
         out.push_str(std::str::from_utf8(&self.pending[..self.len]).unwrap_or_default());
         self.len = 0;
-        out
     }
 
     /// Makes room for `n` more pending bytes; false when `n` is more than it holds at all.
-    fn room(&mut self, n: usize) -> bool {
+    fn room(&mut self, out: &mut String, n: usize) -> bool {
         if PENDING - self.len < n {
-            self.flush();
+            self.flush(out);
         }
         n <= PENDING
     }
 
     /// Appends an ASCII byte.
-    fn put_byte(&mut self, b: u8) {
-        self.room(1);
+    fn put_byte(&mut self, out: &mut String, b: u8) {
+        self.room(out, 1);
         self.pending[self.len] = b;
         self.len += 1;
     }
 
     /// Appends a whole `&str`.
-    fn put(&mut self, s: &str) {
-        if self.room(s.len()) {
+    fn put(&mut self, out: &mut String, s: &str) {
+        if self.room(out, s.len()) {
             self.pending[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
             self.len += s.len();
         } else {
-            self.out.borrow_mut().push_str(s);
+            out.push_str(s);
         }
     }
 
     /// Starts a member and makes room for `value` pending bytes after it. Keys are this
     /// program's names (field names, `type`, `board`, ...), never data, so they are copied
     /// as they are, unescaped.
-    fn key(&mut self, key: &str, value: usize) {
+    fn key(&mut self, out: &mut String, key: &str, value: usize) {
         debug_assert!(
             key.bytes()
                 .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'),
@@ -134,9 +192,9 @@ impl<O: BorrowMut<String>> Json<O> {
         );
         let comma = !std::mem::take(&mut self.empty);
         let n = usize::from(comma) + key.len() + 3;
-        if !self.room(n + value) {
+        if !self.room(out, n + value) {
             // Too long to gather.
-            let out = self.flush();
+            self.flush(out);
             out.push_str(if comma { ",\"" } else { "\"" });
             out.push_str(key);
             out.push_str("\":");
@@ -157,25 +215,14 @@ impl<O: BorrowMut<String>> Json<O> {
         self.len = at + 2;
     }
 
-    /// Adds an unsigned number.
-    pub fn u64(&mut self, key: &str, v: u64) -> &mut Self {
-        self.number(key, false, v)
-    }
-
-    /// Adds a signed number.
-    pub fn i64(&mut self, key: &str, v: i64) -> &mut Self {
-        self.number(key, v < 0, v.unsigned_abs())
-    }
-
-    /// Adds `num / den` as a decimal number with `decimals` places (at most 18), rounded
-    /// half up as [`super::fixed`] does, with no float and no `core::fmt`.
-    pub fn fixed(&mut self, key: &str, num: u64, den: u64, decimals: u32) -> &mut Self {
+    /// Adds `num / den` with `decimals` places ([`Json::fixed`]).
+    fn fixed(&mut self, out: &mut String, key: &str, num: u64, den: u64, decimals: u32) {
         let decimals = decimals.min(18);
         let (int, mut frac) = super::fixed_parts(num, den, decimals);
-        self.number(key, false, int);
+        self.number(out, key, false, int);
         if decimals > 0 {
             let n = decimals as usize;
-            self.room(1 + n);
+            self.room(out, 1 + n);
             self.pending[self.len] = b'.';
             let mut at = self.len + 1 + n;
             self.len = at;
@@ -185,12 +232,11 @@ impl<O: BorrowMut<String>> Json<O> {
                 frac /= 10;
             }
         }
-        self
     }
 
     /// Adds a number, `-v` when `negative`, in decimal.
-    fn number(&mut self, key: &str, negative: bool, mut v: u64) -> &mut Self {
-        self.key(key, 1 + MAX_DIGITS);
+    fn number(&mut self, out: &mut String, key: &str, negative: bool, mut v: u64) {
+        self.key(out, key, 1 + MAX_DIGITS);
         if negative {
             self.pending[self.len] = b'-';
             self.len += 1;
@@ -208,37 +254,14 @@ impl<O: BorrowMut<String>> Json<O> {
             v /= 10;
         }
         self.len = end;
-        self
     }
 
-    /// Adds a field's value, signed or unsigned as the field is.
-    pub fn value(&mut self, key: &str, v: Value) -> &mut Self {
-        match v {
-            Value::Unsigned(v) => self.u64(key, v),
-            Value::Signed(v) => self.i64(key, v),
-        }
-    }
-
-    /// Adds a boolean.
-    pub fn bool(&mut self, key: &str, v: bool) -> &mut Self {
-        self.key(key, 5);
-        self.put(if v { "true" } else { "false" });
-        self
-    }
-
-    /// Adds a string.
-    pub fn str(&mut self, key: &str, v: &str) -> &mut Self {
-        self.key(key, 1);
-        self.put_byte(b'"');
-        escape(v, |piece| self.put(piece));
-        self.put_byte(b'"');
-        self
-    }
-
-    /// Adds bytes as a string, invalid UTF-8 replaced by U+FFFD.
-    pub fn bytes(&mut self, key: &str, v: &[u8]) -> &mut Self {
-        // Borrowed, not copied, when `v` is valid UTF-8 (a comm nearly always is).
-        self.str(key, &String::from_utf8_lossy(v))
+    /// Adds a string member.
+    fn str(&mut self, out: &mut String, key: &str, v: &str) {
+        self.key(out, key, 1);
+        self.put_byte(out, b'"');
+        escape(v, |piece| self.put(out, piece));
+        self.put_byte(out, b'"');
     }
 }
 

@@ -41,59 +41,27 @@ pub const CATEGORY_NAMES: [&str; DELAYS] = [
     "irq",
 ];
 
-/// Names of the JSON members and CSV columns of one category, in [`Delay::ALL`] order:
-/// (`_delay_pct`, `_per_s`, `_delay_max_ns`, `_delay_max_at`). Spelled out so that no
-/// name is built at run time.
-const CATEGORY_KEYS: [[&str; 4]; DELAYS] = [
-    [
-        "cpu_delay_pct",
-        "cpu_per_s",
-        "cpu_delay_max_ns",
-        "cpu_delay_max_at",
-    ],
-    [
-        "blkio_delay_pct",
-        "blkio_per_s",
-        "blkio_delay_max_ns",
-        "blkio_delay_max_at",
-    ],
-    [
-        "swapin_delay_pct",
-        "swapin_per_s",
-        "swapin_delay_max_ns",
-        "swapin_delay_max_at",
-    ],
-    [
-        "freepages_delay_pct",
-        "freepages_per_s",
-        "freepages_delay_max_ns",
-        "freepages_delay_max_at",
-    ],
-    [
-        "thrashing_delay_pct",
-        "thrashing_per_s",
-        "thrashing_delay_max_ns",
-        "thrashing_delay_max_at",
-    ],
-    [
-        "compact_delay_pct",
-        "compact_per_s",
-        "compact_delay_max_ns",
-        "compact_delay_max_at",
-    ],
-    [
-        "wpcopy_delay_pct",
-        "wpcopy_per_s",
-        "wpcopy_delay_max_ns",
-        "wpcopy_delay_max_at",
-    ],
-    [
-        "irq_delay_pct",
-        "irq_per_s",
-        "irq_delay_max_ns",
-        "irq_delay_max_at",
-    ],
-];
+/// The suffixes of one category's JSON members and CSV columns, in order: `C_delay_pct`,
+/// `C_per_s`, `C_delay_max_ns`, `C_delay_max_at` for a name `C` of [`CATEGORY_NAMES`].
+/// The 32 names are joined when written ([`category_key`]): spelled out, their table and
+/// text took more bytes of the board binary than the code that joins them.
+const CATEGORY_SUFFIXES: [&str; 4] = ["_delay_pct", "_per_s", "_delay_max_ns", "_delay_max_at"];
+
+/// Room for the longest category member name (`freepages_delay_max_at`).
+const KEY_LEN: usize = 24;
+
+/// Category `i`'s name with suffix `s` of [`CATEGORY_SUFFIXES`], written into `buf`.
+fn category_key(buf: &mut [u8; KEY_LEN], i: usize, s: usize) -> &str {
+    let (name, suffix) = (
+        CATEGORY_NAMES[i].as_bytes(),
+        CATEGORY_SUFFIXES[s].as_bytes(),
+    );
+    let n = name.len() + suffix.len();
+    buf[..name.len()].copy_from_slice(name);
+    buf[name.len()..n].copy_from_slice(suffix);
+    // Two ASCII names: the check cannot fail.
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+}
 
 /// ppm to percent with two decimals: 1% is 10,000 ppm.
 const PPM_PER_PCT: u64 = 10_000;
@@ -628,10 +596,27 @@ pub fn json_row(
     row: &Row,
     interval_ms: u64,
 ) {
+    json_row_with(out, ty, board, &[], id, row, interval_ms);
+}
+
+/// [`json_row`] with `numbers` (name, value) after `"board"`: the host's sample rows add
+/// their `seq` and `sample` there.
+pub fn json_row_with(
+    out: &mut String,
+    ty: &str,
+    board: Option<&str>,
+    numbers: &[(&str, u64)],
+    id: IdKey,
+    row: &Row,
+    interval_ms: u64,
+) {
     let mut j = Json::with(out);
     j.str("type", ty);
     if let Some(b) = board {
         j.str("board", b);
+    }
+    for &(name, v) in numbers {
+        j.u64(name, v);
     }
     j.u64(id.name(), u64::from(row.id))
         .bytes("comm", row.comm.as_bytes())
@@ -646,16 +631,16 @@ pub fn json_row(
     if let Some(v) = r.write_bytes_per_s() {
         j.u64("write_bytes_per_s", v);
     }
+    let mut key = [0; KEY_LEN];
     for (i, &d) in Delay::ALL.iter().enumerate() {
-        let keys = &CATEGORY_KEYS[i];
         if let Some(rate) = r.delay(d) {
-            j.fixed(keys[0], rate.ppm, PPM_PER_PCT, 2)
-                .fixed(keys[1], rate.milli_hz, 1000, 3);
+            j.fixed(category_key(&mut key, i, 0), rate.ppm, PPM_PER_PCT, 2);
+            j.fixed(category_key(&mut key, i, 1), rate.milli_hz, 1000, 3);
         }
         if let Some(peak) = row.peaks[i] {
-            j.u64(keys[2], peak.max_ns);
+            j.u64(category_key(&mut key, i, 2), peak.max_ns);
             if let Some((sec, nsec)) = peak.at.filter(|&at| at != (0, 0)) {
-                j.str(keys[3], &utc_time(sec, nsec));
+                j.str(category_key(&mut key, i, 3), &utc_time(sec, nsec));
             }
         }
     }
@@ -670,10 +655,11 @@ pub fn csv_header(out: &mut String, board: bool, id: IdKey) {
     }
     out.push_str(id.name());
     out.push_str(",comm,interval_ms,cpu_pct,read_bytes_per_s,write_bytes_per_s");
-    for keys in &CATEGORY_KEYS {
-        for k in keys {
+    for name in CATEGORY_NAMES {
+        for suffix in CATEGORY_SUFFIXES {
             out.push(',');
-            out.push_str(k);
+            out.push_str(name);
+            out.push_str(suffix);
         }
     }
 }
@@ -727,18 +713,26 @@ pub fn csv_row(out: &mut String, board: Option<&str>, row: &Row, interval_ms: u6
 /// space; invalid UTF-8 replaced by U+FFFD.
 fn csv_cell(out: &mut String, raw: &[u8]) {
     let s = String::from_utf8_lossy(raw);
-    let quote = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
+    // Byte by byte: every byte looked for is ASCII, so each cut falls between characters.
+    let b = s.as_bytes();
+    let quote = b.iter().any(|c| matches!(c, b',' | b'"' | b'\r' | b'\n'))
+        || b.first() == Some(&b' ')
+        || b.last() == Some(&b' ');
     if !quote {
         out.push_str(&s);
         return;
     }
     out.push('"');
-    for c in s.chars() {
-        if c == '"' {
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            // The quote, and the second quote that escapes it.
+            out.push_str(&s[start..=i]);
             out.push('"');
+            start = i + 1;
         }
-        out.push(c);
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -844,6 +838,73 @@ mod tests {
             )),
             "{out}"
         );
+    }
+
+    #[test]
+    fn csv_cells_quote_as_rfc_4180_says() {
+        // The char-by-char rule this byte-wise one replaced.
+        fn by_char(raw: &[u8]) -> String {
+            let s = String::from_utf8_lossy(raw);
+            if !(s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ')) {
+                return s.into_owned();
+            }
+            let mut out = String::from("\"");
+            for c in s.chars() {
+                if c == '"' {
+                    out.push('"');
+                }
+                out.push(c);
+            }
+            out.push('"');
+            out
+        }
+        let pieces: [&[u8]; 10] = [
+            b"",
+            b"a",
+            b",",
+            b"\"",
+            b" ",
+            b"\r\n",
+            "é".as_bytes(),
+            b"\xff",
+            b"\"\"",
+            b"x y",
+        ];
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let raw = [a, b, c].concat();
+                    let mut out = String::new();
+                    csv_cell(&mut out, &raw);
+                    assert_eq!(out, by_char(&raw), "{raw:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csv_names_are_the_contract() {
+        let mut head = String::new();
+        csv_header(&mut head, true, IdKey::Tgid);
+        let mut want =
+            String::from("board,tgid,comm,interval_ms,cpu_pct,read_bytes_per_s,write_bytes_per_s");
+        for c in [
+            "cpu",
+            "blkio",
+            "swapin",
+            "freepages",
+            "thrashing",
+            "compact",
+            "wpcopy",
+            "irq",
+        ] {
+            want.push_str(&format!(
+                ",{c}_delay_pct,{c}_per_s,{c}_delay_max_ns,{c}_delay_max_at"
+            ));
+        }
+        assert_eq!(head, want);
+        let mut buf = [0; KEY_LEN];
+        assert_eq!(category_key(&mut buf, 3, 3), "freepages_delay_max_at");
     }
 
     #[test]

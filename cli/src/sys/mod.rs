@@ -1,12 +1,17 @@
 //! The libc calls taskwire cannot do without, each behind a safe function: the signal mask
-//! and signalfd ([`signal`]), posix_spawnp ([`spawn`]), recvmmsg ([`net`]) and the
-//! thread-naming hook std calls ([`thread`]). rustix offers none of them (its signal API is
-//! hidden, it has no spawn and no recvmmsg) and std offers none publicly.
+//! and signalfd ([`signal`]), posix_spawnp ([`spawn`]), recvmmsg ([`net`]), the
+//! thread-naming hook std calls ([`thread`]), the last word of a crash ([`crash`]), and
+//! `CLOCK_BOOTTIME` with the clock tick ([`clock`]). rustix offers none of the first five
+//! (its signal API is hidden, it has no spawn and no recvmmsg) and std offers none
+//! publicly; its clock and tick come with a vDSO and auxiliary-vector parser of its own
+//! that libc already has.
 //!
 //! This is the only module that may use `unsafe` or name `libc`: the rest of the workspace
 //! sees plain Rust types, so every raw pointer and every C contract is checked here, once.
 #![allow(unsafe_code)]
 
+pub mod clock;
+pub mod crash;
 pub mod net;
 pub mod signal;
 pub mod spawn;

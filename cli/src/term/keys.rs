@@ -102,6 +102,8 @@ pub enum Action {
     Refresh,
     /// Show (or hide) the line listing these keys.
     Help,
+    /// Show the next board (`decode --view top` of several boards; nothing in `top`).
+    NextBoard,
 }
 
 const fn delay(d: Delay) -> Action {
@@ -132,6 +134,7 @@ pub const KEYS: &[(u8, Action)] = &[
     (0x1c, Action::Quit),
     // Ctrl-L, the usual "redraw the screen".
     (0x0c, Action::Refresh),
+    (b'\t', Action::NextBoard),
 ];
 
 /// What `key` does, if anything.
@@ -147,20 +150,42 @@ pub fn word(action: Action) -> &'static str {
         Action::Sort(key) => live::sort_name(key),
         Action::Refresh => "refresh",
         Action::Help => "help",
+        Action::NextBoard => "next board",
     }
 }
 
 /// The help text: each printable key of [`KEYS`] and its word ("q quit  c cpu  ..."),
 /// the first key of an action only, in lines of at most `cols` columns, each ended by
-/// `\n`.
+/// `\n`. Without the board key: `top` has one board.
 pub fn help_lines(cols: usize) -> String {
+    help(cols, false)
+}
+
+/// [`help_lines`] with the key that shows the next board (`tab next board`), for a
+/// screen of several boards (`decode --view top`).
+pub fn board_help_lines(cols: usize) -> String {
+    help(cols, true)
+}
+
+/// The name of a key on the help line: a printable byte as itself.
+fn key_name(b: u8) -> Option<&'static str> {
+    match b {
+        b' ' => Some("space"),
+        b'\t' => Some("tab"),
+        _ => None,
+    }
+}
+
+fn help(cols: usize, boards: bool) -> String {
     let mut s = String::new();
     let mut line = 0;
     for (i, &(b, act)) in KEYS.iter().enumerate() {
-        if !(b.is_ascii_graphic() || b == b' ') || KEYS[..i].iter().any(|k| k.1 == act) {
+        let named = b.is_ascii_graphic() || key_name(b).is_some();
+        let wanted = boards || act != Action::NextBoard;
+        if !named || !wanted || KEYS[..i].iter().any(|k| k.1 == act) {
             continue;
         }
-        let item = if b == b' ' { "space".len() } else { 1 } + 1 + word(act).len();
+        let item = key_name(b).map_or(1, str::len) + 1 + word(act).len();
         if line > 0 && line + 2 + item > cols {
             s.push('\n');
             line = 0;
@@ -168,10 +193,9 @@ pub fn help_lines(cols: usize) -> String {
             s.push_str("  ");
             line += 2;
         }
-        if b == b' ' {
-            s.push_str("space");
-        } else {
-            s.push(char::from(b));
+        match key_name(b) {
+            Some(name) => s.push_str(name),
+            None => s.push(char::from(b)),
         }
         s.push(' ');
         s.push_str(word(act));
@@ -284,6 +308,14 @@ mod tests {
             assert!(h.lines().all(|l| l.len() <= cols), "{cols}: {h}");
         }
         assert_eq!(help_lines(80).lines().count(), 2);
+        // The board key only where there are boards to switch between.
+        assert!(!h.contains("tab"), "{h}");
+        let b = board_help_lines(80);
+        assert!(
+            b.starts_with(h.trim_end()) && b.ends_with("tab next board\n"),
+            "{b}"
+        );
+        assert_eq!(action(Key::Char(b'\t')), Some(Action::NextBoard));
         // Narrower than one item: one item a line, cut later by the frame.
         assert!(help_lines(3).lines().all(|l| l.split("  ").count() == 1));
     }

@@ -14,8 +14,9 @@
 //! with a [`crate::signals::SignalFd`] before opening, pass it to [`Terminal::wait`], and
 //! end the loop when it is woken. A panic in a `panic = "abort"` build does not unwind,
 //! so `open` also installs a panic hook that restores the settings before the message is
-//! printed (not with panic=immediate-abort, which runs no hook). SIGKILL cannot be
-//! caught: `stty sane` then.
+//! printed; a board build (panic=immediate-abort) runs no hook but traps, and the crash
+//! handler ([`crate::sys::crash`]) restores them. SIGKILL cannot be caught: `stty sane`
+//! then.
 
 pub mod frame;
 pub mod keys;
@@ -43,6 +44,15 @@ const SHOW_CURSOR: &[u8] = b"\x1b[?25h";
 /// The settings of standard input before [`Terminal::open`] changed them, for the panic
 /// hook; set once per process.
 static SAVED: OnceLock<Termios> = OnceLock::new();
+
+/// Puts back the settings saved by the first [`Terminal::open`], shows the cursor and
+/// starts a line: for a panic or a crash. System calls only, so a signal handler may run it.
+fn restore_saved() {
+    if let Some(saved) = SAVED.get() {
+        let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, saved);
+        let _ = write_all(rustix::stdio::stdout(), b"\x1b[?25h\r\n");
+    }
+}
 
 /// What [`Terminal::wait`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,13 +95,11 @@ impl Terminal {
         if SAVED.set(term.saved.clone()).is_ok() {
             let next = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if let Some(saved) = SAVED.get() {
-                    let stdin = rustix::stdio::stdin();
-                    let _ = termios::tcsetattr(stdin, OptionalActions::Now, saved);
-                    let _ = write_all(rustix::stdio::stdout(), b"\x1b[?25h\r\n");
-                }
+                restore_saved();
                 next(info);
             }));
+            // A board build's panic runs no hook: it traps (crate::sys::crash).
+            crate::sys::crash::on_crash(restore_saved);
         }
         Some(term)
     }
@@ -124,6 +132,12 @@ impl Terminal {
         };
         write_all(output, HIDE_CURSOR)?;
         Ok(term)
+    }
+
+    /// The descriptor keys are read from, for a caller that polls it with its own
+    /// descriptors (`decode --view top`) and then calls [`Terminal::wait`] with no timeout.
+    pub fn input(&self) -> BorrowedFd<'static> {
+        self.input
     }
 
     /// The terminal's size now, [`Size::FALLBACK`] where it reports zero or cannot say.

@@ -503,16 +503,40 @@ impl Rates {
 /// `delta * scale / interval_ns`, rounded down, saturating at `u64::MAX`.
 ///
 /// The 64-bit product suffices up to about five hours of CPU or delay time, 18 million
-/// events or 18 GB in one interval; only beyond that does the division go through `u128`,
-/// a much slower library call on 32-bit boards.
+/// events or 18 GB in one interval; only beyond that does the division take the slow,
+/// bit-by-bit way of [`mul_div_wide`].
 fn per_interval(delta: u64, scale: u64, interval_ns: u64) -> u64 {
     match delta.checked_mul(scale) {
         Some(product) => product / interval_ns,
-        None => {
-            let wide = u128::from(delta) * u128::from(scale) / u128::from(interval_ns);
-            u64::try_from(wide).unwrap_or(u64::MAX)
+        None => mul_div_wide(delta, scale, interval_ns),
+    }
+}
+
+/// `a * b / d` (`d` nonzero) of the 128-bit product, rounded down, saturating at
+/// `u64::MAX`: a restoring long division, one quotient bit per step. Not `u128`'s `/`:
+/// that links the compiler's general 128-bit division (about 0.8 KiB on aarch64, more on
+/// 32-bit boards) for a case that rates reach only in pathological intervals.
+#[inline(never)]
+fn mul_div_wide(a: u64, b: u64, d: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    let (hi, lo) = ((product >> 64) as u64, product as u64);
+    // The quotient needs more than 64 bits.
+    if hi >= d {
+        return u64::MAX;
+    }
+    // Invariant: rem < d, and rem:(the bits of lo not yet used) / d is what is left.
+    let (mut rem, mut q) = (hi, 0u64);
+    for i in (0..64).rev() {
+        let carry = rem >> 63;
+        rem = (rem << 1) | ((lo >> i) & 1);
+        q <<= 1;
+        // With the carry, the real remainder is 2^64 + rem >= d.
+        if carry != 0 || rem >= d {
+            rem = rem.wrapping_sub(d);
+            q |= 1;
         }
     }
+    q
 }
 
 #[cfg(test)]
@@ -876,7 +900,33 @@ mod tests {
         ]
     }
 
+    #[test]
+    fn wide_division_at_the_edges() {
+        let exact = |a: u64, b: u64, d: u64| {
+            let q = u128::from(a) * u128::from(b) / u128::from(d);
+            u64::try_from(q).unwrap_or(u64::MAX)
+        };
+        for (a, b, d) in [
+            (u64::MAX, u64::MAX, u64::MAX),
+            (u64::MAX, u64::MAX, 1),
+            (u64::MAX, 2, 2),
+            (u64::MAX, 2, 3),
+            (1 << 63, 2, 1 << 63),
+            (u64::MAX / PPM + 1, PPM, 7 * SECOND),
+            (u64::MAX, 1000 * NS_PER_S, u64::MAX - 1),
+            (0, 0, 1),
+        ] {
+            assert_eq!(mul_div_wide(a, b, d), exact(a, b, d), "{a} * {b} / {d}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn wide_division_is_exact(a in any::<u64>(), b in any::<u64>(), d in 1..=u64::MAX) {
+            let q = u128::from(a) * u128::from(b) / u128::from(d);
+            prop_assert_eq!(mul_div_wide(a, b, d), u64::try_from(q).unwrap_or(u64::MAX));
+        }
+
         #[test]
         fn rates_never_panic_and_are_the_exact_quotient(
             prev_vals in prop::array::uniform20(any::<u64>().prop_map(|v| v >> 1)),

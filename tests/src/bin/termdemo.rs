@@ -57,7 +57,7 @@ fn main() -> ExitCode {
                 Some(Action::Sort(s)) => sort = s,
                 Some(Action::Help) => help = !help,
                 Some(Action::Refresh) => next = Instant::now(),
-                None => {}
+                Some(Action::NextBoard) | None => {}
             },
             Input::Timeout => {
                 sweeps += 1;
