@@ -223,12 +223,14 @@ fn samples_a_tiny_queue_cannot_hold_are_covered_by_loss_frames() {
         overflow,
         "{stats}\n{summary}"
     );
-    // An interval announces its rows whether they were sent or not: more than arrived.
+    // An interval announces its rows whether they were sent or not: an interval that got
+    // into the one-frame queue filled it, so its rows (the busy task's at least) did not.
+    // (Every interval may have been dropped too, behind an exit record.)
     let ivs = intervals(&objs);
     let announced: u64 = ivs.iter().map(|(iv, _)| num(iv, "rows")).sum();
     let arrived: usize = ivs.iter().map(|(_, r)| r.len()).sum();
     assert!(
-        announced > arrived as u64,
+        ivs.is_empty() || announced > arrived as u64,
         "{announced} rows, {arrived} arrived"
     );
     assert!(
