@@ -93,12 +93,16 @@ impl Terminal {
         }
         let term = Terminal::on(input, output).ok()?;
         if SAVED.set(term.saved.clone()).is_ok() {
-            let next = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                restore_saved();
-                next(info);
-            }));
-            // A board build's panic runs no hook: it traps (crate::sys::crash).
+            // A board build's panic runs no hook (2.7 KiB of hook machinery saved there):
+            // it traps, and the crash handler restores (crate::sys::crash).
+            #[cfg(not(panic = "immediate-abort"))]
+            {
+                let next = std::panic::take_hook();
+                std::panic::set_hook(Box::new(move |info| {
+                    restore_saved();
+                    next(info);
+                }));
+            }
             crate::sys::crash::on_crash(restore_saved);
         }
         Some(term)
