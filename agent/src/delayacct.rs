@@ -38,6 +38,16 @@ pub fn read_at(path: &Path) -> State {
     std::fs::read_to_string(path).map_or(State::Unknown, |s| parse(&s))
 }
 
+/// The switch now, as the stream carries it (`StreamHeader.delay_accounting`,
+/// `Interval.delay_accounting`): `Some(on)`, or `None` when there is no switch.
+pub fn switch_now() -> Option<bool> {
+    match read_at(Path::new(SYSCTL)) {
+        State::On => Some(true),
+        State::Off => Some(false),
+        State::Unknown => None,
+    }
+}
+
 /// Turns delay accounting on (needs CAP_SYS_ADMIN).
 pub fn enable() -> Result<(), String> {
     std::fs::write(SYSCTL, b"1\n").map_err(|e| {

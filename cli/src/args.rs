@@ -216,6 +216,46 @@ pub fn parse_bytes(s: &str, what: &str) -> Result<usize, String> {
     }
 }
 
+/// The shortest period [`parse_period_ms`] takes, ms: shorter ones measure a sweep of the
+/// tasks more than the tasks.
+pub const MIN_PERIOD_MS: u64 = 100;
+/// The longest period [`parse_period_ms`] takes, ms: a day.
+pub const MAX_PERIOD_MS: u64 = 86_400_000;
+
+/// Parses seconds with up to three decimals ("2", "0.5", "1.25") as ms, from
+/// [`MIN_PERIOD_MS`] to [`MAX_PERIOD_MS`] (`top --interval`, `stream --sample`).
+pub fn parse_period_ms(s: &str, what: &str) -> Result<u64, String> {
+    let bad = || format!("invalid {what} '{s}': seconds such as 2 or 0.5");
+    // Cut at the '.' by position: a byte search, not str's char searcher.
+    let (int, frac) = match s.bytes().position(|b| b == b'.') {
+        Some(at) => (&s[..at], &s[at + 1..]),
+        None => (s, ""),
+    };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || frac.len() > 3 {
+        return Err(bad());
+    }
+    let secs: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    let mut ms_frac = 0u64;
+    for (i, b) in frac.bytes().enumerate() {
+        ms_frac += u64::from(b - b'0') * [100, 10, 1][i];
+    }
+    let ms = secs
+        .checked_mul(1000)
+        .and_then(|m| m.checked_add(ms_frac))
+        .ok_or_else(bad)?;
+    if !(MIN_PERIOD_MS..=MAX_PERIOD_MS).contains(&ms) {
+        return Err(format!(
+            "invalid {what} '{s}': between 0.1 and 86400 seconds"
+        ));
+    }
+    Ok(ms)
+}
+
 /// Parses the name of one of the formats a command `accepts`; the error names them all.
 pub fn parse_format(s: &str, accepts: &[Format]) -> Result<Format, String> {
     if let Some(&f) = accepts.iter().find(|f| f.name() == s) {

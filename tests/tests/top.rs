@@ -4,46 +4,11 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{json, tw, wait_comm};
+use common::{Load, json, tw, wait_comm};
 use serde_json::Value;
-
-/// A `liveload` workload, stopped (stdin closed) and reaped on drop.
-struct Load(Child);
-
-impl Load {
-    fn start(args: &[&str]) -> Load {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_liveload"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn liveload");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "READY", "liveload {args:?} did not start");
-        Load(child)
-    }
-
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-impl Drop for Load {
-    fn drop(&mut self) {
-        drop(self.0.stdin.take());
-        if common::wait_deadline(&mut self.0, Duration::from_secs(5)).is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 /// `top ARGS --format json`'s rows, checked to be JSON objects of type task.
 fn rows(args: &[&str]) -> Vec<Value> {

@@ -17,11 +17,14 @@ use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
 use crate::stream::link::Link;
 use crate::stream::queue::Queue;
+#[cfg(feature = "sample")]
+use crate::stream::sampling::Sampler;
+use crate::stream::sampling::Sampling;
 use crate::stream::sink::{self, FdSink, OpenError};
 use crate::stream::spec::Sink;
 use crate::stream::writer::{self, Connector, Settings};
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args, Parsed, parse_bytes, parse_count};
+use taskwire_cli::args::{Arg, Args, Parsed, parse_bytes, parse_count, parse_period_ms};
 use taskwire_cli::help::{PRIVILEGE, REGISTRATION};
 use taskwire_cli::signals::{self, SignalFd};
 
@@ -70,7 +73,14 @@ pub struct Opts {
     pub queue: Option<usize>,
     /// Write 1 to kernel.task_delayacct first.
     pub enable_delayacct: bool,
+    /// `--sample SECS [--sample-top N]`: samples of live thread groups beside the records.
+    pub sample: Option<Sampling>,
 }
+
+/// Why `--sample` is refused by a build without feature `sample`.
+const NO_SAMPLE: &str = "--sample is not in this build (the stream-only build, \
+     CROSS_FEATURES=stream); it is in the board build (cross/build's default, \
+     CROSS_FEATURES=board) and the host build";
 
 /// Parses `stream` arguments.
 pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
@@ -83,6 +93,8 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut heartbeat = Some(Duration::from_secs(DEFAULT_HEARTBEAT_SECS));
     let mut queue = None;
     let mut enable_delayacct = false;
+    let mut sample_ms = None;
+    let mut sample_top = None;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -136,9 +148,29 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 }
                 queue = Some(n as usize);
             }
+            // (Without the feature the two arms after this one are dead code: not linked.)
+            "sample" | "sample-top" if !cfg!(feature = "sample") => {
+                return Err(args.usage(NO_SAMPLE));
+            }
+            "sample" => {
+                sample_ms = Some(parse_period_ms(&value?, "--sample").map_err(|e| args.usage(e))?);
+            }
+            "sample-top" => {
+                let n = parse_count(&value?, "--sample-top").map_err(|e| args.usage(e))?;
+                sample_top = Some(usize::try_from(n).unwrap_or(usize::MAX));
+            }
             _ => return Err(args.unexpected(&Arg::Long(name, v))),
         }
     }
+    let sample = match (sample_ms, sample_top) {
+        (Some(period_ms), top) => Some(Sampling { period_ms, top }),
+        (None, Some(_)) => {
+            return Err(args.usage(
+                "--sample-top N picks the thread groups of each sample: give --sample SECS too",
+            ));
+        }
+        (None, None) => None,
+    };
     let Some(to) = to else {
         return Err(args.usage(
             "--to SINK is required (serial:/dev/ttyX, tcp:HOST:PORT, unix:PATH, file:PATH or -)",
@@ -153,6 +185,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         heartbeat,
         queue,
         enable_delayacct,
+        sample,
     }))
 }
 
@@ -321,6 +354,15 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         crate::delayacct::enable().map_err(Failure::Runtime)?;
     }
     let facts = Facts::read(opts.id.as_deref(), taskstats_version(&mut client));
+    // The baseline sweep now, so that a sampler that cannot work is an error at start.
+    #[cfg(feature = "sample")]
+    let sampler = match opts.sample {
+        Some(s) => Some(
+            Sampler::new(s, Client::connect()?)
+                .map_err(|e| Failure::Runtime(format!("sampling: {e}")))?,
+        ),
+        None => None,
+    };
     let first = open_first(&opts.to)?;
 
     let records = opts.queue.unwrap_or(default_queue(opts.profile));
@@ -333,8 +375,20 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         _ => String::new(),
     };
+    #[cfg(not(feature = "sample"))]
+    let sampling = "";
+    #[cfg(feature = "sample")]
+    let sampling = match opts.sample {
+        Some(Sampling { period_ms, top }) => format!(
+            ", a sample every {period_ms} ms of {}",
+            top.map_or("the thread groups that moved".to_owned(), |n| format!(
+                "the {n} thread groups with the most delay"
+            ))
+        ),
+        None => String::new(),
+    };
     eprintln!(
-        "taskwire stream: to {}{rate} as '{}', profile {}, queue {} records ({} KiB)",
+        "taskwire stream: to {}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
         opts.to,
         facts.board_id,
         opts.profile.name(),
@@ -371,6 +425,14 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             )
         })
         .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))?;
+    #[cfg(feature = "sample")]
+    let sampler = match sampler {
+        Some(s) => Some(
+            s.spawn(link.clone(), started)
+                .map_err(|e| Failure::Runtime(format!("starting the sampler: {e}")))?,
+        ),
+        None => None,
+    };
 
     let mut feeder = Feeder {
         link: link.clone(),
@@ -381,6 +443,11 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         undecodable: 0,
     };
     let result = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut feeder);
+    // No sample after the close: what is queued then is what the grace flushes.
+    #[cfg(feature = "sample")]
+    if let Some(s) = sampler {
+        s.stop();
+    }
     link.close(FLUSH_GRACE);
     // A writer blocked in write(2) on a sink that takes nothing is not waited for past
     // the grace and its last write: the process exits around it.
@@ -404,13 +471,26 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             feeder.truncated, feeder.undecodable
         );
     }
+    // (Constant without the feature: the stream-only build links one summary.)
+    let (intervals, samples) = match cfg!(feature = "sample") {
+        true => st.sampled(),
+        false => (0, 0),
+    };
+    let last = q.next_seq().saturating_sub(1);
+    let received = match intervals {
+        0 => format!("{} records (seq 0 to {last})", q.next_seq()),
+        _ => format!(
+            "{} numbered frames (seq 0 to {last}: {} exit records, {intervals} intervals, \
+             {samples} samples)",
+            q.next_seq(),
+            q.next_seq() - intervals - samples
+        ),
+    };
     eprintln!(
-        "taskwire stream: received {} records (seq 0 to {}): {} written, {} in a write cut \
+        "taskwire stream: received {received}: {} written, {} in a write cut \
          short, {} left queued; lost {} to queue overflow and {} to sink outages, {} of them \
          cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
          deregistered",
-        q.next_seq(),
-        q.next_seq().saturating_sub(1),
         st.records_written(),
         st.records_framed() - st.records_written(),
         q.depth(),
@@ -431,7 +511,8 @@ pub fn help() -> String {
     format!(
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
-         \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\n\
+         \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
+         \x20                      [--sample SECS [--sample-top N]]\n\n\
          Registers for exit records and sends them, framed in taskwire's binary record\n\
          stream (core/WIRE.md: COBS frames with a CRC-32, each ended by 0x00), to SINK:\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -460,6 +541,15 @@ pub fn help() -> String {
          stdout cannot come back: a closed stdout stops taskwire with status 1. A TCP or\n\
          Unix collector that is not up at start is waited for; a missing serial device or\n\
          an unwritable file is an error at start.\n\n\
+         With --sample SECS, every SECS seconds taskwire also sweeps the live thread\n\
+         groups (as `taskwire top` does, on a socket of its own) and sends an Interval\n\
+         frame (its length, tasks seen, delay accounting, PSI pressure) and one Sample\n\
+         per thread group whose CPU, IO or delays moved in it (tgid, comm, what each\n\
+         counter moved by), in tgid order; with --sample-top N only the N of those with\n\
+         the most delay: the highest sum, over the delay categories, of delay time per\n\
+         wall time, ties by CPU time, most first. Samples are numbered, queued and lost\n\
+         like records. A 20-task sample every 2 s takes about 5.4% of a 115200-baud line\n\
+         (about 1,240 bytes; BENCHMARKS.md). Not in the stream-only board build.\n\n\
          On SIGINT/SIGTERM taskwire deregisters, writes what is queued for up to a second,\n\
          reports what is left as lost (sink outage), prints a summary on stderr and exits 0.\n\n\
          Options:\n\
@@ -479,6 +569,9 @@ pub fn help() -> String {
          \x20                      4096 delays), also bounded in bytes: RECORDS x 128\n\
          \x20                      (full), 64 (acct) or 40 (delays)\n\
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
+         \x20 --sample SECS        also a sample of live thread groups every SECS seconds\n\
+         \x20                      (0.1 to 86400; decimals: 0.5)\n\
+         \x20 --sample-top N       only the N thread groups with the most delay\n\
          \x20 -h, --help           this text\n\n\
          {REGISTRATION}{PRIVILEGE}\n\
          Exit status:\n\
@@ -531,7 +624,65 @@ mod tests {
         assert_eq!(o.heartbeat, None);
         assert_eq!(o.queue, Some(64));
         assert!(o.enable_delayacct);
+        assert_eq!(o.sample, None);
         assert!(p(&["--help"]).unwrap().is_none());
+    }
+
+    #[cfg(feature = "sample")]
+    #[test]
+    fn sample_options() {
+        let o = p(&["--to", "-", "--sample", "0.5"]).unwrap().unwrap();
+        assert_eq!(
+            o.sample,
+            Some(Sampling {
+                period_ms: 500,
+                top: None
+            })
+        );
+        let o = p(&["--sample-top=3", "--to", "-", "--sample", "86400"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.sample,
+            Some(Sampling {
+                period_ms: 86_400_000,
+                top: Some(3)
+            })
+        );
+        for (args, why) in [
+            (
+                &["--to", "-", "--sample", "0.09"][..],
+                "between 0.1 and 86400",
+            ),
+            (
+                &["--to", "-", "--sample", "86400.5"],
+                "between 0.1 and 86400",
+            ),
+            (&["--to", "-", "--sample", "2s"], "seconds such as 2 or 0.5"),
+            (
+                &["--to", "-", "--sample", "1", "--sample-top", "0"],
+                "at least 1",
+            ),
+            (
+                &["--to", "-", "--sample-top", "5"],
+                "give --sample SECS too",
+            ),
+            (&["--to", "-", "--sample"], "needs a value"),
+        ] {
+            let e = p(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains(why), "{args:?}: {e}");
+        }
+    }
+
+    #[cfg(not(feature = "sample"))]
+    #[test]
+    fn sample_is_a_usage_error_naming_the_build_that_has_it() {
+        for args in [&["--to", "-", "--sample", "1"][..], &["--sample-top", "2"]] {
+            let e = p(args).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{args:?}");
+            assert!(e.to_string().contains("CROSS_FEATURES=board"), "{e}");
+        }
     }
 
     #[test]
@@ -572,6 +723,9 @@ mod tests {
             "--heartbeat",
             "--queue",
             "--enable-delayacct",
+            "--sample",
+            "--sample-top",
+            "5.4%",
             "serial:",
             "tcp:",
             "unix:",

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use taskwire_cli::Failure;
-use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_count, parse_format, parse_pid};
+use taskwire_cli::args::{
+    Arg, Args, Format, Parsed, parse_count, parse_format, parse_period_ms, parse_pid,
+};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
 use taskwire_cli::output::live::{
     self, DelayAcct, Header, IdKey, Pressure, Row, SORT_KEYS, Size, sort_key, sort_rows,
@@ -33,11 +35,6 @@ use crate::live::{Cgroup, Interval, Live, Select};
 use crate::socket;
 
 const CMD: &str = "top";
-
-/// The shortest interval: shorter ones measure the sweep more than the tasks.
-const MIN_INTERVAL_MS: u64 = 100;
-/// The longest interval: a day.
-const MAX_INTERVAL_MS: u64 = 86_400_000;
 
 /// Options of `taskwire top`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,35 +168,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
 
 /// Seconds with up to three decimals ("2", "0.5", "1.25") as ms, within the limits.
 pub fn parse_interval(s: &str) -> Result<u64, String> {
-    let bad = || format!("invalid --interval '{s}': seconds such as 2 or 0.5");
-    // Cut at the '.' by position: a byte search, not str's char searcher.
-    let (int, frac) = match s.bytes().position(|b| b == b'.') {
-        Some(at) => (&s[..at], &s[at + 1..]),
-        None => (s, ""),
-    };
-    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) || frac.len() > 3 {
-        return Err(bad());
-    }
-    let secs: u64 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| bad())?
-    };
-    let mut ms_frac = 0u64;
-    for (i, b) in frac.bytes().enumerate() {
-        ms_frac += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    let ms = secs
-        .checked_mul(1000)
-        .and_then(|m| m.checked_add(ms_frac))
-        .ok_or_else(bad)?;
-    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) {
-        return Err(format!(
-            "invalid --interval '{s}': between 0.1 and 86400 seconds"
-        ));
-    }
-    Ok(ms)
+    parse_period_ms(s, "--interval")
 }
 
 /// `taskwire top --help`.
@@ -425,8 +394,8 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
         Some(_) => &signals::SCREEN_SIGNALS,
         None => &signals::STOP_SIGNALS,
     };
-    let sigfd = SignalFd::open(stop)
-        .map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
+    let sigfd =
+        SignalFd::open(stop).map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
     let mut client = Client::connect()?;
     let select = Select {
         threads: opts.threads,
@@ -437,8 +406,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     };
     let mut live = Live::new(select).map_err(|e| runtime("", &e))?;
     // The baseline: every task's first interval is measured from here.
-    live.sweep(&mut client)
-        .map_err(sweep_failed)?;
+    live.sweep(&mut client).map_err(sweep_failed)?;
     if let Some(term) = term {
         return interactive(term, &sigfd, &mut client, &mut live, &opts);
     }
@@ -533,9 +501,7 @@ fn interactive(
                 .map_err(|e| runtime("reading the terminal", &e))?;
             match input {
                 Input::Timeout => {
-                    let iv = live
-                        .sweep(client)
-                        .map_err(sweep_failed)?;
+                    let iv = live.sweep(client).map_err(sweep_failed)?;
                     view.update(&iv, delayacct_now());
                     measured = true;
                     // Fixed steps, as in batch; after a stall (a stopped process), a

@@ -1,7 +1,5 @@
 //! The stream header's facts about this board, read once at start.
 
-use std::path::Path;
-
 use taskwire_core::wire::{BOARD_ID_CAP, StreamHeader};
 
 use crate::{cpus, delayacct};
@@ -32,11 +30,7 @@ impl Facts {
             board_id: id.map_or_else(|| text(uts.nodename()), str::to_owned),
             kernel_release: text(uts.release()),
             taskstats_version,
-            delay_accounting: match delayacct::read_at(Path::new(delayacct::SYSCTL)) {
-                delayacct::State::On => Some(true),
-                delayacct::State::Off => Some(false),
-                delayacct::State::Unknown => None,
-            },
+            delay_accounting: delayacct::switch_now(),
             possible_cpus: std::fs::read_to_string(cpus::POSSIBLE)
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),

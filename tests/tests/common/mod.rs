@@ -204,7 +204,8 @@ pub fn wait_comm(pid: u32, comm: &str) {
     }
 }
 
-/// A running `taskwire listen`, its stderr read line by line in the background.
+/// A running `taskwire listen` (or another command that runs until a signal), its stderr
+/// read line by line in the background.
 pub struct Listener {
     child: Child,
     stderr: Receiver<String>,
@@ -215,8 +216,13 @@ pub struct Listener {
 impl Listener {
     /// Starts `taskwire listen ARGS` and waits until it has registered.
     pub fn start(args: &[&str]) -> Listener {
+        Listener::start_cmd("listen", args, "listening for exit records")
+    }
+
+    /// Starts `taskwire COMMAND ARGS` and waits for a stderr line containing `ready`.
+    pub fn start_cmd(command: &str, args: &[&str], ready: &str) -> Listener {
         let mut child = Command::new(taskwire())
-            .arg("listen")
+            .arg(command)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -239,7 +245,7 @@ impl Listener {
             stderr_lines: Vec::new(),
             stdout,
         };
-        l.wait_stderr("listening for exit records", Duration::from_secs(10));
+        l.wait_stderr(ready, Duration::from_secs(10));
         l
     }
 
@@ -297,4 +303,38 @@ impl Listener {
 pub fn unique_comm(prefix: &str) -> String {
     let name = format!("{prefix}{}", std::process::id());
     name.chars().take(15).collect()
+}
+
+/// A `liveload` workload (`tests/src/bin/liveload.rs`), stopped (stdin closed) and reaped on drop.
+pub struct Load(Child);
+
+impl Load {
+    pub fn start(args: &[&str]) -> Load {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_liveload"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn liveload");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "READY", "liveload {args:?} did not start");
+        Load(child)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        if wait_deadline(&mut self.0, Duration::from_secs(5)).is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
