@@ -402,12 +402,12 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let writer_link = link.clone();
     let mut connector = Reopen(opts.to.clone());
     let framer = Framer::new(facts.header());
-    let writer = std::thread::Builder::new()
-        .name("sink".into())
-        // Frames are built on this stack (a record is about 1 KiB); 64 KiB is plenty and
-        // keeps the agent's memory small.
-        .stack_size(64 * 1024)
-        .spawn(move || {
+    // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is plenty
+    // and keeps the agent's memory small.
+    let writer = crate::stream::spawn_thread(
+        "sink",
+        64 * 1024,
+        Box::new(move || {
             writer::run(
                 &writer_link,
                 &mut connector,
@@ -423,8 +423,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
                     );
                 },
             )
-        })
-        .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))?;
+        }),
+    )
+    .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))?;
     #[cfg(feature = "sample")]
     let sampler = match sampler {
         Some(s) => Some(

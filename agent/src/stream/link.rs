@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::taskstats::Deltas;
 use taskwire_core::wire::{
-    self, Interval, LossReason, MAX_INTERVAL_PAYLOAD_LEN, MAX_SAMPLE_PAYLOAD_LEN, Message, Sample,
+    self, Interval, LossReason, MAX_INTERVAL_PAYLOAD_LEN, MAX_SAMPLE_PAYLOAD_LEN, Sample,
 };
 
 use super::queue::{Item, Queue};
@@ -74,11 +74,12 @@ impl Shared {
     pub fn push_interval(&mut self, interval: &Interval) -> bool {
         self.intervals += 1;
         let mut buf = [0u8; MAX_INTERVAL_PAYLOAD_LEN];
-        let msg = Message::Interval(Interval {
+        let interval = Interval {
             seq: 0,
             ..*interval
-        });
-        self.push_encoded(&msg, &mut buf)
+        };
+        let encoded = wire::encode_interval_payload(&interval, &mut buf);
+        self.push_encoded(encoded, &buf)
     }
 
     /// Numbers the sample of task `tgid` over interval `sample` and queues it, as
@@ -94,15 +95,16 @@ impl Shared {
     ) -> bool {
         self.samples += 1;
         let mut buf = [0u8; MAX_SAMPLE_PAYLOAD_LEN];
-        let msg = Message::Sample(Sample::new(sample, tgid, comm, deltas));
-        self.push_encoded(&msg, &mut buf)
+        let encoded =
+            wire::encode_sample_payload(&Sample::new(sample, tgid, comm, deltas), &mut buf);
+        self.push_encoded(encoded, &buf)
     }
 
-    /// Encodes `msg` (numbered 0) into `buf` and pushes it. The buffers are sized for the
+    /// Pushes the payload `encoded` into `buf` (numbered 0). The buffers are sized for the
     /// longest interval and sample (core tests the bounds); should encoding fail anyway,
     /// the frame still takes its number and is reported lost.
-    fn push_encoded(&mut self, msg: &Message, buf: &mut [u8]) -> bool {
-        match wire::encode_payload(msg, buf) {
+    fn push_encoded(&mut self, encoded: taskwire_core::Result<usize>, buf: &[u8]) -> bool {
+        match encoded {
             Ok(n) => self.push(&buf[..n]),
             Err(_) => {
                 self.reject();
@@ -328,7 +330,7 @@ mod tests {
     use crate::stream::framer::Framer;
     use crate::stream::framer::tests::{decode_all, payload};
     use taskwire_core::taskstats::DelayCounter;
-    use taskwire_core::wire::{Kind, Loss, Profile, StreamHeader};
+    use taskwire_core::wire::{Kind, Loss, Message, Profile, StreamHeader};
 
     fn deltas(cpu_us: u64) -> Deltas {
         let mut d = Deltas::empty(2_000_000_000);

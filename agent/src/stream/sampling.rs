@@ -167,10 +167,11 @@ impl Sampler {
         let stop2 = stop.clone();
         // Boxed: the engine's buffers (about 20 KiB) are not copied onto the new stack.
         let mut sampler = Box::new(self);
-        let thread = std::thread::Builder::new()
-            .name("sampler".into())
-            .stack_size(SAMPLER_STACK)
-            .spawn(move || sampler.run(&link, &stop2, started))?;
+        let thread = super::spawn_thread(
+            "sampler",
+            SAMPLER_STACK,
+            Box::new(move || sampler.run(&link, &stop2, started)),
+        )?;
         Ok(Running { stop, thread })
     }
 }
