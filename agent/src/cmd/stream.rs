@@ -522,37 +522,23 @@ pub fn help() -> String {
          \x20 unix:PATH                           connect to a Unix stream socket\n\
          \x20 file:PATH                           append to a file\n\
          \x20 -                                   stdout\n\n\
-         The stream opens with a 0x00 and a header (board id, kernel release, taskstats\n\
-         version, delay accounting on/off, possible CPUs, boot time); records follow, each\n\
-         with a sequence number given when taskwire received it (0, 1, 2, ... over every\n\
-         record the kernel delivered). Records wait in a bounded queue between the kernel\n\
-         and the sink: a slow or failed sink never slows the reading of exit records.\n\
-         Records that do not fit are dropped and reported in the stream as Loss frames, in\n\
-         place, covering exactly the dropped sequence numbers, with the reason: queue\n\
-         overflow, sink outage (dropped while the sink was down, or still queued when\n\
-         taskwire stopped), or kernel ENOBUFS (the netlink receive buffer overflowed: the\n\
-         kernel gives no count and those records never got numbers, so a Loss of that\n\
-         reason counts events, each one or more records). A gap no Loss covers was lost in\n\
-         transit.\n\n\
-         When the sink fails (collector restarted, cable or adapter unplugged) taskwire\n\
-         reconnects, waiting 100 ms and doubling up to 5 s, and starts the stream again\n\
-         (0x00, header); queued records are kept and sequence numbers run on. A collector\n\
-         that closes the connection (FIN: `taskwire decode` stopping) gets the frame in\n\
-         progress finished; the frames not yet started go to the next connection. Only\n\
-         stdout cannot come back: a closed stdout stops taskwire with status 1. A TCP or\n\
-         Unix collector that is not up at start is waited for; a missing serial device or\n\
-         an unwritable file is an error at start.\n\n\
-         With --sample SECS, every SECS seconds taskwire also sweeps the live thread\n\
-         groups (as `taskwire top` does, on a socket of its own) and sends an Interval\n\
-         frame (its length, tasks seen, delay accounting, PSI pressure) and one Sample\n\
-         per thread group whose CPU, IO or delays moved in it (tgid, comm, what each\n\
-         counter moved by), in tgid order; with --sample-top N only the N of those with\n\
-         the most delay: the highest sum, over the delay categories, of delay time per\n\
-         wall time, ties by CPU time, most first. Samples are numbered, queued and lost\n\
-         like records. A 20-task sample every 2 s takes about 5.4% of a 115200-baud line\n\
-         (about 1,240 bytes; BENCHMARKS.md). Not in the stream-only board build.\n\n\
-         On SIGINT/SIGTERM taskwire deregisters, writes what is queued for up to a second,\n\
-         reports what is left as lost (sink outage), prints a summary on stderr and exits 0.\n\n\
+         A header (board id, kernel release, taskstats version, delay accounting, CPUs,\n\
+         boot time) opens the stream; each record carries the sequence number it got on\n\
+         receipt. A bounded queue keeps a slow or failed sink from slowing the reading.\n\
+         What is dropped (queue overflow, sink outage, kernel ENOBUFS: events, not\n\
+         records) is reported in place by Loss frames, so a gap no Loss covers was lost\n\
+         in transit. A failed sink is reopened (100 ms doubling to 5 s) and the stream\n\
+         started again; queued records keep their numbers. A collector not up at start is\n\
+         waited for; a missing serial device, an unwritable file or a closed stdout is an\n\
+         error.\n\n\
+         --sample SECS adds, every SECS seconds, an Interval frame and one Sample per\n\
+         thread group whose CPU, IO or delays moved (the sweep of `taskwire top`, on a\n\
+         socket of its own); --sample-top N sends the N with the most delay time. They\n\
+         are numbered, queued and lost like records; a 20-task sample every 2 s is about\n\
+         5.4% of a 115200-baud line. Not in the stream-only board build.\n\n\
+         SIGINT/SIGTERM: deregister, flush for up to a second, report what is left as\n\
+         lost, print a summary, exit 0. More: README.md, \"Streaming from a board to a\n\
+         host\".\n\n\
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\

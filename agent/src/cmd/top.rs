@@ -189,18 +189,14 @@ pub fn help() -> String {
          \x20                   [--pid LIST] [--tgid LIST] [--cgroup PATH]\n\
          \x20                   [--once | --iterations N] [--format text|json|csv]\n\
          \x20                   [--enable-delayacct]\n\n\
-         Every interval, every thread group (queried by tgid, so its threads are summed),\n\
-         or every thread with --threads: CPU use and the share of the interval spent\n\
-         waiting, per delay category, as rates over the interval (not lifetime averages).\n\
-         The first screen comes after one whole interval; a task started during an\n\
-         interval shows in it; a reused pid is a new task; a task that exited is gone.\n\
-         The header gives the system's pressure (PSI avg10 some/full), delay accounting,\n\
-         and tasks shown of those seen.\n\n\
-         Columns: CPU% (of one CPU; a thread group can pass 100), RUNQ% (waiting for a\n\
-         CPU), IO% (block IO), MEM% (swapin+reclaim+thrashing+compact+wpcopy), IRQ%,\n\
-         READ/s and WRITE/s (storage bytes, threads only), wider screens add SWAP%,\n\
-         RECL%, THRS%, CMPT%, WPCP%. '-' is a value the kernel's struct does not carry.\n\
-         A wait is counted when it ends, so a long one can pass 100%.\n\n\
+         Every interval, every thread group (by tgid: its threads summed) or thread\n\
+         (--threads): CPU% and the share of the interval spent waiting per delay\n\
+         category, as rates over the interval. Header: PSI avg10 some/full, delay\n\
+         accounting, tasks shown of those seen. Columns: CPU% (of one CPU), RUNQ%\n\
+         (waiting for a CPU), IO% (block IO), MEM% (swapin+reclaim+thrashing+compact+\n\
+         wpcopy), IRQ%, READ/s and WRITE/s (threads only); wider screens add SWAP%,\n\
+         RECL%, THRS%, CMPT%, WPCP%. '-': not in the kernel's struct. A wait counts when\n\
+         it ends, so a long one can pass 100%. More: README.md, \"Live tasks\".\n\n\
          Options:\n\
          \x20 --interval SECS      length of an interval (default 2; decimals: 0.5)\n\
          \x20 --threads            one row per thread (pid) instead of per thread group\n\
@@ -219,14 +215,12 @@ pub fn help() -> String {
          \x20                      field names: README.md, \"Fields of top and samples\"\n\
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
          \x20 -h, --help           this text\n\n\
-         Interactive when standard input and output are both a terminal and none of\n\
-         --once, --iterations, --format json or csv is given: one screen redrawn in place\n\
-         every interval (VT100 sequences only: a serial console at 80x24 will do, no\n\
-         terminfo), and keys that act at once, a new sort on the last interval's rows:\n\
+         Interactive on a terminal unless --once, --iterations or --format json|csv:\n\
+         redrawn in place (VT100 only, 80x24 serial consoles will do); keys re-sort the\n\
+         last interval at once:\n\
          {keys_help}\
-         Ctrl-C quits too, b needs --threads, space sweeps now. Otherwise one screen (or\n\
-         JSON/CSV rows) per interval is printed. Without --once or --iterations it runs\n\
-         until q, SIGINT or SIGTERM (SIGHUP too when interactive), and exits 0.\n\n\
+         Ctrl-C quits too. Otherwise a screen (or JSON/CSV rows) per interval. Runs until\n\
+         q, SIGINT or SIGTERM (or --once/--iterations), and exits 0.\n\n\
          {PRIVILEGE}\n{EXIT_STATUS}",
         keys_help = indent(&keys::help_lines(76)),
     )
