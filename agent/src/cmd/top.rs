@@ -425,8 +425,8 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
         Some(_) => &signals::SCREEN_SIGNALS,
         None => &signals::STOP_SIGNALS,
     };
-    let sigfd = SignalFd::open(stop)
-        .map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
+    let sigfd =
+        SignalFd::open(stop).map_err(|e| runtime("setting up SIGINT/SIGTERM handling", &e))?;
     let mut client = Client::connect()?;
     let select = Select {
         threads: opts.threads,
@@ -437,8 +437,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     };
     let mut live = Live::new(select).map_err(|e| runtime("", &e))?;
     // The baseline: every task's first interval is measured from here.
-    live.sweep(&mut client)
-        .map_err(sweep_failed)?;
+    live.sweep(&mut client).map_err(sweep_failed)?;
     if let Some(term) = term {
         return interactive(term, &sigfd, &mut client, &mut live, &opts);
     }
@@ -533,9 +532,7 @@ fn interactive(
                 .map_err(|e| runtime("reading the terminal", &e))?;
             match input {
                 Input::Timeout => {
-                    let iv = live
-                        .sweep(client)
-                        .map_err(sweep_failed)?;
+                    let iv = live.sweep(client).map_err(sweep_failed)?;
                     view.update(&iv, delayacct_now());
                     measured = true;
                     // Fixed steps, as in batch; after a stall (a stopped process), a
