@@ -10,7 +10,8 @@
 //!   ticks since boot: [`Start::Given`]), read while listing: its reply by tgid has no
 //!   name and a zero start;
 //! - a thread's come with its reply by pid, so nothing of its own is read under /proc
-//!   (that read was half the CPU of a `--threads` sweep): `ac_comm`, `ac_btime64` (or
+//!   (that read was half the CPU of a `--threads` sweep): `ac_comm` (but for a kernel
+//!   thread, whose /proc name is finer, [`tasks::Lister::proc_comm`]), `ac_btime64` (or
 //!   `ac_btime`) as [`Start::Btime`], and `ac_etime`, its age in µs. The kernel computes
 //!   btime per reply from the wall clock in whole seconds, so two starts within one second
 //!   are one task ([`Start::same_task`]): a pid reused within the same second would be
@@ -104,6 +105,9 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// The pid of kthreadd, the parent of every kernel thread.
+const KTHREADD: u64 = 2;
+
 /// A task's snapshot with what the table needs to pair it.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -178,6 +182,7 @@ impl Live {
         self.lister.list(&mut self.listed).map_err(Error::Proc)?;
         self.cur.clear();
         let listed = &self.listed;
+        let lister = &mut self.lister;
         let cur = &mut self.cur;
         let mut refused = None;
         let summary = self
@@ -191,7 +196,17 @@ impl Live {
                             return;
                         };
                         let entry = match target {
-                            Target::Pid(pid) => Entry::thread(pid, &agg.stats, now_ns()),
+                            Target::Pid(pid) => {
+                                let mut e = Entry::thread(pid, &agg.stats, now_ns());
+                                // A kernel thread (kthreadd's child): its name from /proc.
+                                // Few, and alike from sweep to sweep.
+                                if agg.stats.get(Field::AcPpid) == Some(KTHREADD) {
+                                    if let Some(comm) = lister.proc_comm(pid) {
+                                        e.comm = comm;
+                                    }
+                                }
+                                e
+                            }
                             Target::Tgid(tgid) => {
                                 let Ok(i) = listed.binary_search_by_key(&tgid, |l| l.target.id())
                                 else {

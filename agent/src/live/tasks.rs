@@ -92,6 +92,17 @@ impl Lister {
         &self.select
     }
 
+    /// Task `pid`'s name as /proc gives it; `None` if it is gone or unreadable. For a
+    /// kernel thread this is finer than its reply's `ac_comm`, which is cut at 15 bytes
+    /// and lacks the workqueue a kworker serves (`kworker/0:1-events`).
+    pub fn proc_comm(&mut self, pid: u32) -> Option<Comm> {
+        let stat = self
+            .proc
+            .stat(Task::Group(pid), &mut self.stat_buf)
+            .ok()??;
+        Some(Comm::new(stat.comm))
+    }
+
     /// Replaces `out` with the tasks there are now, sorted by id, each once. A thread group
     /// that exits while being listed is left out; a thread named by `--pid` or a cgroup v1
     /// `tasks` file is listed unread, and if it is gone its query says so (ESRCH).

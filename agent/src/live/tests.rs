@@ -321,6 +321,21 @@ mod lister {
     }
 
     #[test]
+    fn a_kernel_threads_name_is_read_from_proc_on_demand() {
+        let dir = std::env::temp_dir().join(format!("taskwire-live-{}-kt", std::process::id()));
+        tree(&dir);
+        let mut l = Lister::new(Proc::open_at(&dir).unwrap(), Select::default());
+        let (grp, gone, bad) = (l.proc_comm(20), l.proc_comm(999), l.proc_comm(33));
+        let _ = fs::remove_dir_all(&dir);
+        assert_eq!(grp.map(|c| c.as_bytes().to_vec()), Some(b"grp".to_vec()));
+        assert_eq!(
+            (gone, bad),
+            (None, None),
+            "gone, or not a task: the reply's name stays"
+        );
+    }
+
+    #[test]
     fn filters() {
         let by_pid = list(Select {
             pids: vec![20, 999],
