@@ -1,8 +1,10 @@
 //! Many GETs in flight on one socket: the per-interval query of `top` (issue 11).
 //!
 //! [`Client::get`] waits for each answer and its ACK, four datagrams and a poll per task.
-//! A sweep sends up to a window of GETs, then drains the answers in `recvmmsg` batches and
-//! matches each to its target by sequence number, whatever order they come in.
+//! A sweep sends up to a window of GETs, as many as the window has room for in one
+//! datagram (the kernel runs each message of a datagram in turn, answering each alone),
+//! then drains the answers in `recvmmsg` batches and matches each to its target by sequence
+//! number, whatever order they come in.
 //!
 //! The GETs ask for no ACK: the kernel answers a GET with the statistics or with an
 //! error, never with nothing, so the answer alone closes a request and the ACK would only
@@ -143,10 +145,22 @@ impl Sweep {
         self.flight = Flight::new();
         loop {
             if self.flight.spoilt.is_none() {
-                while self.flight.len < window {
+                // What the window has room for, in one datagram.
+                let mut batch = [Target::Pid(0); MAX_WINDOW];
+                let mut n = 0;
+                while self.flight.len + n < window {
                     let Some(target) = targets.next() else { break };
-                    let seq = client.send_get(target)?;
-                    self.flight.add(seq, target);
+                    batch[n] = target;
+                    n += 1;
+                }
+                let batch = &batch[..n];
+                if !batch.is_empty() {
+                    let first = client.send_gets(batch)?;
+                    let mut seq = first;
+                    for &target in batch {
+                        self.flight.add(seq, target);
+                        seq = seq.wrapping_add(1);
+                    }
                 }
             }
             if self.flight.len == 0 {
@@ -327,7 +341,7 @@ impl Flight {
                 self.pending[i] = None;
                 self.finish(p.target, Err(why.error(p.target.op())), on);
             } else {
-                let seq = client.send_get(p.target)?;
+                let seq = client.send_gets(&[p.target])?;
                 self.pending[i] = Some(Pending {
                     seq,
                     reasked: true,
