@@ -116,6 +116,10 @@ pub struct Client {
     family: Family,
     seq: u32,
     tx: Vec<u8>,
+    /// Bytes of `tx` holding GETs queued for one datagram ([`Client::queue_get`]).
+    queued: usize,
+    /// The first queued GET's, for a failure of their send.
+    queued_op: Op,
     rx: Vec<u8>,
     answer: Vec<u8>,
 }
@@ -142,6 +146,8 @@ impl Client {
             },
             seq: 0,
             tx: vec![0; taskwire_core::MAX_MSG_SIZE],
+            queued: 0,
+            queued_op: Op::Socket,
             rx: vec![0; RECV_LEN],
             answer: Vec::with_capacity(RECV_LEN),
         };
@@ -185,6 +191,8 @@ impl Client {
     /// The reply borrows the client's buffer and holds the aggregate asked for.
     pub fn get(&mut self, target: Target) -> Result<Reply<'_>, ClientError> {
         let op = target.op();
+        // The buffer is this exchange's: GETs a failed sweep left queued are dropped.
+        self.queued = 0;
         let len = self.emit_get(target, true, 0)?;
         self.exchange(op, len, self.seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
         let decode = |error| ClientError::Decode { op, error };
@@ -197,26 +205,32 @@ impl Client {
         }
     }
 
-    /// Sends a GET for each of `targets` in one datagram, without waiting, and returns the
-    /// first one's sequence number; the others follow it in order (wrapping): the sweep's
-    /// half of an exchange ([`crate::sweep`]). The kernel
-    /// runs every message of a datagram in turn, answering each as if sent alone, so this
-    /// saves a system call and a request buffer per GET but changes no answer.
-    pub(crate) fn send_gets(&mut self, targets: &[Target]) -> Result<u32, ClientError> {
-        let first = self.seq.wrapping_add(1);
-        let Some(op) = targets.first().map(|t| t.op()) else {
-            return Ok(first);
-        };
-        let mut at = 0;
-        for &target in targets {
-            // A GET is 28 bytes, already aligned: MAX_MSG_SIZE holds over 140 of them, and
-            // a buffer too small is an error here, not a cut datagram.
-            at += self.emit_get(target, false, at)?;
+    /// Adds a GET for `target` to the datagram [`Client::send_queued`] sends, and returns
+    /// its sequence number: the sweep's half of an exchange ([`crate::sweep`]). The kernel
+    /// runs every message of a datagram in turn, answering each as if sent alone, so one
+    /// datagram of many GETs saves a system call and a request buffer per GET but changes
+    /// no answer. A GET is 28 bytes: the buffer holds over 140 (a full one is an error here,
+    /// never a cut datagram).
+    pub(crate) fn queue_get(&mut self, target: Target) -> Result<u32, ClientError> {
+        if self.queued == 0 {
+            self.queued_op = target.op();
+        }
+        self.queued += self.emit_get(target, false, self.queued)?;
+        Ok(self.seq)
+    }
+
+    /// Sends the GETs queued since the last send, if any, in one datagram.
+    pub(crate) fn send_queued(&mut self) -> Result<(), ClientError> {
+        let len = std::mem::take(&mut self.queued);
+        if len == 0 {
+            return Ok(());
         }
         self.sock
-            .send(self.tx.get(..at).unwrap_or_default())
-            .map_err(|errno| ClientError::Os { op, errno })?;
-        Ok(first)
+            .send(self.tx.get(..len).unwrap_or_default())
+            .map_err(|errno| ClientError::Os {
+                op: self.queued_op,
+                errno,
+            })
     }
 
     /// Writes a GET for `target` with a fresh sequence number (`self.seq`) into `tx` from

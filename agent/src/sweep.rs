@@ -146,22 +146,12 @@ impl Sweep {
         loop {
             if self.flight.spoilt.is_none() {
                 // What the window has room for, in one datagram.
-                let mut batch = [Target::Pid(0); MAX_WINDOW];
-                let mut n = 0;
-                while self.flight.len + n < window {
+                while self.flight.len < window {
                     let Some(target) = targets.next() else { break };
-                    batch[n] = target;
-                    n += 1;
+                    let seq = client.queue_get(target)?;
+                    self.flight.add(seq, target);
                 }
-                let batch = &batch[..n];
-                if !batch.is_empty() {
-                    let first = client.send_gets(batch)?;
-                    let mut seq = first;
-                    for &target in batch {
-                        self.flight.add(seq, target);
-                        seq = seq.wrapping_add(1);
-                    }
-                }
+                client.send_queued()?;
             }
             if self.flight.len == 0 {
                 return Ok(self.flight.summary);
@@ -341,7 +331,7 @@ impl Flight {
                 self.pending[i] = None;
                 self.finish(p.target, Err(why.error(p.target.op())), on);
             } else {
-                let seq = client.send_gets(&[p.target])?;
+                let seq = client.queue_get(p.target)?;
                 self.pending[i] = Some(Pending {
                     seq,
                     reasked: true,
@@ -350,7 +340,7 @@ impl Flight {
                 self.summary.reasked += 1;
             }
         }
-        Ok(())
+        client.send_queued()
     }
 
     /// Reports every request in flight as timed out.

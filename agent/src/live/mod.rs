@@ -118,25 +118,45 @@ struct Entry {
 }
 
 impl Entry {
-    /// A thread's entry, all of it from its reply by pid.
-    fn thread(pid: u32, stats: &Taskstats<'_>, time_ns: u64) -> Entry {
-        // Zero is a real start here, not an absent one (Identity::pid's reading, meant for
-        // thread group records): on a board whose clock starts at the epoch, the tasks of
-        // the first second have it.
-        let btime = stats
-            .get(Field::AcBtime64)
-            .or_else(|| stats.get(Field::AcBtime))
-            .unwrap_or(0);
-        let identity = Identity {
-            kind: Kind::Pid,
-            id: pid,
-            start: Start::Btime(btime),
+    /// `target`'s entry from its answer taken at `time_ns`: a thread's all from its reply
+    /// by pid, a thread group's with the start and name its listing read; `None` for a
+    /// group not listed.
+    fn new(
+        target: Target,
+        stats: &Taskstats<'_>,
+        listed: &[Listed],
+        time_ns: u64,
+    ) -> Option<Entry> {
+        let (start, comm, age_us) = match target {
+            Target::Pid(_) => {
+                // Zero is a real start here, not an absent one (Identity::pid's reading,
+                // meant for thread group records): on a board whose clock starts at the
+                // epoch, the tasks of the first second have it.
+                let btime = stats
+                    .get(Field::AcBtime64)
+                    .or_else(|| stats.get(Field::AcBtime))
+                    .unwrap_or(0);
+                (
+                    Start::Btime(btime),
+                    Comm::new(stats.comm().unwrap_or_default()),
+                    stats.get(Field::AcEtime),
+                )
+            }
+            Target::Tgid(tgid) => {
+                let l = &listed[listed.binary_search_by_key(&tgid, |l| l.target.id()).ok()?];
+                (Start::Given(l.start), l.comm, None)
+            }
         };
-        Entry {
+        let identity = Identity {
+            kind: target.kind(),
+            id: target.id(),
+            start,
+        };
+        Some(Entry {
             snap: Snapshot::new(identity, stats, time_ns),
-            comm: Comm::new(stats.comm().unwrap_or_default()),
-            age_us: stats.get(Field::AcEtime),
-        }
+            comm,
+            age_us,
+        })
     }
 }
 
@@ -195,35 +215,19 @@ impl Live {
                         let Some(agg) = reply.get(target.kind()) else {
                             return;
                         };
-                        let entry = match target {
-                            Target::Pid(pid) => {
-                                let mut e = Entry::thread(pid, &agg.stats, now_ns());
-                                // A kernel thread (kthreadd's child): its name from /proc.
-                                // Few, and alike from sweep to sweep.
-                                if agg.stats.get(Field::AcPpid) == Some(KTHREADD) {
-                                    if let Some(comm) = lister.proc_comm(pid) {
-                                        e.comm = comm;
-                                    }
-                                }
-                                e
-                            }
-                            Target::Tgid(tgid) => {
-                                let Ok(i) = listed.binary_search_by_key(&tgid, |l| l.target.id())
-                                else {
-                                    return;
-                                };
-                                let l = &listed[i];
-                                Entry {
-                                    snap: Snapshot::new(
-                                        Identity::tgid(tgid, l.start),
-                                        &agg.stats,
-                                        now_ns(),
-                                    ),
-                                    comm: l.comm,
-                                    age_us: None,
-                                }
-                            }
+                        let Some(mut entry) = Entry::new(target, &agg.stats, listed, now_ns())
+                        else {
+                            return;
                         };
+                        // A kernel thread (kthreadd's child): its name from /proc. Few, and
+                        // alike from sweep to sweep.
+                        if target.kind() == Kind::Pid
+                            && agg.stats.get(Field::AcPpid) == Some(KTHREADD)
+                        {
+                            if let Some(comm) = lister.proc_comm(target.id()) {
+                                entry.comm = comm;
+                            }
+                        }
                         insert_sorted(cur, entry);
                     }
                     // The task exited between listing and query: the ordinary case.

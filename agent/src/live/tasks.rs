@@ -53,7 +53,7 @@ impl Listed {
         Listed {
             target: Target::Pid(tid),
             start: 0,
-            comm: Comm::new(b""),
+            comm: Comm::default(),
         }
     }
 }
@@ -187,12 +187,15 @@ fn push_group(
     out: &mut Vec<Listed>,
     tgid: u32,
 ) -> Result<(), Error> {
-    if let Some(stat) = proc.stat(Task::Group(tgid), buf)? {
-        out.push(Listed {
-            target: Target::Tgid(tgid),
-            start: stat.starttime,
-            comm: Comm::new(stat.comm),
-        });
-    }
+    out.extend(read_group(proc, buf, tgid)?);
     Ok(())
+}
+
+/// Thread group `tgid` as its stat line lists it; `None` if it has exited.
+fn read_group(proc: &Proc, buf: &mut StatBuf, tgid: u32) -> Result<Option<Listed>, Error> {
+    Ok(proc.stat(Task::Group(tgid), buf)?.map(|stat| Listed {
+        target: Target::Tgid(tgid),
+        start: stat.starttime,
+        comm: Comm::new(stat.comm),
+    }))
 }

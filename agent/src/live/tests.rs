@@ -1,6 +1,7 @@
 //! The pairing rules on synthetic snapshots, and the lister on a fake /proc tree.
 
 use super::*;
+use crate::client::Target;
 use taskwire_core::fixtures::synthetic;
 use taskwire_core::taskstats::{Field, Kind, Taskstats, put_comm, put_field};
 
@@ -41,7 +42,7 @@ fn thread(id: u32, btime: u64, age_us: u64, cpu_us: u64, time_ns: u64) -> Entry 
     put_field(&mut s, 16, Field::AcBtime64, btime).unwrap();
     put_field(&mut s, 16, Field::AcEtime, age_us).unwrap();
     put_comm(&mut s, 16, b"worker").unwrap();
-    Entry::thread(id, &Taskstats::new(&s).unwrap(), time_ns)
+    Entry::new(Target::Pid(id), &Taskstats::new(&s).unwrap(), &[], time_ns).unwrap()
 }
 
 /// A thread's interval as the table pairs it.
