@@ -187,15 +187,12 @@ fn push_group(
     out: &mut Vec<Listed>,
     tgid: u32,
 ) -> Result<(), Error> {
-    out.extend(read_group(proc, buf, tgid)?);
+    if let Some(stat) = proc.stat(Task::Group(tgid), buf)? {
+        out.push(Listed {
+            target: Target::Tgid(tgid),
+            start: stat.starttime,
+            comm: Comm::new(stat.comm),
+        });
+    }
     Ok(())
-}
-
-/// Thread group `tgid` as its stat line lists it; `None` if it has exited.
-fn read_group(proc: &Proc, buf: &mut StatBuf, tgid: u32) -> Result<Option<Listed>, Error> {
-    Ok(proc.stat(Task::Group(tgid), buf)?.map(|stat| Listed {
-        target: Target::Tgid(tgid),
-        start: stat.starttime,
-        comm: Comm::new(stat.comm),
-    }))
 }
