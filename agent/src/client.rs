@@ -116,6 +116,10 @@ pub struct Client {
     family: Family,
     seq: u32,
     tx: Vec<u8>,
+    /// Bytes of `tx` holding GETs queued for one datagram ([`Client::queue_get`]).
+    queued: usize,
+    /// The first queued GET's, for a failure of their send.
+    queued_op: Op,
     rx: Vec<u8>,
     answer: Vec<u8>,
 }
@@ -142,6 +146,8 @@ impl Client {
             },
             seq: 0,
             tx: vec![0; taskwire_core::MAX_MSG_SIZE],
+            queued: 0,
+            queued_op: Op::Socket,
             rx: vec![0; RECV_LEN],
             answer: Vec::with_capacity(RECV_LEN),
         };
@@ -185,7 +191,9 @@ impl Client {
     /// The reply borrows the client's buffer and holds the aggregate asked for.
     pub fn get(&mut self, target: Target) -> Result<Reply<'_>, ClientError> {
         let op = target.op();
-        let len = self.emit_get(target, true)?;
+        // The buffer is this exchange's: GETs a failed sweep left queued are dropped.
+        self.queued = 0;
+        let len = self.emit_get(target, true, 0)?;
         self.exchange(op, len, self.seq, true, ANSWER_TIMEOUT, &mut |_| {})?;
         let decode = |error| ClientError::Decode { op, error };
         let packet = Packet::new_checked(&self.answer[..]).map_err(decode)?;
@@ -197,30 +205,44 @@ impl Client {
         }
     }
 
-    /// Sends a GET for `target` without waiting, and returns its sequence number: the
-    /// sweep's half of an exchange ([`crate::sweep`]).
-    pub(crate) fn send_get(&mut self, target: Target) -> Result<u32, ClientError> {
-        let op = target.op();
-        let len = self.emit_get(target, false)?;
-        let msg = self.tx.get(..len).ok_or(ClientError::Os {
-            op,
-            errno: Errno::MSGSIZE,
-        })?;
-        self.sock
-            .send(msg)
-            .map_err(|errno| ClientError::Os { op, errno })?;
+    /// Adds a GET for `target` to the datagram [`Client::send_queued`] sends, and returns
+    /// its sequence number: the sweep's half of an exchange ([`crate::sweep`]). The kernel
+    /// runs every message of a datagram in turn, answering each as if sent alone, so one
+    /// datagram of many GETs saves a system call and a request buffer per GET but changes
+    /// no answer. A GET is 28 bytes: the buffer holds over 140 (a full one is an error here,
+    /// never a cut datagram).
+    pub(crate) fn queue_get(&mut self, target: Target) -> Result<u32, ClientError> {
+        if self.queued == 0 {
+            self.queued_op = target.op();
+        }
+        self.queued += self.emit_get(target, false, self.queued)?;
         Ok(self.seq)
     }
 
-    /// Writes a GET for `target` with a fresh sequence number (`self.seq`) into `tx` and
-    /// returns its length.
-    fn emit_get(&mut self, target: Target, ack: bool) -> Result<usize, ClientError> {
+    /// Sends the GETs queued since the last send, if any, in one datagram.
+    pub(crate) fn send_queued(&mut self) -> Result<(), ClientError> {
+        let len = std::mem::take(&mut self.queued);
+        if len == 0 {
+            return Ok(());
+        }
+        self.sock
+            .send(self.tx.get(..len).unwrap_or_default())
+            .map_err(|errno| ClientError::Os {
+                op: self.queued_op,
+                errno,
+            })
+    }
+
+    /// Writes a GET for `target` with a fresh sequence number (`self.seq`) into `tx` from
+    /// `at` on and returns its length.
+    fn emit_get(&mut self, target: Target, ack: bool, at: usize) -> Result<usize, ClientError> {
         let seq = self.next_seq();
         let cmd = match target {
             Target::Pid(p) => Command::GetPid(p),
             Target::Tgid(p) => Command::GetTgid(p),
         };
-        cmd.emit(&mut self.tx, self.family.id, seq, ack)
+        let buf = self.tx.get_mut(at..).unwrap_or_default();
+        cmd.emit(buf, self.family.id, seq, ack)
             .map_err(|error| ClientError::Decode {
                 op: target.op(),
                 error,

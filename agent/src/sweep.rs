@@ -1,8 +1,10 @@
 //! Many GETs in flight on one socket: the per-interval query of `top` (issue 11).
 //!
 //! [`Client::get`] waits for each answer and its ACK, four datagrams and a poll per task.
-//! A sweep sends up to a window of GETs, then drains the answers in `recvmmsg` batches and
-//! matches each to its target by sequence number, whatever order they come in.
+//! A sweep sends up to a window of GETs, as many as the window has room for in one
+//! datagram (the kernel runs each message of a datagram in turn, answering each alone),
+//! then drains the answers in `recvmmsg` batches and matches each to its target by sequence
+//! number, whatever order they come in.
 //!
 //! The GETs ask for no ACK: the kernel answers a GET with the statistics or with an
 //! error, never with nothing, so the answer alone closes a request and the ACK would only
@@ -143,11 +145,13 @@ impl Sweep {
         self.flight = Flight::new();
         loop {
             if self.flight.spoilt.is_none() {
+                // What the window has room for, in one datagram.
                 while self.flight.len < window {
                     let Some(target) = targets.next() else { break };
-                    let seq = client.send_get(target)?;
+                    let seq = client.queue_get(target)?;
                     self.flight.add(seq, target);
                 }
+                client.send_queued()?;
             }
             if self.flight.len == 0 {
                 return Ok(self.flight.summary);
@@ -327,7 +331,7 @@ impl Flight {
                 self.pending[i] = None;
                 self.finish(p.target, Err(why.error(p.target.op())), on);
             } else {
-                let seq = client.send_get(p.target)?;
+                let seq = client.queue_get(p.target)?;
                 self.pending[i] = Some(Pending {
                     seq,
                     reasked: true,
@@ -336,7 +340,7 @@ impl Flight {
                 self.summary.reasked += 1;
             }
         }
-        Ok(())
+        client.send_queued()
     }
 
     /// Reports every request in flight as timed out.

@@ -164,6 +164,44 @@ fn a_task_born_during_the_interval_is_shown() {
 }
 
 #[test]
+fn a_thread_born_during_the_interval_is_shown_with_threads() {
+    require_kernel!();
+    // --threads knows a thread by its reply alone: its name (ac_comm) and its age
+    // (ac_etime) say it was born since the baseline sweep.
+    let mut cmd = Command::new(common::taskwire());
+    cmd.args([
+        "top",
+        "--once",
+        "--interval",
+        "3",
+        "--threads",
+        "--format",
+        "json",
+    ]);
+    let top = std::thread::spawn(move || common::output(cmd, Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut child = Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = child.id();
+    let out = top.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(out.code(), 0, "{out:?}");
+    let rows: Vec<Value> = out.stdout.lines().map(json).collect();
+    let r = row_of(&rows, "pid", pid);
+    assert_eq!(r["comm"], "sleep", "{r}");
+    assert!(f(r, "interval_ms") > 2500.0, "{r}");
+    assert!(f(r, "cpu_pct") < 50.0, "{r}");
+    // This test's own threads are there too, each named as /proc names it.
+    let me = std::process::id();
+    let main = row_of(&rows, "pid", me);
+    let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+    assert_eq!(main["comm"], comm.trim_end_matches('\n'), "{main}");
+}
+
+#[test]
 fn csv_and_json_name_and_agree_on_the_same_values() {
     require_kernel!();
     let mut sleeper = Command::new("sleep")

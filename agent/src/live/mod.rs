@@ -2,16 +2,36 @@
 //! threads), each paired with its snapshot of the sweep before to give what its counters
 //! moved by. Shared by `top` and, later, `stream --sample`.
 //!
-//! A sweep lists the tasks with their /proc start time and name ([`tasks`]), asks the
-//! kernel about all of them with many GETs in flight ([`Sweep`]), keeps one [`Snapshot`]
-//! per answer, and pairs it with the previous sweep's snapshot of the same task. The
-//! pairing rules ([`pair`]) are where taskwire is correct where its peers are not:
+//! A sweep lists the tasks ([`tasks`]), asks the kernel about all of them with many GETs
+//! in flight ([`Sweep`]), keeps one [`Snapshot`] per answer, and pairs it with the previous
+//! sweep's snapshot of the same task. A task is its id and its start time:
+//!
+//! - a thread group's start time and name come from `/proc/TGID/stat` (field 22, clock
+//!   ticks since boot: [`Start::Given`]), read while listing: its reply by tgid has no
+//!   name and a zero start;
+//! - a thread's come with its reply by pid, so nothing of its own is read under /proc
+//!   (that read was half the CPU of a `--threads` sweep): `ac_comm` (but for a kernel
+//!   thread, whose /proc name is finer, [`tasks::Lister::proc_comm`]), `ac_btime64` (or
+//!   `ac_btime`) as [`Start::Btime`], and `ac_etime`, its age in µs. The kernel computes
+//!   btime per reply from the wall clock in whole seconds, so two starts within one second
+//!   are one task ([`Start::same_task`]): a pid reused within the same second would be
+//!   taken for the task before it. Pids are handed out in a cycle through `pid_max`, so
+//!   that takes a whole cycle of new tasks (32,768 with the default `pid_max`, 4,194,304
+//!   where systemd raises it) in under a second; and even then the new task's lower
+//!   counters usually read as going backwards, a new baseline. A step of the wall clock
+//!   (NTP setting a board's clock) moves every btime: every thread is a new baseline for
+//!   one interval.
+//!
+//! The pairing rules ([`pair`]) are where taskwire is correct where its peers are not:
 //!
 //! - the first sweep is a baseline: it yields no rows; every task it saw gets its rates over
 //!   the first whole interval, none dropped;
-//! - a task born since the previous sweep began (its start time, ticks since boot, at or
-//!   after that sweep's start on `CLOCK_BOOTTIME`) counts from zero over the interval, so
-//!   it shows in the first interval it lives in;
+//! - a task born since the previous sweep began counts from zero over the interval, so it
+//!   shows in the first interval it lives in: for a thread group, its start time in ticks
+//!   at or after that sweep's start on `CLOCK_BOOTTIME`; for a thread, its age
+//!   (`ac_etime`) at most the time since then (`ac_etime` is on `CLOCK_MONOTONIC`, which
+//!   stops in suspend: after a suspend, a thread older than the previous sweep but missing
+//!   from it may count as born);
 //! - a reused id (another start time) is a new task, never paired with the old one;
 //! - a task that exited between sweeps has no snapshot now and is not shown;
 //! - counters that went backwards are a new baseline: not shown this interval.
@@ -25,9 +45,11 @@ pub mod tasks;
 use rustix::io::Errno;
 use taskwire_cli::output::live::{Comm, DELAYS, Pressure};
 use taskwire_cli::sys::clock;
-use taskwire_core::taskstats::{Delay, Deltas, Identity, Peak, Skip, Snapshot, Start};
+use taskwire_core::taskstats::{
+    Delay, Deltas, Field, Identity, Kind, Peak, Skip, Snapshot, Start, Taskstats,
+};
 
-use crate::client::Client;
+use crate::client::{Client, Target};
 use crate::errors::ClientError;
 use crate::procfs::{self, Proc};
 use crate::sweep::{MAX_WINDOW, Sweep};
@@ -39,7 +61,7 @@ pub use tasks::{Cgroup, Listed, Select};
 pub struct TaskDeltas {
     /// Its tgid (thread groups) or pid (threads).
     pub id: u32,
-    /// Its name, from /proc.
+    /// Its name: a thread group's from /proc, a thread's from its reply.
     pub comm: Comm,
     /// What its counters moved by.
     pub deltas: Deltas,
@@ -83,11 +105,59 @@ impl std::fmt::Display for Error {
     }
 }
 
+/// The pid of kthreadd, the parent of every kernel thread.
+const KTHREADD: u64 = 2;
+
 /// A task's snapshot with what the table needs to pair it.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     snap: Snapshot,
     comm: Comm,
+    /// A thread's age when answered, µs (`ac_etime`); `None` for a thread group.
+    age_us: Option<u64>,
+}
+
+impl Entry {
+    /// `target`'s entry from its answer taken at `time_ns`: a thread's all from its reply
+    /// by pid, a thread group's with the start and name its listing read; `None` for a
+    /// group not listed.
+    fn new(
+        target: Target,
+        stats: &Taskstats<'_>,
+        listed: &[Listed],
+        time_ns: u64,
+    ) -> Option<Entry> {
+        let (start, comm, age_us) = match target {
+            Target::Pid(_) => {
+                // Zero is a real start here, not an absent one (Identity::pid's reading,
+                // meant for thread group records): on a board whose clock starts at the
+                // epoch, the tasks of the first second have it.
+                let btime = stats
+                    .get(Field::AcBtime64)
+                    .or_else(|| stats.get(Field::AcBtime))
+                    .unwrap_or(0);
+                (
+                    Start::Btime(btime),
+                    Comm::new(stats.comm().unwrap_or_default()),
+                    stats.get(Field::AcEtime),
+                )
+            }
+            Target::Tgid(tgid) => {
+                let l = &listed[listed.binary_search_by_key(&tgid, |l| l.target.id()).ok()?];
+                (Start::Given(l.start), l.comm, None)
+            }
+        };
+        let identity = Identity {
+            kind: target.kind(),
+            id: target.id(),
+            start,
+        };
+        Some(Entry {
+            snap: Snapshot::new(identity, stats, time_ns),
+            comm,
+            age_us,
+        })
+    }
 }
 
 /// The engine: the lister, the sweep and the two snapshot tables.
@@ -132,6 +202,7 @@ impl Live {
         self.lister.list(&mut self.listed).map_err(Error::Proc)?;
         self.cur.clear();
         let listed = &self.listed;
+        let lister = &mut self.lister;
         let cur = &mut self.cur;
         let mut refused = None;
         let summary = self
@@ -141,25 +212,23 @@ impl Live {
                 listed.iter().map(|l| l.target),
                 &mut |target, answer| match answer {
                     Ok(reply) => {
-                        let (Ok(i), Some(agg)) = (
-                            listed.binary_search_by_key(&target.id(), |l| l.target.id()),
-                            reply.get(target.kind()),
-                        ) else {
+                        let Some(agg) = reply.get(target.kind()) else {
                             return;
                         };
-                        let l = &listed[i];
-                        let identity = Identity {
-                            kind: target.kind(),
-                            id: target.id(),
-                            start: Start::Given(l.start),
+                        let Some(mut entry) = Entry::new(target, &agg.stats, listed, now_ns())
+                        else {
+                            return;
                         };
-                        insert_sorted(
-                            cur,
-                            Entry {
-                                snap: Snapshot::new(identity, &agg.stats, now_ns()),
-                                comm: l.comm,
-                            },
-                        );
+                        // A kernel thread (kthreadd's child): its name from /proc. Few, and
+                        // alike from sweep to sweep.
+                        if target.kind() == Kind::Pid
+                            && agg.stats.get(Field::AcPpid) == Some(KTHREADD)
+                        {
+                            if let Some(comm) = lister.proc_comm(target.id()) {
+                                entry.comm = comm;
+                            }
+                        }
+                        insert_sorted(cur, entry);
                     }
                     // The task exited between listing and query: the ordinary case.
                     Err(ClientError::Os {
@@ -230,7 +299,7 @@ fn pair_tables(
             .binary_search_by_key(&id, |p| p.snap.identity().id)
             .ok()
             .map(|i| &prev[i].snap);
-        if let Some(deltas) = pair(before, &e.snap, born_after, prev_time_ns) {
+        if let Some(deltas) = pair(before, &e.snap, e.age_us, born_after, prev_time_ns) {
             rows.push(TaskDeltas {
                 id,
                 comm: e.comm,
@@ -246,10 +315,14 @@ fn pair_tables(
 ///
 /// `born_after` is when the previous sweep began, in clock ticks since boot, and
 /// `prev_time_ns` the same instant on the snapshots' clock: a task that started then or
-/// later counts from zero since then.
+/// later counts from zero since then. A thread group's start is its [`Start::Given`] in
+/// ticks; a thread's ([`Start::Btime`], whole seconds) is told by `age_us`, its
+/// `ac_etime` when `cur` was taken: born then or later when that is at most the time
+/// since `prev_time_ns`.
 pub fn pair(
     prev: Option<&Snapshot>,
     cur: &Snapshot,
+    age_us: Option<u64>,
     born_after: u64,
     prev_time_ns: u64,
 ) -> Option<Deltas> {
@@ -263,11 +336,16 @@ pub fn pair(
             Err(_) => return None,
         }
     }
-    let Start::Given(start) = cur.identity().start else {
-        return None;
+    let born = match cur.identity().start {
+        Start::Given(start) => start >= born_after,
+        // The reply's age against our clock read after it: a thread born just before the
+        // previous sweep began can pass for born since, by the time its answer waited.
+        Start::Btime(_) => age_us.is_some_and(|us| {
+            us.saturating_mul(1000) <= cur.time_ns().saturating_sub(prev_time_ns)
+        }),
     };
     // Not new, yet not seen last time (its answer was lost): it has no baseline.
-    if start < born_after {
+    if !born {
         return None;
     }
     from_zero(cur, prev_time_ns)

@@ -1,7 +1,9 @@
 //! Which tasks a sweep asks about: every thread group in /proc, or their threads, or a
-//! cgroup's, narrowed by `--pid`/`--tgid`; each with the start time and name its
-//! /proc stat line gives. Buffers are kept across sweeps, so listing allocates only when
-//! the system has more tasks than ever before.
+//! cgroup's, narrowed by `--pid`/`--tgid`. A thread group comes with the start time and
+//! name its /proc stat line gives (its taskstats reply has neither); a thread is its id
+//! alone, found by listing `/proc/TGID/task`: its reply by pid carries its name, start
+//! and age, so no file of its own is read. Buffers are kept across sweeps, so listing
+//! allocates only when the system has more tasks than ever before.
 
 use std::path::PathBuf;
 
@@ -37,10 +39,23 @@ pub struct Cgroup {
 pub struct Listed {
     /// What to ask.
     pub target: Target,
-    /// Its start time, clock ticks since boot (/proc stat field 22).
+    /// A thread group's start time, clock ticks since boot (/proc stat field 22); 0 for a
+    /// thread, whose reply carries its own.
     pub start: u64,
-    /// Its name, from the same stat line.
+    /// A thread group's name, from the same stat line; empty for a thread, whose reply
+    /// carries its own.
     pub comm: Comm,
+}
+
+impl Listed {
+    /// A thread, listed by id only.
+    fn thread(tid: u32) -> Listed {
+        Listed {
+            target: Target::Pid(tid),
+            start: 0,
+            comm: Comm::default(),
+        }
+    }
 }
 
 /// The lister and its buffers.
@@ -77,8 +92,20 @@ impl Lister {
         &self.select
     }
 
-    /// Replaces `out` with the tasks there are now, sorted by id, each once. A task that
-    /// exits while being listed is left out.
+    /// Task `pid`'s name as /proc gives it; `None` if it is gone or unreadable. For a
+    /// kernel thread this is finer than its reply's `ac_comm`, which is cut at 15 bytes
+    /// and lacks the workqueue a kworker serves (`kworker/0:1-events`).
+    pub fn proc_comm(&mut self, pid: u32) -> Option<Comm> {
+        let stat = self
+            .proc
+            .stat(Task::Group(pid), &mut self.stat_buf)
+            .ok()??;
+        Some(Comm::new(stat.comm))
+    }
+
+    /// Replaces `out` with the tasks there are now, sorted by id, each once. A thread group
+    /// that exits while being listed is left out; a thread named by `--pid` or a cgroup v1
+    /// `tasks` file is listed unread, and if it is gone its query says so (ESRCH).
     pub fn list(&mut self, out: &mut Vec<Listed>) -> Result<(), Error> {
         out.clear();
         let s = &self.select;
@@ -122,23 +149,11 @@ impl Lister {
         for &id in &self.groups {
             if !s.threads {
                 if keep_group(id) {
-                    push(
-                        &self.proc,
-                        &mut self.stat_buf,
-                        out,
-                        Task::Group(id),
-                        Target::Tgid(id),
-                    )?;
+                    push_group(&self.proc, &mut self.stat_buf, out, id)?;
                 }
             } else if direct_threads {
                 if keep_thread(None, id) {
-                    push(
-                        &self.proc,
-                        &mut self.stat_buf,
-                        out,
-                        Task::Group(id),
-                        Target::Pid(id),
-                    )?;
+                    out.push(Listed::thread(id));
                 }
             } else {
                 // Within a cgroup, a group is listed for the threads --pid names too.
@@ -149,19 +164,15 @@ impl Lister {
                     for tid in tids {
                         let tid = tid?;
                         if keep_thread(Some(id), tid) {
-                            let task = Task::Thread { tgid: id, tid };
-                            push(&self.proc, &mut self.stat_buf, out, task, Target::Pid(tid))?;
+                            out.push(Listed::thread(tid));
                         }
                     }
                 }
             }
         }
         if s.threads && s.cgroup.is_none() {
-            // --pid names threads directly; /proc/TID/stat is the thread's own line.
-            for &tid in &s.pids {
-                let task = Task::Group(tid);
-                push(&self.proc, &mut self.stat_buf, out, task, Target::Pid(tid))?;
-            }
+            // --pid names threads directly, any thread of any group.
+            out.extend(s.pids.iter().map(|&tid| Listed::thread(tid)));
         }
         out.sort_unstable_by_key(|l| l.target.id());
         out.dedup_by_key(|l| l.target.id());
@@ -169,17 +180,16 @@ impl Lister {
     }
 }
 
-/// Reads `task`'s stat line and lists it as `target`; nothing if it has exited.
-fn push(
+/// Reads thread group `tgid`'s stat line and lists it; nothing if it has exited.
+fn push_group(
     proc: &Proc,
     buf: &mut StatBuf,
     out: &mut Vec<Listed>,
-    task: Task,
-    target: Target,
+    tgid: u32,
 ) -> Result<(), Error> {
-    if let Some(stat) = proc.stat(task, buf)? {
+    if let Some(stat) = proc.stat(Task::Group(tgid), buf)? {
         out.push(Listed {
-            target,
+            target: Target::Tgid(tgid),
             start: stat.starttime,
             comm: Comm::new(stat.comm),
         });

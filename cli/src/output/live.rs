@@ -68,7 +68,7 @@ const PPM_PER_PCT: u64 = 10_000;
 
 /// A command name, kept inline so that a [`Row`] owns it and rows outlive the sweep that
 /// made them (a redraw after a key press uses the last sweep's rows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Comm {
     bytes: [u8; COMM_MAX],
     len: u8,
