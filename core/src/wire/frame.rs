@@ -234,19 +234,6 @@ fn payload_error(e: postcard::Error) -> Error {
     }
 }
 
-/// [`encode_payload`] of the message of variant number `tag` holding `value`: postcard
-/// writes a newtype variant as its number (a one-byte varint: [`Message`] has fewer than
-/// 128 variants) then the value, which is what this writes. Encoding one variant without
-/// the enum keeps a caller that knows its variant from linking the serializer of every
-/// other one.
-fn encode_variant<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
-    let (first, rest) = buf.split_first_mut().ok_or(Error::BufferTooSmall)?;
-    *first = tag;
-    postcard::to_slice(value, rest)
-        .map(|s| s.len() + 1)
-        .map_err(payload_error)
-}
-
 /// The payload of `Message::Interval(*interval)`, byte for byte as [`encode_payload`]
 /// writes it; its length. Written by hand: every field is an integer, an `Option` of one
 /// or an `Option<bool>`, which postcard writes as a varint, or a 0 (`None`) or a 1 then
@@ -255,14 +242,14 @@ fn encode_variant<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Re
 /// [`encode_payload`].
 pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
     let mut out = Out { buf, n: 0 };
-    out.byte(4)?;
+    out.byte(4);
     for v in [i.seq, i.sample, i.uptime_ms] {
-        out.varint(v)?;
+        out.varint(v.into());
     }
     for v in [i.interval_ms, i.tasks_total, i.rows] {
-        out.varint(u64::from(v))?;
+        out.varint(v.into());
     }
-    out.option(i.delay_accounting.map(u64::from))?;
+    out.option(i.delay_accounting.map(u64::from));
     for v in [
         i.cpu_some_avg10,
         i.cpu_full_avg10,
@@ -273,48 +260,92 @@ pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
         i.irq_some_avg10,
         i.irq_full_avg10,
     ] {
-        out.option(v.map(u64::from))?;
+        out.option(v.map(u64::from));
     }
-    Ok(out.n)
+    out.len()
 }
 
-/// A payload written by hand as postcard writes it; `n` bytes so far.
+/// The payload of `Message::Sample(sample.clone())`, byte for byte as [`encode_payload`]
+/// writes it; its length. Written by hand as [`encode_interval_payload`] is, so that no
+/// serde serializer of [`Sample`] is linked: the integers as varints; `comm` as an
+/// `Option` (0, or 1 then the value) of a byte sequence, its length (a varint) then its
+/// bytes; the values as their `absent` mask (a varint `u128`) then the present numbers as
+/// a sequence (its length, then each number). A core test checks it against
+/// [`encode_payload`].
+pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(5);
+    let (absent, present) = sample.values.wire_parts();
+    for v in [
+        sample.seq.into(),
+        sample.sample.into(),
+        sample.interval_ms.into(),
+        sample.tgid.into(),
+    ] {
+        out.varint(v);
+    }
+    match &sample.comm {
+        None => out.byte(0),
+        Some(c) => {
+            out.byte(1);
+            out.varint(c.len() as u128);
+            for &b in c.iter() {
+                out.byte(b);
+            }
+        }
+    }
+    out.varint(absent);
+    out.varint(present.len() as u128);
+    for &v in present {
+        out.varint(v.into());
+    }
+    out.len()
+}
+
+/// A payload written by hand as postcard writes it: `n` bytes so far, of which those past
+/// the end of `buf` were dropped (the payload is then refused, once, by [`Out::len`]: one
+/// check instead of one per byte).
 struct Out<'a> {
     buf: &'a mut [u8],
     n: usize,
 }
 
 impl Out<'_> {
-    fn byte(&mut self, b: u8) -> Result<()> {
-        *self.buf.get_mut(self.n).ok_or(Error::BufferTooSmall)? = b;
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.n) {
+            *slot = b;
+        }
         self.n += 1;
-        Ok(())
     }
 
-    /// LEB128, as postcard writes every integer wider than a byte.
-    fn varint(&mut self, mut v: u64) -> Result<()> {
+    /// LEB128, as postcard writes every integer wider than a byte (one function for
+    /// every width: a `u128` is the widest, the absent mask of values).
+    fn varint(&mut self, mut v: u128) {
         while v >= 0x80 {
-            self.byte(v as u8 | 0x80)?;
+            self.byte(v as u8 | 0x80);
             v >>= 7;
         }
-        self.byte(v as u8)
+        self.byte(v as u8);
     }
 
-    fn option(&mut self, v: Option<u64>) -> Result<()> {
+    fn option(&mut self, v: Option<u64>) {
         match v {
             None => self.byte(0),
             Some(v) => {
-                self.byte(1)?;
-                self.varint(v)
+                self.byte(1);
+                self.varint(v.into());
             }
         }
     }
-}
 
-/// The payload of `Message::Sample(sample.clone())`, byte for byte as [`encode_payload`]
-/// writes it; its length.
-pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
-    encode_variant(5, sample, buf)
+    /// The payload's length, or [`Error::BufferTooSmall`] if it did not fit.
+    fn len(&self) -> Result<usize> {
+        if self.n <= self.buf.len() {
+            Ok(self.n)
+        } else {
+            Err(Error::BufferTooSmall)
+        }
+    }
 }
 
 /// Reads a payload as if zero bytes followed it.
