@@ -168,11 +168,45 @@ impl ser_flavors::Flavor for FrameFlavor<'_> {
 /// [`Error::BufferTooSmall`] when `buf` is too short; [`MAX_FRAME_LEN`] bytes always do.
 /// A stream must begin with one extra 0x00 ([`DELIMITER`]) before its first frame.
 pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
-    let flavor = FrameFlavor {
+    // One variant at a time, each by tag and value (postcard writes a newtype variant as
+    // its number, a one-byte varint, then the value), and an interval or a sample from
+    // its hand-written payload: no serde serializer of either is linked for framing.
+    match msg {
+        Message::Header(h) => variant_frame(0, h, buf),
+        Message::Record(r) => variant_frame(1, r, buf),
+        Message::Loss(l) => variant_frame(2, l, buf),
+        Message::Heartbeat(h) => variant_frame(3, h, buf),
+        Message::Interval(i) => {
+            let mut p = [0u8; MAX_INTERVAL_PAYLOAD_LEN];
+            let n = encode_interval_payload(i, &mut p)?;
+            payload_frame(p.get(..n).unwrap_or(&p), buf)
+        }
+        Message::Sample(s) => {
+            let mut p = [0u8; MAX_PAYLOAD_LEN];
+            let n = encode_sample_payload(s, &mut p)?;
+            payload_frame(p.get(..n).unwrap_or(&p), buf)
+        }
+    }
+}
+
+/// [`encode_frame`] of the message of variant number `tag` holding `value`.
+fn variant_frame<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
+    let mut flavor = FrameFlavor {
         cobs: Encoder::new(buf)?,
         crc: Crc32::new(),
     };
-    postcard::serialize_with_flavor(msg, flavor).map_err(|_| Error::BufferTooSmall)
+    ser_flavors::Flavor::try_push(&mut flavor, tag).map_err(|_| Error::BufferTooSmall)?;
+    postcard::serialize_with_flavor(value, flavor).map_err(|_| Error::BufferTooSmall)
+}
+
+/// The frame of a bare payload.
+fn payload_frame(payload: &[u8], buf: &mut [u8]) -> Result<usize> {
+    let mut flavor = FrameFlavor {
+        cobs: Encoder::new(buf)?,
+        crc: Crc32::new(),
+    };
+    ser_flavors::Flavor::try_extend(&mut flavor, payload).map_err(|_| Error::BufferTooSmall)?;
+    ser_flavors::Flavor::finalize(flavor).map_err(|_| Error::BufferTooSmall)
 }
 
 /// postcard's tags of the numbered messages, whose first field is `seq`: [`Message::Record`],
@@ -987,6 +1021,19 @@ mod tests {
             let short = short.min(n - 1);
             prop_assert_eq!(one(&mut got[..short]), encode_payload(&msg, &mut want[..short]));
             prop_assert_eq!(one(&mut []), Err(Error::BufferTooSmall));
+        }
+
+        #[test]
+        fn frame_is_postcards_payload_crc_and_cobs(msg in testutil::message()) {
+            // encode_frame writes each variant on its own (intervals and samples by hand):
+            // the same bytes as postcard's payload of the whole message, framed.
+            let mut raw = testutil::to_vec(&msg);
+            raw.extend_from_slice(&crc32(&raw.clone()).to_le_bytes());
+            let mut stuffed = vec![0u8; max_encoded_len(raw.len())];
+            let n = cobs_encode(&raw, &mut stuffed).unwrap();
+            stuffed.truncate(n);
+            stuffed.push(0);
+            prop_assert_eq!(frame(&msg), stuffed);
         }
 
         #[test]
