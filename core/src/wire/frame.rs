@@ -168,35 +168,31 @@ impl ser_flavors::Flavor for FrameFlavor<'_> {
 /// [`Error::BufferTooSmall`] when `buf` is too short; [`MAX_FRAME_LEN`] bytes always do.
 /// A stream must begin with one extra 0x00 ([`DELIMITER`]) before its first frame.
 pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
-    // One variant at a time, each by tag and value (postcard writes a newtype variant as
-    // its number, a one-byte varint, then the value), and an interval or a sample from
-    // its hand-written payload: no serde serializer of either is linked for framing.
-    match msg {
-        Message::Header(h) => variant_frame(0, h, buf),
-        Message::Record(r) => variant_frame(1, r, buf),
-        Message::Loss(l) => variant_frame(2, l, buf),
-        Message::Heartbeat(h) => variant_frame(3, h, buf),
-        Message::Interval(i) => {
-            let mut p = [0u8; MAX_INTERVAL_PAYLOAD_LEN];
-            let n = encode_interval_payload(i, &mut p)?;
-            payload_frame(p.get(..n).unwrap_or(&p), buf)
-        }
-        Message::Sample(s) => {
-            let mut p = [0u8; MAX_PAYLOAD_LEN];
-            let n = encode_sample_payload(s, &mut p)?;
-            payload_frame(p.get(..n).unwrap_or(&p), buf)
-        }
-    }
+    // The payload first, one variant at a time (an interval or a sample by hand), with
+    // the serializers that payloads use anyway (a record's is the reader's), then framed:
+    // no serde serializer is instantiated twice, once per destination, and none of an
+    // interval or a sample at all.
+    let mut p = [0u8; MAX_PAYLOAD_LEN];
+    let n = match msg {
+        Message::Header(h) => variant_payload(0, h, &mut p),
+        Message::Record(r) => variant_payload(1, r, &mut p),
+        Message::Loss(l) => variant_payload(2, l, &mut p),
+        Message::Heartbeat(h) => variant_payload(3, h, &mut p),
+        Message::Interval(i) => encode_interval_payload(i, &mut p),
+        Message::Sample(s) => encode_sample_payload(s, &mut p),
+    }?;
+    payload_frame(p.get(..n).unwrap_or(&p), buf)
 }
 
-/// [`encode_frame`] of the message of variant number `tag` holding `value`.
-fn variant_frame<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
-    let mut flavor = FrameFlavor {
-        cobs: Encoder::new(buf)?,
-        crc: Crc32::new(),
-    };
-    ser_flavors::Flavor::try_push(&mut flavor, tag).map_err(|_| Error::BufferTooSmall)?;
-    postcard::serialize_with_flavor(value, flavor).map_err(|_| Error::BufferTooSmall)
+/// [`encode_payload`] of the message of variant number `tag` holding `value`: postcard
+/// writes a newtype variant as its number (a one-byte varint: [`Message`] has fewer than
+/// 128 variants) then the value.
+fn variant_payload<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
+    let (first, rest) = buf.split_first_mut().ok_or(Error::BufferTooSmall)?;
+    *first = tag;
+    postcard::to_slice(value, rest)
+        .map(|s| s.len() + 1)
+        .map_err(payload_error)
 }
 
 /// The frame of a bare payload.
