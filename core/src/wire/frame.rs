@@ -176,8 +176,13 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
     let n = match msg {
         Message::Header(h) => variant_payload(0, h, &mut p),
         Message::Record(r) => variant_payload(1, r, &mut p),
-        Message::Loss(l) => variant_payload(2, l, &mut p),
-        Message::Heartbeat(h) => variant_payload(3, h, &mut p),
+        // All integers (a loss's reason is its variant number): written by hand too.
+        Message::Loss(l) => varints(2, [l.count, l.reason as u64, l.next_seq], &mut p),
+        Message::Heartbeat(h) => varints(
+            3,
+            [h.uptime_ms, h.records_sent, h.drops, h.queue_depth.into()],
+            &mut p,
+        ),
         Message::Interval(i) => encode_interval_payload(i, &mut p),
         Message::Sample(s) => encode_sample_payload(s, &mut p),
     }?;
@@ -193,6 +198,16 @@ fn variant_payload<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> R
     postcard::to_slice(value, rest)
         .map(|s| s.len() + 1)
         .map_err(payload_error)
+}
+
+/// The payload of variant `tag` whose fields are the integers `fields`, in order.
+fn varints<const N: usize>(tag: u8, fields: [u64; N], buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(tag);
+    for v in fields {
+        out.varint(v.into());
+    }
+    out.len()
 }
 
 /// The frame of a bare payload.
