@@ -14,6 +14,7 @@ use super::cobs::{self, DELIMITER, Encoder};
 use super::crc::Crc32;
 use super::message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, KERNEL_RELEASE_CAP, MAGIC, Message, POSSIBLE_CPUS_CAP,
+    StreamHeader,
 };
 use super::record::{COMM_CAP, MAX_SLOTS};
 use super::sample::{Interval, Sample};
@@ -174,7 +175,7 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
     // interval or a sample at all.
     let mut p = [0u8; MAX_PAYLOAD_LEN];
     let n = match msg {
-        Message::Header(h) => variant_payload(0, h, &mut p),
+        Message::Header(h) => header_payload(h, &mut p),
         Message::Record(r) => variant_payload(1, r, &mut p),
         // All integers (a loss's reason is its variant number): written by hand too.
         Message::Loss(l) => varints(2, [l.count, l.reason as u64, l.next_seq], &mut p),
@@ -198,6 +199,25 @@ fn variant_payload<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> R
     postcard::to_slice(value, rest)
         .map(|s| s.len() + 1)
         .map_err(payload_error)
+}
+
+/// The payload of `Message::Header(h.clone())`, as postcard writes it: the magic as four
+/// bytes (an array is a tuple: no length), integers as varints, each string as its length
+/// (a varint) then its bytes, `delay_accounting` as an `Option<bool>`.
+fn header_payload(h: &StreamHeader, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(0);
+    out.bytes(&h.magic);
+    out.varint(h.wire_version.into());
+    out.varint(h.schema_hash.into());
+    for s in [&h.agent_version[..], &h.board_id, &h.kernel_release] {
+        out.str(s);
+    }
+    out.varint(h.taskstats_version.into());
+    out.option(h.delay_accounting.map(u64::from));
+    out.str(&h.possible_cpus);
+    out.varint(h.boot_time.into());
+    out.len()
 }
 
 /// The payload of variant `tag` whose fields are the integers `fields`, in order.
@@ -333,10 +353,7 @@ pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
         None => out.byte(0),
         Some(c) => {
             out.byte(1);
-            out.varint(c.len() as u128);
-            for &b in c.iter() {
-                out.byte(b);
-            }
+            out.str(c);
         }
     }
     out.varint(absent);
@@ -373,6 +390,19 @@ impl Out<'_> {
             v >>= 7;
         }
         self.byte(v as u8);
+    }
+
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.byte(b);
+        }
+    }
+
+    /// A `str` or a byte sequence: its length (a varint `usize`), then its bytes.
+    fn str(&mut self, s: impl AsRef<[u8]>) {
+        let s = s.as_ref();
+        self.varint(s.len() as u128);
+        self.bytes(s);
     }
 
     fn option(&mut self, v: Option<u64>) {
@@ -1037,9 +1067,16 @@ mod tests {
         }
 
         #[test]
-        fn frame_is_postcards_payload_crc_and_cobs(msg in testutil::message()) {
-            // encode_frame writes each variant on its own (intervals and samples by hand):
-            // the same bytes as postcard's payload of the whole message, framed.
+        fn frame_is_postcards_payload_crc_and_cobs(
+            mut msg in testutil::message(),
+            magic in any::<[u8; 4]>(),
+            wire_version in any::<u16>(),
+        ) {
+            // encode_frame writes each variant on its own (every one but a record by
+            // hand): the same bytes as postcard's payload of the whole message, framed.
+            if let Message::Header(h) = &mut msg {
+                (h.magic, h.wire_version) = (magic, wire_version);
+            }
             let mut raw = testutil::to_vec(&msg);
             raw.extend_from_slice(&crc32(&raw.clone()).to_le_bytes());
             let mut stuffed = vec![0u8; max_encoded_len(raw.len())];
