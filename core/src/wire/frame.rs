@@ -16,7 +16,7 @@ use super::message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, KERNEL_RELEASE_CAP, MAGIC, Message, POSSIBLE_CPUS_CAP,
     StreamHeader,
 };
-use super::record::{COMM_CAP, MAX_SLOTS};
+use super::record::{COMM_CAP, MAX_SLOTS, Record, Values};
 use super::sample::{Interval, Sample};
 use super::schema::WIRE_VERSION;
 use crate::{Error, Result};
@@ -169,14 +169,13 @@ impl ser_flavors::Flavor for FrameFlavor<'_> {
 /// [`Error::BufferTooSmall`] when `buf` is too short; [`MAX_FRAME_LEN`] bytes always do.
 /// A stream must begin with one extra 0x00 ([`DELIMITER`]) before its first frame.
 pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
-    // The payload first, one variant at a time (an interval or a sample by hand), with
-    // the serializers that payloads use anyway (a record's is the reader's), then framed:
-    // no serde serializer is instantiated twice, once per destination, and none of an
-    // interval or a sample at all.
+    // The payload first, written by hand like the one-variant payload encoders (the
+    // same bytes as postcard's: core tests compare them), then framed: a board that
+    // encodes links no serde serializer at all.
     let mut p = [0u8; MAX_PAYLOAD_LEN];
     let n = match msg {
         Message::Header(h) => header_payload(h, &mut p),
-        Message::Record(r) => variant_payload(1, r, &mut p),
+        Message::Record(r) => encode_record_payload(r, &mut p),
         // All integers (a loss's reason is its variant number): written by hand too.
         Message::Loss(l) => varints(2, [l.count, l.reason as u64, l.next_seq], &mut p),
         Message::Heartbeat(h) => varints(
@@ -188,17 +187,6 @@ pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
         Message::Sample(s) => encode_sample_payload(s, &mut p),
     }?;
     payload_frame(p.get(..n).unwrap_or(&p), buf)
-}
-
-/// [`encode_payload`] of the message of variant number `tag` holding `value`: postcard
-/// writes a newtype variant as its number (a one-byte varint: [`Message`] has fewer than
-/// 128 variants) then the value.
-fn variant_payload<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
-    let (first, rest) = buf.split_first_mut().ok_or(Error::BufferTooSmall)?;
-    *first = tag;
-    postcard::to_slice(value, rest)
-        .map(|s| s.len() + 1)
-        .map_err(payload_error)
 }
 
 /// The payload of `Message::Header(h.clone())`, as postcard writes it: the magic as four
@@ -330,6 +318,21 @@ pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
     out.len()
 }
 
+/// The payload of `Message::Record(r.clone())`, byte for byte as [`encode_payload`]
+/// writes it; its length. Written by hand as [`encode_sample_payload`] is (a record's
+/// `kind` and `profile` are unit variants: postcard writes their numbers as varints), so
+/// that the board links no serde serializer of a record. A core test checks it against
+/// [`encode_payload`].
+pub fn encode_record_payload(r: &Record, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(1);
+    for v in [r.seq, r.kind as u64, r.id.into(), r.profile as u64] {
+        out.varint(v.into());
+    }
+    out.comm_values(r.comm.as_deref(), &r.values);
+    out.len()
+}
+
 /// The payload of `Message::Sample(sample.clone())`, byte for byte as [`encode_payload`]
 /// writes it; its length. Written by hand as [`encode_interval_payload`] is, so that no
 /// serde serializer of [`Sample`] is linked: the integers as varints; `comm` as an
@@ -340,7 +343,6 @@ pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
 pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
     let mut out = Out { buf, n: 0 };
     out.byte(5);
-    let (absent, present) = sample.values.wire_parts();
     for v in [
         sample.seq.into(),
         sample.sample.into(),
@@ -349,18 +351,7 @@ pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
     ] {
         out.varint(v);
     }
-    match &sample.comm {
-        None => out.byte(0),
-        Some(c) => {
-            out.byte(1);
-            out.str(c);
-        }
-    }
-    out.varint(absent);
-    out.varint(present.len() as u128);
-    for &v in present {
-        out.varint(v.into());
-    }
+    out.comm_values(sample.comm.as_deref(), &sample.values);
     out.len()
 }
 
@@ -403,6 +394,25 @@ impl Out<'_> {
         let s = s.as_ref();
         self.varint(s.len() as u128);
         self.bytes(s);
+    }
+
+    /// A record's or a sample's last two fields: `comm`, an `Option` of a byte sequence,
+    /// then the values: their `absent` mask (a varint `u128`), then the present numbers
+    /// as a sequence (its length, then each number).
+    fn comm_values(&mut self, comm: Option<&[u8]>, values: &Values) {
+        match comm {
+            None => self.byte(0),
+            Some(c) => {
+                self.byte(1);
+                self.str(c);
+            }
+        }
+        let (absent, present) = values.wire_parts();
+        self.varint(absent);
+        self.varint(present.len() as u128);
+        for &v in present {
+            self.varint(v.into());
+        }
     }
 
     fn option(&mut self, v: Option<u64>) {
@@ -1045,6 +1055,7 @@ mod tests {
         #[test]
         fn one_variant_encoders_write_what_encode_payload_writes(
             msg in prop_oneof![
+                testutil::record().prop_map(Message::Record),
                 testutil::interval().prop_map(Message::Interval),
                 testutil::sample().prop_map(Message::Sample),
             ],
@@ -1053,6 +1064,7 @@ mod tests {
             let mut want = [0u8; MAX_PAYLOAD_LEN];
             let mut got = [0u8; MAX_PAYLOAD_LEN];
             let one = |buf: &mut [u8]| match &msg {
+                Message::Record(r) => encode_record_payload(r, buf),
                 Message::Interval(i) => encode_interval_payload(i, buf),
                 Message::Sample(s) => encode_sample_payload(s, buf),
                 _ => unreachable!(),
