@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::cpulist::CpuSet;
 use taskwire_core::taskstats::Aggregate;
-use taskwire_core::wire::{self, Kind, LossReason, Message, Profile, Record};
+use taskwire_core::wire::{self, Kind, LossReason, Profile, Record};
 
 use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
@@ -208,7 +208,7 @@ impl Feeder {
         let rec = Record::from_taskstats(0, kind, agg.id, &agg.stats, self.profile);
         // MAX_PAYLOAD_LEN bytes hold any record (core tests the bound); should encoding
         // fail anyway, the record still takes its number and is reported lost.
-        let encoded = wire::encode_payload(&Message::Record(rec), &mut self.payload);
+        let encoded = wire::encode_record_payload(&rec, &mut self.payload);
         let mut st = self.link.lock();
         match encoded {
             Ok(n) => {

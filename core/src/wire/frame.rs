@@ -14,8 +14,9 @@ use super::cobs::{self, DELIMITER, Encoder};
 use super::crc::Crc32;
 use super::message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, KERNEL_RELEASE_CAP, MAGIC, Message, POSSIBLE_CPUS_CAP,
+    StreamHeader,
 };
-use super::record::{COMM_CAP, MAX_SLOTS};
+use super::record::{COMM_CAP, MAX_SLOTS, Record, Values};
 use super::sample::{Interval, Sample};
 use super::schema::WIRE_VERSION;
 use crate::{Error, Result};
@@ -168,11 +169,63 @@ impl ser_flavors::Flavor for FrameFlavor<'_> {
 /// [`Error::BufferTooSmall`] when `buf` is too short; [`MAX_FRAME_LEN`] bytes always do.
 /// A stream must begin with one extra 0x00 ([`DELIMITER`]) before its first frame.
 pub fn encode_frame(msg: &Message, buf: &mut [u8]) -> Result<usize> {
-    let flavor = FrameFlavor {
+    // The payload first, written by hand like the one-variant payload encoders (the
+    // same bytes as postcard's: core tests compare them), then framed: a board that
+    // encodes links no serde serializer at all.
+    let mut p = [0u8; MAX_PAYLOAD_LEN];
+    let n = match msg {
+        Message::Header(h) => header_payload(h, &mut p),
+        Message::Record(r) => encode_record_payload(r, &mut p),
+        // All integers (a loss's reason is its variant number): written by hand too.
+        Message::Loss(l) => varints(2, [l.count, l.reason as u64, l.next_seq], &mut p),
+        Message::Heartbeat(h) => varints(
+            3,
+            [h.uptime_ms, h.records_sent, h.drops, h.queue_depth.into()],
+            &mut p,
+        ),
+        Message::Interval(i) => encode_interval_payload(i, &mut p),
+        Message::Sample(s) => encode_sample_payload(s, &mut p),
+    }?;
+    payload_frame(p.get(..n).unwrap_or(&p), buf)
+}
+
+/// The payload of `Message::Header(h.clone())`, as postcard writes it: the magic as four
+/// bytes (an array is a tuple: no length), integers as varints, each string as its length
+/// (a varint) then its bytes, `delay_accounting` as an `Option<bool>`.
+fn header_payload(h: &StreamHeader, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(0);
+    out.bytes(&h.magic);
+    out.varint(h.wire_version.into());
+    out.varint(h.schema_hash.into());
+    for s in [&h.agent_version[..], &h.board_id, &h.kernel_release] {
+        out.str(s);
+    }
+    out.varint(h.taskstats_version.into());
+    out.option(h.delay_accounting.map(u64::from));
+    out.str(&h.possible_cpus);
+    out.varint(h.boot_time.into());
+    out.len()
+}
+
+/// The payload of variant `tag` whose fields are the integers `fields`, in order.
+fn varints<const N: usize>(tag: u8, fields: [u64; N], buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(tag);
+    for v in fields {
+        out.varint(v.into());
+    }
+    out.len()
+}
+
+/// The frame of a bare payload.
+fn payload_frame(payload: &[u8], buf: &mut [u8]) -> Result<usize> {
+    let mut flavor = FrameFlavor {
         cobs: Encoder::new(buf)?,
         crc: Crc32::new(),
     };
-    postcard::serialize_with_flavor(msg, flavor).map_err(|_| Error::BufferTooSmall)
+    ser_flavors::Flavor::try_extend(&mut flavor, payload).map_err(|_| Error::BufferTooSmall)?;
+    ser_flavors::Flavor::finalize(flavor).map_err(|_| Error::BufferTooSmall)
 }
 
 /// postcard's tags of the numbered messages, whose first field is `seq`: [`Message::Record`],
@@ -234,19 +287,6 @@ fn payload_error(e: postcard::Error) -> Error {
     }
 }
 
-/// [`encode_payload`] of the message of variant number `tag` holding `value`: postcard
-/// writes a newtype variant as its number (a one-byte varint: [`Message`] has fewer than
-/// 128 variants) then the value, which is what this writes. Encoding one variant without
-/// the enum keeps a caller that knows its variant from linking the serializer of every
-/// other one.
-fn encode_variant<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Result<usize> {
-    let (first, rest) = buf.split_first_mut().ok_or(Error::BufferTooSmall)?;
-    *first = tag;
-    postcard::to_slice(value, rest)
-        .map(|s| s.len() + 1)
-        .map_err(payload_error)
-}
-
 /// The payload of `Message::Interval(*interval)`, byte for byte as [`encode_payload`]
 /// writes it; its length. Written by hand: every field is an integer, an `Option` of one
 /// or an `Option<bool>`, which postcard writes as a varint, or a 0 (`None`) or a 1 then
@@ -255,14 +295,14 @@ fn encode_variant<T: serde::Serialize>(tag: u8, value: &T, buf: &mut [u8]) -> Re
 /// [`encode_payload`].
 pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
     let mut out = Out { buf, n: 0 };
-    out.byte(4)?;
+    out.byte(4);
     for v in [i.seq, i.sample, i.uptime_ms] {
-        out.varint(v)?;
+        out.varint(v.into());
     }
     for v in [i.interval_ms, i.tasks_total, i.rows] {
-        out.varint(u64::from(v))?;
+        out.varint(v.into());
     }
-    out.option(i.delay_accounting.map(u64::from))?;
+    out.option(i.delay_accounting.map(u64::from));
     for v in [
         i.cpu_some_avg10,
         i.cpu_full_avg10,
@@ -273,48 +313,126 @@ pub fn encode_interval_payload(i: &Interval, buf: &mut [u8]) -> Result<usize> {
         i.irq_some_avg10,
         i.irq_full_avg10,
     ] {
-        out.option(v.map(u64::from))?;
+        out.option(v.map(u64::from));
     }
-    Ok(out.n)
+    out.len()
 }
 
-/// A payload written by hand as postcard writes it; `n` bytes so far.
+/// The payload of `Message::Record(r.clone())`, byte for byte as [`encode_payload`]
+/// writes it; its length. Written by hand as [`encode_sample_payload`] is (a record's
+/// `kind` and `profile` are unit variants: postcard writes their numbers as varints), so
+/// that the board links no serde serializer of a record. A core test checks it against
+/// [`encode_payload`].
+pub fn encode_record_payload(r: &Record, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(1);
+    for v in [r.seq, r.kind as u64, r.id.into(), r.profile as u64] {
+        out.varint(v.into());
+    }
+    out.comm_values(r.comm.as_deref(), &r.values);
+    out.len()
+}
+
+/// The payload of `Message::Sample(sample.clone())`, byte for byte as [`encode_payload`]
+/// writes it; its length. Written by hand as [`encode_interval_payload`] is, so that no
+/// serde serializer of [`Sample`] is linked: the integers as varints; `comm` as an
+/// `Option` (0, or 1 then the value) of a byte sequence, its length (a varint) then its
+/// bytes; the values as their `absent` mask (a varint `u128`) then the present numbers as
+/// a sequence (its length, then each number). A core test checks it against
+/// [`encode_payload`].
+pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
+    let mut out = Out { buf, n: 0 };
+    out.byte(5);
+    for v in [
+        sample.seq.into(),
+        sample.sample.into(),
+        sample.interval_ms.into(),
+        sample.tgid.into(),
+    ] {
+        out.varint(v);
+    }
+    out.comm_values(sample.comm.as_deref(), &sample.values);
+    out.len()
+}
+
+/// A payload written by hand as postcard writes it: `n` bytes so far, of which those past
+/// the end of `buf` were dropped (the payload is then refused, once, by [`Out::len`]: one
+/// check instead of one per byte).
 struct Out<'a> {
     buf: &'a mut [u8],
     n: usize,
 }
 
 impl Out<'_> {
-    fn byte(&mut self, b: u8) -> Result<()> {
-        *self.buf.get_mut(self.n).ok_or(Error::BufferTooSmall)? = b;
+    fn byte(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.n) {
+            *slot = b;
+        }
         self.n += 1;
-        Ok(())
     }
 
-    /// LEB128, as postcard writes every integer wider than a byte.
-    fn varint(&mut self, mut v: u64) -> Result<()> {
+    /// LEB128, as postcard writes every integer wider than a byte (one function for
+    /// every width: a `u128` is the widest, the absent mask of values). Never inlined: a
+    /// copy of its loop at each of the encoders' dozen calls cost 336 bytes on aarch64.
+    #[inline(never)]
+    fn varint(&mut self, mut v: u128) {
         while v >= 0x80 {
-            self.byte(v as u8 | 0x80)?;
+            self.byte(v as u8 | 0x80);
             v >>= 7;
         }
-        self.byte(v as u8)
+        self.byte(v as u8);
     }
 
-    fn option(&mut self, v: Option<u64>) -> Result<()> {
+    fn bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.byte(b);
+        }
+    }
+
+    /// A `str` or a byte sequence: its length (a varint `usize`), then its bytes.
+    fn str(&mut self, s: impl AsRef<[u8]>) {
+        let s = s.as_ref();
+        self.varint(s.len() as u128);
+        self.bytes(s);
+    }
+
+    /// A record's or a sample's last two fields: `comm`, an `Option` of a byte sequence,
+    /// then the values: their `absent` mask (a varint `u128`), then the present numbers
+    /// as a sequence (its length, then each number).
+    fn comm_values(&mut self, comm: Option<&[u8]>, values: &Values) {
+        match comm {
+            None => self.byte(0),
+            Some(c) => {
+                self.byte(1);
+                self.str(c);
+            }
+        }
+        let (absent, present) = values.wire_parts();
+        self.varint(absent);
+        self.varint(present.len() as u128);
+        for &v in present {
+            self.varint(v.into());
+        }
+    }
+
+    fn option(&mut self, v: Option<u64>) {
         match v {
             None => self.byte(0),
             Some(v) => {
-                self.byte(1)?;
-                self.varint(v)
+                self.byte(1);
+                self.varint(v.into());
             }
         }
     }
-}
 
-/// The payload of `Message::Sample(sample.clone())`, byte for byte as [`encode_payload`]
-/// writes it; its length.
-pub fn encode_sample_payload(sample: &Sample, buf: &mut [u8]) -> Result<usize> {
-    encode_variant(5, sample, buf)
+    /// The payload's length, or [`Error::BufferTooSmall`] if it did not fit.
+    fn len(&self) -> Result<usize> {
+        if self.n <= self.buf.len() {
+            Ok(self.n)
+        } else {
+            Err(Error::BufferTooSmall)
+        }
+    }
 }
 
 /// Reads a payload as if zero bytes followed it.
@@ -937,6 +1055,7 @@ mod tests {
         #[test]
         fn one_variant_encoders_write_what_encode_payload_writes(
             msg in prop_oneof![
+                testutil::record().prop_map(Message::Record),
                 testutil::interval().prop_map(Message::Interval),
                 testutil::sample().prop_map(Message::Sample),
             ],
@@ -945,6 +1064,7 @@ mod tests {
             let mut want = [0u8; MAX_PAYLOAD_LEN];
             let mut got = [0u8; MAX_PAYLOAD_LEN];
             let one = |buf: &mut [u8]| match &msg {
+                Message::Record(r) => encode_record_payload(r, buf),
                 Message::Interval(i) => encode_interval_payload(i, buf),
                 Message::Sample(s) => encode_sample_payload(s, buf),
                 _ => unreachable!(),
@@ -956,6 +1076,26 @@ mod tests {
             let short = short.min(n - 1);
             prop_assert_eq!(one(&mut got[..short]), encode_payload(&msg, &mut want[..short]));
             prop_assert_eq!(one(&mut []), Err(Error::BufferTooSmall));
+        }
+
+        #[test]
+        fn frame_is_postcards_payload_crc_and_cobs(
+            mut msg in testutil::message(),
+            magic in any::<[u8; 4]>(),
+            wire_version in any::<u16>(),
+        ) {
+            // encode_frame writes each variant on its own (every one but a record by
+            // hand): the same bytes as postcard's payload of the whole message, framed.
+            if let Message::Header(h) = &mut msg {
+                (h.magic, h.wire_version) = (magic, wire_version);
+            }
+            let mut raw = testutil::to_vec(&msg);
+            raw.extend_from_slice(&crc32(&raw.clone()).to_le_bytes());
+            let mut stuffed = vec![0u8; max_encoded_len(raw.len())];
+            let n = cobs_encode(&raw, &mut stuffed).unwrap();
+            stuffed.truncate(n);
+            stuffed.push(0);
+            prop_assert_eq!(frame(&msg), stuffed);
         }
 
         #[test]

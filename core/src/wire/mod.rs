@@ -30,7 +30,7 @@ pub use crc::{Crc32, crc32};
 pub use frame::{
     CRC_LEN, MAX_FRAME_LEN, MAX_INTERVAL_PAYLOAD_LEN, MAX_PAYLOAD_LEN, MAX_SAMPLE_PAYLOAD_LEN,
     decode_frame, decode_payload, encode_frame, encode_interval_payload, encode_numbered_frame,
-    encode_payload, encode_sample_payload,
+    encode_payload, encode_record_payload, encode_sample_payload,
 };
 pub use message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, Heartbeat, KERNEL_RELEASE_CAP, Loss, LossReason, MAGIC,

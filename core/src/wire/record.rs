@@ -223,6 +223,12 @@ impl Values {
         self.present.get(index).copied()
     }
 
+    /// What goes on the wire, in order: the absent mask (trailing absent slots dropped)
+    /// and the present slots' numbers.
+    pub(super) fn wire_parts(&self) -> (u128, &[u64]) {
+        (self.covered_absent(), &self.present)
+    }
+
     /// `(slot, wire number)` of every present slot, in order.
     pub fn iter(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
         let absent = self.absent;
