@@ -680,6 +680,7 @@ mod tests {
             // between frames).
             let mut visible = true;
             let at_frame_start = |p: usize| ranges.iter().any(|r| r.start == p);
+            let at_delimiter = |p: usize| ranges.iter().any(|r| r.end - 1 == p);
             let body = 1..ranges[11].end;
             let pick = |x: usize| body.start + x % body.len();
             match d {
@@ -704,8 +705,9 @@ mod tests {
                 Damage::Insert { at, byte } => {
                     let p = pick(at);
                     // Inserted before byte p: it lands in p's frame, unless it is a delimiter
-                    // between two frames.
-                    if byte == 0 && at_frame_start(p) {
+                    // between two frames, or right before a frame's own delimiter (the frame
+                    // then ends at it, and an empty frame follows).
+                    if byte == 0 && (at_frame_start(p) || at_delimiter(p)) {
                         visible = false;
                     } else {
                         touched.extend(owner(p));
@@ -725,7 +727,12 @@ mod tests {
                 Damage::Garbage { at, len, seed } => {
                     let p = pick(at);
                     let junk: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
-                    if !(at_frame_start(p) && junk.last() == Some(&0)) {
+                    // Junk ending in a delimiter at a frame's start, or starting with one
+                    // right before a frame's delimiter, is a frame of its own: the real
+                    // frames keep their bytes.
+                    let apart = (at_frame_start(p) && junk.last() == Some(&0))
+                        || (at_delimiter(p) && junk.first() == Some(&0));
+                    if !apart {
                         touched.extend(owner(p));
                     }
                     visible = !touched.is_empty() || junk.iter().any(|&b| b != 0);
