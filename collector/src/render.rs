@@ -102,11 +102,7 @@ impl Renderer {
 
     /// Appends the lines for a stream header to `out`.
     pub fn header(&mut self, board: &str, h: &StreamHeader, out: &mut String) {
-        let delayacct = match h.delay_accounting {
-            Some(true) => "on",
-            Some(false) => "off",
-            None => "unknown",
-        };
+        let delayacct = delayacct_name(h.delay_accounting);
         match self.format {
             Format::Csv => {}
             Format::Text => {
@@ -188,11 +184,7 @@ impl Renderer {
 
     /// Appends the line for a sampling interval to `out` (nothing in CSV).
     pub fn interval(&mut self, board: &str, i: &Interval, out: &mut String) {
-        let delayacct = match i.delay_accounting {
-            Some(true) => "on",
-            Some(false) => "off",
-            None => "unknown",
-        };
+        let delayacct = delayacct_name(i.delay_accounting);
         match self.format {
             Format::Csv => {}
             Format::Text => {
@@ -485,6 +477,15 @@ pub fn csv_cell(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_owned()
+    }
+}
+
+/// How a header or interval's delay-accounting state is printed.
+fn delayacct_name(state: Option<bool>) -> &'static str {
+    match state {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "unknown",
     }
 }
 
