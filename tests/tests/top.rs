@@ -328,7 +328,10 @@ fn direct_reads_from_a_loop_device_show_blkio_delay() {
     let (wait, per_s) = (f(r, "blkio_delay_pct"), f(r, "blkio_per_s"));
     // One thread doing nothing but synchronous reads waits on IO for much of the
     // interval, hundreds of times a second (or more), and never on swap or reclaim.
-    assert!(wait > 5.0 && wait < 150.0, "blkio_delay_pct {wait}: {r}");
+    // No upper bound: the kernel times a block wait from the sleeping CPU's clock to the
+    // waking CPU's, and where sched_clock is not stable across CPUs (some VMs) every
+    // wait gains the skew and only positive results count; a CI machine showed 3,687%.
+    assert!(wait > 5.0, "blkio_delay_pct {wait}: {r}");
     assert!(per_s > 50.0, "blkio_per_s {per_s}: {r}");
     assert_eq!(f(r, "swapin_delay_pct"), 0.0, "{r}");
     // The same reader as a thread: its storage bytes are not counted (the reads bypass
