@@ -32,6 +32,7 @@ use rustix::io::retry_on_intr;
 use session::{Decoder, Session};
 use source::{Input, Listener, Opened};
 use taskwire_cli::Failure;
+use taskwire_cli::output::escape_token;
 use taskwire_cli::signals::SignalFd;
 
 /// Connections decoded at once; more are refused with a message. Each costs a fixed few
@@ -45,6 +46,13 @@ const OUT_HIGH_WATER: usize = 64 * 1024;
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// How long a network connection has to send a readable header before it is closed
+/// (counted as `refused_no_header`). An agent sends its header first thing, in one write.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A network connection that sends nothing for this long is closed (`closed_idle`),
+/// unless `decode --idle-timeout` says otherwise: six of the agent's default heartbeats
+/// (10 s), so a quiet but living agent is never cut off.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the loop ended.
 #[derive(Debug)]
@@ -92,6 +100,65 @@ struct Conn {
     /// `None` while a reopenable stream is gone.
     input: Option<Input>,
     session: Session,
+    /// When it was accepted (network connections: the header timeout runs from here).
+    opened: Instant,
+    /// When it last sent a byte (network connections: the idle timeout runs from here).
+    heard: Instant,
+}
+
+impl Conn {
+    fn new(input: Input, session: Session) -> Conn {
+        let now = Instant::now();
+        Conn {
+            input: Some(input),
+            session,
+            opened: now,
+            heard: now,
+        }
+    }
+
+    /// Why a network connection is to be closed now, if it is: no header in time, or
+    /// silent too long; and when it will be otherwise.
+    fn deadline(&self, timeouts: &Timeouts) -> (Option<Closed>, Option<Instant>) {
+        if !self.session.is_connection() {
+            return (None, None);
+        }
+        let now = Instant::now();
+        let header = (!self.session.has_header()).then(|| self.opened + timeouts.header);
+        let idle = timeouts.idle.map(|d| self.heard + d);
+        if header.is_some_and(|t| t <= now) {
+            return (Some(Closed::NoHeader), None);
+        }
+        if idle.is_some_and(|t| t <= now) {
+            return (Some(Closed::Idle), None);
+        }
+        (None, [header, idle].into_iter().flatten().min())
+    }
+}
+
+/// Why a network connection was closed by the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    NoHeader,
+    Idle,
+}
+
+/// The network connections' timeouts ([`HEADER_TIMEOUT`], [`IDLE_TIMEOUT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// No readable header within this: closed.
+    pub header: Duration,
+    /// Nothing received for this long: closed; `None`: never.
+    pub idle: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: HEADER_TIMEOUT,
+            idle: Some(IDLE_TIMEOUT),
+        }
+    }
 }
 
 /// Runs until the input ends, a stop signal arrives or the output fails.
@@ -108,14 +175,9 @@ pub fn pump(
     mut reopen: Option<Reopen>,
     mut front: Option<&mut dyn Front>,
 ) -> Result<Stop, Failure> {
+    let timeouts = decoder.timeouts;
     let (listener, mut conns) = match opened {
-        Opened::Stream(input, peer) => (
-            None,
-            vec![Conn {
-                input: Some(input),
-                session: Session::new(peer),
-            }],
-        ),
+        Opened::Stream(input, peer) => (None, vec![Conn::new(input, Session::new(peer))]),
         Opened::Listener(l) => (Some(l), Vec::new()),
     };
     decoder.tally.connections = conns.len() as u64;
@@ -135,12 +197,18 @@ pub fn pump(
             return Ok(Stop::Output(e));
         }
         let down = conns.iter().any(|c| c.input.is_none());
+        let next = close_overdue(&mut conns, decoder, &timeouts);
+        let until = next.map(|t| t.saturating_duration_since(Instant::now()));
+        let timeout = match (down.then_some(REOPEN_EVERY), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let ready = wait(
             wake,
             listener.as_ref(),
             front.as_deref().map(Front::input),
             &conns,
-            down.then_some(REOPEN_EVERY),
+            timeout,
         )?;
         keys = ready.front;
         if ready.wake {
@@ -165,6 +233,7 @@ pub fn pump(
             let c = &mut conns[i];
             let ended = match &mut c.input {
                 Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
+                    c.heard = Instant::now();
                     read_once(input, &mut c.session, decoder, &mut buf)
                 }
                 Some(_) => false,
@@ -187,17 +256,20 @@ pub fn pump(
                     continue;
                 }
                 let mut gone = conns.swap_remove(i);
-                decoder.close(&mut gone.session);
                 if listener.is_some() {
+                    if !gone.session.has_header() {
+                        decoder.tally.refused_no_header += 1;
+                    }
                     eprintln!(
                         "taskwire decode: {} closed{}",
-                        gone.session.peer,
+                        escape_token(gone.session.peer.as_bytes()),
                         gone.session
                             .label()
-                            .map(|b| format!(" (board {b})"))
-                            .unwrap_or_default()
+                            .map(|b| format!(" (board {})", escape_token(b.as_bytes())))
+                            .unwrap_or_else(|| " before sending a header".to_owned())
                     );
                 }
+                decoder.close(&mut gone.session);
                 continue;
             }
             i += 1;
@@ -299,7 +371,11 @@ fn read_once(input: &mut Input, s: &mut Session, d: &mut Decoder, buf: &mut [u8]
         Err(e) => {
             // A reset connection or an unplugged UART (EIO): the stream is over.
             if e.kind() != ErrorKind::ConnectionReset {
-                eprintln!("taskwire decode: reading {}: {e}", s.peer);
+                eprintln!(
+                    "taskwire decode: reading {}: {e}",
+                    escape_token(s.peer.as_bytes())
+                );
+                d.read_errors += 1;
             }
             true
         }
@@ -317,6 +393,15 @@ fn accept_all(
             Ok(None) => return,
             Ok(Some((input, peer))) => {
                 if conns.len() >= MAX_CONNECTIONS {
+                    // A connection is not a board until its header: the oldest one still
+                    // without one makes room, so junk cannot hold every slot.
+                    if let Some(i) = oldest_headerless(conns) {
+                        let mut gone = conns.swap_remove(i);
+                        decoder.tally.refused_no_header += 1;
+                        decoder.close(&mut gone.session);
+                    }
+                }
+                if conns.len() >= MAX_CONNECTIONS {
                     decoder.tally.refused_connections += 1;
                     // At most one line a second, whatever a flood of connections does.
                     if last_refusal.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
@@ -330,12 +415,12 @@ fn accept_all(
                     drop(input);
                     continue;
                 }
-                eprintln!("taskwire decode: {peer} connected");
+                eprintln!(
+                    "taskwire decode: {} connected",
+                    escape_token(peer.as_bytes())
+                );
                 decoder.tally.connections += 1;
-                conns.push(Conn {
-                    input: Some(input),
-                    session: Session::new(peer),
-                });
+                conns.push(Conn::new(input, Session::connection(peer)));
             }
             Err(e) => {
                 // ECONNABORTED, EMFILE and the like: this connection is lost, not the rest.
@@ -344,6 +429,58 @@ fn accept_all(
             }
         }
     }
+}
+
+/// The network connection accepted the longest ago that has not sent a header yet.
+fn oldest_headerless(conns: &[Conn]) -> Option<usize> {
+    conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.session.is_connection() && !c.session.has_header())
+        .min_by_key(|(_, c)| c.opened)
+        .map(|(i, _)| i)
+}
+
+/// Closes the network connections past a timeout (counted by reason, one line each at
+/// most a second); when the next one falls due otherwise.
+fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> Option<Instant> {
+    let mut next: Option<Instant> = None;
+    let mut i = 0;
+    while i < conns.len() {
+        let (why, due) = conns[i].deadline(t);
+        let Some(why) = why else {
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            i += 1;
+            continue;
+        };
+        let mut gone = conns.swap_remove(i);
+        let peer = escape_token(gone.session.peer.as_bytes());
+        match why {
+            Closed::NoHeader => {
+                decoder.tally.refused_no_header += 1;
+                eprintln!(
+                    "taskwire decode: closed {peer}: no readable header within {} s",
+                    t.header.as_secs()
+                );
+            }
+            Closed::Idle => {
+                decoder.tally.closed_idle += 1;
+                eprintln!(
+                    "taskwire decode: closed {peer}{}: nothing received for {} s",
+                    gone.session
+                        .label()
+                        .map(|b| format!(" (board {})", escape_token(b.as_bytes())))
+                        .unwrap_or_default(),
+                    t.idle.map_or(0, |d| d.as_secs())
+                );
+            }
+        }
+        decoder.close(&mut gone.session);
+    }
+    next
 }
 
 /// On a stop signal: tell each connected agent (FIN) and read what it still sends, until
@@ -524,9 +661,16 @@ mod tests {
         let (l, addr) = listener();
         let (wake, mut stop_tx) = UnixStream::pair().unwrap();
         let client = std::thread::spawn(move || {
-            let socks: Vec<TcpStream> = (0..MAX_CONNECTIONS + 3)
-                .map(|_| TcpStream::connect(&addr).unwrap())
+            // Boards (each has sent its header), so none of them makes room for another.
+            let mut socks: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+                .map(|i| {
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    s.write_all(&stream_bytes(&format!("b{i}"), [])).unwrap();
+                    s
+                })
                 .collect();
+            std::thread::sleep(Duration::from_millis(300));
+            socks.extend((0..3).map(|_| TcpStream::connect(&addr).unwrap()));
             // The refused ones are closed by the decoder: they read EOF; the others would
             // block.
             std::thread::sleep(Duration::from_millis(300));

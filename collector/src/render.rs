@@ -109,13 +109,14 @@ impl Renderer {
                 let _ = writeln!(
                     out,
                     "board={} header agent={} kernel={} taskstats=v{} delayacct={delayacct} \
-                     cpus={} boot_time={} wire={} schema={:#010x}{}",
+                     cpus={} boot_time={} instance={:016x} wire={} schema={:#010x}{}",
                     text_str(board),
                     text_str(&h.agent_version),
                     text_str(&h.kernel_release),
                     h.taskstats_version,
                     text_str(&h.possible_cpus),
                     h.boot_time,
+                    h.instance,
                     h.wire_version,
                     h.schema_hash,
                     if h.same_schema() {
@@ -135,6 +136,8 @@ impl Renderer {
                     .str("delay_accounting", delayacct)
                     .str("possible_cpus", &h.possible_cpus)
                     .u64("boot_time", h.boot_time)
+                    .str("board_id", &h.board_id)
+                    .str("instance", &format!("{:016x}", h.instance))
                     .u64("wire_version", u64::from(h.wire_version))
                     .u64("schema_hash", u64::from(h.schema_hash))
                     .bool("same_schema", h.same_schema());
