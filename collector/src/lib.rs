@@ -701,6 +701,129 @@ mod tests {
         assert_eq!(d.tally.connections, MAX_CONNECTIONS as u64);
     }
 
+    /// Runs the pump over `l` until `client` returns, then stops it; what it returns.
+    fn serve<T: Send + 'static>(
+        l: Listener,
+        d: &mut Decoder,
+        client: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+        let client = std::thread::spawn(move || {
+            let r = client();
+            stop_tx.write_all(&[15]).unwrap();
+            r
+        });
+        let w = PipeWake(wake);
+        let stop = pump(Opened::Listener(l), d, Some(&w), &mut Vec::new(), None, None).unwrap();
+        assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
+        client.join().unwrap()
+    }
+
+    /// A board's connection: sends its stream, waits to be read, then hangs up.
+    fn board(addr: &str, name: &str, seqs: std::ops::Range<u64>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(&stream_bytes(name, seqs)).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        // The decoder closes it after reading everything (EOF), or at its stop.
+        let _ = s.read(&mut [0u8; 1]);
+    }
+
+    #[test]
+    fn junk_connections_never_become_boards() {
+        // Issue 12, finding 2: after 1,024 junk connections (an HTTP probe each) every
+        // new board shared one "(more boards)" row and two boards sending 0..100 each
+        // printed 100 and 1 records.
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        serve(l, &mut d, move || {
+            for _ in 0..1100 {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            }
+            let (a, b) = (addr.clone(), addr.clone());
+            let one = std::thread::spawn(move || board(&a, "late-a", 0..100));
+            let two = std::thread::spawn(move || board(&b, "late-b", 0..100));
+            one.join().unwrap();
+            two.join().unwrap();
+        });
+        let rows: Vec<(String, u64, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.seq.duplicates))
+            .collect();
+        assert_eq!(
+            rows,
+            [("late-a".to_owned(), 100, 0), ("late-b".to_owned(), 100, 0)]
+        );
+        assert!(d.tally.refused_no_header > 0);
+        assert_eq!(d.tally.evicted_boards, 0);
+    }
+
+    #[test]
+    fn slow_headerless_connections_do_not_lock_a_board_out() {
+        // Issue 12, finding 3: 64 connections sending a byte a second held every place;
+        // a real board got 0 of its records through.
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        let slow = serve(l, &mut d, move || {
+            let mut slow: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+                .map(|_| {
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    s.write_all(b"x").unwrap();
+                    s
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(200));
+            // One more byte each, as the trickle goes on.
+            for s in &mut slow {
+                let _ = s.write_all(b"y");
+            }
+            board(&addr, "real", 0..100);
+            slow
+        });
+        let rows: Vec<(String, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records()))
+            .collect();
+        assert_eq!(rows, [("real".to_owned(), 100)]);
+        assert_eq!(d.tally.refused_connections, 0);
+        assert!(d.tally.refused_no_header >= 1, "one made room");
+        drop(slow);
+    }
+
+    #[test]
+    fn connections_without_a_header_or_gone_quiet_are_closed() {
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        d.timeouts = Timeouts {
+            header: Duration::from_millis(100),
+            idle: Some(Duration::from_millis(300)),
+        };
+        let (junk_eof, quiet_eof) = serve(l, &mut d, move || {
+            let mut junk = TcpStream::connect(&addr).unwrap();
+            junk.write_all(b"x").unwrap();
+            let mut quiet = TcpStream::connect(&addr).unwrap();
+            quiet.write_all(&stream_bytes("quiet", 0..3)).unwrap();
+            // A decoder that never closes them fails here rather than hanging.
+            for s in [&junk, &quiet] {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            }
+            // Each is closed by the decoder, whatever the time it takes: reads end.
+            let junk_eof = matches!(junk.read(&mut [0u8; 1]), Ok(0));
+            let quiet_eof = matches!(quiet.read(&mut [0u8; 1]), Ok(0));
+            (junk_eof, quiet_eof)
+        });
+        assert!(junk_eof && quiet_eof);
+        assert_eq!((d.tally.refused_no_header, d.tally.closed_idle), (1, 1));
+        let rows: Vec<(String, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records()))
+            .collect();
+        assert_eq!(rows, [("quiet".to_owned(), 3)]);
+    }
+
     #[test]
     fn a_serial_line_is_read_and_reopened_after_a_hangup() {
         if taskwire_cli::serial::termios_missing(
