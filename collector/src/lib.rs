@@ -714,7 +714,15 @@ mod tests {
             r
         });
         let w = PipeWake(wake);
-        let stop = pump(Opened::Listener(l), d, Some(&w), &mut Vec::new(), None, None).unwrap();
+        let stop = pump(
+            Opened::Listener(l),
+            d,
+            Some(&w),
+            &mut Vec::new(),
+            None,
+            None,
+        )
+        .unwrap();
         assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
         client.join().unwrap()
     }

@@ -63,8 +63,27 @@ impl AsFd for Input {
 pub enum Listener {
     /// `tcp-listen:`.
     Tcp(TcpListener),
-    /// `unix-listen:`; the path is removed when the listener is dropped.
-    Unix(UnixListener, PathBuf),
+    /// `unix-listen:`; the path is removed when the listener is dropped, if it is still
+    /// the socket this listener bound.
+    Unix(UnixListener, PathBuf, Bound),
+}
+
+/// The device and inode of the socket file a listener created: at exit it unlinks the
+/// path only while it is still that file, never a socket another decoder made there since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    dev: u64,
+    ino: u64,
+}
+
+impl Bound {
+    fn of(path: &Path) -> Option<Bound> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|m| Bound {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
 }
 
 impl Listener {
@@ -74,7 +93,7 @@ impl Listener {
             Listener::Tcp(l) => l
                 .accept()
                 .map(|(s, peer)| (Input::Tcp(s), peer.to_string())),
-            Listener::Unix(l, path) => l.accept().map(|(s, _)| {
+            Listener::Unix(l, path, _) => l.accept().map(|(s, _)| {
                 // Unix peers are unnamed: number them by descriptor for messages.
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
                 (Input::Unix(s), format!("{}#{fd}", path.display()))
@@ -101,15 +120,19 @@ impl Listener {
             Listener::Tcp(l) => l
                 .local_addr()
                 .map_or_else(|_| "?".to_owned(), |a| format!("tcp-listen:{a}")),
-            Listener::Unix(_, p) => format!("unix-listen:{}", p.display()),
+            Listener::Unix(_, p, _) => format!("unix-listen:{}", p.display()),
         }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
+        if let Listener::Unix(_, path, bound) = self {
+            // Another decoder may have replaced the path since (after a stale-socket
+            // clean-up, or by hand): its socket is not ours to remove.
+            if Bound::of(path) == Some(*bound) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -118,7 +141,7 @@ impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l, _) => l.as_fd(),
+            Listener::Unix(l, _, _) => l.as_fd(),
         }
     }
 }
@@ -228,7 +251,12 @@ fn bind_unix(path: &Path, spec: &str) -> Result<Listener, Failure> {
     let l = UnixListener::bind(path).map_err(|e| Failure::Runtime(explain_bind(spec, &e)))?;
     l.set_nonblocking(true)
         .map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
-    Ok(Listener::Unix(l, path.to_path_buf()))
+    let bound = Bound::of(path).ok_or_else(|| {
+        Failure::Runtime(format!(
+            "{spec}: the socket file went away as soon as it was made"
+        ))
+    })?;
+    Ok(Listener::Unix(l, path.to_path_buf(), bound))
 }
 
 /// One line for a failed bind.
@@ -345,6 +373,26 @@ mod tests {
         assert!(e.contains("not a socket"), "{e}");
         assert!(file.exists());
         let _ = std::fs::remove_file(&file);
+    }
+
+    #[test]
+    fn unix_listen_removes_only_the_socket_it_made() {
+        // Issue 12, finding 6: a decoder exiting removed the socket of the decoder now
+        // listening at its path, cutting that one off.
+        let path = tmp("replaced.sock");
+        let _ = std::fs::remove_file(&path);
+        let spec = format!("unix-listen:{}", path.display());
+        let Opened::Listener(first) = open(&Source::parse(&spec).unwrap()).unwrap() else {
+            panic!("not a listener");
+        };
+        // The path is taken over by another listener (its own file, same name).
+        std::fs::remove_file(&path).unwrap();
+        let second = UnixListener::bind(&path).unwrap();
+        drop(first);
+        assert!(path.exists(), "the other listener's socket is left alone");
+        assert!(UnixStream::connect(&path).is_ok(), "and still reachable");
+        drop(second);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
