@@ -255,7 +255,10 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let opened = source::open(&opts.from)?;
     if let Opened::Listener(l) = &opened {
-        eprintln!("taskwire decode: listening on {}", l.local());
+        eprintln!(
+            "taskwire decode: listening on {}",
+            taskwire_cli::output::escape_token(l.local().as_bytes())
+        );
     }
     let reopen: Option<Reopen> = match &opts.from {
         Source::Serial(serial) => {

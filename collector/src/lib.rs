@@ -239,7 +239,10 @@ pub fn pump(
                 Some(_) => false,
                 None => {
                     if let Some(input) = reopen.as_mut().and_then(|f| f()) {
-                        eprintln!("taskwire decode: {} is back", c.session.peer);
+                        eprintln!(
+                            "taskwire decode: {} is back",
+                            escape_token(c.session.peer.as_bytes())
+                        );
                         c.input = Some(input);
                     }
                     false
@@ -249,7 +252,7 @@ pub fn pump(
                 if let Some(r) = reopen.as_mut() {
                     eprintln!(
                         "taskwire decode: {} went away; trying to reopen it every second",
-                        c.session.peer
+                        escape_token(c.session.peer.as_bytes())
                     );
                     c.input = r();
                     i += 1;
@@ -407,8 +410,9 @@ fn accept_all(
                     if last_refusal.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         *last_refusal = Some(Instant::now());
                         eprintln!(
-                            "taskwire decode: refused a connection from {peer}: already \
+                            "taskwire decode: refused a connection from {}: already \
                              {MAX_CONNECTIONS} connections (the limit); {} refused so far",
+                            escape_token(peer.as_bytes()),
                             decoder.tally.refused_connections
                         );
                     }

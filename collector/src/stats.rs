@@ -85,7 +85,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
         if json {
             let mut j = Json::with(&mut out);
             match name {
-                Some(n) => j.str("type", "stats").str("board", n),
+                Some(n) => j.str("type", "stats").bytes("board", n.as_bytes()),
                 None => j.str("type", "stats_total"),
             };
             for (k, v) in counts.iter().chain(extra) {

@@ -149,6 +149,77 @@ pub fn escape_token(raw: &[u8]) -> String {
     s
 }
 
+/// A name made of raw bytes (a comm, a board id) as text every format can hold: the one
+/// rule of README "Names in the output". Every control character (C0, DEL and C1), every
+/// backslash and every byte that is not part of valid UTF-8 is written as `\xNN` (each of
+/// its bytes); the rest is the text as it is. So nothing reaching a terminal can move the
+/// cursor or start a line, and the bytes can be read back exactly. Borrowed when there is
+/// nothing to change.
+pub fn plain(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(raw) {
+        if !s.chars().any(|c| c.is_control() || c == '\\') {
+            return std::borrow::Cow::Borrowed(s);
+        }
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for chunk in raw.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_control() || c == '\\' {
+                let mut b = [0u8; 4];
+                c.encode_utf8(&mut b)
+                    .bytes()
+                    .for_each(|b| push_hex(&mut out, b));
+            } else {
+                out.push(c);
+            }
+        }
+        chunk.invalid().iter().for_each(|&b| push_hex(&mut out, b));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `\xNN`, without `core::fmt`.
+fn push_hex(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\x");
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 15)]));
+}
+
+/// A CSV cell (RFC 4180) of a name made of raw bytes, appended to `out`: the name as
+/// [`plain`] writes it, a `'` put before a cell that starts with `=`, `+`, `-` or `@` so
+/// that a spreadsheet does not take it for a formula (tab and CR cannot start one: they
+/// are `\x09` and `\x0d` by then), and the cell quoted, its quotes doubled, when it holds
+/// a comma or a quote or has an edge space.
+pub fn csv_cell(out: &mut String, raw: &[u8]) {
+    let s = plain(raw);
+    let b = s.as_bytes();
+    let formula = matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@'));
+    let quote = b.iter().any(|c| matches!(c, b',' | b'"'))
+        || b.first() == Some(&b' ')
+        || b.last() == Some(&b' ');
+    if quote {
+        out.push('"');
+    }
+    if formula {
+        out.push('\'');
+    }
+    // Byte by byte: the quote is ASCII, so each cut falls between characters.
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'"' {
+            // The quote, and the second quote that escapes it.
+            out.push_str(&s[start..=i]);
+            out.push('"');
+            start = i + 1;
+        }
+    }
+    out.push_str(&s[start..]);
+    if quote {
+        out.push('"');
+    }
+}
+
 /// Writes `text` to stdout and flushes.
 pub fn print(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
@@ -165,6 +236,40 @@ pub fn help(text: &str) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_follow_one_rule() {
+        // Issue 12, finding 7: README "Names in the output".
+        assert!(matches!(
+            plain(b"storm"),
+            std::borrow::Cow::Borrowed("storm")
+        ));
+        assert_eq!(plain("é ok".as_bytes()), "é ok");
+        assert_eq!(plain(b"a\x1b[31mred\nforged"), "a\\x1b[31mred\\x0aforged");
+        assert_eq!(plain(b"ab\xffc\\"), "ab\\xffc\\x5c");
+        assert_eq!(plain("c1\u{9b}".as_bytes()), "c1\\xc2\\x9b");
+        assert_eq!(plain(b"\x00\x7f"), "\\x00\\x7f");
+    }
+
+    #[test]
+    fn csv_cells_are_rfc4180_and_never_formulas() {
+        let cell = |raw: &[u8]| {
+            let mut s = String::new();
+            csv_cell(&mut s, raw);
+            s
+        };
+        assert_eq!(cell(b"storm"), "storm");
+        assert_eq!(cell(b"a,b"), "\"a,b\"");
+        assert_eq!(cell(b"say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell(b" edge"), "\" edge\"");
+        for f in ["=1+1", "+1", "-bash", "@SUM(A1)"] {
+            assert_eq!(cell(f.as_bytes()), format!("'{f}"), "{f}");
+        }
+        assert_eq!(cell(b"=a,\"b\""), "\"'=a,\"\"b\"\"\"");
+        assert_eq!(cell(b"\tx"), "\\x09x");
+        assert_eq!(cell(b"\rx\n"), "\\x0dx\\x0a");
+        assert_eq!(cell(b"\xff"), "\\xff");
+    }
 
     #[test]
     fn fixed_rounds_half_up() {

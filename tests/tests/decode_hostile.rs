@@ -1,0 +1,123 @@
+//! `taskwire decode` against what a hostile or broken peer sends (issue 12): names made to
+//! forge lines, move the terminal or run as spreadsheet formulas, and a source that fails.
+
+#[allow(unused_macros)]
+mod common;
+
+use std::path::PathBuf;
+
+use taskwire_core::wire::testutil::{frame, named_header, small_record};
+use taskwire_core::wire::{Comm, Message, Profile};
+
+use common::{json, tw};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tw-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A record numbered `seq` of the acct profile (which carries `comm`) named `comm`.
+fn named_record(seq: u64, comm: &[u8]) -> Message {
+    let mut m = small_record(seq);
+    if let Message::Record(r) = &mut m {
+        r.profile = Profile::Acct;
+        r.comm = Some(Comm::from_slice(comm).unwrap());
+    }
+    m
+}
+
+const EVIL_BOARD: &str = "evil\u{1b}[2J\nboard=forged seq=9";
+const COMMS: [&[u8]; 4] = [
+    b"=cmd|' /C calc'!A0",
+    b"\x1b]0;owned\x07",
+    b"ab\xffcd",
+    b"-bash",
+];
+
+#[test]
+fn hostile_names_are_escaped_in_every_format() {
+    // Issue 12, finding 7.
+    let mut w = vec![0u8];
+    w.extend(frame(&named_header(EVIL_BOARD)));
+    for (seq, comm) in COMMS.iter().enumerate() {
+        w.extend(frame(&named_record(seq as u64, comm)));
+    }
+    let path = scratch("evil.twr");
+    std::fs::write(&path, &w).unwrap();
+    let from = format!("--from=file:{}", path.display());
+    for format in ["text", "json", "csv"] {
+        let out = tw(&["decode", &from, &format!("--format={format}"), "--stats"]);
+        assert_eq!(out.code(), 0, "{format}: {out:?}");
+        for (name, s) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !s.bytes().any(|b| b == 0x1b || b == 0x07),
+                "{format} {name}: a raw control byte: {s:?}"
+            );
+            assert!(
+                !s.lines().any(|l| l.starts_with("board=forged")),
+                "{format} {name}: a forged line: {s}"
+            );
+            assert!(
+                !s.contains('\u{fffd}'),
+                "{format} {name}: the one rule is \\xNN"
+            );
+        }
+        match format {
+            "text" => {
+                assert!(
+                    out.stdout.contains("comm=ab\\xffcd"),
+                    "invalid UTF-8 as \\xNN: {}",
+                    out.stdout
+                );
+                assert!(
+                    out.stdout
+                        .contains("board=evil\\x1b[2J\\x0aboard\\x3dforged")
+                );
+            }
+            "json" => {
+                let comms: Vec<String> = out
+                    .stdout
+                    .lines()
+                    .map(json)
+                    .filter(|v| v["type"] == "record")
+                    .map(|v| v["comm"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(
+                    comms,
+                    [
+                        "=cmd|' /C calc'!A0",
+                        "\\x1b]0;owned\\x07",
+                        "ab\\xffcd",
+                        "-bash"
+                    ]
+                );
+                let header = json(out.stdout.lines().next().unwrap());
+                assert_eq!(header["board"], "evil\\x1b[2J\\x0aboard=forged seq=9");
+            }
+            _ => {
+                let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
+                assert_eq!(rows.len(), 4, "{}", out.stdout);
+                let cells: Vec<&str> = rows.iter().map(|r| r.split(',').nth(4).unwrap()).collect();
+                assert_eq!(cells[0], "'=cmd|' /C calc'!A0", "a formula is text");
+                assert_eq!(cells[1], "\\x1b]0;owned\\x07");
+                assert_eq!(cells[2], "ab\\xffcd");
+                assert_eq!(cells[3], "'-bash");
+                assert!(rows[0].starts_with("evil\\x1b[2J\\x0aboard=forged seq=9,0,"));
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn a_read_error_on_the_source_is_exit_1() {
+    // Issue 12, finding 10: decode exited 0 after a read error. Reading /proc/self/mem
+    // at offset 0 fails with EIO (nothing is mapped there).
+    let out = tw(&["decode", "--from=file:/proc/self/mem"]);
+    assert!(
+        out.stderr.contains("reading file:/proc/self/mem"),
+        "{out:?}"
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+}
