@@ -1,15 +1,16 @@
 //! `taskwire decode` against what a hostile or broken peer sends (issue 12): names made to
 //! forge lines, move the terminal or run as spreadsheet formulas, and a source that fails.
 
-#[allow(unused_macros)]
+#[macro_use]
 mod common;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use taskwire_core::wire::testutil::{frame, named_header, small_record};
 use taskwire_core::wire::{Comm, Message, Profile};
 
-use common::{json, tw};
+use common::{Listener, json, num, storm, tw, unique_comm};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tw-hostile-{}", std::process::id()));
@@ -120,4 +121,108 @@ fn a_read_error_on_the_source_is_exit_1() {
         "{out:?}"
     );
     assert_eq!(out.code(), 1, "{out:?}");
+}
+
+#[test]
+fn two_agents_with_one_id_are_two_boards_and_a_restart_a_third() {
+    // Issue 12, finding 4: two boards both named `same` lost 999 of 2,000 records as
+    // "duplicates". With the stream instance each is its own board, every record of
+    // each decoded once; a restarted agent is a board of its own too.
+    require_kernel!();
+    const PROCS: u64 = 300;
+    let comm = unique_comm("twsame");
+    let mut d = Listener::start_cmd(
+        "decode",
+        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
+        "listening on",
+    );
+    let line = d.stderr_lines.last().unwrap().clone();
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    let to = format!("tcp:127.0.0.1:{port}");
+    let agent = || {
+        Listener::start_cmd(
+            "stream",
+            &[
+                "--to",
+                &to,
+                "--id",
+                "same",
+                "--profile",
+                "acct",
+                "--rcvbuf",
+                "8M",
+            ],
+            "registered",
+        )
+    };
+    let first = agent();
+    let second = agent();
+    d.wait_stderr("connected", Duration::from_secs(10));
+    d.wait_stderr("connected", Duration::from_secs(10));
+    let run_storm = || {
+        let out = std::process::Command::new(storm())
+            .args(["--procs", &PROCS.to_string(), "--comm", &comm])
+            .output()
+            .expect("storm");
+        assert!(out.status.success(), "{out:?}");
+        // The agents read the last exits and send them on.
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    run_storm();
+    // The first agent restarts: a new run, a new instance.
+    let mut agents = Vec::new();
+    for a in [first, second] {
+        let (st, _, err) = a.stop(libc::SIGTERM);
+        assert!(st.success(), "{err:?}");
+        agents.push(err);
+    }
+    let third = agent();
+    d.wait_stderr("connected", Duration::from_secs(10));
+    run_storm();
+    let (st, _, err) = third.stop(libc::SIGTERM);
+    assert!(st.success(), "{err:?}");
+    let (st, stdout, stderr) = d.stop(libc::SIGTERM);
+    assert!(st.success(), "{stderr:?}");
+
+    let mut storm_records: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut instances = std::collections::BTreeSet::new();
+    for v in stdout.lines().map(json) {
+        let board = v["board"].as_str().unwrap().to_owned();
+        match v["type"].as_str().unwrap() {
+            "header" => {
+                assert_eq!(v["board_id"], "same");
+                instances.insert((board, v["instance"].as_str().unwrap().to_owned()));
+            }
+            "record" if v["comm"] == comm.as_str() => {
+                *storm_records.entry(board).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let stats: Vec<serde_json::Value> = stderr
+        .iter()
+        .filter(|l| l.contains("\"type\":\"stats\""))
+        .map(|l| json(l))
+        .collect();
+    eprintln!("storm records per board: {storm_records:?}; instances: {instances:?}");
+    assert_eq!(
+        instances.len(),
+        3,
+        "three runs, three instances: {instances:?}"
+    );
+    assert_eq!(stats.len(), 3, "three boards: {stats:?}");
+    for s in &stats {
+        let board = s["board"].as_str().unwrap();
+        assert!(board == "same" || board.starts_with("same#"), "{board}");
+        assert_eq!(num(s, "duplicates"), 0, "{s}");
+        assert_eq!(num(s, "gaps_uncovered"), 0, "{s}");
+        // Every storm exit this run received is decoded, or counted lost by its agent.
+        let lost = num(s, "lost_records") + num(s, "lost_kernel_enobufs");
+        let got = storm_records.get(board).copied().unwrap_or(0);
+        assert!(got <= PROCS, "{board}: {got}");
+        if lost == 0 {
+            assert_eq!(got, PROCS, "{board}: {s}");
+        }
+    }
+    drop(agents);
 }
