@@ -344,13 +344,18 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             crate::stats::report(&decoder.tally, opts.format == Format::Json)
         );
     }
+    let one_stream = !matches!(
+        opts.from,
+        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_)
+    );
     match stop {
         // `taskwire decode ... | head` ends the reader first: not a failure.
         Stop::Output(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
         Stop::Output(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
         // The source itself failed (EIO on a file, a connection error): its end was not
         // its real end, and a script must not take it for one.
-        Stop::End | Stop::Signal(_) | Stop::Quit if decoder.read_errors > 0 => Ok(1),
+        // A listener's connections and a reopened UART fail one at a time, not the source.
+        Stop::End | Stop::Signal(_) | Stop::Quit if decoder.read_errors > 0 && one_stream => Ok(1),
         Stop::End | Stop::Signal(_) | Stop::Quit => Ok(0),
     }
 }
