@@ -391,14 +391,16 @@ fn accept_all(
     decoder: &mut Decoder,
     last_refusal: &mut Option<Instant>,
 ) {
+    let turn = Instant::now();
     loop {
         match l.accept() {
             Ok(None) => return,
             Ok(Some((input, peer))) => {
                 if conns.len() >= MAX_CONNECTIONS {
                     // A connection is not a board until its header: the oldest one still
-                    // without one makes room, so junk cannot hold every slot.
-                    if let Some(i) = oldest_headerless(conns) {
+                    // without one makes room, so junk cannot hold every slot. Only one
+                    // accepted before this turn: it has had a turn to be read.
+                    if let Some(i) = oldest_headerless(conns, turn) {
                         let mut gone = conns.swap_remove(i);
                         decoder.tally.refused_no_header += 1;
                         decoder.close(&mut gone.session);
@@ -435,12 +437,14 @@ fn accept_all(
     }
 }
 
-/// The network connection accepted the longest ago that has not sent a header yet.
-fn oldest_headerless(conns: &[Conn]) -> Option<usize> {
+/// The network connection accepted the longest ago, before `turn`, that has not sent a
+/// header yet.
+fn oldest_headerless(conns: &[Conn], turn: Instant) -> Option<usize> {
     conns
         .iter()
         .enumerate()
         .filter(|(_, c)| c.session.is_connection() && !c.session.has_header())
+        .filter(|(_, c)| c.opened < turn)
         .min_by_key(|(_, c)| c.opened)
         .map(|(i, _)| i)
 }
