@@ -19,9 +19,6 @@ pub struct Facts {
     pub possible_cpus: String,
     /// Boot time, seconds since the Unix epoch; 0 = not known.
     pub boot_time: u64,
-    /// This run's stream instance (core/WIRE.md, `StreamHeader.instance`), never 0 once
-    /// read.
-    pub instance: u64,
 }
 
 impl Facts {
@@ -41,12 +38,13 @@ impl Facts {
                 .ok()
                 .and_then(|s| btime(&s))
                 .unwrap_or(0),
-            instance: instance(),
         }
     }
 
-    /// The header frame's message. Text longer than a field's capacity is cut at a
-    /// character boundary (only `--id` can be, and the command refuses that earlier).
+    /// The header frame's message, with a new stream instance: called once per run (the
+    /// writer resends this one header after every reconnect). Text longer than a field's
+    /// capacity is cut at a character boundary (only `--id` can be, and the command
+    /// refuses that earlier).
     pub fn header(&self) -> StreamHeader {
         let mut h = StreamHeader::new();
         fill(|c| h.agent_version.push(c), env!("CARGO_PKG_VERSION"));
@@ -56,25 +54,19 @@ impl Facts {
         h.taskstats_version = self.taskstats_version;
         h.delay_accounting = self.delay_accounting;
         h.boot_time = self.boot_time;
-        h.instance = self.instance;
+        h.instance = instance();
         h
     }
 }
 
 /// A random stream instance from the kernel, never 0 (0 means "not sent"). Read once per
-/// run, so every reconnect of this run sends the same one and a restart a new one. Should
-/// the kernel's source fail, the clock and the pid still make two runs differ.
+/// run, so every reconnect of this run sends the same one and a restart a new one. Mixed
+/// with the pid, so that two runs still differ on a kernel without `getrandom` (before
+/// 3.17).
 fn instance() -> u64 {
     let mut b = [0u8; 8];
-    let n = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).unwrap_or(0);
-    let mut v = u64::from_ne_bytes(b);
-    if n < b.len() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        v ^= t ^ (u64::from(std::process::id()) << 32);
-    }
-    v.max(1)
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    (u64::from_ne_bytes(b) ^ u64::from(std::process::id())).max(1)
 }
 
 /// Checks a `--id` value: non-empty, fits the header field.
@@ -135,11 +127,10 @@ mod tests {
         );
         assert!(f.boot_time > 1_000_000_000, "{}", f.boot_time);
         assert!(f.possible_cpus.starts_with('0'), "{}", f.possible_cpus);
-        // One instance per run, never 0; another read (a restart) picks another.
-        assert_ne!(f.instance, 0);
-        assert_eq!(f.header().instance, f.instance);
-        assert_ne!(Facts::read(None, 16).instance, f.instance);
+        // An instance per run, never 0; another run (a restart) picks another.
         let h = f.header();
+        assert_ne!(h.instance, 0);
+        assert_ne!(f.header().instance, h.instance);
         assert_eq!(
             (h.magic, h.wire_version, h.schema_hash),
             (MAGIC, WIRE_VERSION, SCHEMA_HASH)

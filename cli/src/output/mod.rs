@@ -135,55 +135,45 @@ impl Status {
     }
 }
 
-/// `comm` for a `key=value` line: printable ASCII except space, `=`, `"` and `\` as is,
-/// everything else as `\xNN`, so the line stays one whitespace-separated token per field.
+/// A name for a `key=value` line or a message: [`plain`]'s rule, and space, `=` and `"` as
+/// `\xNN` too, so the line stays one whitespace-separated token per field.
 pub fn escape_token(raw: &[u8]) -> String {
-    let mut s = String::with_capacity(raw.len());
-    for &b in raw {
-        if b.is_ascii_graphic() && !matches!(b, b'=' | b'"' | b'\\') {
-            s.push(char::from(b));
-        } else {
-            s.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    s
+    escaped(raw, true).into_owned()
 }
 
 /// A name made of raw bytes (a comm, a board id) as text every format can hold: the one
-/// rule of README "Names in the output". Every control character (C0, DEL and C1), every
-/// backslash and every byte that is not part of valid UTF-8 is written as `\xNN` (each of
-/// its bytes); the rest is the text as it is. So nothing reaching a terminal can move the
-/// cursor or start a line, and the bytes can be read back exactly. Borrowed when there is
-/// nothing to change.
+/// rule of README "Names in the output". Every byte outside printable ASCII (0x20 to 0x7e:
+/// control characters, bytes of non-ASCII characters and bytes that are not valid UTF-8
+/// alike) and every backslash is written as `\xNN`, so nothing reaching a terminal can
+/// move the cursor or start a line, and the bytes can be read back exactly. Borrowed when
+/// there is nothing to change.
 pub fn plain(raw: &[u8]) -> std::borrow::Cow<'_, str> {
-    if let Ok(s) = std::str::from_utf8(raw) {
-        if !s.chars().any(|c| c.is_control() || c == '\\') {
-            return std::borrow::Cow::Borrowed(s);
-        }
-    }
-    let mut out = String::with_capacity(raw.len() + 8);
-    for chunk in raw.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c.is_control() || c == '\\' {
-                let mut b = [0u8; 4];
-                c.encode_utf8(&mut b)
-                    .bytes()
-                    .for_each(|b| push_hex(&mut out, b));
-            } else {
-                out.push(c);
-            }
-        }
-        chunk.invalid().iter().for_each(|&b| push_hex(&mut out, b));
-    }
-    std::borrow::Cow::Owned(out)
+    escaped(raw, false)
 }
 
-/// `\xNN`, without `core::fmt`.
-fn push_hex(out: &mut String, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\\x");
-    out.push(char::from(HEX[usize::from(b >> 4)]));
-    out.push(char::from(HEX[usize::from(b & 15)]));
+/// `raw` with every byte outside printable ASCII, and the backslash, as `\xNN`; with
+/// `token`, space, `=` and `"` too. Byte by byte, no UTF-8 decoding and no `core::fmt`
+/// (the board links it).
+fn escaped(raw: &[u8], token: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |b: u8| {
+        (0x20..0x7f).contains(&b) && b != b'\\' && !(token && matches!(b, b' ' | b'=' | b'"'))
+    };
+    if raw.iter().all(|&b| keep(b)) {
+        // Every byte kept is ASCII.
+        return std::borrow::Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default());
+    }
+    let mut out = String::new();
+    for &b in raw {
+        if keep(b) {
+            out.push(char::from(b));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\x");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A CSV cell (RFC 4180) of a name made of raw bytes, appended to `out`: the name as
@@ -194,27 +184,22 @@ fn push_hex(out: &mut String, b: u8) {
 pub fn csv_cell(out: &mut String, raw: &[u8]) {
     let s = plain(raw);
     let b = s.as_bytes();
-    let formula = matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@'));
     let quote = b.iter().any(|c| matches!(c, b',' | b'"'))
         || b.first() == Some(&b' ')
         || b.last() == Some(&b' ');
     if quote {
         out.push('"');
     }
-    if formula {
+    if matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@')) {
         out.push('\'');
     }
-    // Byte by byte: the quote is ASCII, so each cut falls between characters.
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    // Every byte is ASCII now: a quote, then the quote that escapes it.
+    for &c in b {
         if c == b'"' {
-            // The quote, and the second quote that escapes it.
-            out.push_str(&s[start..=i]);
             out.push('"');
-            start = i + 1;
         }
+        out.push(char::from(c));
     }
-    out.push_str(&s[start..]);
     if quote {
         out.push('"');
     }
@@ -244,11 +229,33 @@ mod tests {
             plain(b"storm"),
             std::borrow::Cow::Borrowed("storm")
         ));
-        assert_eq!(plain("é ok".as_bytes()), "é ok");
+        assert_eq!(plain(b"a b=\"c\""), "a b=\"c\"");
+        assert_eq!(plain("é".as_bytes()), "\\xc3\\xa9");
         assert_eq!(plain(b"a\x1b[31mred\nforged"), "a\\x1b[31mred\\x0aforged");
         assert_eq!(plain(b"ab\xffc\\"), "ab\\xffc\\x5c");
         assert_eq!(plain("c1\u{9b}".as_bytes()), "c1\\xc2\\x9b");
         assert_eq!(plain(b"\x00\x7f"), "\\x00\\x7f");
+        // Text: the same, and what would split a key=value token.
+        assert_eq!(
+            escape_token(b"a b=\"c\"\xff"),
+            "a\\x20b\\x3d\\x22c\\x22\\xff"
+        );
+        // Read back exactly.
+        for raw in [&b"x\\x41"[..], b"\x00\xff\\", "é".as_bytes()] {
+            let s = plain(raw);
+            let mut back = Vec::new();
+            let mut it = s.bytes();
+            while let Some(c) = it.next() {
+                if c == b'\\' {
+                    let (_, h, l) = (it.next(), it.next().unwrap(), it.next().unwrap());
+                    let hex = |d: u8| char::from(d).to_digit(16).unwrap() as u8;
+                    back.push(hex(h) << 4 | hex(l));
+                } else {
+                    back.push(c);
+                }
+            }
+            assert_eq!(back, raw);
+        }
     }
 
     #[test]
@@ -269,6 +276,7 @@ mod tests {
         assert_eq!(cell(b"\tx"), "\\x09x");
         assert_eq!(cell(b"\rx\n"), "\\x0dx\\x0a");
         assert_eq!(cell(b"\xff"), "\\xff");
+        assert_eq!(cell("é,".as_bytes()), "\"\\xc3\\xa9,\"");
     }
 
     #[test]
