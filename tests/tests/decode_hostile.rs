@@ -226,3 +226,96 @@ fn two_agents_with_one_id_are_two_boards_and_a_restart_a_third() {
     }
     drop(agents);
 }
+
+#[test]
+fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
+    // Issue 12, findings 2 and 3, with the real decoder and a real agent: 1,100 HTTP
+    // probes (each became a `?N` board, then every later board shared one row) and 64
+    // connections sending a byte a second (they held every place: 0 of 445 records got
+    // through).
+    require_kernel!();
+    use std::io::Write;
+    use std::net::TcpStream;
+    const PROCS: u64 = 300;
+    let comm = unique_comm("twjunk");
+    let mut d = Listener::start_cmd(
+        "decode",
+        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
+        "listening on",
+    );
+    let line = d.stderr_lines.last().unwrap().clone();
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..1100 {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let trickle = {
+        let (addr, stop) = (addr.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut slow: Vec<TcpStream> = (0..64)
+                .map(|_| TcpStream::connect(&addr).unwrap())
+                .collect();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for s in &mut slow {
+                    let _ = s.write_all(b"x");
+                }
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let agent = Listener::start_cmd(
+        "stream",
+        &[
+            "--to",
+            &format!("tcp:{addr}"),
+            "--id",
+            "real",
+            "--profile",
+            "acct",
+        ],
+        "registered",
+    );
+    let out = std::process::Command::new(storm())
+        .args(["--procs", &PROCS.to_string(), "--comm", &comm])
+        .output()
+        .expect("storm");
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    let (st, _, agent_err) = agent.stop(libc::SIGTERM);
+    assert!(st.success(), "{agent_err:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    trickle.join().unwrap();
+    let (st, stdout, stderr) = d.stop(libc::SIGTERM);
+    assert!(st.success(), "{stderr:?}");
+    let got = stdout
+        .lines()
+        .map(json)
+        .filter(|v| v["type"] == "record" && v["comm"] == comm.as_str())
+        .inspect(|v| assert_eq!(v["board"], "real", "{v}"))
+        .count() as u64;
+    let total = stderr
+        .iter()
+        .find(|l| l.contains("\"type\":\"stats_total\""))
+        .map(|l| json(l))
+        .expect("a total line");
+    eprintln!(
+        "storm records decoded: {got} of {PROCS}; boards {}, refused_no_header {}, \
+         refused_connections {}, lost_records {}",
+        num(&total, "boards"),
+        num(&total, "refused_no_header"),
+        num(&total, "refused_connections"),
+        num(&total, "lost_records")
+    );
+    assert_eq!(num(&total, "boards"), 1, "junk made no board: {total}");
+    // Every probe closed, for want of a header or of a place (they came faster than a
+    // turn of the decoder, which gives a place only to a connection of an earlier turn).
+    assert!(
+        num(&total, "refused_no_header") + num(&total, "refused_connections") >= 1100,
+        "{total}"
+    );
+    assert_eq!(num(&total, "gaps_uncovered"), 0, "{total}");
+    assert_eq!(got + num(&total, "lost_records"), PROCS, "{total}");
+}
