@@ -238,7 +238,7 @@ fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
     use std::net::TcpStream;
     const PROCS: u64 = 300;
     let comm = unique_comm("twjunk");
-    let mut d = Listener::start_cmd(
+    let d = Listener::start_cmd(
         "decode",
         &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
         "listening on",
