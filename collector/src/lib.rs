@@ -260,17 +260,14 @@ pub fn pump(
                 }
                 let mut gone = conns.swap_remove(i);
                 if listener.is_some() {
-                    if !gone.session.has_header() {
-                        decoder.tally.refused_no_header += 1;
+                    match gone.session.label() {
+                        Some(b) if gone.session.has_header() => eprintln!(
+                            "taskwire decode: {} closed (board {})",
+                            escape_token(gone.session.peer.as_bytes()),
+                            escape_token(b.as_bytes())
+                        ),
+                        _ => decoder.no_header(&gone.session.peer, "it hung up"),
                     }
-                    eprintln!(
-                        "taskwire decode: {} closed{}",
-                        escape_token(gone.session.peer.as_bytes()),
-                        gone.session
-                            .label()
-                            .map(|b| format!(" (board {})", escape_token(b.as_bytes())))
-                            .unwrap_or_else(|| " before sending a header".to_owned())
-                    );
                 }
                 decoder.close(&mut gone.session);
                 continue;
@@ -402,7 +399,7 @@ fn accept_all(
                     // accepted before this turn: it has had a turn to be read.
                     if let Some(i) = oldest_headerless(conns, turn) {
                         let mut gone = conns.swap_remove(i);
-                        decoder.tally.refused_no_header += 1;
+                        decoder.no_header(&gone.session.peer, "closed to make room");
                         decoder.close(&mut gone.session);
                     }
                 }
@@ -421,10 +418,7 @@ fn accept_all(
                     drop(input);
                     continue;
                 }
-                eprintln!(
-                    "taskwire decode: {} connected",
-                    escape_token(peer.as_bytes())
-                );
+                // Said when its header names the board: junk makes no line of its own.
                 decoder.tally.connections += 1;
                 conns.push(Conn::new(input, Session::connection(peer)));
             }
@@ -468,11 +462,8 @@ fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> 
         let peer = escape_token(gone.session.peer.as_bytes());
         match why {
             Closed::NoHeader => {
-                decoder.tally.refused_no_header += 1;
-                eprintln!(
-                    "taskwire decode: closed {peer}: no readable header within {} s",
-                    t.header.as_secs()
-                );
+                let why = format!("none within {} s", t.header.as_secs_f32());
+                decoder.no_header(&gone.session.peer, &why);
             }
             Closed::Idle => {
                 decoder.tally.closed_idle += 1;

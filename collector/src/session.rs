@@ -34,6 +34,8 @@ pub struct Decoder {
     pub timeouts: crate::Timeouts,
     /// Sources whose reading failed (not a reset connection): the exit status says so.
     pub read_errors: u64,
+    /// When the last line about connections without a header was written.
+    last_no_header: Option<std::time::Instant>,
 }
 
 impl Decoder {
@@ -48,6 +50,26 @@ impl Decoder {
             headerless: 0,
             timeouts: crate::Timeouts::default(),
             read_errors: 0,
+            last_no_header: None,
+        }
+    }
+
+    /// A network connection from `peer` was closed before a readable header (`why`):
+    /// counted, and said at most once a second, whatever a flood of junk does.
+    pub fn no_header(&mut self, peer: &str, why: &str) {
+        self.tally.refused_no_header += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_no_header
+            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1))
+        {
+            self.last_no_header = Some(now);
+            eprintln!(
+                "taskwire decode: closed {} without a readable header ({why}); {} such \
+                 connections so far",
+                escape_token(peer.as_bytes()),
+                self.tally.refused_no_header
+            );
         }
     }
 
@@ -185,8 +207,16 @@ impl Decoder {
                         instance: h.instance,
                     }
                 };
+                let first = s.needs_header && s.key.is_none();
                 self.name(s, key.clone());
                 let board = s.label.clone().unwrap_or_default();
+                if first {
+                    eprintln!(
+                        "taskwire decode: {} connected (board {})",
+                        escape_token(s.peer.as_bytes()),
+                        escape_token(board.as_bytes())
+                    );
+                }
                 if !h.same_schema() && !s.warned_schema {
                     s.warned_schema = true;
                     eprintln!(
