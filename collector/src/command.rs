@@ -399,6 +399,16 @@ mod tests {
                 sort: SortKey::Delay(taskwire_core::taskstats::Delay::Blkio),
             })
         );
+        let o = parse(&["--from=tcp-listen:9000"]).unwrap().unwrap();
+        assert_eq!(o.idle_timeout, Some(decode::IDLE_TIMEOUT));
+        let o = parse(&["--from=tcp-listen:9000", "--idle-timeout", "0"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.idle_timeout, None);
+        let o = parse(&["--from=tcp-listen:9000", "--idle-timeout=25"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.idle_timeout, Some(std::time::Duration::from_secs(25)));
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());
     }
@@ -414,6 +424,14 @@ mod tests {
             (&["--from", "-", "--stats=yes"][..], "takes no value"),
             (&["--from", "-", "extra"][..], "unexpected argument"),
             (&["--from", "-", "--only", "both"][..], "records or samples"),
+            (
+                &["--from", "-", "--idle-timeout", "x"][..],
+                "seconds from 0",
+            ),
+            (
+                &["--from", "-", "--idle-timeout=86401"][..],
+                "seconds from 0",
+            ),
             (&["--from", "-", "--view", "htop"][..], "not a view"),
             (&["--from", "-", "--board", "b"][..], "go with --view top"),
             (&["--from", "-", "--sort", "cpu"][..], "go with --view top"),
