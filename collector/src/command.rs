@@ -67,6 +67,8 @@ are skipped and counted; the rest of the stream is unaffected. A record or loss
 report whose sequence numbers its board already sent (resent after a failed write)
 is dropped and counted as a duplicate, not printed twice; so is an ENOBUFS report
 (it carries no numbers) that repeats the board's last one on a later connection.
+Names (board ids, comms) are written with every byte outside printable ASCII, and
+the backslash, as \\xNN; a CSV cell starting with = + - or @ gets a ' before it.
 
 Sources:
   serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1 (115200 baud by default);
