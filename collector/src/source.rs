@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::spec::Source;
 use taskwire_cli::Failure;
 use taskwire_cli::endpoint::{resolve, resolve_addr};
+use taskwire_cli::output::plain;
 use taskwire_cli::serial;
 
 /// A byte stream being read.
@@ -157,7 +158,8 @@ pub enum Opened {
 
 /// Opens `source` (already parsed) for reading.
 pub fn open(source: &Source) -> Result<Opened, Failure> {
-    let spec = source.to_string();
+    // Paths come from the command line: shown by the names rule all the same.
+    let spec = plain(source.to_string().as_bytes()).into_owned();
     match source {
         Source::Stdin => {
             let fd = io::stdin()
@@ -198,10 +200,16 @@ pub fn open(source: &Source) -> Result<Opened, Failure> {
     }
 }
 
+/// A path for a message, by the names rule (README, "Names in the output").
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    plain(path.as_os_str().as_bytes()).into_owned()
+}
+
 /// Opens a file for reading; a directory is refused up front (its read fails later with a
 /// less helpful EISDIR).
 pub fn open_file(path: &Path) -> Result<File, Failure> {
-    let p = path.display();
+    let p = shown(path);
     let f = File::open(path).map_err(|e| {
         Failure::Runtime(match e.kind() {
             ErrorKind::NotFound => format!("file:{p}: no such file"),
@@ -239,7 +247,7 @@ fn bind_unix(path: &Path, spec: &str) -> Result<Listener, Failure> {
         Ok(_) => {
             return Err(Failure::Runtime(format!(
                 "{spec}: {} exists and is not a socket; not replacing it",
-                path.display()
+                shown(path)
             )));
         }
         Err(_) => false,
@@ -393,6 +401,15 @@ mod tests {
         assert!(UnixStream::connect(&path).is_ok(), "and still reachable");
         drop(second);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn paths_in_messages_follow_the_names_rule() {
+        let e = err("file:/nonexistent/a\x1b[2J\nb.twr");
+        assert!(
+            e.contains("file:/nonexistent/a\\x1b[2J\\x0ab.twr: no such file"),
+            "{e}"
+        );
     }
 
     #[test]
