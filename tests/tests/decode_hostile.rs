@@ -319,3 +319,88 @@ fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
     assert_eq!(num(&total, "gaps_uncovered"), 0, "{total}");
     assert_eq!(got + num(&total, "lost_records"), PROCS, "{total}");
 }
+
+#[test]
+fn a_forged_loss_under_a_boards_id_erases_none_of_its_records() {
+    // Issue 12, finding 4: one Loss(count=8000) sent under a victim's board id made the
+    // victim's next 500 real records vanish as duplicates.
+    require_kernel!();
+    use std::io::Write;
+    use taskwire_core::wire::LossReason;
+    use taskwire_core::wire::testutil::loss_of;
+    const PROCS: u64 = 300;
+    let comm = unique_comm("twforge");
+    let mut d = Listener::start_cmd(
+        "decode",
+        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
+        "listening on",
+    );
+    let line = d.stderr_lines.last().unwrap().clone();
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let agent = Listener::start_cmd(
+        "stream",
+        &[
+            "--to",
+            &format!("tcp:{addr}"),
+            "--id",
+            "victim",
+            "--profile",
+            "acct",
+        ],
+        "registered",
+    );
+    // The victim is a board first (its label is the id alone).
+    d.wait_stderr("connected (board victim)", Duration::from_secs(10));
+    // The forger: the victim's board id (it cannot know the instance), numbers 0 to
+    // 7999 "lost", before and after the victim's records.
+    let mut forged = vec![0u8];
+    forged.extend(frame(&named_header("victim")));
+    forged.extend(frame(&Message::Loss(loss_of(
+        LossReason::SinkOutage,
+        8000,
+        8000,
+    ))));
+    let mut forger = std::net::TcpStream::connect(&addr).unwrap();
+    forger.write_all(&forged).unwrap();
+    let out = std::process::Command::new(storm())
+        .args(["--procs", &PROCS.to_string(), "--comm", &comm])
+        .output()
+        .expect("storm");
+    assert!(out.status.success(), "{out:?}");
+    std::thread::sleep(Duration::from_secs(1));
+    forger.write_all(&forged[1..]).unwrap();
+    let (st, _, err) = agent.stop(libc::SIGTERM);
+    assert!(st.success(), "{err:?}");
+    drop(forger);
+    let (st, stdout, stderr) = d.stop(libc::SIGTERM);
+    assert!(st.success(), "{stderr:?}");
+    let got = stdout
+        .lines()
+        .map(json)
+        .filter(|v| v["type"] == "record" && v["comm"] == comm.as_str())
+        .inspect(|v| assert_eq!(v["board"], "victim", "{v}"))
+        .count() as u64;
+    let stats: Vec<serde_json::Value> = stderr
+        .iter()
+        .filter(|l| l.contains("\"type\":\"stats\""))
+        .map(|l| json(l))
+        .collect();
+    let victim = stats
+        .iter()
+        .find(|s| s["board"] == "victim")
+        .expect("victim");
+    eprintln!("victim: {got} of {PROCS} storm records decoded; {victim}");
+    assert_eq!(num(victim, "duplicates"), 0, "{victim}");
+    assert_eq!(
+        num(victim, "lost_records"),
+        0,
+        "the forged Loss is not the victim's"
+    );
+    assert_eq!(got, PROCS);
+    assert_eq!(
+        stats.len(),
+        2,
+        "the forger is a board of its own: {stats:?}"
+    );
+}
