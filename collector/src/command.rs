@@ -30,6 +30,9 @@ pub struct Opts {
     pub only: Option<Only>,
     /// `--view top`: the boards' live top instead of the frames.
     pub view: Option<ViewOpts>,
+    /// `--idle-timeout SECS`: a network connection silent this long is closed; `None`:
+    /// never.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// Options of `--view top`.
@@ -64,6 +67,8 @@ are skipped and counted; the rest of the stream is unaffected. A record or loss
 report whose sequence numbers its board already sent (resent after a failed write)
 is dropped and counted as a duplicate, not printed twice; so is an ENOBUFS report
 (it carries no numbers) that repeats the board's last one on a later connection.
+Names (board ids, comms) are written with every byte outside printable ASCII, and
+the backslash, as \\xNN; a CSV cell starting with = + - or @ gets a ' before it.
 
 Sources:
   serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1 (115200 baud by default);
@@ -76,6 +81,12 @@ Sources:
   -                                   stdin
 Files, stdin and connections end at their end; listeners and UARTs run until SIGINT
 or SIGTERM, after which connected agents are told (FIN) and read for up to 1 s.
+A connection to a listener is not a board until it sends a readable header: one
+that sends none within 5 s is closed (and, when all 64 places are taken, the
+oldest such connection makes room for a new one); frames before the header are
+counted, not decoded. A board is its header's board id and stream instance: two
+agents with one id, or a restarted agent, are separate boards, the later ones
+labelled ID#TAG (8 hex digits of the instance).
 
 Formats (stdout):
   text   one key=value line per message: board=B seq=N pid=ID comm=... and a summary
@@ -112,6 +123,9 @@ Options:
   --board ID              with --view top: show board ID first (batch: only it)
   --sort KEY              with --view top: the first sort, a key of `top --sort`
                           (cpu, cpu-delay, blkio, mem, ...; default cpu)
+  --idle-timeout SECS     close a board's connection after SECS with nothing
+                          received (default 60; 0: never); keep it above the
+                          agents' --heartbeat (default 10)
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
@@ -124,7 +138,8 @@ Options:
 
 Exit status:
   0  the input ended, SIGINT/SIGTERM, or q (--view top)
-  1  runtime error (the source cannot be opened, port in use, output error)
+  1  runtime error (the source cannot be opened or read, port in use, output
+     error)
   2  usage error (bad option or source)
 ";
 
@@ -137,6 +152,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut only = None;
     let (mut view, mut board, mut sort) = (false, None, None);
     let mut format_given = false;
+    let mut idle_timeout = Some(decode::IDLE_TIMEOUT);
     while let Some(arg) = a.next_arg()? {
         match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -174,6 +190,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                         a.usage(format!("--sort: unknown key '{k}'; see --help"))
                     })?);
                 }
+                "idle-timeout" => {
+                    let t = a.value("idle-timeout", v)?;
+                    idle_timeout = match t.parse::<u64>() {
+                        Ok(0) => None,
+                        Ok(n) if n <= 86_400 => Some(std::time::Duration::from_secs(n)),
+                        _ => {
+                            return Err(a.usage(format!(
+                                "invalid --idle-timeout '{t}': seconds from 0 (never) to 86400"
+                            )));
+                        }
+                    };
+                }
                 "stats" => {
                     a.no_value("stats", v)?;
                     stats = true;
@@ -207,6 +235,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         stats,
         only,
         view,
+        idle_timeout,
     }))
 }
 
@@ -228,7 +257,10 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
     let opened = source::open(&opts.from)?;
     if let Opened::Listener(l) = &opened {
-        eprintln!("taskwire decode: listening on {}", l.local());
+        eprintln!(
+            "taskwire decode: listening on {}",
+            taskwire_cli::output::escape_token(l.local().as_bytes())
+        );
     }
     let reopen: Option<Reopen> = match &opts.from {
         Source::Serial(serial) => {
@@ -242,6 +274,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         _ => None,
     };
     let mut decoder = Decoder::new(opts.format).with_only(opts.only);
+    decoder.timeouts.idle = opts.idle_timeout;
     if let Some(v) = &opts.view {
         // Batch screens as `top` prints them: a terminal's cut to a console's width.
         let batch = match std::io::stdout().is_terminal() {
@@ -283,11 +316,28 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     } else {
         String::new()
     };
+    let t = &decoder.tally;
+    let mut closed = String::new();
+    for (n, what) in [
+        (t.refused_connections, "refused at the connection limit"),
+        (t.refused_no_header, "closed without a readable header"),
+        (t.closed_idle, "closed idle"),
+    ] {
+        if n > 0 {
+            closed.push_str(&format!(", {n} connections {what}"));
+        }
+    }
+    if t.evicted_boards > 0 {
+        closed.push_str(&format!(
+            ", {} idle boards evicted from the full table",
+            t.evicted_boards
+        ));
+    }
     eprintln!(
-        "taskwire decode: {} records{samples} from {} boards, {} frames rejected; stopped by \
-         {why}",
+        "taskwire decode: {} records{samples} from {} boards, {} frames rejected{closed}; \
+         stopped by {why}",
         total.records(),
-        decoder.tally.board_count(),
+        t.board_count() as u64 + t.evicted_boards,
         total.rejected.total()
     );
     if opts.stats {
@@ -296,10 +346,18 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             crate::stats::report(&decoder.tally, opts.format == Format::Json)
         );
     }
+    let one_stream = !matches!(
+        opts.from,
+        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_)
+    );
     match stop {
         // `taskwire decode ... | head` ends the reader first: not a failure.
         Stop::Output(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
         Stop::Output(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
+        // The source itself failed (EIO on a file, a connection error): its end was not
+        // its real end, and a script must not take it for one.
+        // A listener's connections and a reopened UART fail one at a time, not the source.
+        Stop::End | Stop::Signal(_) | Stop::Quit if decoder.read_errors > 0 && one_stream => Ok(1),
         Stop::End | Stop::Signal(_) | Stop::Quit => Ok(0),
     }
 }
@@ -343,6 +401,16 @@ mod tests {
                 sort: SortKey::Delay(taskwire_core::taskstats::Delay::Blkio),
             })
         );
+        let o = parse(&["--from=tcp-listen:9000"]).unwrap().unwrap();
+        assert_eq!(o.idle_timeout, Some(decode::IDLE_TIMEOUT));
+        let o = parse(&["--from=tcp-listen:9000", "--idle-timeout", "0"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.idle_timeout, None);
+        let o = parse(&["--from=tcp-listen:9000", "--idle-timeout=25"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.idle_timeout, Some(std::time::Duration::from_secs(25)));
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());
     }
@@ -358,6 +426,14 @@ mod tests {
             (&["--from", "-", "--stats=yes"][..], "takes no value"),
             (&["--from", "-", "extra"][..], "unexpected argument"),
             (&["--from", "-", "--only", "both"][..], "records or samples"),
+            (
+                &["--from", "-", "--idle-timeout", "x"][..],
+                "seconds from 0",
+            ),
+            (
+                &["--from", "-", "--idle-timeout=86401"][..],
+                "seconds from 0",
+            ),
             (&["--from", "-", "--view", "htop"][..], "not a view"),
             (&["--from", "-", "--board", "b"][..], "go with --view top"),
             (&["--from", "-", "--sort", "cpu"][..], "go with --view top"),

@@ -32,6 +32,7 @@ use rustix::io::retry_on_intr;
 use session::{Decoder, Session};
 use source::{Input, Listener, Opened};
 use taskwire_cli::Failure;
+use taskwire_cli::output::escape_token;
 use taskwire_cli::signals::SignalFd;
 
 /// Connections decoded at once; more are refused with a message. Each costs a fixed few
@@ -45,6 +46,13 @@ const OUT_HIGH_WATER: usize = 64 * 1024;
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// How long a network connection has to send a readable header before it is closed
+/// (counted as `refused_no_header`). An agent sends its header first thing, in one write.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// A network connection that sends nothing for this long is closed (`closed_idle`),
+/// unless `decode --idle-timeout` says otherwise: six of the agent's default heartbeats
+/// (10 s), so a quiet but living agent is never cut off.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the loop ended.
 #[derive(Debug)]
@@ -92,6 +100,65 @@ struct Conn {
     /// `None` while a reopenable stream is gone.
     input: Option<Input>,
     session: Session,
+    /// When it was accepted (network connections: the header timeout runs from here).
+    opened: Instant,
+    /// When it last sent a byte (network connections: the idle timeout runs from here).
+    heard: Instant,
+}
+
+impl Conn {
+    fn new(input: Input, session: Session) -> Conn {
+        let now = Instant::now();
+        Conn {
+            input: Some(input),
+            session,
+            opened: now,
+            heard: now,
+        }
+    }
+
+    /// Why a network connection is to be closed now, if it is: no header in time, or
+    /// silent too long; and when it will be otherwise.
+    fn deadline(&self, timeouts: &Timeouts) -> (Option<Closed>, Option<Instant>) {
+        if !self.session.is_connection() {
+            return (None, None);
+        }
+        let now = Instant::now();
+        let header = (!self.session.has_header()).then(|| self.opened + timeouts.header);
+        let idle = timeouts.idle.map(|d| self.heard + d);
+        if header.is_some_and(|t| t <= now) {
+            return (Some(Closed::NoHeader), None);
+        }
+        if idle.is_some_and(|t| t <= now) {
+            return (Some(Closed::Idle), None);
+        }
+        (None, [header, idle].into_iter().flatten().min())
+    }
+}
+
+/// Why a network connection was closed by the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    NoHeader,
+    Idle,
+}
+
+/// The network connections' timeouts ([`HEADER_TIMEOUT`], [`IDLE_TIMEOUT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// No readable header within this: closed.
+    pub header: Duration,
+    /// Nothing received for this long: closed; `None`: never.
+    pub idle: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: HEADER_TIMEOUT,
+            idle: Some(IDLE_TIMEOUT),
+        }
+    }
 }
 
 /// Runs until the input ends, a stop signal arrives or the output fails.
@@ -108,14 +175,9 @@ pub fn pump(
     mut reopen: Option<Reopen>,
     mut front: Option<&mut dyn Front>,
 ) -> Result<Stop, Failure> {
+    let timeouts = decoder.timeouts;
     let (listener, mut conns) = match opened {
-        Opened::Stream(input, peer) => (
-            None,
-            vec![Conn {
-                input: Some(input),
-                session: Session::new(peer),
-            }],
-        ),
+        Opened::Stream(input, peer) => (None, vec![Conn::new(input, Session::new(peer))]),
         Opened::Listener(l) => (Some(l), Vec::new()),
     };
     decoder.tally.connections = conns.len() as u64;
@@ -135,12 +197,18 @@ pub fn pump(
             return Ok(Stop::Output(e));
         }
         let down = conns.iter().any(|c| c.input.is_none());
+        let next = close_overdue(&mut conns, decoder, &timeouts);
+        let until = next.map(|t| t.saturating_duration_since(Instant::now()));
+        let timeout = match (down.then_some(REOPEN_EVERY), until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let ready = wait(
             wake,
             listener.as_ref(),
             front.as_deref().map(Front::input),
             &conns,
-            down.then_some(REOPEN_EVERY),
+            timeout,
         )?;
         keys = ready.front;
         if ready.wake {
@@ -165,12 +233,16 @@ pub fn pump(
             let c = &mut conns[i];
             let ended = match &mut c.input {
                 Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
+                    c.heard = Instant::now();
                     read_once(input, &mut c.session, decoder, &mut buf)
                 }
                 Some(_) => false,
                 None => {
                     if let Some(input) = reopen.as_mut().and_then(|f| f()) {
-                        eprintln!("taskwire decode: {} is back", c.session.peer);
+                        eprintln!(
+                            "taskwire decode: {} is back",
+                            escape_token(c.session.peer.as_bytes())
+                        );
                         c.input = Some(input);
                     }
                     false
@@ -180,24 +252,24 @@ pub fn pump(
                 if let Some(r) = reopen.as_mut() {
                     eprintln!(
                         "taskwire decode: {} went away; trying to reopen it every second",
-                        c.session.peer
+                        escape_token(c.session.peer.as_bytes())
                     );
                     c.input = r();
                     i += 1;
                     continue;
                 }
                 let mut gone = conns.swap_remove(i);
-                decoder.close(&mut gone.session);
                 if listener.is_some() {
-                    eprintln!(
-                        "taskwire decode: {} closed{}",
-                        gone.session.peer,
-                        gone.session
-                            .label()
-                            .map(|b| format!(" (board {b})"))
-                            .unwrap_or_default()
-                    );
+                    match gone.session.label() {
+                        Some(b) if gone.session.has_header() => eprintln!(
+                            "taskwire decode: {} closed (board {})",
+                            escape_token(gone.session.peer.as_bytes()),
+                            escape_token(b.as_bytes())
+                        ),
+                        _ => decoder.no_header(&gone.session.peer, "it hung up"),
+                    }
                 }
+                decoder.close(&mut gone.session);
                 continue;
             }
             i += 1;
@@ -299,7 +371,11 @@ fn read_once(input: &mut Input, s: &mut Session, d: &mut Decoder, buf: &mut [u8]
         Err(e) => {
             // A reset connection or an unplugged UART (EIO): the stream is over.
             if e.kind() != ErrorKind::ConnectionReset {
-                eprintln!("taskwire decode: reading {}: {e}", s.peer);
+                eprintln!(
+                    "taskwire decode: reading {}: {e}",
+                    escape_token(s.peer.as_bytes())
+                );
+                d.read_errors += 1;
             }
             true
         }
@@ -312,30 +388,39 @@ fn accept_all(
     decoder: &mut Decoder,
     last_refusal: &mut Option<Instant>,
 ) {
+    let turn = Instant::now();
     loop {
         match l.accept() {
             Ok(None) => return,
             Ok(Some((input, peer))) => {
+                if conns.len() >= MAX_CONNECTIONS {
+                    // A connection is not a board until its header: the oldest one still
+                    // without one makes room, so junk cannot hold every slot. Only one
+                    // accepted before this turn: it has had a turn to be read.
+                    if let Some(i) = oldest_headerless(conns, turn) {
+                        let mut gone = conns.swap_remove(i);
+                        decoder.no_header(&gone.session.peer, "closed to make room");
+                        decoder.close(&mut gone.session);
+                    }
+                }
                 if conns.len() >= MAX_CONNECTIONS {
                     decoder.tally.refused_connections += 1;
                     // At most one line a second, whatever a flood of connections does.
                     if last_refusal.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         *last_refusal = Some(Instant::now());
                         eprintln!(
-                            "taskwire decode: refused a connection from {peer}: already \
+                            "taskwire decode: refused a connection from {}: already \
                              {MAX_CONNECTIONS} connections (the limit); {} refused so far",
+                            escape_token(peer.as_bytes()),
                             decoder.tally.refused_connections
                         );
                     }
                     drop(input);
                     continue;
                 }
-                eprintln!("taskwire decode: {peer} connected");
+                // Said when its header names the board: junk makes no line of its own.
                 decoder.tally.connections += 1;
-                conns.push(Conn {
-                    input: Some(input),
-                    session: Session::new(peer),
-                });
+                conns.push(Conn::new(input, Session::connection(peer)));
             }
             Err(e) => {
                 // ECONNABORTED, EMFILE and the like: this connection is lost, not the rest.
@@ -344,6 +429,57 @@ fn accept_all(
             }
         }
     }
+}
+
+/// The network connection accepted the longest ago, before `turn`, that has not sent a
+/// header yet.
+fn oldest_headerless(conns: &[Conn], turn: Instant) -> Option<usize> {
+    conns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.session.is_connection() && !c.session.has_header())
+        .filter(|(_, c)| c.opened < turn)
+        .min_by_key(|(_, c)| c.opened)
+        .map(|(i, _)| i)
+}
+
+/// Closes the network connections past a timeout (counted by reason, one line each at
+/// most a second); when the next one falls due otherwise.
+fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> Option<Instant> {
+    let mut next: Option<Instant> = None;
+    let mut i = 0;
+    while i < conns.len() {
+        let (why, due) = conns[i].deadline(t);
+        let Some(why) = why else {
+            next = match (next, due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            i += 1;
+            continue;
+        };
+        let mut gone = conns.swap_remove(i);
+        let peer = escape_token(gone.session.peer.as_bytes());
+        match why {
+            Closed::NoHeader => {
+                let why = format!("none within {} s", t.header.as_secs_f32());
+                decoder.no_header(&gone.session.peer, &why);
+            }
+            Closed::Idle => {
+                decoder.tally.closed_idle += 1;
+                eprintln!(
+                    "taskwire decode: closed {peer}{}: nothing received for {} s",
+                    gone.session
+                        .label()
+                        .map(|b| format!(" (board {})", escape_token(b.as_bytes())))
+                        .unwrap_or_default(),
+                    t.idle.map_or(0, |d| d.as_secs())
+                );
+            }
+        }
+        decoder.close(&mut gone.session);
+    }
+    next
 }
 
 /// On a stop signal: tell each connected agent (FIN) and read what it still sends, until
@@ -524,9 +660,16 @@ mod tests {
         let (l, addr) = listener();
         let (wake, mut stop_tx) = UnixStream::pair().unwrap();
         let client = std::thread::spawn(move || {
-            let socks: Vec<TcpStream> = (0..MAX_CONNECTIONS + 3)
-                .map(|_| TcpStream::connect(&addr).unwrap())
+            // Boards (each has sent its header), so none of them makes room for another.
+            let mut socks: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+                .map(|i| {
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    s.write_all(&stream_bytes(&format!("b{i}"), [])).unwrap();
+                    s
+                })
                 .collect();
+            std::thread::sleep(Duration::from_millis(300));
+            socks.extend((0..3).map(|_| TcpStream::connect(&addr).unwrap()));
             // The refused ones are closed by the decoder: they read EOF; the others would
             // block.
             std::thread::sleep(Duration::from_millis(300));
@@ -555,6 +698,137 @@ mod tests {
         assert_eq!(client.join().unwrap(), 3);
         assert_eq!(d.tally.refused_connections, 3);
         assert_eq!(d.tally.connections, MAX_CONNECTIONS as u64);
+    }
+
+    /// Runs the pump over `l` until `client` returns, then stops it; what it returns.
+    fn serve<T: Send + 'static>(
+        l: Listener,
+        d: &mut Decoder,
+        client: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+        let client = std::thread::spawn(move || {
+            let r = client();
+            stop_tx.write_all(&[15]).unwrap();
+            r
+        });
+        let w = PipeWake(wake);
+        let stop = pump(
+            Opened::Listener(l),
+            d,
+            Some(&w),
+            &mut Vec::new(),
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
+        client.join().unwrap()
+    }
+
+    /// A board's connection: sends its stream, waits to be read, then hangs up.
+    fn board(addr: &str, name: &str, seqs: std::ops::Range<u64>) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(&stream_bytes(name, seqs)).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        // The decoder closes it after reading everything (EOF), or at its stop.
+        let _ = s.read(&mut [0u8; 1]);
+    }
+
+    #[test]
+    fn junk_connections_never_become_boards() {
+        // Issue 12, finding 2: after 1,024 junk connections (an HTTP probe each) every
+        // new board shared one "(more boards)" row and two boards sending 0..100 each
+        // printed 100 and 1 records.
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        serve(l, &mut d, move || {
+            for _ in 0..1100 {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            }
+            let (a, b) = (addr.clone(), addr.clone());
+            let one = std::thread::spawn(move || board(&a, "late-a", 0..100));
+            let two = std::thread::spawn(move || board(&b, "late-b", 0..100));
+            one.join().unwrap();
+            two.join().unwrap();
+        });
+        let rows: Vec<(String, u64, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.seq.duplicates))
+            .collect();
+        assert_eq!(
+            rows,
+            [("late-a".to_owned(), 100, 0), ("late-b".to_owned(), 100, 0)]
+        );
+        assert!(d.tally.refused_no_header > 0);
+        assert_eq!(d.tally.evicted_boards, 0);
+    }
+
+    #[test]
+    fn slow_headerless_connections_do_not_lock_a_board_out() {
+        // Issue 12, finding 3: 64 connections sending a byte a second held every place;
+        // a real board got 0 of its records through.
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        let slow = serve(l, &mut d, move || {
+            let mut slow: Vec<TcpStream> = (0..MAX_CONNECTIONS)
+                .map(|_| {
+                    let mut s = TcpStream::connect(&addr).unwrap();
+                    s.write_all(b"x").unwrap();
+                    s
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(200));
+            // One more byte each, as the trickle goes on.
+            for s in &mut slow {
+                let _ = s.write_all(b"y");
+            }
+            board(&addr, "real", 0..100);
+            slow
+        });
+        let rows: Vec<(String, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records()))
+            .collect();
+        assert_eq!(rows, [("real".to_owned(), 100)]);
+        assert_eq!(d.tally.refused_connections, 0);
+        assert!(d.tally.refused_no_header >= 1, "one made room");
+        drop(slow);
+    }
+
+    #[test]
+    fn connections_without_a_header_or_gone_quiet_are_closed() {
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        d.timeouts = Timeouts {
+            header: Duration::from_millis(100),
+            idle: Some(Duration::from_millis(300)),
+        };
+        let (junk_eof, quiet_eof) = serve(l, &mut d, move || {
+            let mut junk = TcpStream::connect(&addr).unwrap();
+            junk.write_all(b"x").unwrap();
+            let mut quiet = TcpStream::connect(&addr).unwrap();
+            quiet.write_all(&stream_bytes("quiet", 0..3)).unwrap();
+            // A decoder that never closes them fails here rather than hanging.
+            for s in [&junk, &quiet] {
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            }
+            // Each is closed by the decoder, whatever the time it takes: reads end.
+            let junk_eof = matches!(junk.read(&mut [0u8; 1]), Ok(0));
+            let quiet_eof = matches!(quiet.read(&mut [0u8; 1]), Ok(0));
+            (junk_eof, quiet_eof)
+        });
+        assert!(junk_eof && quiet_eof);
+        assert_eq!((d.tally.refused_no_header, d.tally.closed_idle), (1, 1));
+        let rows: Vec<(String, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records()))
+            .collect();
+        assert_eq!(rows, [("quiet".to_owned(), 3)]);
     }
 
     #[test]

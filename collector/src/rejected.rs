@@ -15,6 +15,9 @@ pub struct Rejected {
     pub payload: u64,
     /// A newer wire version's frames.
     pub unsupported: u64,
+    /// Good frames a network connection sent before its header (it is not a board until
+    /// then).
+    pub no_header: u64,
 }
 
 impl Rejected {
@@ -38,6 +41,7 @@ impl Rejected {
             .saturating_add(self.checksum)
             .saturating_add(self.payload)
             .saturating_add(self.unsupported)
+            .saturating_add(self.no_header)
     }
 
     /// Adds `other`'s counts.
@@ -47,5 +51,6 @@ impl Rejected {
         self.checksum = self.checksum.saturating_add(other.checksum);
         self.payload = self.payload.saturating_add(other.payload);
         self.unsupported = self.unsupported.saturating_add(other.unsupported);
+        self.no_header = self.no_header.saturating_add(other.no_header);
     }
 }

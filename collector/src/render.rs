@@ -109,13 +109,14 @@ impl Renderer {
                 let _ = writeln!(
                     out,
                     "board={} header agent={} kernel={} taskstats=v{} delayacct={delayacct} \
-                     cpus={} boot_time={} wire={} schema={:#010x}{}",
+                     cpus={} boot_time={} instance={:016x} wire={} schema={:#010x}{}",
                     text_str(board),
                     text_str(&h.agent_version),
                     text_str(&h.kernel_release),
                     h.taskstats_version,
                     text_str(&h.possible_cpus),
                     h.boot_time,
+                    h.instance,
                     h.wire_version,
                     h.schema_hash,
                     if h.same_schema() {
@@ -128,13 +129,15 @@ impl Renderer {
             Format::Json => {
                 let mut j = Json::with(out);
                 j.str("type", "header")
-                    .str("board", board)
+                    .bytes("board", board.as_bytes())
                     .str("agent_version", &h.agent_version)
                     .str("kernel_release", &h.kernel_release)
                     .u64("taskstats_version", u64::from(h.taskstats_version))
                     .str("delay_accounting", delayacct)
                     .str("possible_cpus", &h.possible_cpus)
                     .u64("boot_time", h.boot_time)
+                    .bytes("board_id", h.board_id.as_bytes())
+                    .str("instance", &format!("{:016x}", h.instance))
                     .u64("wire_version", u64::from(h.wire_version))
                     .u64("schema_hash", u64::from(h.schema_hash))
                     .bool("same_schema", h.same_schema());
@@ -209,7 +212,7 @@ impl Renderer {
             Format::Json => {
                 let mut j = Json::with(out);
                 j.str("type", "interval")
-                    .str("board", board)
+                    .bytes("board", board.as_bytes())
                     .u64("seq", i.seq)
                     .u64("sample", i.sample)
                     .u64("uptime_ms", i.uptime_ms)
@@ -277,7 +280,7 @@ impl Renderer {
             Format::Json => {
                 let mut j = Json::with(out);
                 j.str("type", "loss")
-                    .str("board", board)
+                    .bytes("board", board.as_bytes())
                     .u64("count", l.count)
                     .str("reason", l.reason.name())
                     .u64("next_seq", l.next_seq);
@@ -304,7 +307,7 @@ impl Renderer {
             Format::Json => {
                 let mut j = Json::with(out);
                 j.str("type", "heartbeat")
-                    .str("board", board)
+                    .bytes("board", board.as_bytes())
                     .u64("uptime_ms", h.uptime_ms)
                     .u64("records_sent", h.records_sent)
                     .u64("drops", h.drops)
@@ -427,7 +430,7 @@ pub fn json_record(board: &str, r: &Record) -> Json {
 /// A record's members: what it is and where from, then its fields.
 fn record_members<O: BorrowMut<String>>(j: &mut Json<O>, board: &str, r: &Record) {
     j.str("type", "record")
-        .str("board", board)
+        .bytes("board", board.as_bytes())
         .u64("seq", r.seq)
         .str("kind", kind_name(r.kind))
         .u64("id", u64::from(r.id))
@@ -447,19 +450,14 @@ pub fn csv_header(profile: Profile) -> String {
 
 /// One record as a CSV row in its profile's columns (no line end).
 pub fn csv_row(board: &str, r: &Record) -> String {
-    let comm = r
-        .comm
-        .as_ref()
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .unwrap_or_default();
     let mut out = format!(
-        "{},{},{},{},{}",
+        "{},{},{},{},",
         csv_cell(board),
         r.seq,
         kind_name(r.kind),
         r.id,
-        csv_cell(&comm)
     );
+    taskwire_cli::output::csv_cell(&mut out, r.comm.as_deref().unwrap_or_default());
     for &f in r.profile.fields() {
         out.push(',');
         if let Some(v) = r.get(f) {
@@ -469,15 +467,12 @@ pub fn csv_row(board: &str, r: &Record) -> String {
     out
 }
 
-/// `s` as one CSV cell: quoted, with quotes doubled, when it holds a separator, a quote or
-/// a line break (RFC 4180), or has leading or trailing spaces some readers would trim.
+/// `s` as one CSV cell, by the rule every CSV of taskwire follows
+/// ([`taskwire_cli::output::csv_cell`]: RFC 4180, formulas neutralised).
 pub fn csv_cell(s: &str) -> String {
-    let needs = s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ');
-    if needs {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
+    let mut out = String::new();
+    taskwire_cli::output::csv_cell(&mut out, s.as_bytes());
+    out
 }
 
 /// How a header or interval's delay-accounting state is printed.
@@ -685,8 +680,10 @@ mod tests {
         assert_eq!(csv_cell("storm"), "storm");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("l1\nl2"), "\"l1\nl2\"");
-        assert_eq!(csv_cell("cr\r"), "\"cr\r\"");
+        // Line ends are names' control characters: \xNN, never a forged row.
+        assert_eq!(csv_cell("l1\nl2"), "l1\\x0al2");
+        assert_eq!(csv_cell("cr\r"), "cr\\x0d");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell(" pad"), "\" pad\"");
         assert_eq!(csv_cell(""), "");
     }

@@ -8,10 +8,12 @@
 use taskwire_core::Error;
 use taskwire_core::wire::{Message, Refusal, SCHEMA_HASH, StreamReader, Verdict, WIRE_VERSION};
 
+use super::boards::Key;
 use super::rejected::Rejected;
 use super::render::{Format, Only, Renderer};
 use super::tally::Tally;
 use super::view::View;
+use taskwire_cli::output::escape_token;
 
 /// State shared by every stream: the output and the counts.
 #[derive(Debug)]
@@ -28,6 +30,12 @@ pub struct Decoder {
     pub out: String,
     /// Headerless streams labelled so far (`?1`, `?2`, ...).
     headerless: u64,
+    /// The network connections' timeouts.
+    pub timeouts: crate::Timeouts,
+    /// Sources whose reading failed (not a reset connection): the exit status says so.
+    pub read_errors: u64,
+    /// When the last line about connections without a header was written.
+    last_no_header: Option<std::time::Instant>,
 }
 
 impl Decoder {
@@ -40,6 +48,28 @@ impl Decoder {
             view: None,
             out: String::new(),
             headerless: 0,
+            timeouts: crate::Timeouts::default(),
+            read_errors: 0,
+            last_no_header: None,
+        }
+    }
+
+    /// A network connection from `peer` was closed before a readable header (`why`):
+    /// counted, and said at most once a second, whatever a flood of junk does.
+    pub fn no_header(&mut self, peer: &str, why: &str) {
+        self.tally.refused_no_header += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_no_header
+            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1))
+        {
+            self.last_no_header = Some(now);
+            eprintln!(
+                "taskwire decode: closed {} without a readable header ({why}); {} such \
+                 connections so far",
+                escape_token(peer.as_bytes()),
+                self.tally.refused_no_header
+            );
         }
     }
 
@@ -85,37 +115,49 @@ impl Decoder {
 
     /// The stream ended: counts what is still pending (rejections before any label, and
     /// a frame cut off by the end of the input, counted as a checksum failure: its CRC
-    /// never arrived).
+    /// never arrived). A network stream that never sent a readable header leaves no
+    /// board behind.
     pub fn close(&mut self, session: &mut Session) {
         if session.reader.mid_frame() {
             session.reader.reset();
-            match &session.label {
-                Some(board) => {
-                    let mut one = Rejected::default();
-                    one.count(Error::Checksum);
-                    let board = board.clone();
-                    self.tally.rejected(&board, &one);
-                }
-                None => session.pending.count(Error::Checksum),
-            }
+            session.pending.count(Error::Checksum);
         }
-        if session.pending.total() > 0 {
-            let label = self.label(session).to_owned();
+        if session.pending.total() > 0 && (session.key.is_some() || !session.needs_header) {
+            let key = self.key(session);
             let pending = std::mem::take(&mut session.pending);
-            self.tally.rejected(&label, &pending);
+            self.tally.rejected(&key, &pending);
         }
         if let (Some(v), Some(label)) = (&mut self.view, &session.label) {
             v.finish(label, &mut self.out);
         }
+        if let Some(key) = session.key.take() {
+            self.tally.detach(&key);
+        }
+        session.label = None;
     }
 
-    /// The session's board label, giving a headerless stream its `?N` now.
-    fn label<'s>(&mut self, session: &'s mut Session) -> &'s str {
-        if session.label.is_none() {
+    /// The session's board, giving a headerless stream its `?N` now. Pending rejections
+    /// go to it.
+    fn key(&mut self, session: &mut Session) -> Key {
+        if session.key.is_none() {
             self.headerless += 1;
-            session.label = Some(format!("?{}", self.headerless));
+            self.name(session, Key::Headerless(self.headerless));
         }
-        session.label.as_deref().unwrap_or("?")
+        session.key.clone().unwrap_or(Key::Headerless(0))
+    }
+
+    /// The session now reads `key`'s board.
+    fn name(&mut self, session: &mut Session, key: Key) {
+        if session.key.as_ref() == Some(&key) {
+            return;
+        }
+        if let Some(old) = session.key.take() {
+            self.tally.detach(&old);
+        }
+        session.label = Some(self.tally.attach(&key));
+        session.key = Some(key.clone());
+        let pending = std::mem::take(&mut session.pending);
+        self.tally.rejected(&key, &pending);
     }
 
     /// Says once when the session's reader starts refusing a newer wire version (the
@@ -132,6 +174,15 @@ impl Decoder {
     }
 
     fn handle(&mut self, s: &mut Session, result: taskwire_core::Result<Message>) {
+        // A network connection is not a board until its header: what comes before it is
+        // counted, not decoded.
+        if s.needs_header && s.key.is_none() && !matches!(result, Ok(Message::Header(_))) {
+            match result {
+                Ok(_) => s.pending.no_header = s.pending.no_header.saturating_add(1),
+                Err(e) => s.pending.count(e),
+            }
+            return;
+        }
         match result {
             Ok(Message::Header(h)) => {
                 if let Refusal::Ended { .. } = s.reader.refusal_change() {
@@ -141,86 +192,103 @@ impl Decoder {
                         h.wire_version
                     );
                 }
-                let board = if h.board_id.is_empty() {
+                let key = if h.board_id.is_empty() {
                     // An unnamed board: a label of its own rather than "".
-                    s.label = None;
-                    self.label(s).to_owned()
+                    match &s.key {
+                        Some(k @ Key::Headerless(_)) => k.clone(),
+                        _ => {
+                            self.headerless += 1;
+                            Key::Headerless(self.headerless)
+                        }
+                    }
                 } else {
-                    h.board_id.as_str().to_owned()
+                    Key::Board {
+                        id: h.board_id.as_str().to_owned(),
+                        instance: h.instance,
+                    }
                 };
+                let first = s.needs_header && s.key.is_none();
+                self.name(s, key.clone());
+                let board = s.label.clone().unwrap_or_default();
+                if first {
+                    eprintln!(
+                        "taskwire decode: {} connected (board {})",
+                        escape_token(s.peer.as_bytes()),
+                        escape_token(board.as_bytes())
+                    );
+                }
                 if !h.same_schema() && !s.warned_schema {
                     s.warned_schema = true;
                     eprintln!(
-                        "taskwire decode: board {board} ({}): schema hash {:#010x} differs from \
+                        "taskwire decode: board {} ({}): schema hash {:#010x} differs from \
                          this decoder's {SCHEMA_HASH:#010x}: fields or variants it added are \
                          skipped (upgrade taskwire on the host to see them)",
-                        s.peer, h.schema_hash
+                        escape_token(board.as_bytes()),
+                        escape_token(s.peer.as_bytes()),
+                        h.schema_hash
                     );
                 }
-                s.label = Some(board.clone());
                 s.fresh = true;
-                self.tally.header(&board);
-                let pending = std::mem::take(&mut s.pending);
-                self.tally.rejected(&board, &pending);
+                self.tally.header(&key);
                 match &mut self.view {
                     Some(v) => v.header(&board, &h),
                     None => self.renderer.header(&board, &h, &mut self.out),
                 }
             }
             Ok(Message::Record(r)) => {
-                let board = self.label(s).to_owned();
+                let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.record(&board, r.kind, r.seq, fresh) == Verdict::New
+                if self.tally.record(&key, r.kind, r.seq, fresh) == Verdict::New
                     && self.prints(Only::Records)
                 {
-                    self.renderer.record(&board, &r, &mut self.out);
+                    self.renderer.record(s.board(), &r, &mut self.out);
                 }
             }
             Ok(Message::Interval(i)) => {
-                let board = self.label(s).to_owned();
+                let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.interval(&board, i.seq, fresh) == Verdict::New {
+                if self.tally.interval(&key, i.seq, fresh) == Verdict::New {
                     if let Some(v) = &mut self.view {
-                        v.interval(&board, &i, &mut self.out);
+                        v.interval(s.board(), &i, &mut self.out);
                     } else if self.prints(Only::Samples) {
-                        self.renderer.interval(&board, &i, &mut self.out);
+                        self.renderer.interval(s.board(), &i, &mut self.out);
                     }
                 }
             }
             Ok(Message::Sample(x)) => {
-                let board = self.label(s).to_owned();
+                let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.sample(&board, x.seq, fresh) == Verdict::New {
+                if self.tally.sample(&key, x.seq, fresh) == Verdict::New {
                     if let Some(v) = &mut self.view {
-                        v.sample(&board, &x, &mut self.out);
+                        v.sample(s.board(), &x, &mut self.out);
                     } else if self.prints(Only::Samples) {
-                        self.renderer.sample(&board, &x, &mut self.out);
+                        self.renderer.sample(s.board(), &x, &mut self.out);
                     }
                 }
             }
             Ok(Message::Loss(l)) => {
-                let board = self.label(s).to_owned();
+                let key = self.key(s);
                 // Only a Loss of numbered records is a numbered frame.
                 let fresh = l.is_numbered() && std::mem::take(&mut s.fresh);
-                if self.tally.loss(&board, &l, fresh) == Verdict::New && self.view.is_none() {
-                    self.renderer.loss(&board, &l, &mut self.out);
+                if self.tally.loss(&key, &l, fresh) == Verdict::New && self.view.is_none() {
+                    self.renderer.loss(s.board(), &l, &mut self.out);
                 }
             }
             Ok(Message::Heartbeat(h)) => {
                 // `records_sent` counts numbered frames sent, not numbers: no place in
                 // the numbering (frames dropped before sending take numbers too).
-                let board = self.label(s).to_owned();
-                self.tally.heartbeat(&board);
+                let key = self.key(s);
+                self.tally.heartbeat(&key);
                 if self.view.is_none() {
-                    self.renderer.heartbeat(&board, &h, &mut self.out);
+                    self.renderer.heartbeat(s.board(), &h, &mut self.out);
                 }
             }
-            Err(e) => match &s.label {
-                Some(board) => {
+            Err(e) => match &s.key {
+                Some(key) => {
                     let mut one = Rejected::default();
                     one.count(e);
-                    let board = board.clone();
-                    self.tally.rejected(&board, &one);
+                    let key = key.clone();
+                    self.tally.rejected(&key, &one);
                 }
                 None => s.pending.count(e),
             },
@@ -232,8 +300,12 @@ impl Decoder {
 #[derive(Debug)]
 pub struct Session {
     reader: StreamReader,
-    /// The board of the last header, or `?N` once something arrived without one.
+    /// The board of the last header, or a `?N` once something arrived without one.
+    key: Option<Key>,
+    /// `key`'s label.
     label: Option<String>,
+    /// A network connection: only a readable header makes it a board.
+    needs_header: bool,
     /// Rejections before the stream's board is known.
     pending: Rejected,
     /// No numbered frame (record, interval, sample, Loss of them) since the stream or its
@@ -245,11 +317,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// A stream from `peer`, read from its start or its middle.
+    /// A stream from `peer`, read from its start or its middle; frames before a header
+    /// are decoded under a `?N` label.
     pub fn new(peer: impl Into<String>) -> Session {
         Session {
             reader: StreamReader::new(),
+            key: None,
             label: None,
+            needs_header: false,
             pending: Rejected::default(),
             fresh: true,
             warned_schema: false,
@@ -257,15 +332,44 @@ impl Session {
         }
     }
 
+    /// A network connection from `peer`: not a board until a readable header arrives;
+    /// frames before it are counted (`rejected_no_header`), not decoded.
+    pub fn connection(peer: impl Into<String>) -> Session {
+        Session {
+            needs_header: true,
+            ..Session::new(peer)
+        }
+    }
+
+    /// Whether this is a network connection (header and idle timeouts apply).
+    pub fn is_connection(&self) -> bool {
+        self.needs_header
+    }
+
     /// The board label, once known.
     pub fn label(&self) -> Option<&str> {
         self.label.as_deref()
     }
 
+    /// Whether a readable header named the board.
+    pub fn has_header(&self) -> bool {
+        matches!(self.key, Some(Key::Board { .. })) || (self.key.is_some() && self.needs_header)
+    }
+
+    fn board(&self) -> &str {
+        self.label.as_deref().unwrap_or("?")
+    }
+
     fn describe(&self) -> String {
-        match &self.label {
-            Some(l) if !l.starts_with('?') => format!("board {l} ({})", self.peer),
-            _ => format!("stream from {}", self.peer),
+        match (&self.key, &self.label) {
+            (Some(Key::Board { .. }), Some(l)) => {
+                format!(
+                    "board {} ({})",
+                    escape_token(l.as_bytes()),
+                    escape_token(self.peer.as_bytes())
+                )
+            }
+            _ => format!("stream from {}", escape_token(self.peer.as_bytes())),
         }
     }
 }
@@ -318,6 +422,74 @@ mod tests {
             .map(|(n, b)| (n.to_owned(), b.records()))
             .collect();
         assert_eq!(boards, [("alpha".to_owned(), 3), ("beta".to_owned(), 2)]);
+    }
+
+    /// A stream of `board` run `instance`, as an agent writes it, records `seqs`.
+    fn instance_stream(board: &str, instance: u64, seqs: std::ops::Range<u64>) -> Vec<u8> {
+        let Message::Header(mut h) = header(board) else {
+            unreachable!()
+        };
+        h.instance = instance;
+        let mut w = vec![0u8];
+        w.extend(frame(&Message::Header(h)));
+        for seq in seqs {
+            w.extend(frame(&record(seq)));
+        }
+        w
+    }
+
+    #[test]
+    fn two_boards_with_one_id_stay_apart_and_a_forged_loss_erases_nothing() {
+        // Issue 12, finding 4: two honest boards both named `same` sending 0..1000 each
+        // lost 999 of 2000 records as duplicates; a Loss(count=8000) sent under a
+        // victim's id made its next 500 records vanish.
+        let mut d = Decoder::new(Format::Text);
+        let (mut a, mut b, mut forger) = (
+            Session::connection("a"),
+            Session::connection("b"),
+            Session::connection("f"),
+        );
+        d.feed(&mut a, &instance_stream("same", 0x1111, 0..0));
+        d.feed(&mut b, &instance_stream("same", 0x2222, 0..0));
+        let mut forged = instance_stream("same", 0x3333, 0..0);
+        forged.extend(frame(&Message::Loss(loss_of(
+            LossReason::SinkOutage,
+            8000,
+            8000,
+        ))));
+        d.feed(&mut forger, &forged);
+        for seq in 0..1000 {
+            d.feed(&mut a, &frame(&record(seq)));
+            d.feed(&mut b, &frame(&record(seq)));
+        }
+        // One of them reconnects (the same run): still its board, its resend a duplicate.
+        d.close(&mut a);
+        let mut a2 = Session::connection("a2");
+        let mut again = instance_stream("same", 0x1111, 999..1001);
+        again.extend(frame(&record(1001)));
+        d.feed(&mut a2, &again);
+        let rows: Vec<(String, u64, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.seq.duplicates))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("same".to_owned(), 1002, 1),
+                ("same#00002222".to_owned(), 1000, 0),
+                ("same#00003333".to_owned(), 0, 0),
+            ]
+        );
+        // Every record printed, each under a label telling the boards apart.
+        let printed = |label: &str| {
+            d.out
+                .lines()
+                .filter(|l| l.starts_with(&format!("board={label} seq=")))
+                .count()
+        };
+        assert_eq!((printed("same"), printed("same#00002222")), (1002, 1000));
+        assert!(d.out.contains(" instance=0000000000002222"), "{}", d.out);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::spec::Source;
 use taskwire_cli::Failure;
 use taskwire_cli::endpoint::{resolve, resolve_addr};
+use taskwire_cli::output::plain;
 use taskwire_cli::serial;
 
 /// A byte stream being read.
@@ -63,8 +64,27 @@ impl AsFd for Input {
 pub enum Listener {
     /// `tcp-listen:`.
     Tcp(TcpListener),
-    /// `unix-listen:`; the path is removed when the listener is dropped.
-    Unix(UnixListener, PathBuf),
+    /// `unix-listen:`; the path is removed when the listener is dropped, if it is still
+    /// the socket this listener bound.
+    Unix(UnixListener, PathBuf, Bound),
+}
+
+/// The device and inode of the socket file a listener created: at exit it unlinks the
+/// path only while it is still that file, never a socket another decoder made there since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    dev: u64,
+    ino: u64,
+}
+
+impl Bound {
+    fn of(path: &Path) -> Option<Bound> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::symlink_metadata(path).ok().map(|m| Bound {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
 }
 
 impl Listener {
@@ -74,7 +94,7 @@ impl Listener {
             Listener::Tcp(l) => l
                 .accept()
                 .map(|(s, peer)| (Input::Tcp(s), peer.to_string())),
-            Listener::Unix(l, path) => l.accept().map(|(s, _)| {
+            Listener::Unix(l, path, _) => l.accept().map(|(s, _)| {
                 // Unix peers are unnamed: number them by descriptor for messages.
                 let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
                 (Input::Unix(s), format!("{}#{fd}", path.display()))
@@ -101,15 +121,19 @@ impl Listener {
             Listener::Tcp(l) => l
                 .local_addr()
                 .map_or_else(|_| "?".to_owned(), |a| format!("tcp-listen:{a}")),
-            Listener::Unix(_, p) => format!("unix-listen:{}", p.display()),
+            Listener::Unix(_, p, _) => format!("unix-listen:{}", p.display()),
         }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
+        if let Listener::Unix(_, path, bound) = self {
+            // Another decoder may have replaced the path since (after a stale-socket
+            // clean-up, or by hand): its socket is not ours to remove.
+            if Bound::of(path) == Some(*bound) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -118,7 +142,7 @@ impl AsFd for Listener {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Listener::Tcp(l) => l.as_fd(),
-            Listener::Unix(l, _) => l.as_fd(),
+            Listener::Unix(l, _, _) => l.as_fd(),
         }
     }
 }
@@ -134,7 +158,8 @@ pub enum Opened {
 
 /// Opens `source` (already parsed) for reading.
 pub fn open(source: &Source) -> Result<Opened, Failure> {
-    let spec = source.to_string();
+    // Paths come from the command line: shown by the names rule all the same.
+    let spec = plain(source.to_string().as_bytes()).into_owned();
     match source {
         Source::Stdin => {
             let fd = io::stdin()
@@ -175,10 +200,16 @@ pub fn open(source: &Source) -> Result<Opened, Failure> {
     }
 }
 
+/// A path for a message, by the names rule (README, "Names in the output").
+fn shown(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    plain(path.as_os_str().as_bytes()).into_owned()
+}
+
 /// Opens a file for reading; a directory is refused up front (its read fails later with a
 /// less helpful EISDIR).
 pub fn open_file(path: &Path) -> Result<File, Failure> {
-    let p = path.display();
+    let p = shown(path);
     let f = File::open(path).map_err(|e| {
         Failure::Runtime(match e.kind() {
             ErrorKind::NotFound => format!("file:{p}: no such file"),
@@ -216,7 +247,7 @@ fn bind_unix(path: &Path, spec: &str) -> Result<Listener, Failure> {
         Ok(_) => {
             return Err(Failure::Runtime(format!(
                 "{spec}: {} exists and is not a socket; not replacing it",
-                path.display()
+                shown(path)
             )));
         }
         Err(_) => false,
@@ -228,7 +259,12 @@ fn bind_unix(path: &Path, spec: &str) -> Result<Listener, Failure> {
     let l = UnixListener::bind(path).map_err(|e| Failure::Runtime(explain_bind(spec, &e)))?;
     l.set_nonblocking(true)
         .map_err(|e| Failure::Runtime(format!("{spec}: {e}")))?;
-    Ok(Listener::Unix(l, path.to_path_buf()))
+    let bound = Bound::of(path).ok_or_else(|| {
+        Failure::Runtime(format!(
+            "{spec}: the socket file went away as soon as it was made"
+        ))
+    })?;
+    Ok(Listener::Unix(l, path.to_path_buf(), bound))
 }
 
 /// One line for a failed bind.
@@ -345,6 +381,35 @@ mod tests {
         assert!(e.contains("not a socket"), "{e}");
         assert!(file.exists());
         let _ = std::fs::remove_file(&file);
+    }
+
+    #[test]
+    fn unix_listen_removes_only_the_socket_it_made() {
+        // Issue 12, finding 6: a decoder exiting removed the socket of the decoder now
+        // listening at its path, cutting that one off.
+        let path = tmp("replaced.sock");
+        let _ = std::fs::remove_file(&path);
+        let spec = format!("unix-listen:{}", path.display());
+        let Opened::Listener(first) = open(&Source::parse(&spec).unwrap()).unwrap() else {
+            panic!("not a listener");
+        };
+        // The path is taken over by another listener (its own file, same name).
+        std::fs::remove_file(&path).unwrap();
+        let second = UnixListener::bind(&path).unwrap();
+        drop(first);
+        assert!(path.exists(), "the other listener's socket is left alone");
+        assert!(UnixStream::connect(&path).is_ok(), "and still reachable");
+        drop(second);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn paths_in_messages_follow_the_names_rule() {
+        let e = err("file:/nonexistent/a\x1b[2J\nb.twr");
+        assert!(
+            e.contains("file:/nonexistent/a\\x1b[2J\\x0ab.twr: no such file"),
+            "{e}"
+        );
     }
 
     #[test]

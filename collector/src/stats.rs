@@ -50,6 +50,7 @@ fn rows(c: &Counts) -> Vec<(&'static str, u64)> {
         ("rejected_checksum", r.checksum),
         ("rejected_payload", r.payload),
         ("rejected_unsupported", r.unsupported),
+        ("rejected_no_header", r.no_header),
     ]);
     v
 }
@@ -64,6 +65,9 @@ pub fn report(tally: &Tally, json: bool) -> String {
         ("boards", tally.board_count() as u64),
         ("connections", tally.connections),
         ("refused_connections", tally.refused_connections),
+        ("refused_no_header", tally.refused_no_header),
+        ("closed_idle", tally.closed_idle),
+        ("evicted_boards", tally.evicted_boards),
     ];
     let lines = tally
         .boards()
@@ -81,7 +85,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
         if json {
             let mut j = Json::with(&mut out);
             match name {
-                Some(n) => j.str("type", "stats").str("board", n),
+                Some(n) => j.str("type", "stats").bytes("board", n.as_bytes()),
                 None => j.str("type", "stats_total"),
             };
             for (k, v) in counts.iter().chain(extra) {
@@ -106,6 +110,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::boards::Key;
     use crate::rejected::Rejected;
     use taskwire_core::Error;
     use taskwire_core::wire::Kind;
@@ -114,18 +119,22 @@ mod tests {
     #[test]
     fn report_has_a_line_per_board_and_a_total() {
         let mut t = Tally::new();
-        t.header("b 1");
-        t.record("b 1", Kind::Pid, 0, true);
-        t.record("b 1", Kind::Pid, 3, false);
-        t.loss("b 1", &loss(LossReason::SinkOutage, 2, 6), false);
-        t.record("b 1", Kind::Pid, 6, false);
-        t.interval("b 1", 7, false);
-        t.sample("b 1", 8, false);
-        t.sample("b 1", 9, false);
-        t.header("c");
+        t.header(&Key::named("b 1"));
+        t.record(&Key::named("b 1"), Kind::Pid, 0, true);
+        t.record(&Key::named("b 1"), Kind::Pid, 3, false);
+        t.loss(
+            &Key::named("b 1"),
+            &loss(LossReason::SinkOutage, 2, 6),
+            false,
+        );
+        t.record(&Key::named("b 1"), Kind::Pid, 6, false);
+        t.interval(&Key::named("b 1"), 7, false);
+        t.sample(&Key::named("b 1"), 8, false);
+        t.sample(&Key::named("b 1"), 9, false);
+        t.header(&Key::named("c"));
         let mut r = Rejected::default();
         r.count(Error::Cobs);
-        t.rejected("c", &r);
+        t.rejected(&Key::named("c"), &r);
         t.connections = 2;
         let text = report(&t, false);
         let lines: Vec<&str> = text.lines().collect();
@@ -146,7 +155,10 @@ mod tests {
         assert!(lines[1].contains(" rejected=1 ") && lines[1].contains(" rejected_cobs=1 "));
         assert!(lines[2].starts_with("taskwire decode: stats total streams=2 records=3 "));
         assert!(
-            lines[2].ends_with(" boards=2 connections=2 refused_connections=0"),
+            lines[2].ends_with(
+                " boards=2 connections=2 refused_connections=0 refused_no_header=0 \
+                 closed_idle=0 evicted_boards=0"
+            ),
             "{}",
             lines[2]
         );
@@ -157,6 +169,6 @@ mod tests {
         assert!(lines[0].starts_with("{\"type\":\"stats\",\"board\":\"b 1\",\"streams\":1,"));
         assert!(lines[2].starts_with("{\"type\":\"stats_total\","));
         assert!(lines[2].contains("\"rejected_cobs\":1,"), "{}", lines[2]);
-        assert!(lines[2].ends_with("\"connections\":2,\"refused_connections\":0}"));
+        assert!(lines[2].ends_with("\"refused_connections\":0,\"refused_no_header\":0,\"closed_idle\":0,\"evicted_boards\":0}"));
     }
 }

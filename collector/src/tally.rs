@@ -4,9 +4,11 @@
 //! reason, or not (lost in transit), duplicates, restarts. What they print as is
 //! [`crate::stats`]; what a duplicate means for the output is the session's to decide.
 //!
-//! A board is the `board_id` of a stream's header. Streams seen before any header get a
-//! label of their own, `?1`, `?2`, ... (one per headerless stream), so that their sequence
-//! numbers are never compared with another stream's.
+//! A board is the `board_id` and `instance` of a stream's header ([`Key`]): two agents
+//! given one board id, or an agent and its restarted self, are two boards, and one's
+//! frames never count as another's. Streams seen before any header get a label of their
+//! own, `?1`, `?2`, ... (one per headerless stream), so that their sequence numbers are
+//! never compared with another stream's.
 //!
 //! Intervals and samples of live tasks are numbered in the records' sequence and are
 //! accounted for exactly as records (core/WIRE.md, "Numbered frames"); below, "record"
@@ -25,7 +27,7 @@
 
 use taskwire_core::wire::{Kind, Loss, LossReason, SeqCounts, SeqTracker, Verdict};
 
-use crate::boards::Boards;
+use crate::boards::{Boards, Key};
 use crate::rejected::Rejected;
 
 /// Counts of one board, or summed over boards.
@@ -118,8 +120,18 @@ impl Board {
 #[derive(Debug, Default)]
 pub struct Tally {
     boards: Boards<Board>,
+    /// The counts of boards evicted from a full table (idle ones), summed: still in the
+    /// total.
+    evicted: Counts,
+    /// Boards evicted from a full table.
+    pub evicted_boards: u64,
     /// Connections refused because too many were open.
     pub refused_connections: u64,
+    /// Connections closed before a readable header arrived (network sources): within
+    /// the header timeout, or at all.
+    pub refused_no_header: u64,
+    /// Connections closed for sending nothing past the idle timeout.
+    pub closed_idle: u64,
     /// Connections accepted (or sources opened).
     pub connections: u64,
 }
@@ -130,14 +142,49 @@ impl Tally {
         Tally::default()
     }
 
+    fn board(&mut self, key: &Key) -> &mut Board {
+        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        self.boards.get(key, |_, b| {
+            evicted.add(&b.snapshot());
+            *n += 1;
+        })
+    }
+
+    /// A stream now reads `key`'s board; its label. The board is kept (not evicted)
+    /// until [`Tally::detach`].
+    pub fn attach(&mut self, key: &Key) -> String {
+        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        self.boards.attach(key, |_, b| {
+            evicted.add(&b.snapshot());
+            *n += 1;
+        });
+        self.label(key)
+    }
+
+    /// A stream stopped reading `key`'s board.
+    pub fn detach(&mut self, key: &Key) {
+        self.boards.detach(key);
+    }
+
+    /// The label `key`'s board prints as.
+    pub fn label(&mut self, key: &Key) -> String {
+        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        self.boards
+            .label(key, |_, b| {
+                evicted.add(&b.snapshot());
+                *n += 1;
+            })
+            .to_owned()
+    }
+
     /// A header for `board` arrived.
-    pub fn header(&mut self, board: &str) {
-        self.boards.get(board).tracker.on_stream();
+    pub fn header(&mut self, board: &Key) {
+        self.board(board).tracker.on_stream();
     }
 
     /// A record of `kind` numbered `seq` arrived; `fresh` when it is the first numbered
     /// frame of its stream. A duplicate is counted, not shown.
-    pub fn record(&mut self, board: &str, kind: Kind, seq: u64, fresh: bool) -> Verdict {
+    pub fn record(&mut self, board: &Key, kind: Kind, seq: u64, fresh: bool) -> Verdict {
         self.numbered(board, seq, fresh, |c| match kind {
             Kind::Pid => &mut c.pid,
             Kind::Tgid => &mut c.tgid,
@@ -145,12 +192,12 @@ impl Tally {
     }
 
     /// An interval numbered `seq` arrived; as [`Tally::record`].
-    pub fn interval(&mut self, board: &str, seq: u64, fresh: bool) -> Verdict {
+    pub fn interval(&mut self, board: &Key, seq: u64, fresh: bool) -> Verdict {
         self.numbered(board, seq, fresh, |c| &mut c.intervals)
     }
 
     /// A sample numbered `seq` arrived; as [`Tally::record`].
-    pub fn sample(&mut self, board: &str, seq: u64, fresh: bool) -> Verdict {
+    pub fn sample(&mut self, board: &Key, seq: u64, fresh: bool) -> Verdict {
         self.numbered(board, seq, fresh, |c| &mut c.samples)
     }
 
@@ -158,12 +205,12 @@ impl Tally {
     /// new one adds to.
     fn numbered(
         &mut self,
-        board: &str,
+        board: &Key,
         seq: u64,
         fresh: bool,
         count: impl FnOnce(&mut Counts) -> &mut u64,
     ) -> Verdict {
-        let b = self.boards.get(board);
+        let b = self.board(board);
         let verdict = b.tracker.on_record(seq, fresh);
         if verdict == Verdict::New {
             let n = count(&mut b.counts);
@@ -174,20 +221,20 @@ impl Tally {
 
     /// The agent reported `l`; `fresh` when, numbering records, it is the first numbered
     /// frame of its stream. A duplicate (a resend) is counted, not shown.
-    pub fn loss(&mut self, board: &str, l: &Loss, fresh: bool) -> Verdict {
-        self.boards.get(board).tracker.on_loss(l, fresh)
+    pub fn loss(&mut self, board: &Key, l: &Loss, fresh: bool) -> Verdict {
+        self.board(board).tracker.on_loss(l, fresh)
     }
 
     /// A heartbeat arrived.
-    pub fn heartbeat(&mut self, board: &str) {
-        let b = &mut self.boards.get(board).counts;
+    pub fn heartbeat(&mut self, board: &Key) {
+        let b = &mut self.board(board).counts;
         b.heartbeats = b.heartbeats.saturating_add(1);
     }
 
     /// Frames rejected while reading `board`'s stream.
-    pub fn rejected(&mut self, board: &str, r: &Rejected) {
+    pub fn rejected(&mut self, board: &Key, r: &Rejected) {
         if r.total() > 0 {
-            self.boards.get(board).counts.rejected.add(r);
+            self.board(board).counts.rejected.add(r);
         }
     }
 
@@ -196,14 +243,16 @@ impl Tally {
         self.boards.iter().map(|(k, b)| (k, b.snapshot()))
     }
 
-    /// How many boards (the overflow row included).
+    /// How many boards are in the table now (evicted ones not included).
     pub fn board_count(&self) -> usize {
         self.boards.len()
     }
 
-    /// The sum over every board (no numbering: its `next_seq` is `None`).
+    /// The sum over every board, evicted ones included (no numbering: its `next_seq` is
+    /// `None`).
     pub fn total(&self) -> Counts {
-        let mut t = Counts::default();
+        let mut t = self.evicted;
+        t.next_seq = None;
         for (_, b) in self.boards() {
             t.add(&b);
         }
@@ -214,26 +263,30 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::boards::{MAX_BOARDS, OVERFLOW_BOARD};
+    use crate::boards::MAX_BOARDS;
     use taskwire_core::Error;
     use taskwire_core::wire::testutil::loss_of as loss;
 
     #[test]
     fn enobufs_reports_are_resends_only_on_a_later_stream() {
         let mut t = Tally::new();
-        t.header("a");
+        t.header(&Key::named("a"));
         let l = loss(LossReason::KernelEnobufs, 1, 4);
-        assert_eq!(t.loss("a", &l, false), Verdict::New);
+        assert_eq!(t.loss(&Key::named("a"), &l, false), Verdict::New);
         // Within one stream the agent never writes a frame twice: two reports.
-        assert_eq!(t.loss("a", &l, false), Verdict::New);
-        t.header("a");
+        assert_eq!(t.loss(&Key::named("a"), &l, false), Verdict::New);
+        t.header(&Key::named("a"));
         assert_eq!(
-            t.loss("a", &l, false),
+            t.loss(&Key::named("a"), &l, false),
             Verdict::Duplicate,
             "the same report after a reconnect"
         );
         assert_eq!(
-            t.loss("a", &loss(LossReason::KernelEnobufs, 1, 9), false),
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::KernelEnobufs, 1, 9),
+                false
+            ),
             Verdict::New
         );
         let (_, a) = t.boards().next().unwrap();
@@ -249,45 +302,80 @@ mod tests {
         // Board a: records 0 1, numbers 2..5 lost to overflow, 5, then 6 missing, 7;
         // then a new connection resends 7 and goes on with 8, a Loss for 9 and 10
         // (sink outage) and 11.
-        t.header("a");
-        assert_eq!(t.record("a", Kind::Pid, 0, true), Verdict::New);
-        assert_eq!(t.record("a", Kind::Pid, 1, false), Verdict::New);
+        t.header(&Key::named("a"));
+        assert_eq!(t.record(&Key::named("a"), Kind::Pid, 0, true), Verdict::New);
         assert_eq!(
-            t.loss("a", &loss(LossReason::QueueOverflow, 3, 5), false),
+            t.record(&Key::named("a"), Kind::Pid, 1, false),
             Verdict::New
         );
-        assert_eq!(t.record("a", Kind::Pid, 5, false), Verdict::New);
         assert_eq!(
-            t.loss("a", &loss(LossReason::KernelEnobufs, 2, 6), false),
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::QueueOverflow, 3, 5),
+                false
+            ),
             Verdict::New
         );
-        assert_eq!(t.record("a", Kind::Tgid, 7, false), Verdict::New);
-        t.header("a");
         assert_eq!(
-            t.record("a", Kind::Tgid, 7, true),
+            t.record(&Key::named("a"), Kind::Pid, 5, false),
+            Verdict::New
+        );
+        assert_eq!(
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::KernelEnobufs, 2, 6),
+                false
+            ),
+            Verdict::New
+        );
+        assert_eq!(
+            t.record(&Key::named("a"), Kind::Tgid, 7, false),
+            Verdict::New
+        );
+        t.header(&Key::named("a"));
+        assert_eq!(
+            t.record(&Key::named("a"), Kind::Tgid, 7, true),
             Verdict::Duplicate,
             "a duplicate is not shown"
         );
-        assert_eq!(t.record("a", Kind::Pid, 8, false), Verdict::New);
         assert_eq!(
-            t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false),
+            t.record(&Key::named("a"), Kind::Pid, 8, false),
             Verdict::New
         );
         assert_eq!(
-            t.loss("a", &loss(LossReason::SinkOutage, 2, 11), false),
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::SinkOutage, 2, 11),
+                false
+            ),
+            Verdict::New
+        );
+        assert_eq!(
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::SinkOutage, 2, 11),
+                false
+            ),
             Verdict::Duplicate
         );
-        assert_eq!(t.record("a", Kind::Pid, 11, false), Verdict::New);
-        // The ENOBUFS report of seq 6 again, after a reconnect: the resend is dropped.
-        t.header("a");
         assert_eq!(
-            t.loss("a", &loss(LossReason::KernelEnobufs, 2, 6), false),
+            t.record(&Key::named("a"), Kind::Pid, 11, false),
+            Verdict::New
+        );
+        // The ENOBUFS report of seq 6 again, after a reconnect: the resend is dropped.
+        t.header(&Key::named("a"));
+        assert_eq!(
+            t.loss(
+                &Key::named("a"),
+                &loss(LossReason::KernelEnobufs, 2, 6),
+                false
+            ),
             Verdict::Duplicate
         );
         // Board b: one record, a heartbeat and some rejections.
-        t.header("b");
-        t.record("b", Kind::Pid, 40, true);
-        t.heartbeat("b");
+        t.header(&Key::named("b"));
+        t.record(&Key::named("b"), Kind::Pid, 40, true);
+        t.heartbeat(&Key::named("b"));
         let mut r = Rejected::default();
         r.count(Error::Checksum);
         r.count(Error::Checksum);
@@ -295,7 +383,7 @@ mod tests {
         r.count(Error::Payload);
         r.count(Error::Unsupported { version: 2 });
         r.count(Error::BufferTooSmall);
-        t.rejected("b", &r);
+        t.rejected(&Key::named("b"), &r);
 
         let boards: Vec<_> = t.boards().collect();
         assert_eq!(boards.len(), 2);
@@ -347,17 +435,20 @@ mod tests {
     #[test]
     fn a_restart_and_old_records_are_counted_apart() {
         let mut t = Tally::new();
-        t.header("r");
+        t.header(&Key::named("r"));
         for seq in 0..10 {
-            t.record("r", Kind::Pid, seq, seq == 0);
+            t.record(&Key::named("r"), Kind::Pid, seq, seq == 0);
         }
-        t.header("r");
+        t.header(&Key::named("r"));
         // The restarted agent's first frame is a Loss from 0.
         assert_eq!(
-            t.loss("r", &loss(LossReason::SinkOutage, 2, 2), true),
+            t.loss(&Key::named("r"), &loss(LossReason::SinkOutage, 2, 2), true),
             Verdict::New
         );
-        assert_eq!(t.record("r", Kind::Pid, 2, false), Verdict::New);
+        assert_eq!(
+            t.record(&Key::named("r"), Kind::Pid, 2, false),
+            Verdict::New
+        );
         let (_, b) = t.boards().next().unwrap();
         assert_eq!(
             (b.seq.restarts, b.records(), b.seq.duplicates, b.gaps()),
@@ -367,20 +458,61 @@ mod tests {
     }
 
     #[test]
-    fn board_count_is_capped() {
+    fn a_full_table_evicts_idle_boards_and_keeps_their_counts_in_the_total() {
         let mut t = Tally::new();
+        let live = Key::named("live");
+        t.attach(&live);
+        t.record(&live, Kind::Pid, 0, true);
         for i in 0..MAX_BOARDS + 10 {
-            t.header(&format!("b{i}"));
+            let k = Key::named(&format!("b{i}"));
+            t.header(&k);
+            t.record(&k, Kind::Pid, 0, true);
         }
-        assert_eq!(t.boards().count(), MAX_BOARDS + 1);
-        let (_, more) = t.boards().find(|(n, _)| *n == OVERFLOW_BOARD).unwrap();
-        // Exactly MAX_BOARDS boards get their own row; the 10 after them share one.
-        assert_eq!(more.seq.streams, 10);
-        // A board already known keeps its own row.
-        t.header("b0");
+        assert_eq!(t.board_count(), MAX_BOARDS, "bounded");
+        assert_eq!(t.evicted_boards, 11);
+        assert!(t.boards().any(|(n, _)| n == "live"), "a live board stays");
         assert_eq!(
-            t.boards().find(|(n, _)| *n == "b0").unwrap().1.seq.streams,
-            2
+            t.total().records(),
+            MAX_BOARDS as u64 + 11,
+            "nothing uncounted"
         );
+        assert_eq!(t.total().seq.duplicates, 0, "no board taken for another");
+    }
+
+    #[test]
+    fn one_board_id_two_instances_are_two_boards() {
+        // Finding 4 of issue 12: two boards named `same` each send 0..1000; a forger
+        // sends a Loss of 8000 under `same` with another instance.
+        let a = Key::Board {
+            id: "same".into(),
+            instance: 0xa,
+        };
+        let b = Key::Board {
+            id: "same".into(),
+            instance: 0xb,
+        };
+        let forger = Key::Board {
+            id: "same".into(),
+            instance: 0xf,
+        };
+        let mut t = Tally::new();
+        assert_eq!(t.attach(&a), "same");
+        assert_eq!(t.attach(&b), "same#0000000b");
+        t.header(&a);
+        t.header(&b);
+        t.attach(&forger);
+        t.header(&forger);
+        t.loss(&forger, &loss(LossReason::SinkOutage, 8000, 8000), true);
+        for seq in 0..1000 {
+            assert_eq!(t.record(&a, Kind::Pid, seq, seq == 0), Verdict::New);
+            assert_eq!(t.record(&b, Kind::Pid, seq, seq == 0), Verdict::New);
+        }
+        let rows: Vec<(String, u64, u64)> = t
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.seq.duplicates))
+            .collect();
+        assert_eq!(rows[0], ("same".to_owned(), 1000, 0));
+        assert_eq!(rows[1], ("same#0000000b".to_owned(), 1000, 0));
+        assert_eq!(rows[2].1, 0, "the forger's board holds only its Loss");
     }
 }

@@ -41,8 +41,10 @@ impl Facts {
         }
     }
 
-    /// The header frame's message. Text longer than a field's capacity is cut at a
-    /// character boundary (only `--id` can be, and the command refuses that earlier).
+    /// The header frame's message, with a new stream instance: called once per run (the
+    /// writer resends this one header after every reconnect). Text longer than a field's
+    /// capacity is cut at a character boundary (only `--id` can be, and the command
+    /// refuses that earlier).
     pub fn header(&self) -> StreamHeader {
         let mut h = StreamHeader::new();
         fill(|c| h.agent_version.push(c), env!("CARGO_PKG_VERSION"));
@@ -52,8 +54,19 @@ impl Facts {
         h.taskstats_version = self.taskstats_version;
         h.delay_accounting = self.delay_accounting;
         h.boot_time = self.boot_time;
+        h.instance = instance();
         h
     }
+}
+
+/// A random stream instance from the kernel, never 0 (0 means "not sent"). Read once per
+/// run, so every reconnect of this run sends the same one and a restart a new one. Mixed
+/// with the pid, so that two runs still differ on a kernel without `getrandom` (before
+/// 3.17).
+fn instance() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+    (u64::from_ne_bytes(b) ^ u64::from(std::process::id())).max(1)
 }
 
 /// Checks a `--id` value: non-empty, fits the header field.
@@ -114,7 +127,10 @@ mod tests {
         );
         assert!(f.boot_time > 1_000_000_000, "{}", f.boot_time);
         assert!(f.possible_cpus.starts_with('0'), "{}", f.possible_cpus);
+        // An instance per run, never 0; another run (a restart) picks another.
         let h = f.header();
+        assert_ne!(h.instance, 0);
+        assert_ne!(f.header().instance, h.instance);
         assert_eq!(
             (h.magic, h.wire_version, h.schema_hash),
             (MAGIC, WIRE_VERSION, SCHEMA_HASH)

@@ -141,10 +141,12 @@ impl<O: BorrowMut<String>> Json<O> {
         self
     }
 
-    /// Adds bytes as a string, invalid UTF-8 replaced by U+FFFD.
+    /// Adds a name made of raw bytes as a string, written by the one rule of
+    /// [`super::plain`]: control characters, backslashes and bytes that are not valid
+    /// UTF-8 as `\xNN`.
     pub fn bytes(&mut self, key: &str, v: &[u8]) -> &mut Self {
-        // Borrowed, not copied, when `v` is valid UTF-8 (a comm nearly always is).
-        self.str(key, &String::from_utf8_lossy(v))
+        // Borrowed, not copied, when there is nothing to change (a comm nearly always).
+        self.str(key, &super::plain(v))
     }
 }
 
@@ -525,10 +527,11 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_replaced() {
+    fn names_are_written_by_the_one_rule() {
+        // README "Names in the output": as text and CSV write them.
         let mut j = Json::new();
-        j.bytes("comm", b"ab\xffc");
-        assert_eq!(j.finish(), "{\"comm\":\"ab\u{fffd}c\"}");
+        j.bytes("comm", b"ab\xffc\x1b\\");
+        assert_eq!(j.finish(), "{\"comm\":\"ab\\\\xffc\\\\x1b\\\\x5c\"}");
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use taskwire_core::taskstats::{Delay, Peak, Rates, SortKey};
 
 use super::json::Json;
-use super::{push_fixed, push_u64, utc_time};
+use super::{csv_cell, push_fixed, push_u64, utc_time};
 
 /// Delay categories a row carries, in [`Delay::ALL`] order.
 pub const DELAYS: usize = Delay::ALL.len();
@@ -613,7 +613,7 @@ pub fn json_row_with(
     let mut j = Json::with(out);
     j.str("type", ty);
     if let Some(b) = board {
-        j.str("board", b);
+        j.bytes("board", b.as_bytes());
     }
     for &(name, v) in numbers {
         j.u64(name, v);
@@ -707,33 +707,6 @@ pub fn csv_row(out: &mut String, board: Option<&str>, row: &Row, interval_ms: u6
             out.push_str(&utc_time(sec, nsec));
         }
     }
-}
-
-/// A CSV cell (RFC 4180): quoted when it holds a comma, a quote, a line end or an edge
-/// space; invalid UTF-8 replaced by U+FFFD.
-fn csv_cell(out: &mut String, raw: &[u8]) {
-    let s = String::from_utf8_lossy(raw);
-    // Byte by byte: every byte looked for is ASCII, so each cut falls between characters.
-    let b = s.as_bytes();
-    let quote = b.iter().any(|c| matches!(c, b',' | b'"' | b'\r' | b'\n'))
-        || b.first() == Some(&b' ')
-        || b.last() == Some(&b' ');
-    if !quote {
-        out.push_str(&s);
-        return;
-    }
-    out.push('"');
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if c == b'"' {
-            // The quote, and the second quote that escapes it.
-            out.push_str(&s[start..=i]);
-            out.push('"');
-            start = i + 1;
-        }
-    }
-    out.push_str(&s[start..]);
-    out.push('"');
 }
 
 #[cfg(test)]
@@ -842,24 +815,31 @@ mod tests {
 
     #[test]
     fn csv_cells_quote_as_rfc_4180_says() {
-        // The char-by-char rule this byte-wise one replaced.
+        // The char-by-char rule the byte-wise one replaced, with the formula guard.
         fn by_char(raw: &[u8]) -> String {
-            let s = String::from_utf8_lossy(raw);
-            if !(s.contains([',', '"', '\r', '\n']) || s.starts_with(' ') || s.ends_with(' ')) {
-                return s.into_owned();
-            }
-            let mut out = String::from("\"");
+            let s = super::super::plain(raw);
+            let quote = s.contains([',', '"']) || s.starts_with(' ') || s.ends_with(' ');
+            let formula = if s.starts_with(['=', '+', '-', '@']) {
+                "'"
+            } else {
+                ""
+            };
+            let mut out = String::from(if quote { "\"" } else { "" });
+            out.push_str(formula);
             for c in s.chars() {
                 if c == '"' {
                     out.push('"');
                 }
                 out.push(c);
             }
-            out.push('"');
+            if quote {
+                out.push('"');
+            }
             out
         }
-        let pieces: [&[u8]; 10] = [
+        let pieces: [&[u8]; 11] = [
             b"",
+            b"=",
             b"a",
             b",",
             b"\"",

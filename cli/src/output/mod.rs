@@ -135,18 +135,74 @@ impl Status {
     }
 }
 
-/// `comm` for a `key=value` line: printable ASCII except space, `=`, `"` and `\` as is,
-/// everything else as `\xNN`, so the line stays one whitespace-separated token per field.
+/// A name for a `key=value` line or a message: [`plain`]'s rule, and space, `=` and `"` as
+/// `\xNN` too, so the line stays one whitespace-separated token per field.
 pub fn escape_token(raw: &[u8]) -> String {
-    let mut s = String::with_capacity(raw.len());
+    escaped(raw, true).into_owned()
+}
+
+/// A name made of raw bytes (a comm, a board id) as text every format can hold: the one
+/// rule of README "Names in the output". Every byte outside printable ASCII (0x20 to 0x7e:
+/// control characters, bytes of non-ASCII characters and bytes that are not valid UTF-8
+/// alike) and every backslash is written as `\xNN`, so nothing reaching a terminal can
+/// move the cursor or start a line, and the bytes can be read back exactly. Borrowed when
+/// there is nothing to change.
+pub fn plain(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    escaped(raw, false)
+}
+
+/// `raw` with every byte outside printable ASCII, and the backslash, as `\xNN`; with
+/// `token`, space, `=` and `"` too. Byte by byte, no UTF-8 decoding and no `core::fmt`
+/// (the board links it).
+fn escaped(raw: &[u8], token: bool) -> std::borrow::Cow<'_, str> {
+    let keep = |b: u8| {
+        (0x20..0x7f).contains(&b) && b != b'\\' && !(token && matches!(b, b' ' | b'=' | b'"'))
+    };
+    if raw.iter().all(|&b| keep(b)) {
+        // Every byte kept is ASCII.
+        return std::borrow::Cow::Borrowed(std::str::from_utf8(raw).unwrap_or_default());
+    }
+    let mut out = String::new();
     for &b in raw {
-        if b.is_ascii_graphic() && !matches!(b, b'=' | b'"' | b'\\') {
-            s.push(char::from(b));
+        if keep(b) {
+            out.push(char::from(b));
         } else {
-            s.push_str(&format!("\\x{b:02x}"));
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\x");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    s
+    std::borrow::Cow::Owned(out)
+}
+
+/// A CSV cell (RFC 4180) of a name made of raw bytes, appended to `out`: the name as
+/// [`plain`] writes it, a `'` put before a cell that starts with `=`, `+`, `-` or `@` so
+/// that a spreadsheet does not take it for a formula (tab and CR cannot start one: they
+/// are `\x09` and `\x0d` by then), and the cell quoted, its quotes doubled, when it holds
+/// a comma or a quote or has an edge space.
+pub fn csv_cell(out: &mut String, raw: &[u8]) {
+    let s = plain(raw);
+    let b = s.as_bytes();
+    let quote = b.iter().any(|c| matches!(c, b',' | b'"'))
+        || b.first() == Some(&b' ')
+        || b.last() == Some(&b' ');
+    if quote {
+        out.push('"');
+    }
+    if matches!(b.first(), Some(b'=' | b'+' | b'-' | b'@')) {
+        out.push('\'');
+    }
+    // Every byte is ASCII now: a quote, then the quote that escapes it.
+    for &c in b {
+        if c == b'"' {
+            out.push('"');
+        }
+        out.push(char::from(c));
+    }
+    if quote {
+        out.push('"');
+    }
 }
 
 /// Writes `text` to stdout and flushes.
@@ -165,6 +221,63 @@ pub fn help(text: &str) -> Result<i32, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_follow_one_rule() {
+        // Issue 12, finding 7: README "Names in the output".
+        assert!(matches!(
+            plain(b"storm"),
+            std::borrow::Cow::Borrowed("storm")
+        ));
+        assert_eq!(plain(b"a b=\"c\""), "a b=\"c\"");
+        assert_eq!(plain("é".as_bytes()), "\\xc3\\xa9");
+        assert_eq!(plain(b"a\x1b[31mred\nforged"), "a\\x1b[31mred\\x0aforged");
+        assert_eq!(plain(b"ab\xffc\\"), "ab\\xffc\\x5c");
+        assert_eq!(plain("c1\u{9b}".as_bytes()), "c1\\xc2\\x9b");
+        assert_eq!(plain(b"\x00\x7f"), "\\x00\\x7f");
+        // Text: the same, and what would split a key=value token.
+        assert_eq!(
+            escape_token(b"a b=\"c\"\xff"),
+            "a\\x20b\\x3d\\x22c\\x22\\xff"
+        );
+        // Read back exactly.
+        for raw in [&b"x\\x41"[..], b"\x00\xff\\", "é".as_bytes()] {
+            let s = plain(raw);
+            let mut back = Vec::new();
+            let mut it = s.bytes();
+            while let Some(c) = it.next() {
+                if c == b'\\' {
+                    let (_, h, l) = (it.next(), it.next().unwrap(), it.next().unwrap());
+                    let hex = |d: u8| char::from(d).to_digit(16).unwrap() as u8;
+                    back.push(hex(h) << 4 | hex(l));
+                } else {
+                    back.push(c);
+                }
+            }
+            assert_eq!(back, raw);
+        }
+    }
+
+    #[test]
+    fn csv_cells_are_rfc4180_and_never_formulas() {
+        let cell = |raw: &[u8]| {
+            let mut s = String::new();
+            csv_cell(&mut s, raw);
+            s
+        };
+        assert_eq!(cell(b"storm"), "storm");
+        assert_eq!(cell(b"a,b"), "\"a,b\"");
+        assert_eq!(cell(b"say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell(b" edge"), "\" edge\"");
+        for f in ["=1+1", "+1", "-bash", "@SUM(A1)"] {
+            assert_eq!(cell(f.as_bytes()), format!("'{f}"), "{f}");
+        }
+        assert_eq!(cell(b"=a,\"b\""), "\"'=a,\"\"b\"\"\"");
+        assert_eq!(cell(b"\tx"), "\\x09x");
+        assert_eq!(cell(b"\rx\n"), "\\x0dx\\x0a");
+        assert_eq!(cell(b"\xff"), "\\xff");
+        assert_eq!(cell("é,".as_bytes()), "\"\\xc3\\xa9,\"");
+    }
 
     #[test]
     fn fixed_rounds_half_up() {

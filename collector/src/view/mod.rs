@@ -180,14 +180,18 @@ impl View {
 }
 
 /// The title of a board's screen: `rpi4 [1/3] 6.1.0-rpi`, and what is missing.
+/// The board's names are written as text output writes them: nothing from a board reaches
+/// the terminal raw.
 fn title(label: &str, kernel: &str, of: Option<(usize, usize)>, a: &Assembled) -> String {
-    let mut t = label.to_owned();
+    use taskwire_cli::output::escape_token;
+    let mut t = escape_token(label.as_bytes());
+    let kernel = escape_token(kernel.as_bytes());
     if let Some((i, n)) = of {
         t.push_str(&format!(" [{i}/{n}]"));
     }
     if !kernel.is_empty() {
         t.push(' ');
-        t.push_str(kernel);
+        t.push_str(&kernel);
     }
     if a.interval.is_none() {
         t.push_str(" (interval frame lost)");

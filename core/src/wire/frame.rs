@@ -205,6 +205,7 @@ fn header_payload(h: &StreamHeader, buf: &mut [u8]) -> Result<usize> {
     out.option(h.delay_accounting.map(u64::from));
     out.str(&h.possible_cpus);
     out.varint(h.boot_time.into());
+    out.varint(h.instance.into());
     out.len()
 }
 
@@ -585,6 +586,7 @@ mod tests {
             delay_accounting: Some(true),
             possible_cpus: full_string('9'),
             boot_time: u64::MAX,
+            instance: u64::MAX,
             wire_version: WIRE_VERSION,
             ..StreamHeader::new()
         })
@@ -927,6 +929,26 @@ mod tests {
             r.values.iter().collect::<std::vec::Vec<_>>(),
             [(0, 7), (1, 0), (2, 0)]
         );
+    }
+
+    #[test]
+    fn a_header_from_before_the_instance_reads_instance_0() {
+        // core/WIRE.md, StreamHeader.instance: a sender from before the field ends its
+        // header at boot_time; its instance reads 0, "not sent".
+        let mut h = StreamHeader::new();
+        h.boot_time = 300;
+        h.instance = 0x1234_5678_9abc_def0;
+        let now = testutil::to_vec(&Message::Header(h.clone()));
+        let mut old = testutil::to_vec(&Message::Header(StreamHeader {
+            instance: 0,
+            ..h.clone()
+        }));
+        assert_eq!(old.pop(), Some(0), "instance 0 is one zero byte");
+        let Ok(Message::Header(back)) = decode_payload(&old) else {
+            panic!("a header")
+        };
+        assert_eq!((back.boot_time, back.instance), (300, 0));
+        assert_eq!(decode_payload(&now), Ok(Message::Header(h)));
     }
 
     #[test]

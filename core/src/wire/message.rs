@@ -80,6 +80,10 @@ pub struct StreamHeader {
     pub possible_cpus: String<POSSIBLE_CPUS_CAP>,
     /// When the board booted, in seconds since the Unix epoch (0 when not known).
     pub boot_time: u64,
+    /// This run of the agent: picked at random when it starts and sent in every header it
+    /// writes, so a host tells two boards with one `board_id` apart, and a restarted agent
+    /// from a reconnect. 0 = not sent (a sender from before the field).
+    pub instance: u64,
 }
 
 impl StreamHeader {
@@ -96,6 +100,7 @@ impl StreamHeader {
             delay_accounting: None,
             possible_cpus: String::new(),
             boot_time: 0,
+            instance: 0,
         }
     }
 

@@ -587,8 +587,9 @@ mod tests {
         newer.wire_version = WIRE_VERSION + 1;
         // Good CRC, magic and version, but a payload that does not decode (Option byte 2).
         let mut broken = testutil::to_vec(&Message::Header(StreamHeader::new()));
-        // The last three bytes: delay_accounting, possible_cpus (empty), boot_time.
-        let at = broken.len() - 3;
+        // The last four bytes: delay_accounting, possible_cpus (empty), boot_time,
+        // instance.
+        let at = broken.len() - 4;
         assert_eq!(broken[at], 0, "delay_accounting None");
         broken[at] = 2;
         let mut broken_frame = broken.clone();

@@ -16,7 +16,7 @@ pub const SCHEMA: &str = concat!(
     "struct StreamHeader { magic: [u8; 4], wire_version: u16, schema_hash: u32, \
      agent_version: str<16>, board_id: str<64>, kernel_release: str<64>, \
      taskstats_version: u16, delay_accounting: Option<bool>, possible_cpus: str<128>, \
-     boot_time: u64 }\n",
+     boot_time: u64, instance: u64 }\n",
     "struct Record { seq: u64, kind: Kind, id: u32, profile: Profile, \
      comm: Option<[u8]<32>>, values: Values }\n",
     "struct Values { absent: u128, present: [u64]<128> }\n",

@@ -161,6 +161,9 @@ pub struct SeqTracker<const WORDS: usize = SEQ_WINDOW_WORDS> {
     counts: SeqCounts,
     /// The last ENOBUFS report, `(next_seq, count)`, and `counts.streams` when it came.
     last_enobufs: Option<((u64, u64), u64)>,
+    /// Number `u64::MAX` is accounted for: `next` cannot go past it to put it in the
+    /// window, so it is remembered here.
+    top: bool,
 }
 
 impl<const WORDS: usize> SeqTracker<WORDS> {
@@ -193,6 +196,7 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
                 losses: [0; 3],
             },
             last_enobufs: None,
+            top: false,
         }
     }
 
@@ -226,6 +230,7 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
     /// ignored unless the Loss is [numbered](Loss::is_numbered) (only then is it a
     /// numbered frame; the caller's "first" stays set for the next one).
     pub fn on_loss(&mut self, loss: &Loss, first: bool) -> Verdict {
+        let mut counted = loss.count;
         if loss.reason == LossReason::KernelEnobufs {
             // It covers no numbers, so the numbering cannot tell a resend. But the agent
             // resends only on a new stream (after a new header), and two distinct reports
@@ -243,6 +248,10 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
             }
         } else {
             let numbers = loss.numbers();
+            // A Loss cannot cover numbers below 0: one whose count is past its next_seq
+            // counts the numbers it covers, not what it claims (a forger's or a broken
+            // sender's `count` would otherwise add up to 2^64 - 1 lost records).
+            counted = numbers.end - numbers.start;
             let c = self.cover(numbers.start, numbers.end, first && loss.is_numbered());
             if loss.count > 0 && c.new == 0 && c.filled == 0 {
                 self.counts.duplicates = self.counts.duplicates.saturating_add(1);
@@ -261,7 +270,7 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
             }
         }
         if let Some(slot) = self.counts.losses.get_mut(loss.reason.index()) {
-            *slot = slot.saturating_add(loss.count);
+            *slot = slot.saturating_add(counted);
         }
         Verdict::New
     }
@@ -303,6 +312,7 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
     fn restart(&mut self) {
         self.next = None;
         self.seen = [0; WORDS];
+        self.top = false;
     }
 
     /// Whether `n` is below the highest and within the remembered window.
@@ -343,7 +353,9 @@ impl<const WORDS: usize> SeqTracker<WORDS> {
                     Fate::Late
                 }
             }
+            Some(_) if seq == u64::MAX && self.top => Fate::Duplicate,
             next => {
+                self.top |= seq == u64::MAX;
                 let missing = next.map_or(0, |e| seq - e);
                 self.advance(seq.saturating_add(1));
                 self.put(seq, true);
@@ -399,6 +411,37 @@ mod tests {
     use proptest::prelude::*;
 
     type Tracker = SeqTracker;
+
+    #[test]
+    fn the_last_number_can_be_a_duplicate() {
+        // Issue 12, finding 10: a record numbered u64::MAX was never a duplicate.
+        let mut s = Tracker::new();
+        assert_eq!(s.on_record(u64::MAX - 1, true), Verdict::New);
+        assert_eq!(s.on_record(u64::MAX, false), Verdict::New);
+        assert_eq!(s.on_record(u64::MAX, false), Verdict::Duplicate);
+        assert_eq!(s.on_record(u64::MAX - 1, false), Verdict::Duplicate);
+        assert_eq!((s.counts().records, s.counts().duplicates), (2, 2));
+        // A restart forgets it with the rest of the numbering.
+        assert_eq!(s.on_record(0, true), Verdict::New);
+        assert_eq!(s.on_record(u64::MAX, false), Verdict::New);
+    }
+
+    #[test]
+    fn a_loss_counts_no_more_than_the_numbers_it_covers() {
+        // Issue 12, finding 10: Loss(count 2^64-1, next_seq 5) made lost_records 2^64-1.
+        let mut s = Tracker::new();
+        s.on_stream();
+        assert_eq!(
+            s.on_loss(&loss(LossReason::SinkOutage, u64::MAX, 5), true),
+            Verdict::New
+        );
+        assert_eq!(s.counts().lost_records(), 5, "numbers 0 to 4");
+        assert_eq!(s.counts().covered_by(LossReason::SinkOutage), 5);
+        assert_eq!(s.next_seq(), Some(5));
+        // ENOBUFS counts events, which take no numbers: taken as sent.
+        s.on_loss(&loss(LossReason::KernelEnobufs, 7, 5), false);
+        assert_eq!(s.counts().lost(LossReason::KernelEnobufs), 7);
+    }
 
     #[test]
     fn record_numbers_new_late_duplicate_restart_backwards() {

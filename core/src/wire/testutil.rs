@@ -40,20 +40,23 @@ pub fn header() -> impl Strategy<Value = StreamHeader> {
         (hstring(), hstring(), hstring(), hstring()),
         any::<u16>(),
         any::<Option<bool>>(),
-        any::<u64>(),
+        (any::<u64>(), any::<u64>()),
         any::<u32>(),
     )
-        .prop_map(|((a, b, k, c), tsv, delay, boot, hash)| StreamHeader {
-            agent_version: a,
-            board_id: b,
-            kernel_release: k,
-            possible_cpus: c,
-            taskstats_version: tsv,
-            delay_accounting: delay,
-            boot_time: boot,
-            schema_hash: hash,
-            ..StreamHeader::new()
-        })
+        .prop_map(
+            |((a, b, k, c), tsv, delay, (boot, instance), hash)| StreamHeader {
+                agent_version: a,
+                board_id: b,
+                kernel_release: k,
+                possible_cpus: c,
+                taskstats_version: tsv,
+                delay_accounting: delay,
+                boot_time: boot,
+                instance,
+                schema_hash: hash,
+                ..StreamHeader::new()
+            },
+        )
 }
 
 /// Any slot values, up to [`MAX_SLOTS`], most present.
