@@ -1,12 +1,15 @@
-//! Signals without handlers: SIGINT/SIGTERM as a readable descriptor, and the mask `run`
-//! keeps while its child runs.
+//! Stop signals: SIGINT/SIGTERM as a readable descriptor, the calls they may interrupt,
+//! and the mask `run` keeps while its child runs.
 //!
 //! rustix offers no public signal API and std offers none, so the calls themselves are in
-//! [`crate::sys::signal`]. No handler is ever installed: the signals are blocked and
-//! then read from a signalfd that `poll` watches next to the netlink socket, so nothing
-//! runs in signal context and blocking calls never see EINTR from them.
+//! [`crate::sys::signal`]. The signals stay blocked and are read from a signalfd that
+//! `poll` watches next to the netlink socket, so loops that wait in `poll` see them in
+//! order. A call that may block for good outside such a loop (a write to a pipe nobody
+//! reads, the open of a FIFO with no reader) runs through [`interruptible`]: the stop
+//! signals are unblocked for that call alone, and a handler without SA_RESTART records
+//! the signal and makes the call fail with EINTR, so every command ends when asked.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::sys::signal::{self as sys, SigSet};
@@ -49,15 +52,19 @@ pub struct SignalFd {
 impl SignalFd {
     /// Blocks `signals` (see [`block`] for the threading rule) and opens a descriptor that
     /// becomes readable when one of them is pending.
+    ///
+    /// Also installs the handler [`interruptible`] relies on; it only runs inside it.
     pub fn open(signals: &[i32]) -> io::Result<SignalFd> {
         let set = SigSet::of(signals)?;
         sys::block(&set)?;
+        sys::catch(signals)?;
         Ok(SignalFd {
             fd: sys::signalfd(&set)?,
         })
     }
 
-    /// The number of a pending signal, consuming it; None when none is pending.
+    /// The number of a pending signal, consuming it; else the stop signal an
+    /// [`interruptible`] call caught; None when there is neither.
     pub fn take(&self) -> Option<i32> {
         // struct signalfd_siginfo is 128 bytes; ssi_signo is its first u32.
         let mut info = [0u8; 128];
@@ -66,7 +73,7 @@ impl SignalFd {
                 let signo = info.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b))?;
                 i32::try_from(signo).ok()
             }
-            _ => None,
+            _ => sys::caught(),
         }
     }
 }
@@ -74,6 +81,65 @@ impl SignalFd {
 impl AsFd for SignalFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// The stop signal an [`interruptible`] call caught, if one did.
+pub fn caught() -> Option<i32> {
+    sys::caught()
+}
+
+/// Runs `op`, a call that may block for good, with the stop signals deliverable to this
+/// thread, and retries it on an EINTR that no stop signal caused. Once a stop signal has
+/// been caught (now or earlier) it fails at once, with an error naming the signal and
+/// not of kind `Interrupted` (which `write_all` and `BufWriter` would retry).
+///
+/// Only after [`SignalFd::open`] (which installs the handler) does a stop signal end the
+/// call rather than the process. A signal that lands between the check and the call
+/// itself is recorded but does not interrupt it; a second one does.
+pub fn interruptible<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let set = SigSet::of(&STOP_SIGNALS)?;
+    loop {
+        // A signal already pending is delivered as the mask opens.
+        let old = sys::unblock(&set)?;
+        let r = match sys::caught() {
+            None => Some(op()),
+            Some(_) => None,
+        };
+        sys::set_mask(&old);
+        match r {
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted && sys::caught().is_none() => {}
+            Some(r) if sys::caught().is_none() => return r,
+            _ => {
+                let sig = sys::caught().map_or("a signal", name);
+                return Err(io::Error::other(format!("stopped by {sig}")));
+            }
+        }
+    }
+}
+
+/// Opens `path` (close-on-exec added) through [`interruptible`]: a FIFO without its other
+/// end blocks the open, and std's `File::open` would retry it after the signal.
+pub fn open(
+    path: &std::path::Path,
+    flags: rustix::fs::OFlags,
+    mode: rustix::fs::Mode,
+) -> io::Result<std::fs::File> {
+    let flags = flags | rustix::fs::OFlags::CLOEXEC;
+    interruptible(|| Ok(rustix::fs::open(path, flags, mode)?)).map(std::fs::File::from)
+}
+
+/// Standard output written straight to descriptor 1 through [`interruptible`]: a stop
+/// signal ends a write blocked on a full pipe. Unbuffered: wrap it in a `BufWriter`.
+pub struct Stdout;
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        interruptible(|| Ok(rustix::io::write(rustix::stdio::stdout(), buf)?))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
