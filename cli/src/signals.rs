@@ -71,7 +71,12 @@ impl SignalFd {
         match rustix::io::retry_on_intr(|| rustix::io::read(&self.fd, &mut info)) {
             Ok(128) => {
                 let signo = info.first_chunk::<4>().map(|b| u32::from_ne_bytes(*b))?;
-                i32::try_from(signo).ok()
+                let sig = i32::try_from(signo).ok()?;
+                // From now on output blocked for good no longer holds the exit (Stdout).
+                if STOP_SIGNALS.contains(&sig) {
+                    sys::note(sig);
+                }
+                Some(sig)
             }
             _ => sys::caught(),
         }
@@ -110,10 +115,7 @@ pub fn interruptible<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> 
         match r {
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted && sys::caught().is_none() => {}
             Some(r) if sys::caught().is_none() => return r,
-            _ => {
-                let sig = sys::caught().map_or("a signal", name);
-                return Err(io::Error::other(format!("stopped by {sig}")));
-            }
+            _ => return Err(stopped()),
         }
     }
 }
@@ -129,18 +131,54 @@ pub fn open(
     interruptible(|| Ok(rustix::fs::open(path, flags, mode)?)).map(std::fs::File::from)
 }
 
-/// Standard output written straight to descriptor 1 through [`interruptible`]: a stop
-/// signal ends a write blocked on a full pipe. Unbuffered: wrap it in a `BufWriter`.
+/// Standard output written straight to descriptor 1, so that a stop signal ends a write
+/// blocked on a full pipe. Unbuffered: wrap it in a `BufWriter`.
+///
+/// Once a stop signal has been seen, writes go on while the reader takes them, up to
+/// [`STOP_GRACE`] after the first write that saw it, in pieces a pipe with room takes
+/// without blocking; then they fail. A reader that keeps up gets everything, one that
+/// reads nothing does not hold the exit.
 pub struct Stdout;
+
+/// How long output may still be written once a stop signal has been seen.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+static STOP_DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        interruptible(|| Ok(rustix::io::write(rustix::stdio::stdout(), buf)?))
+        let out = rustix::stdio::stdout();
+        if sys::caught().is_none() {
+            match interruptible(|| Ok(rustix::io::write(out, buf)?)) {
+                Err(_) if sys::caught().is_some() => {}
+                r => return r,
+            }
+        }
+        let end = *STOP_DEADLINE.get_or_init(|| std::time::Instant::now() + STOP_GRACE);
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        let ts = rustix::event::Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let mut fds = [rustix::event::PollFd::new(
+            &out,
+            rustix::event::PollFlags::OUT,
+        )];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            // PIPE_BUF bytes fit a pipe that polls writable.
+            Ok(1..) => Ok(rustix::io::write(out, &buf[..buf.len().min(4096)])?),
+            _ => Err(stopped()),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+fn stopped() -> io::Error {
+    let sig = sys::caught().map_or("a signal", name);
+    io::Error::other(format!("stopped by {sig}"))
 }
 
 /// The conventional name of a signal, for messages.

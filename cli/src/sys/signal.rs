@@ -103,6 +103,11 @@ pub fn catch(signals: &[i32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Records `sig` as caught, as the handler does: for a stop signal read from a signalfd.
+pub fn note(sig: i32) {
+    CAUGHT.store(sig, Ordering::Relaxed);
+}
+
 /// The signal the handler caught, if any (it stays caught).
 pub fn caught() -> Option<i32> {
     match CAUGHT.load(Ordering::Relaxed) {
