@@ -112,7 +112,14 @@ pub fn interruptible<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> 
             Some(_) => None,
         };
         sys::set_mask(&old);
+        // The handler took the signal from the signalfd: put it back, so that the loop
+        // that polls the signalfd stops as for any signal.
+        if let Some(sig) = sys::take_fired() {
+            sys::resend(sig);
+        }
         match r {
+            // Done is done, signal or not.
+            Some(Ok(v)) => return Ok(v),
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted && sys::caught().is_none() => {}
             Some(r) if sys::caught().is_none() => return r,
             _ => return Err(stopped()),

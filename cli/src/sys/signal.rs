@@ -78,10 +78,28 @@ pub fn set_mask(set: &SigSet) {
 
 /// The last signal the handler caught, 0 for none.
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
+/// The handler ran since [`take_fired`] last looked.
+static FIRED: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn record(sig: libc::c_int) {
-    // An atomic store is async-signal-safe.
+    // Atomic stores are async-signal-safe.
     CAUGHT.store(sig, Ordering::Relaxed);
+    FIRED.store(sig, Ordering::Relaxed);
+}
+
+/// The signal the handler caught since the last call, if any.
+pub fn take_fired() -> Option<i32> {
+    match FIRED.swap(0, Ordering::Relaxed) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// Sends `sig` to this process again: a signal the handler took (and so a signalfd did
+/// not see) becomes pending for the signalfd's reader.
+pub fn resend(sig: i32) {
+    // SAFETY: kill(2) on our own process with a signal number the handler was given.
+    unsafe { libc::kill(libc::getpid(), sig) };
 }
 
 /// Installs the recording handler for each signal in `signals`, without SA_RESTART: a
