@@ -102,7 +102,7 @@ pub fn caught() -> Option<i32> {
 /// Only after [`SignalFd::open`] (which installs the handler) does a stop signal end the
 /// call rather than the process. A signal that lands between the check and the call
 /// itself is recorded but does not interrupt it; a second one does.
-pub fn interruptible<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+pub fn interruptible<T>(mut op: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
     let set = SigSet::of(&STOP_SIGNALS)?;
     loop {
         // A signal already pending is delivered as the mask opens.
@@ -120,8 +120,8 @@ pub fn interruptible<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> 
         match r {
             // Done is done, signal or not.
             Some(Ok(v)) => return Ok(v),
-            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted && sys::caught().is_none() => {}
-            Some(r) if sys::caught().is_none() => return r,
+            Some(Err(rustix::io::Errno::INTR)) if sys::caught().is_none() => {}
+            Some(Err(e)) if sys::caught().is_none() => return Err(e.into()),
             _ => return Err(stopped()),
         }
     }
@@ -135,7 +135,7 @@ pub fn open(
     mode: rustix::fs::Mode,
 ) -> io::Result<std::fs::File> {
     let flags = flags | rustix::fs::OFlags::CLOEXEC;
-    interruptible(|| Ok(rustix::fs::open(path, flags, mode)?)).map(std::fs::File::from)
+    interruptible(|| rustix::fs::open(path, flags, mode)).map(std::fs::File::from)
 }
 
 /// Standard output written straight to descriptor 1, so that a stop signal ends a write
@@ -156,7 +156,7 @@ impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let out = rustix::stdio::stdout();
         if sys::caught().is_none() {
-            match interruptible(|| Ok(rustix::io::write(out, buf)?)) {
+            match interruptible(|| rustix::io::write(out, buf)) {
                 Err(_) if sys::caught().is_some() => {}
                 r => return r,
             }
