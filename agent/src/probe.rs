@@ -7,7 +7,6 @@
 //! exits; if no record at all arrives within [`WITHIN`], none ever will. The probe's own
 //! record is kept from the consumer: it is taskwire's, not the system's.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -36,20 +35,20 @@ impl Probe {
         }
         // The thread's id, 0 when it could not be placed. Through the stream's spawner,
         // which the board build links anyway.
-        let tid = Arc::new(AtomicU32::new(0));
-        let theirs = tid.clone();
+        static TID: AtomicU32 = AtomicU32::new(0);
+        TID.store(0, Ordering::Relaxed);
         let probe = crate::stream::spawn_thread(
             "probe",
             16 * 1024,
             Box::new(move || {
                 if rustix::thread::sched_setaffinity(None, &set).is_ok() {
                     let id = rustix::thread::gettid().as_raw_nonzero().get();
-                    theirs.store(id as u32, Ordering::Relaxed);
+                    TID.store(id as u32, Ordering::Relaxed);
                 }
             }),
         );
         probe.ok()?.join().ok()?;
-        let tid = match tid.load(Ordering::Relaxed) {
+        let tid = match TID.load(Ordering::Relaxed) {
             0 => return None,
             id => id,
         };
@@ -104,7 +103,10 @@ mod tests {
         assert!(!p.is_own(7));
         assert!(p.heard && p.wait_left().is_none());
         assert!(p.is_own(42));
-        assert!(!p.is_own(42), "a later task with the same id is not the probe");
+        assert!(
+            !p.is_own(42),
+            "a later task with the same id is not the probe"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::sys::signal::{self as sys, SigSet};
 
@@ -141,16 +142,16 @@ pub fn open(
 /// Standard output written straight to descriptor 1, so that a stop signal ends a write
 /// blocked on a full pipe. Unbuffered: wrap it in a `BufWriter`.
 ///
-/// Once a stop signal has been seen, writes go on while the reader takes them, up to
-/// [`STOP_GRACE`] after the first write that saw it, in pieces a pipe with room takes
-/// without blocking; then they fail. A reader that keeps up gets everything, one that
-/// reads nothing does not hold the exit.
+/// Once a stop signal has been seen, writes go on while the reader takes them, in pieces
+/// a pipe with room takes without blocking; one that finds no room for [`STOP_GRACE`]
+/// fails, and so does every write after it. A reader that keeps up gets everything, one
+/// that reads nothing does not hold the exit.
 pub struct Stdout;
 
-/// How long output may still be written once a stop signal has been seen.
+/// How long a write may wait for room once a stop signal has been seen.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-static STOP_DEADLINE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+static GAVE_UP: AtomicBool = AtomicBool::new(false);
 
 impl Write for Stdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -161,21 +162,23 @@ impl Write for Stdout {
                 r => return r,
             }
         }
-        let end = *STOP_DEADLINE.get_or_init(|| std::time::Instant::now() + STOP_GRACE);
-        let left = end.saturating_duration_since(std::time::Instant::now());
-        let ts = rustix::event::Timespec {
-            tv_sec: left.as_secs() as _,
-            tv_nsec: left.subsec_nanos() as _,
+        let grace = rustix::event::Timespec {
+            tv_sec: STOP_GRACE.as_secs() as _,
+            tv_nsec: 0,
         };
         let mut fds = [rustix::event::PollFd::new(
             &out,
             rustix::event::PollFlags::OUT,
         )];
-        match rustix::event::poll(&mut fds, Some(&ts)) {
-            // PIPE_BUF bytes fit a pipe that polls writable.
-            Ok(1..) => Ok(rustix::io::write(out, &buf[..buf.len().min(4096)])?),
-            _ => Err(stopped()),
+        if !GAVE_UP.load(Ordering::Relaxed) {
+            match rustix::event::poll(&mut fds, Some(&grace)) {
+                // PIPE_BUF bytes fit a pipe that polls writable.
+                Ok(1..) => return Ok(rustix::io::write(out, &buf[..buf.len().min(4096)])?),
+                // No room for a whole grace: every later write fails at once.
+                _ => GAVE_UP.store(true, Ordering::Relaxed),
+            }
         }
+        Err(stopped())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -183,9 +186,10 @@ impl Write for Stdout {
     }
 }
 
+/// The error of a call a stop signal ended; not of kind `Interrupted`, which `write_all`
+/// and `BufWriter` would retry.
 fn stopped() -> io::Error {
-    let sig = sys::caught().map_or("a signal", name);
-    io::Error::other(format!("stopped by {sig}"))
+    io::Error::other("stopped by a signal")
 }
 
 /// The conventional name of a signal, for messages.

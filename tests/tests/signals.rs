@@ -208,12 +208,12 @@ fn stream_opening_a_fifo_without_reader_stops() {
     require_kernel!();
     let (code, err) = fifo_open(&["stream", "--to", "{}"], "stream.fifo");
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("stopped by SIGTERM"), "stream said: {err}");
+    assert!(err.contains("stopped by a signal"), "stream said: {err}");
 }
 
 #[test]
 fn decode_opening_a_fifo_without_writer_stops() {
     let (code, err) = fifo_open(&["decode", "--from", "{}"], "decode.fifo");
     assert_ne!(code, 0, "{err}");
-    assert!(err.contains("stopped by SIGTERM"), "decode said: {err}");
+    assert!(err.contains("stopped by a signal"), "decode said: {err}");
 }
