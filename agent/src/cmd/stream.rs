@@ -320,7 +320,11 @@ impl Connector for Reopen {
     }
 
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
-        sink.wait_writable(until)
+        sink.wait_writable(until) && crate::stream::backlog::below_by(sink.as_fd(), until)
+    }
+
+    fn settle(&self, sink: &FdSink, stopping: &dyn Fn() -> bool) {
+        crate::stream::backlog::settle(sink.as_fd(), stopping);
     }
 }
 

@@ -65,6 +65,12 @@ impl embedded_io::Error for SinkError {
 #[derive(Debug)]
 pub struct FdSink(OwnedFd);
 
+impl AsFd for FdSink {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 impl From<OwnedFd> for FdSink {
     fn from(fd: OwnedFd) -> FdSink {
         FdSink(fd)
