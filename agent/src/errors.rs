@@ -80,6 +80,9 @@ pub enum ClientError {
         /// What was being done.
         op: Op,
     },
+    /// Registered, but no exit record arrives, not even of a thread of ours that exited
+    /// on a registered CPU (`crate::probe`).
+    Deaf,
 }
 
 impl fmt::Display for ClientError {
@@ -94,6 +97,12 @@ impl fmt::Display for ClientError {
                 "{op}: a {len}-byte message did not fit the receive buffer and was dropped"
             ),
             ClientError::Timeout { op } => write!(f, "{op}: no answer from the kernel"),
+            ClientError::Deaf => f.write_str(
+                "registered, but no exit record arrives, not even of a thread of taskwire \
+                 that exited: the kernel sends them to the initial network namespace only. \
+                 Run taskwire in the host's network namespace (not under unshare -n, ip \
+                 netns exec, or a container with a network of its own)",
+            ),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod getdelays_layout;
 pub mod listener;
 pub mod live;
 pub mod printer;
+pub mod probe;
 pub mod procfs;
 pub mod report;
 pub mod socket;

@@ -14,6 +14,7 @@ use taskwire_core::taskstats::{Aggregate, Kind, Reply};
 
 use crate::client::{Client, RECV_LEN, RawEvent, Unsolicited};
 use crate::errors::{ClientError, Op};
+use crate::probe::Probe;
 use crate::socket;
 
 /// Datagrams read between two looks at the wake-up descriptor: bounds how long a stop
@@ -94,10 +95,17 @@ struct Run<'c> {
     family: u16,
     summary: Summary,
     flow: Flow,
+    probe: Option<Probe>,
 }
 
 impl Run<'_> {
     fn send(&mut self, event: Event<'_>) {
+        if let Some(p) = self.probe.as_mut() {
+            match event {
+                Event::Exit((Kind::Pid, ref agg)) if p.is_own(agg.id) => return,
+                _ => p.heard = true,
+            }
+        }
         match event {
             // Counted by message, in `exit`.
             Event::Exit(_) => {}
@@ -169,6 +177,7 @@ pub fn listen(
         family,
         summary: Summary::default(),
         flow: Flow::Continue,
+        probe: Probe::start(cpus),
     };
     run.flow = run.consumer.registered(cpus);
     // Losses and dropped messages first, then the records: the order consumers have
@@ -215,9 +224,13 @@ fn receive(
         if emptied && !coalesce.is_zero() && socket::pause(wake, coalesce).map_err(os)? {
             return Ok(Stopped::Woken);
         }
-        let ready = sock.wait(wake, None).map_err(os)?;
+        let probing = run.probe.as_ref().and_then(Probe::wait_left);
+        let ready = sock.wait(wake, probing).map_err(os)?;
         if ready.wake {
             return Ok(Stopped::Woken);
+        }
+        if !ready.socket && run.probe.as_ref().is_some_and(Probe::deaf) {
+            return Err(ClientError::Deaf);
         }
         emptied = false;
         for _ in 0..DRAIN_BATCH / socket::BATCH {
@@ -303,6 +316,7 @@ mod tests {
             family: FAMILY,
             summary: Summary::default(),
             flow: Flow::Continue,
+            probe: None,
         };
         run.datagram(datagram);
         run.summary

@@ -288,13 +288,19 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         decoder = decoder.with_view(View::new(v.sort, v.board.clone(), batch));
     }
     let mut screen = term.map(|t| Screen::new(t, opts.view.as_ref().and_then(|v| v.board.clone())));
-    let mut out = std::io::stdout().lock();
+    // A stop signal ends a write blocked on a pipe nobody reads.
+    let mut out = signals::Stdout;
     let wake: &dyn Wake = &sigfd;
     let front = screen.as_mut().map(|s| s as &mut dyn Front);
     let stop = decode::pump(opened, &mut decoder, Some(wake), &mut out, reopen, front);
     // The terminal is restored before anything more is said.
     drop(screen);
-    let stop = stop?;
+    let stop = match stop? {
+        Stop::Output(_) if signals::caught().is_some() => {
+            Stop::Signal(signals::caught().unwrap_or(0))
+        }
+        stop => stop,
+    };
     let why = match &stop {
         Stop::End => "end of input".to_owned(),
         Stop::Signal(sig) => signals::name(*sig).to_owned(),

@@ -210,7 +210,9 @@ fn shown(path: &Path) -> String {
 /// less helpful EISDIR).
 pub fn open_file(path: &Path) -> Result<File, Failure> {
     let p = shown(path);
-    let f = File::open(path).map_err(|e| {
+    // A FIFO with no writer blocks the open: a stop signal ends it.
+    let (flags, mode) = (rustix::fs::OFlags::RDONLY, rustix::fs::Mode::empty());
+    let f = taskwire_cli::signals::open(path, flags, mode).map_err(|e| {
         Failure::Runtime(match e.kind() {
             ErrorKind::NotFound => format!("file:{p}: no such file"),
             ErrorKind::PermissionDenied => format!("file:{p}: permission denied"),

@@ -231,7 +231,7 @@ fn agent_summary(lines: &[String]) -> (Summary, String) {
         received,
         written: n(" written"),
         cut: n(" in a write cut short"),
-        queued: n(" left queued"),
+        queued: n(" left unsent"),
         queue_overflow: n(" to queue overflow"),
         sink_outage: n(" to sink outages"),
         enobufs: n(" ENOBUFS events"),

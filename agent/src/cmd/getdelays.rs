@@ -276,7 +276,8 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
             })?),
             None => None,
         };
-    let mut stdout = BufWriter::new(std::io::stdout());
+    // A stop signal ends a write blocked on a pipe nobody reads (once -m installed it).
+    let mut stdout = BufWriter::new(signals::Stdout);
     let echo: String = o.echo.iter().map(|l| format!("{l}\n")).collect();
     let _ = stdout.write_all(echo.as_bytes());
 
@@ -337,9 +338,11 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
         }
         let _ = writeln!(stdout, "Sent deregister mask, retval 0");
     }
-    stdout
-        .flush()
-        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))?;
+    match stdout.flush() {
+        // Stopped by a signal while stdout was blocked: what was not written is dropped.
+        Err(_) if signals::caught().is_some() => {}
+        r => r.map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))?,
+    }
     if let Some(l) = logfile {
         l.finish().map_err(Failure::Runtime)?;
     }

@@ -1,7 +1,7 @@
 //! `taskwire listen`: exit records as they happen, one line or JSON object each.
 
 use std::ffi::OsString;
-use std::io::{BufWriter, ErrorKind, Stdout, Write};
+use std::io::{BufWriter, ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -247,7 +247,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             op: Op::RecvBuffer,
             errno,
         })?;
-    let out: BufWriter<Stdout> = BufWriter::with_capacity(16 * 1024, std::io::stdout());
+    // A stop signal ends a write blocked on a pipe nobody reads, so that listen still
+    // deregisters.
+    let out = BufWriter::with_capacity(16 * 1024, signals::Stdout);
     let mut lines = Lines::new(out, opts.format, opts.count);
     lines.rcvbuf = Some(rcvbuf);
     // Said once registered, so that a refused registration prints its error alone.
@@ -256,6 +258,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let (stopped, summary) = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut lines)?;
     let why = match stopped {
         Stopped::Woken => sigfd.take().map_or("a signal", signals::name).to_owned(),
+        Stopped::Consumer if signals::caught().is_some() => signals::caught()
+            .map_or("a signal", signals::name)
+            .to_owned(),
         Stopped::Consumer if lines.out.failed() => "an output error".to_owned(),
         Stopped::Consumer => format!("--count {}", opts.count.unwrap_or_default()),
     };
@@ -278,6 +283,8 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let flushed = lines.into_inner().into_inner().map_err(|e| e.into_error());
     match write_error.or(flushed.err()) {
         None => Ok(0),
+        // Stopped by a signal while stdout was blocked: what was not written is dropped.
+        Some(_) if signals::caught().is_some() => Ok(0),
         // `taskwire listen | head` ends the reader first: not taskwire's failure.
         Some(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
         Some(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),

@@ -108,6 +108,9 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         }
         let value = args.value(&name, v.clone());
         match name.as_str() {
+            "to" if to.is_some() => {
+                return Err(args.usage("--to given twice: a stream has one sink"));
+            }
             "to" => to = Some(Sink::parse(&value?).map_err(|e| args.usage(e))?),
             "cpus" => cpus = CpuArg::parse(&value?).map_err(|e| args.usage(e))?,
             "rcvbuf" => rcvbuf = Some(parse_bytes(&value?, "--rcvbuf").map_err(|e| args.usage(e))?),
@@ -200,7 +203,14 @@ struct Feeder {
     queued: bool,
     truncated: u64,
     undecodable: u64,
+    /// Opens the sink and starts the writer, once registered.
+    start_writer: Option<StartWriter>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    /// Why the sink could not be opened or the writer started.
+    failure: Option<Failure>,
 }
+
+type StartWriter = Box<dyn FnOnce() -> Result<std::thread::JoinHandle<()>, Failure>>;
 
 impl Feeder {
     fn push(&mut self, kind: Kind, agg: &Aggregate<'_>) {
@@ -242,6 +252,15 @@ impl Feeder {
 impl Consumer for Feeder {
     fn registered(&mut self, cpus: &CpuSet) -> Flow {
         eprintln!("taskwire stream: registered for exit records on CPUs {cpus}");
+        if let Some(start) = self.start_writer.take() {
+            match start() {
+                Ok(w) => self.writer = Some(w),
+                Err(f) => {
+                    self.failure = Some(f);
+                    return Flow::Stop;
+                }
+            }
+        }
         self.flow()
     }
 
@@ -301,7 +320,11 @@ impl Connector for Reopen {
     }
 
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
-        sink.wait_writable(until)
+        sink.wait_writable(until) && crate::stream::backlog::below_by(sink.as_fd(), until)
+    }
+
+    fn settle(&self, sink: &FdSink, stopping: &dyn Fn() -> bool) {
+        crate::stream::backlog::settle(sink.as_fd(), stopping);
     }
 }
 
@@ -363,7 +386,6 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         None => None,
     };
-    let first = open_first(&opts.to)?;
 
     let records = opts.queue.unwrap_or(default_queue(opts.profile));
     let bytes = records.saturating_mul(bytes_per_record(opts.profile));
@@ -402,30 +424,36 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let writer_link = link.clone();
     let mut connector = Reopen(opts.to.clone());
     let framer = Framer::new(facts.header());
-    // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is plenty
-    // and keeps the agent's memory small.
-    let writer = crate::stream::spawn_thread(
-        "sink",
-        64 * 1024,
-        Box::new(move || {
-            writer::run(
-                &writer_link,
-                &mut connector,
-                first,
-                framer,
-                settings,
-                started,
-                &|| {
-                    // Wake the reader through its signalfd: the signal is blocked everywhere.
-                    let _ = rustix::process::kill_process(
-                        rustix::process::getpid(),
-                        rustix::process::Signal::TERM,
-                    );
-                },
-            )
-        }),
-    )
-    .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))?;
+    // The sink is opened (a file created) only once the kernel has accepted the
+    // registration: a refused run leaves nothing behind.
+    let start_writer = Box::new(move || {
+        let first = open_first(&connector.0)?;
+        // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is
+        // plenty and keeps the agent's memory small.
+        crate::stream::spawn_thread(
+            "sink",
+            64 * 1024,
+            Box::new(move || {
+                writer::run(
+                    &writer_link,
+                    &mut connector,
+                    first,
+                    framer,
+                    settings,
+                    started,
+                    &|| {
+                        // Wake the reader through its signalfd: the signal is blocked
+                        // everywhere.
+                        let _ = rustix::process::kill_process(
+                            rustix::process::getpid(),
+                            rustix::process::Signal::TERM,
+                        );
+                    },
+                )
+            }),
+        )
+        .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))
+    });
     #[cfg(feature = "sample")]
     let sampler = match sampler {
         Some(s) => Some(
@@ -442,6 +470,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         queued: false,
         truncated: 0,
         undecodable: 0,
+        start_writer: Some(start_writer),
+        writer: None,
+        failure: None,
     };
     let result = listener::listen(&mut client, &set, Some(sigfd.as_fd()), &mut feeder);
     // No sample after the close: what is queued then is what the grace flushes.
@@ -450,12 +481,16 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         s.stop();
     }
     link.close(FLUSH_GRACE);
+    if let Some(failure) = feeder.failure.take() {
+        return Err(failure);
+    }
     // A writer blocked in write(2) on a sink that takes nothing is not waited for past
     // the grace and its last write: the process exits around it.
     let until = Instant::now() + FLUSH_GRACE + writer::LAST_WRITE + Duration::from_millis(50);
-    let flushed = link.wait_done(until);
-    if flushed {
-        let _ = writer.join();
+    if let Some(writer) = feeder.writer.take() {
+        if link.wait_done(until) {
+            let _ = writer.join();
+        }
     }
     let (stopped, summary) = result?;
     let st = link.lock();
@@ -479,6 +514,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     };
     let last = q.next_seq().saturating_sub(1);
     let received = match intervals {
+        0 if q.next_seq() == 0 => "no records".to_owned(),
         0 => format!("{} records (seq 0 to {last})", q.next_seq()),
         _ => format!(
             "{} numbered frames (seq 0 to {last}: {} exit records, {intervals} intervals, \
@@ -489,7 +525,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     };
     eprintln!(
         "taskwire stream: received {received}: {} written, {} in a write cut \
-         short, {} left queued; lost {} to queue overflow and {} to sink outages, {} of them \
+         short, {} left unsent and unreported; lost {} to queue overflow and {} to sink outages, {} of them \
          cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
          deregistered",
         st.records_written(),
@@ -537,7 +573,8 @@ pub fn help() -> String {
          are numbered, queued and lost like records; a 20-task sample every 2 s is about\n\
          5.4% of a 115200-baud line. Not in the stream-only board build.\n\n\
          SIGINT/SIGTERM: deregister, flush for up to a second, report what is left as\n\
-         lost, print a summary, exit 0. More: README.md, \"Streaming from a board to a\n\
+         lost in a last write (when the sink is down, only the summary counts it), print\n\
+         a summary, exit 0. More: README.md, \"Streaming from a board to a\n\
          host\".\n\n\
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
@@ -578,6 +615,16 @@ mod tests {
             Parsed::Run(o) => Some(o),
             Parsed::Help => None,
         })
+    }
+
+    #[test]
+    fn one_sink_only() {
+        let e = p(&["--to", "-", "--to", "file:/tmp/x"])
+            .err()
+            .map(|f| f.to_string());
+        let msg = e.unwrap_or_default();
+        assert!(msg.contains("--to given twice"), "{msg}");
+        assert!(p(&["--to", "-", "--to", "-"]).is_err());
     }
 
     #[test]

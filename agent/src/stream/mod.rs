@@ -13,6 +13,7 @@
 //! exactly as records are. [`spec`] parses sink specs (a UART is set up by `taskwire_cli::serial`,
 //! which `decode` shares). [`logfile`] is getdelays' `-w FILE`.
 
+pub mod backlog;
 pub mod batch;
 pub mod framer;
 pub mod header;

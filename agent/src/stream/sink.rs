@@ -7,7 +7,6 @@ use std::fmt;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -65,6 +64,12 @@ impl embedded_io::Error for SinkError {
 /// A writable descriptor: a UART, socket, file or stdout.
 #[derive(Debug)]
 pub struct FdSink(OwnedFd);
+
+impl AsFd for FdSink {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
 
 impl From<OwnedFd> for FdSink {
     fn from(fd: OwnedFd) -> FdSink {
@@ -208,13 +213,14 @@ pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
         Sink::Unix(path) => UnixStream::connect(path)
             .map_err(|e| open_error(&format!("connecting to {}", path.display()), &e))?
             .into(),
-        Sink::File(path) => std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(path)
-            .map_err(|e| open_error(&format!("opening {}", path.display()), &e))?
-            .into(),
+        // A FIFO with no reader blocks the open: a stop signal ends it.
+        Sink::File(path) => {
+            use rustix::fs::{Mode, OFlags};
+            let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE;
+            taskwire_cli::signals::open(path, flags, Mode::from_raw_mode(0o644))
+                .map_err(|e| open_error(&format!("opening {}", path.display()), &e))?
+                .into()
+        }
         Sink::Stdout => std::io::stdout()
             .as_fd()
             .try_clone_to_owned()

@@ -35,6 +35,19 @@ pub enum Sink {
 
 const FORMS: &str = "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, unix:PATH, file:PATH or -";
 
+/// The longest path a Unix socket address holds (`sun_path` less its NUL): a longer one
+/// could never connect, so it is refused at start instead of retried for ever.
+const UNIX_PATH_MAX: usize = 107;
+
+fn unix_path(p: std::path::PathBuf) -> Result<std::path::PathBuf, String> {
+    match p.as_os_str().len() {
+        n if n > UNIX_PATH_MAX => Err(format!(
+            "a Unix socket path is at most {UNIX_PATH_MAX} bytes, this one {n}"
+        )),
+        _ => Ok(p),
+    }
+}
+
 impl Sink {
     /// Parses a sink spec. The error is one line.
     pub fn parse(spec: &str) -> Result<Sink, String> {
@@ -48,7 +61,10 @@ impl Sink {
             "tcp" => endpoint::host_port(rest, false)
                 .map(|(host, port)| Sink::Tcp { host, port })
                 .map_err(bad),
-            "unix" => endpoint::path(rest).map(Sink::Unix).map_err(bad),
+            "unix" => endpoint::path(rest)
+                .and_then(unix_path)
+                .map(Sink::Unix)
+                .map_err(bad),
             "file" => endpoint::path(rest).map(Sink::File).map_err(bad),
             "tcp-listen" | "unix-listen" => Err(format!(
                 "sink '{spec}': a sink connects to its collector and cannot listen; use {FORMS}"
@@ -155,6 +171,14 @@ mod tests {
                 port: 65535
             }
         );
+    }
+
+    #[test]
+    fn unix_path_must_fit_a_socket_address() {
+        let fits = format!("unix:/{}", "a".repeat(106));
+        assert!(Sink::parse(&fits).is_ok());
+        let long = format!("unix:/{}", "a".repeat(107));
+        assert!(sink_err(&long).contains("at most 107 bytes, this one 108"));
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub trait Connector {
     fn writable(&self, _sink: &Self::Sink, _until: Instant) -> bool {
         true
     }
+    /// Waits until the kernel holds little of what was written to `sink`, or `stopping`
+    /// says the agent stops ([`super::backlog`]). Asked before each batch otherwise.
+    fn settle(&self, _sink: &Self::Sink, _stopping: &dyn Fn() -> bool) {}
 }
 
 /// How [`write_batch`] ended.
@@ -347,6 +350,11 @@ impl<'a, C: Connector> Writer<'a, C> {
             return true;
         };
         let finishing = self.finishing;
+        let link = self.link;
+        if link.lock().closing().is_none() {
+            self.connector
+                .settle(w, &|| link.lock().closing().is_some());
+        }
         let deadline = self
             .link
             .lock()

@@ -73,6 +73,19 @@ pub fn recv_many<const N: usize>(
     Ok(n)
 }
 
+/// Bytes written to `fd` that the kernel still holds: TIOCOUTQ on a tty, which is
+/// SIOCOUTQ (unsent and unacknowledged) on a socket. None where it has no answer.
+pub fn output_queue(fd: std::os::fd::BorrowedFd<'_>) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ writes one int to the pointer it is given; `fd` is open.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    match rc {
+        0 => usize::try_from(n).ok(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

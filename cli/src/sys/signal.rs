@@ -1,7 +1,9 @@
-//! Signal sets, the calling thread's mask, and signalfd.
+//! Signal sets, the calling thread's mask, signalfd, and the one handler: it records a
+//! stop signal so that a system call it interrupted can tell why.
 
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 // Signal numbers as libc has them for the target, so that no other module spells a number.
 pub use libc::{
@@ -53,6 +55,83 @@ pub fn block(set: &SigSet) -> io::Result<SigSet> {
     }
     // SAFETY: initialized by the successful call above.
     Ok(SigSet(unsafe { old.assume_init() }))
+}
+
+/// Removes `set` from the calling thread's blocked signals; returns the mask from before.
+pub fn unblock(set: &SigSet) -> io::Result<SigSet> {
+    let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: as in `block`.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set.0, old.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    // SAFETY: initialized by the successful call above.
+    Ok(SigSet(unsafe { old.assume_init() }))
+}
+
+/// Makes `set` the calling thread's mask (a mask `block` or `unblock` returned).
+pub fn set_mask(set: &SigSet) {
+    // SAFETY: `set` is initialized; a null old-mask pointer is allowed. It cannot fail for
+    // SIG_SETMASK with a valid set.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &set.0, std::ptr::null_mut()) };
+}
+
+/// The last signal the handler caught, 0 for none.
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+/// The handler ran since [`take_fired`] last looked.
+static FIRED: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn record(sig: libc::c_int) {
+    // Atomic stores are async-signal-safe.
+    CAUGHT.store(sig, Ordering::Relaxed);
+    FIRED.store(sig, Ordering::Relaxed);
+}
+
+/// The signal the handler caught since the last call, if any.
+pub fn take_fired() -> Option<i32> {
+    match FIRED.swap(0, Ordering::Relaxed) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// Sends `sig` to this process again: a signal the handler took (and so a signalfd did
+/// not see) becomes pending for the signalfd's reader.
+pub fn resend(sig: i32) {
+    // SAFETY: kill(2) on our own process with a signal number the handler was given.
+    unsafe { libc::kill(libc::getpid(), sig) };
+}
+
+/// Installs the recording handler for each signal in `signals`, without SA_RESTART: a
+/// blocking call that one interrupts returns EINTR instead of resuming. The handler only
+/// runs while a thread has the signal unblocked (see `crate::signals::interruptible`).
+pub fn catch(signals: &[i32]) -> io::Result<()> {
+    for &sig in signals {
+        // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the handler is an
+        // extern "C" fn that only stores to an atomic.
+        let rc = unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = record as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigaction(sig, &act, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Records `sig` as caught, as the handler does: for a stop signal read from a signalfd.
+pub fn note(sig: i32) {
+    CAUGHT.store(sig, Ordering::Relaxed);
+}
+
+/// The signal the handler caught, if any (it stays caught).
+pub fn caught() -> Option<i32> {
+    match CAUGHT.load(Ordering::Relaxed) {
+        0 => None,
+        sig => Some(sig),
+    }
 }
 
 /// A new non-blocking, close-on-exec signalfd for `set`.

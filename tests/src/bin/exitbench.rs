@@ -997,7 +997,7 @@ mod tests {
         assert_eq!(parse_summary(&listen), Some((2069, 7, 0)));
         let stream = vec![
             "taskwire stream: received 1200 records: 1100 written, 0 in a write cut short, \
-             0 left queued; lost 100 to queue overflow and 0 to sink outages; 3 ENOBUFS \
+             0 left unsent and unreported; lost 100 to queue overflow and 0 to sink outages; 3 ENOBUFS \
              events; 0 reconnects; stopped by SIGTERM, deregistered"
                 .to_owned(),
         ];
