@@ -11,6 +11,7 @@
 //! about 3 KiB), so no input, however long or broken, makes it grow; the view keeps two
 //! intervals per board, at most [`view::assembly::MAX_ROWS`] rows each.
 
+pub mod ack;
 pub mod boards;
 pub mod command;
 pub mod rejected;
@@ -43,6 +44,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const OUT_HIGH_WATER: usize = 64 * 1024;
 /// How long a stopping decoder keeps reading what its connections still send.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How long a board refused for capacity is asked to wait before it tries again.
+const CAPACITY_RETRY_MS: u32 = 2000;
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
@@ -92,6 +95,9 @@ struct Conn {
     /// `None` while a reopenable stream is gone.
     input: Option<Input>,
     session: Session,
+    /// The acknowledgements of an accepted connection (core/WIRE.md section 7); None for
+    /// a stream the decoder opened itself.
+    acker: Option<ack::Acker>,
 }
 
 /// Runs until the input ends, a stop signal arrives or the output fails.
@@ -114,6 +120,7 @@ pub fn pump(
             vec![Conn {
                 input: Some(input),
                 session: Session::new(peer),
+                acker: None,
             }],
         ),
         Opened::Listener(l) => (Some(l), Vec::new()),
@@ -165,7 +172,11 @@ pub fn pump(
             let c = &mut conns[i];
             let ended = match &mut c.input {
                 Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
-                    read_once(input, &mut c.session, decoder, &mut buf)
+                    let ended = read_once(input, &mut c.session, decoder, &mut buf);
+                    if let (false, Some(a)) = (ended, &mut c.acker) {
+                        a.after_read(input, &c.session.seen);
+                    }
+                    ended
                 }
                 Some(_) => false,
                 None => {
@@ -327,7 +338,13 @@ fn accept_all(
                             decoder.tally.refused_connections
                         );
                     }
-                    drop(input);
+                    // Told why before the close: the agent waits, and sent nothing but
+                    // its header (core/WIRE.md section 7).
+                    ack::refuse(
+                        &input,
+                        taskwire_core::wire::RefuseReason::Capacity,
+                        CAPACITY_RETRY_MS,
+                    );
                     continue;
                 }
                 eprintln!("taskwire decode: {peer} connected");
@@ -335,6 +352,7 @@ fn accept_all(
                 conns.push(Conn {
                     input: Some(input),
                     session: Session::new(peer),
+                    acker: Some(ack::Acker::default()),
                 });
             }
             Err(e) => {
@@ -479,9 +497,16 @@ mod tests {
             drop(socks);
             std::thread::sleep(Duration::from_millis(300));
             stop_tx.write_all(&[15]).unwrap();
-            // The decoder's FIN tells the agent to close; it does.
-            let mut b = [0u8; 1];
-            assert_eq!((&last).read(&mut b).unwrap(), 0);
+            // The decoder acknowledged the 30 records, then its FIN tells the agent to
+            // close; it does.
+            let mut got = Vec::new();
+            (&last).read_to_end(&mut got).unwrap();
+            let mut r = taskwire_core::wire::AnswerReader::new();
+            let acks: Vec<_> = got.iter().filter_map(|&b| r.push(b)).collect();
+            assert_eq!(
+                acks.last(),
+                Some(&Ok(taskwire_core::wire::Answer::Ack { next_seq: 30 }))
+            );
         });
         let mut d = Decoder::new(Format::Json);
         let mut out = Vec::new();
@@ -527,13 +552,23 @@ mod tests {
             let socks: Vec<TcpStream> = (0..MAX_CONNECTIONS + 3)
                 .map(|_| TcpStream::connect(&addr).unwrap())
                 .collect();
-            // The refused ones are closed by the decoder: they read EOF; the others would
-            // block.
+            // The refused ones are told why and closed by the decoder: they read a
+            // refusal, then EOF; the others would block.
             std::thread::sleep(Duration::from_millis(300));
             let mut closed = 0;
             for s in &socks {
                 s.set_nonblocking(true).unwrap();
-                if matches!((&*s).read(&mut [0u8; 1]), Ok(0)) {
+                let mut got = Vec::new();
+                if (&*s).read_to_end(&mut got).is_ok() {
+                    let mut r = taskwire_core::wire::AnswerReader::new();
+                    let answers: Vec<_> = got.iter().filter_map(|&b| r.push(b)).collect();
+                    assert_eq!(
+                        answers,
+                        [Ok(taskwire_core::wire::Answer::Refuse {
+                            reason: taskwire_core::wire::RefuseReason::Capacity,
+                            retry_ms: CAPACITY_RETRY_MS
+                        })]
+                    );
                     closed += 1;
                 }
             }

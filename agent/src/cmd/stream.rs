@@ -13,6 +13,7 @@ use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
+use crate::stream::ack::Back;
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
 use crate::stream::link::Link;
@@ -302,6 +303,14 @@ impl Connector for Reopen {
 
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
         sink.wait_writable(until)
+    }
+
+    fn two_way(&self) -> bool {
+        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_))
+    }
+
+    fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
+        crate::stream::ack::read_socket(sink, buf, until)
     }
 }
 

@@ -121,6 +121,12 @@ impl FdSink {
     }
 }
 
+impl AsFd for FdSink {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 impl embedded_io::ErrorType for FdSink {
     type Error = SinkError;
 }

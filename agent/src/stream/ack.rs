@@ -1,0 +1,363 @@
+//! Acknowledged delivery on a two-way link (a TCP or Unix socket; core/WIRE.md section 7).
+//!
+//! After the header of each connection the writer waits for the collector's first answer
+//! ([`FIRST_ANSWER_WAIT`]) before it sends anything else: an `Ack` proves the connection
+//! (the reconnect backoff starts over), a `Refuse` or a close before any answer does not
+//! (the backoff keeps growing, and nothing but the header went into a connection that
+//! was going to be dropped). A peer that stays silent is one that sends nothing back (an
+//! older collector, `nc`): the stream then goes on as on a one-way link.
+//!
+//! While the collector acknowledges, every frame written that carries numbers (records,
+//! intervals, samples, losses) is kept, bytes and all, until an `Ack` covers its numbers;
+//! after a reconnect the kept frames are written again first, with their own numbers, and
+//! the collector drops those it had already seen. When [`WINDOW`] bytes wait for an
+//! acknowledgement the writer takes nothing more from the queue: records then wait in it,
+//! and what no longer fits there is lost and reported as such, never dropped silently.
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::net::RecvFlags;
+use taskwire_core::wire::{Answer, AnswerReader, LossReason, RefuseReason};
+
+use super::batch::Batch;
+use super::queue::Item;
+
+/// How long the writer waits for the collector's answer to a header before it takes the
+/// peer for one that answers nothing.
+pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
+/// Bytes of written frames kept until acknowledged: past them the writer waits.
+pub const WINDOW: usize = 32 * 1024;
+/// A full window with no acknowledgement for this long: the connection counts as dead.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What a read of the socket found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Back {
+    /// Nothing to read.
+    Nothing,
+    /// This many bytes.
+    Bytes(usize),
+    /// The peer closed or reset the connection.
+    Closed,
+}
+
+/// Reads what the peer of socket `fd` sent, waiting until `until` at most (None: not at
+/// all).
+pub fn read_socket(fd: &impl AsFd, buf: &mut [u8], until: Option<Instant>) -> Back {
+    let left = until.map_or(Duration::ZERO, |u| {
+        u.saturating_duration_since(Instant::now())
+    });
+    let ts = Timespec {
+        tv_sec: left.as_secs() as _,
+        tv_nsec: left.subsec_nanos() as _,
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::IN | PollFlags::RDHUP)];
+    match poll(&mut fds, Some(&ts)) {
+        Ok(n) if n > 0 => {}
+        _ => return Back::Nothing,
+    }
+    match rustix::net::recv(fd, buf, RecvFlags::DONTWAIT) {
+        Ok((_, 0)) => Back::Closed,
+        Ok((n, _)) => Back::Bytes(n),
+        Err(Errno::AGAIN | Errno::INTR) => Back::Nothing,
+        Err(_) => Back::Closed,
+    }
+}
+
+/// What the collector said, as far as the writer must act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// Nothing that ends the connection.
+    Nothing,
+    /// The peer closed the connection.
+    Closed,
+    /// The collector refused the connection.
+    Refused(RefuseReason, u32),
+}
+
+/// The writer's side of acknowledged delivery, for one sink across its connections.
+#[derive(Debug)]
+pub struct Acks {
+    reader: AnswerReader,
+    /// Frames written and not acknowledged, back to back.
+    kept: Vec<u8>,
+    /// Per kept frame: where it ends in `kept`, and the `Ack.next_seq` that releases it.
+    frames: VecDeque<(usize, u64)>,
+    /// This connection's collector acknowledges.
+    acked: bool,
+    /// When the last acknowledgement came (or the connection started).
+    last_ack: Instant,
+}
+
+impl Default for Acks {
+    fn default() -> Self {
+        Acks::new()
+    }
+}
+
+impl Acks {
+    /// Nothing kept yet.
+    pub fn new() -> Acks {
+        Acks {
+            reader: AnswerReader::new(),
+            kept: Vec::new(),
+            frames: VecDeque::new(),
+            acked: false,
+            last_ack: Instant::now(),
+        }
+    }
+
+    /// A new connection: its collector has not answered yet.
+    pub fn connected(&mut self) {
+        self.reader = AnswerReader::new();
+        self.acked = false;
+        self.last_ack = Instant::now();
+    }
+
+    /// Whether this connection's collector acknowledges.
+    pub fn acked(&self) -> bool {
+        self.acked
+    }
+
+    /// The frames to write again first on a new connection.
+    pub fn kept(&self) -> &[u8] {
+        &self.kept
+    }
+
+    /// The peer answers nothing: what was kept went out again and is not kept any more.
+    pub fn forget(&mut self) {
+        self.kept.clear();
+        self.frames.clear();
+    }
+
+    /// Whether the window is full: the writer must wait for acknowledgements.
+    pub fn is_full(&self) -> bool {
+        self.acked && self.kept.len() >= WINDOW
+    }
+
+    /// Whether a full window has waited too long for an acknowledgement.
+    pub fn stalled(&self) -> bool {
+        self.last_ack.elapsed() >= ACK_TIMEOUT
+    }
+
+    /// Takes answer bytes.
+    pub fn take_in(&mut self, bytes: &[u8]) -> Heard {
+        for &b in bytes {
+            match self.reader.push(b) {
+                Some(Ok(Answer::Ack { next_seq })) => {
+                    self.acked = true;
+                    self.last_ack = Instant::now();
+                    self.release(next_seq);
+                }
+                Some(Ok(Answer::Refuse { reason, retry_ms })) => {
+                    return Heard::Refused(reason, retry_ms);
+                }
+                // Damage or an answer of a newer collector: ignored, like a stream's.
+                Some(Err(_)) | None => {}
+            }
+        }
+        Heard::Nothing
+    }
+
+    /// Reads (through `read`, a [`read_socket`]) and takes in what the peer sent,
+    /// waiting no later than `until` for the first bytes; with `until`, returns at the
+    /// first acknowledgement or at `until`.
+    pub fn poll(
+        &mut self,
+        mut read: impl FnMut(&mut [u8], Option<Instant>) -> Back,
+        until: Option<Instant>,
+    ) -> Heard {
+        let mut buf = [0u8; 256];
+        let was = self.acked;
+        // Bounded: a peer that keeps sending cannot hold the writer here.
+        for _ in 0..64 {
+            match read(&mut buf, until) {
+                Back::Nothing => return Heard::Nothing,
+                Back::Closed => return Heard::Closed,
+                Back::Bytes(n) => match self.take_in(&buf[..n]) {
+                    Heard::Nothing if until.is_some() && self.acked != was => {
+                        return Heard::Nothing;
+                    }
+                    Heard::Nothing => {}
+                    other => return other,
+                },
+            }
+        }
+        Heard::Nothing
+    }
+
+    /// Keeps the frames of `batch` among its first `written` bytes that carry numbers,
+    /// while the collector acknowledges.
+    pub fn keep(&mut self, batch: &Batch, written: usize) {
+        if !self.acked {
+            return;
+        }
+        let mut start = 0;
+        for &(end, item) in batch.frames() {
+            if end > written {
+                break;
+            }
+            let release = match item {
+                Some(Item::Numbered { seq, .. }) => Some(seq.saturating_add(1)),
+                // ENOBUFS events sit after the number before `next_seq`: kept until a
+                // later number is acknowledged (a resent one is known as such).
+                Some(Item::Loss {
+                    reason: LossReason::KernelEnobufs,
+                    next_seq,
+                    ..
+                }) => Some(next_seq.saturating_add(1)),
+                Some(Item::Loss { next_seq, .. }) => Some(next_seq),
+                None => None,
+            };
+            if let (Some(release), Some(bytes)) = (release, batch.bytes().get(start..end)) {
+                self.kept.extend_from_slice(bytes);
+                self.frames.push_back((self.kept.len(), release));
+            }
+            start = end;
+        }
+    }
+
+    /// Forgets the kept frames an acknowledgement of `next_seq` covers: the oldest ones,
+    /// up to the first it does not.
+    fn release(&mut self, next_seq: u64) {
+        let mut cut = 0;
+        while let Some(&(end, release)) = self.frames.front() {
+            if release > next_seq {
+                break;
+            }
+            cut = end;
+            self.frames.pop_front();
+        }
+        if cut > 0 {
+            self.kept.drain(..cut);
+            self.frames.iter_mut().for_each(|(end, _)| *end -= cut);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::framer::Framer;
+    use crate::stream::framer::tests::{decode_all, payload};
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use taskwire_core::wire::{
+        Kind, MAX_ANSWER_FRAME_LEN, Message, Profile, StreamHeader, encode_answer_frame,
+    };
+
+    fn answer(a: Answer) -> Vec<u8> {
+        let mut buf = [0u8; MAX_ANSWER_FRAME_LEN];
+        let n = encode_answer_frame(&a, &mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    fn seqs(bytes: &[u8]) -> Vec<u64> {
+        decode_all(bytes)
+            .iter()
+            .filter_map(|m| match m {
+                Message::Record(r) => Some(r.seq),
+                Message::Loss(l) => Some(1000 + l.next_seq),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keeps_what_is_written_until_acknowledged() {
+        let (p, _) = payload(Kind::Pid, Profile::Delays);
+        let mut f = Framer::new(StreamHeader::new());
+        let mut b = Batch::new();
+        for seq in 0..3 {
+            b.item(&mut f, Item::Numbered { len: p.len(), seq }, &p);
+        }
+        b.heartbeat(&f, 1, 0, 0);
+        let loss = Item::Loss {
+            reason: LossReason::QueueOverflow,
+            count: 2,
+            next_seq: 5,
+        };
+        b.item(&mut f, loss, &[]);
+        b.item(
+            &mut f,
+            Item::Numbered {
+                len: p.len(),
+                seq: 5,
+            },
+            &p,
+        );
+        let mut a = Acks::new();
+        // Nothing is kept for a collector that has not acknowledged anything.
+        a.keep(&b, b.bytes().len());
+        assert!(a.kept().is_empty());
+        assert_eq!(
+            a.take_in(&answer(Answer::Ack { next_seq: 0 })),
+            Heard::Nothing
+        );
+        assert!(a.acked());
+        // The last record was not written: not kept. The heartbeat carries no numbers.
+        let written = b.bytes().len() - 1;
+        a.keep(&b, written);
+        assert_eq!(seqs(a.kept()), [0, 1, 2, 1005]);
+        a.take_in(&answer(Answer::Ack { next_seq: 2 }));
+        assert_eq!(seqs(a.kept()), [2, 1005]);
+        a.take_in(&answer(Answer::Ack { next_seq: 4 }));
+        assert_eq!(
+            seqs(a.kept()),
+            [1005],
+            "a loss goes when all its numbers are in"
+        );
+        a.take_in(&answer(Answer::Ack { next_seq: 5 }));
+        assert!(a.kept().is_empty());
+        assert_eq!(
+            a.take_in(&answer(Answer::Refuse {
+                reason: RefuseReason::Capacity,
+                retry_ms: 7
+            })),
+            Heard::Refused(RefuseReason::Capacity, 7)
+        );
+    }
+
+    #[test]
+    fn a_full_window_waits_and_damage_is_ignored() {
+        let (p, _) = payload(Kind::Pid, Profile::Full);
+        let mut f = Framer::new(StreamHeader::new());
+        let mut a = Acks::new();
+        a.take_in(&answer(Answer::Ack { next_seq: 0 }));
+        let mut seq = 0;
+        while !a.is_full() {
+            let mut b = Batch::new();
+            b.item(&mut f, Item::Numbered { len: p.len(), seq }, &p);
+            a.keep(&b, b.bytes().len());
+            seq += 1;
+        }
+        let mut bad = answer(Answer::Ack { next_seq: seq });
+        bad[1] ^= 1;
+        a.take_in(&bad);
+        assert!(a.is_full(), "a damaged ack releases nothing");
+        a.take_in(&answer(Answer::Ack { next_seq: seq }));
+        assert!(!a.is_full() && a.kept().is_empty());
+    }
+
+    #[test]
+    fn reads_answers_and_closes_from_a_socket() {
+        let (mut peer, ours) = UnixStream::pair().unwrap();
+        let mut a = Acks::new();
+        let read = |b: &mut [u8], u| read_socket(&ours, b, u);
+        assert_eq!(a.poll(read, None), Heard::Nothing);
+        peer.write_all(&answer(Answer::Ack { next_seq: 3 }))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        assert_eq!(a.poll(read, Some(until)), Heard::Nothing);
+        assert!(a.acked());
+        // Junk is not a close.
+        peer.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(a.poll(read, None), Heard::Nothing);
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(a.poll(read, Some(until)), Heard::Closed);
+    }
+}
