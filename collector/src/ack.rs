@@ -99,6 +99,18 @@ impl Acker {
     }
 }
 
+/// Before the FIN of a decoder that stops: acknowledges what `seen` holds, then says
+/// `Closing` (core/WIRE.md section 7), so that the agent does not send again what the
+/// draining decoder reads anyway.
+pub fn closing(acker: &mut Acker, input: &Input, seen: &Seen) {
+    acker.after_read(input, seen);
+    let mut buf = [0u8; MAX_ANSWER_FRAME_LEN];
+    if let Ok(n) = encode_answer_frame(&Answer::Closing, &mut buf) {
+        acker.pending.extend_from_slice(&buf[..n]);
+        acker.flush(input);
+    }
+}
+
 /// Tells the agent on `input` why it is refused, then ends the connection (FIN after the
 /// answer; whatever it had sent already is read and dropped, so that the close is not a
 /// reset that could overtake the answer).

@@ -141,6 +141,13 @@ pub fn pump(
         if let Err(e) = write_out(decoder, out) {
             return Ok(Stop::Output(e));
         }
+        // Acknowledged only once written out: a decoder killed now has not
+        // acknowledged records it never printed.
+        for c in &mut conns {
+            if let (Some(a), Some(input)) = (&mut c.acker, &c.input) {
+                a.after_read(input, &c.session.seen);
+            }
+        }
         let down = conns.iter().any(|c| c.input.is_none());
         let ready = wait(
             wake,
@@ -172,11 +179,7 @@ pub fn pump(
             let c = &mut conns[i];
             let ended = match &mut c.input {
                 Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
-                    let ended = read_once(input, &mut c.session, decoder, &mut buf);
-                    if let (false, Some(a)) = (ended, &mut c.acker) {
-                        a.after_read(input, &c.session.seen);
-                    }
-                    ended
+                    read_once(input, &mut c.session, decoder, &mut buf)
                 }
                 Some(_) => false,
                 None => {
@@ -369,8 +372,11 @@ fn accept_all(
 /// Files and stdin are not drained: the signal means stop now.
 fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
     conns.retain(|c| matches!(c.input, Some(Input::Tcp(_) | Input::Unix(_))));
-    for c in conns.iter() {
+    for c in conns.iter_mut() {
         if let Some(i) = &c.input {
+            if let Some(a) = &mut c.acker {
+                ack::closing(a, i, &c.session.seen);
+            }
             i.shutdown_write();
         }
     }
@@ -497,15 +503,18 @@ mod tests {
             drop(socks);
             std::thread::sleep(Duration::from_millis(300));
             stop_tx.write_all(&[15]).unwrap();
-            // The decoder acknowledged the 30 records, then its FIN tells the agent to
-            // close; it does.
+            // The decoder acknowledged the 30 records and says it is closing, then its
+            // FIN tells the agent to close; it does.
             let mut got = Vec::new();
             (&last).read_to_end(&mut got).unwrap();
             let mut r = taskwire_core::wire::AnswerReader::new();
             let acks: Vec<_> = got.iter().filter_map(|&b| r.push(b)).collect();
+            use taskwire_core::wire::Answer;
+            assert_eq!(acks.last(), Some(&Ok(Answer::Closing)), "{acks:?}");
             assert_eq!(
-                acks.last(),
-                Some(&Ok(taskwire_core::wire::Answer::Ack { next_seq: 30 }))
+                acks.iter().rev().nth(1),
+                Some(&Ok(Answer::Ack { next_seq: 30 })),
+                "{acks:?}"
             );
         });
         let mut d = Decoder::new(Format::Json);

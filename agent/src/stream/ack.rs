@@ -89,6 +89,9 @@ pub struct Acks {
     frames: VecDeque<(usize, u64)>,
     /// This connection's collector acknowledges.
     acked: bool,
+    /// This connection's collector said it is stopping on purpose: it reads everything
+    /// sent before its close.
+    closing: bool,
     /// When the last acknowledgement came (or the connection started).
     last_ack: Instant,
 }
@@ -107,6 +110,7 @@ impl Acks {
             kept: Vec::new(),
             frames: VecDeque::new(),
             acked: false,
+            closing: false,
             last_ack: Instant::now(),
         }
     }
@@ -115,6 +119,7 @@ impl Acks {
     pub fn connected(&mut self) {
         self.reader = AnswerReader::new();
         self.acked = false;
+        self.closing = false;
         self.last_ack = Instant::now();
     }
 
@@ -156,6 +161,7 @@ impl Acks {
                 Some(Ok(Answer::Refuse { reason, retry_ms })) => {
                     return Heard::Refused(reason, retry_ms);
                 }
+                Some(Ok(Answer::Closing)) => self.closing = true,
                 // Damage or an answer of a newer collector: ignored, like a stream's.
                 Some(Err(_)) | None => {}
             }
@@ -177,7 +183,15 @@ impl Acks {
         for _ in 0..64 {
             match read(&mut buf, until) {
                 Back::Nothing => return Heard::Nothing,
-                Back::Closed => return Heard::Closed,
+                Back::Closed => {
+                    // A collector that stops on purpose reads what was sent before its
+                    // FIN (it drains): nothing kept needs to go again. After a crash
+                    // (no `Closing`) everything kept does.
+                    if self.closing {
+                        self.forget();
+                    }
+                    return Heard::Closed;
+                }
                 Back::Bytes(n) => match self.take_in(&buf[..n]) {
                     Heard::Nothing if until.is_some() && self.acked != was => {
                         return Heard::Nothing;

@@ -491,10 +491,17 @@ impl<'a, C: Connector> Writer<'a, C> {
             eprintln!("taskwire stream: {}: {why}; retrying", self.name);
             self.last_complaint = why;
         }
-        let st = self.link.lock();
-        if st.closing().is_none() {
-            drop(self.link.wait(st, Some(self.backoff.max(retry))));
+        // Records arriving wake the writer; only the agent stopping ends the wait early.
+        let until = Instant::now() + self.backoff.max(retry);
+        let mut st = self.link.lock();
+        while st.closing().is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self.link.wait(st, Some(left));
         }
+        drop(st);
         self.backoff = (self.backoff * 2).min(self.settings.backoff_max);
     }
 

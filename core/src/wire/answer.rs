@@ -17,6 +17,8 @@ use crate::{Error, Result};
 pub const TAG_ACK: u8 = 0x40;
 /// Tag of [`Answer::Refuse`].
 pub const TAG_REFUSE: u8 = 0x41;
+/// Tag of [`Answer::Closing`].
+pub const TAG_CLOSING: u8 = 0x42;
 
 /// Why a collector refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +77,10 @@ pub enum Answer {
         /// The least time before trying again, ms; 0 = the agent's own backoff.
         retry_ms: u32,
     },
+    /// The collector is stopping on purpose: it closes its side next (FIN) and still
+    /// reads and decodes everything the agent sent before the agent's own close, but
+    /// acknowledges nothing more.
+    Closing,
 }
 
 /// The longest answer payload this build writes: a tag and a ten-byte varint.
@@ -114,6 +120,10 @@ pub fn encode_answer_frame(a: &Answer, buf: &mut [u8]) -> Result<usize> {
             p[0] = TAG_REFUSE;
             p[1] = reason.code();
             2 + put_varint(retry_ms.into(), &mut p[2..])
+        }
+        Answer::Closing => {
+            p[0] = TAG_CLOSING;
+            1
         }
     };
     payload_frame(&p[..n], buf)
@@ -171,6 +181,7 @@ pub fn decode_answer(payload: &[u8]) -> Result<Answer> {
                 retry_ms: u32::try_from(retry_ms).map_err(|_| Error::Payload)?,
             })
         }
+        TAG_CLOSING => Ok(Answer::Closing),
         _ => Err(Error::Payload),
     }
 }
@@ -338,6 +349,7 @@ mod tests {
             decode_answer(&[TAG_REFUSE, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x10]),
             Err(Error::Payload)
         );
+        assert_eq!(decode_answer(&[TAG_CLOSING, 9]), Ok(Answer::Closing));
         assert_eq!(decode_answer(&[]), Err(Error::Payload));
         assert_eq!(decode_answer(&[0x01, 0x00]), Err(Error::Payload));
     }
@@ -377,6 +389,7 @@ mod tests {
 
     fn answer() -> impl Strategy<Value = Answer> {
         prop_oneof![
+            Just(Answer::Closing),
             any::<u64>().prop_map(|next_seq| Answer::Ack { next_seq }),
             (0u8..3, any::<u32>()).prop_map(|(r, retry_ms)| Answer::Refuse {
                 reason: RefuseReason::from_code(if r == 2 { 0xFF } else { r }),

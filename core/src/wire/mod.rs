@@ -31,7 +31,7 @@ mod sequence;
 
 pub use answer::{
     ANSWER_READER_LEN, Answer, AnswerReader, MAX_ANSWER_FRAME_LEN, MAX_ANSWER_PAYLOAD_LEN,
-    RefuseReason, TAG_ACK, TAG_REFUSE, decode_answer, encode_answer_frame,
+    RefuseReason, TAG_ACK, TAG_CLOSING, TAG_REFUSE, decode_answer, encode_answer_frame,
 };
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
