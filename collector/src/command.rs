@@ -229,6 +229,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let opened = source::open(&opts.from)?;
     if let Opened::Listener(l) = &opened {
         eprintln!("taskwire decode: listening on {}", l.local());
+        if let Some(w) = l.tcp_addr().and_then(crate::exposure::warning) {
+            eprintln!("{w}");
+        }
     }
     let reopen: Option<Reopen> = match &opts.from {
         Source::Serial(serial) => {

@@ -14,6 +14,7 @@
 pub mod ack;
 pub mod boards;
 pub mod command;
+pub mod exposure;
 pub mod rejected;
 pub mod render;
 pub mod session;

@@ -350,3 +350,21 @@ fn a_killed_collector_costs_no_record() {
     let stats = seen.stats.last().expect("the second decoder's stats");
     assert_eq!(num(stats, "gaps_uncovered"), 0, "{stats}");
 }
+
+/// Streams carry no authentication: a decoder listening beyond loopback says that anyone
+/// who reaches the port can send records; on loopback it does not.
+#[test]
+fn a_listener_open_to_the_network_warns() {
+    let mut cmd = Command::new(taskwire());
+    cmd.args(["decode", "--from", "tcp-listen:0.0.0.0:0"]);
+    let mut open = Proc::spawn("decoder", cmd);
+    open.wait_lines("listening on", 1, Duration::from_secs(10));
+    let w = open.wait_lines("warning", 1, Duration::from_secs(5));
+    assert!(w.contains("anyone who can reach this port"), "{w}");
+    let (code, _, _) = open.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    let (local, _) = decoder(0);
+    let (code, _, lines) = local.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:?}");
+}

@@ -258,8 +258,13 @@ mod tests {
     use super::*;
     use crate::stream::framer::Framer;
     use crate::stream::framer::tests::{decode_all, payload};
+    use crate::stream::link::Link;
+    use crate::stream::queue::Queue;
+    use crate::stream::sink::{OpenError, SinkError};
+    use crate::stream::writer::{Connector, Settings, run};
     use std::io::Write;
     use std::os::unix::net::UnixStream;
+    use std::sync::{Arc, Mutex};
     use taskwire_core::wire::{
         Kind, MAX_ANSWER_FRAME_LEN, Message, Profile, StreamHeader, encode_answer_frame,
     };
@@ -355,6 +360,160 @@ mod tests {
         assert!(a.is_full(), "a damaged ack releases nothing");
         a.take_in(&answer(Answer::Ack { next_seq: seq }));
         assert!(!a.is_full() && a.kept().is_empty());
+    }
+
+    /// A scripted two-way connection: it hands back `answers`, then reports a close
+    /// (a crash: no `Closing`) once `close_after` bytes were written to `log`.
+    struct Scripted {
+        log: Arc<Mutex<Vec<u8>>>,
+        answers: Mutex<Vec<u8>>,
+        close_after: usize,
+    }
+
+    impl embedded_io::ErrorType for Scripted {
+        type Error = SinkError;
+    }
+
+    impl embedded_io::Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> Result<usize, SinkError> {
+            self.log.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// Hands out the scripted connections in order, then refuses to connect.
+    struct Collector(Vec<Scripted>);
+
+    impl Connector for Collector {
+        type Sink = Scripted;
+        fn connect(&mut self) -> Result<Scripted, OpenError> {
+            if self.0.is_empty() {
+                return Err(OpenError {
+                    msg: "no more".into(),
+                    permission: false,
+                });
+            }
+            Ok(self.0.remove(0))
+        }
+        fn reconnects(&self) -> bool {
+            true
+        }
+        fn name(&self) -> String {
+            "scripted".into()
+        }
+        fn two_way(&self) -> bool {
+            true
+        }
+        fn read_back(&self, sink: &Scripted, buf: &mut [u8], _: Option<Instant>) -> Back {
+            let mut a = sink.answers.lock().unwrap();
+            if a.is_empty() {
+                let closed = sink.log.lock().unwrap().len() >= sink.close_after;
+                return if closed { Back::Closed } else { Back::Nothing };
+            }
+            let n = a.len().min(buf.len());
+            buf[..n].copy_from_slice(&a[..n]);
+            a.drain(..n);
+            Back::Bytes(n)
+        }
+    }
+
+    #[test]
+    fn a_refusal_costs_only_a_header_and_what_was_not_acknowledged_goes_again() {
+        let (p, _) = payload(Kind::Pid, Profile::Delays);
+        let link = Arc::new(Link::new(Queue::new(100, 100 * 64)));
+        for _ in 0..20 {
+            assert!(link.lock().push(&p));
+        }
+        let logs = [(); 3].map(|_| Arc::new(Mutex::new(Vec::new())));
+        let ack0 = answer(Answer::Ack { next_seq: 0 });
+        let mut start = Vec::new();
+        Framer::new(StreamHeader::new()).start(&mut start);
+        let conns = vec![
+            // Refused: told why, then closed.
+            Scripted {
+                log: logs[0].clone(),
+                answers: Mutex::new(answer(Answer::Refuse {
+                    reason: RefuseReason::Capacity,
+                    retry_ms: 0,
+                })),
+                close_after: 0,
+            },
+            // Acknowledges the header only, takes a batch, and dies.
+            Scripted {
+                log: logs[1].clone(),
+                answers: Mutex::new(ack0.clone()),
+                close_after: start.len() + 1,
+            },
+            Scripted {
+                log: logs[2].clone(),
+                answers: Mutex::new(ack0),
+                close_after: usize::MAX,
+            },
+        ];
+        let mut c = Collector(conns);
+        let first = c.connect().ok();
+        let l2 = link.clone();
+        let settings = Settings {
+            heartbeat: None,
+            backoff_min: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(4),
+        };
+        let t = std::thread::spawn(move || {
+            run(
+                &l2,
+                &mut c,
+                first,
+                Framer::new(StreamHeader::new()),
+                settings,
+                Instant::now(),
+                &|| panic!("not fatal"),
+            )
+        });
+        let until = Instant::now() + Duration::from_secs(5);
+        while link.lock().records_written() < 20 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The second connection took all 20; the next write finds it dead.
+        for _ in 0..5 {
+            assert!(link.lock().push(&p));
+        }
+        link.wake_writer();
+        while link.lock().records_written() < 25 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        link.close(Duration::from_millis(100));
+        assert!(link.wait_done(Instant::now() + Duration::from_secs(5)));
+        t.join().unwrap();
+        let got: Vec<Vec<Message>> = logs
+            .iter()
+            .map(|l| {
+                let bytes = l.lock().unwrap().clone();
+                let mut r = taskwire_core::wire::StreamReader::new();
+                r.feed(&bytes).filter_map(Result::ok).collect()
+            })
+            .collect();
+        assert!(
+            matches!(&got[0][..], [Message::Header(_)]),
+            "the refused connection got its header only: {:?}",
+            got[0]
+        );
+        let records = |msgs: &[Message]| -> Vec<u64> {
+            msgs.iter()
+                .filter_map(|m| match m {
+                    Message::Record(r) => Some(r.seq),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(records(&got[1]), (0..20).collect::<Vec<_>>());
+        // Nothing the second connection carried was acknowledged: it all goes again,
+        // first, then the rest; no number is missing and none is reported lost.
+        assert_eq!(records(&got[2]), (0..25).collect::<Vec<_>>());
+        assert!(!got[2].iter().any(|m| matches!(m, Message::Loss(_))));
+        assert_eq!(link.lock().queue().lost(LossReason::SinkOutage), 0);
     }
 
     #[test]
