@@ -246,7 +246,7 @@ fn a_full_collector_refuses_and_loses_nothing() {
     d.wait_lines("connected", 64, Duration::from_secs(10));
     let mut a = agent(port, "capboard");
     a.wait_lines(
-        "refused the connection (capacity)",
+        "refused by the collector (capacity)",
         1,
         Duration::from_secs(10),
     );

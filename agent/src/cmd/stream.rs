@@ -296,15 +296,12 @@ impl Connector for Reopen {
         }
     }
 
-    fn hung_up(&self, sink: &FdSink) -> bool {
-        // Only a socket has a peer that closes; a UART's or a pipe's input is not ours.
-        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_)) && sink.peer_closed()
-    }
-
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
         sink.wait_writable(until)
     }
 
+    // Only a socket has a peer that answers and closes (reading its answers finds a FIN
+    // too, in place of `hung_up`); a UART's or a pipe's input is not ours.
     fn two_way(&self) -> bool {
         matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_))
     }

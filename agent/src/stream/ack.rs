@@ -14,7 +14,6 @@
 //! acknowledgement the writer takes nothing more from the queue: records then wait in it,
 //! and what no longer fits there is lost and reported as such, never dropped silently.
 
-use std::collections::VecDeque;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -85,8 +84,9 @@ pub struct Acks {
     reader: AnswerReader,
     /// Frames written and not acknowledged, back to back.
     kept: Vec<u8>,
-    /// Per kept frame: where it ends in `kept`, and the `Ack.next_seq` that releases it.
-    frames: VecDeque<(usize, u64)>,
+    /// Per kept frame: where it ends in `kept`, and what it carries (the type of
+    /// [`Batch::frames`]: one set of its vector's code serves both).
+    frames: Vec<(usize, Option<Item>)>,
     /// This connection's collector acknowledges.
     acked: bool,
     /// This connection's collector said it is stopping on purpose: it reads everything
@@ -108,7 +108,7 @@ impl Acks {
         Acks {
             reader: AnswerReader::new(),
             kept: Vec::new(),
-            frames: VecDeque::new(),
+            frames: Vec::new(),
             acked: false,
             closing: false,
             last_ack: Instant::now(),
@@ -174,7 +174,7 @@ impl Acks {
     /// first acknowledgement or at `until`.
     pub fn poll(
         &mut self,
-        mut read: impl FnMut(&mut [u8], Option<Instant>) -> Back,
+        read: &mut dyn FnMut(&mut [u8], Option<Instant>) -> Back,
         until: Option<Instant>,
     ) -> Heard {
         let mut buf = [0u8; 256];
@@ -215,21 +215,9 @@ impl Acks {
             if end > written {
                 break;
             }
-            let release = match item {
-                Some(Item::Numbered { seq, .. }) => Some(seq.saturating_add(1)),
-                // ENOBUFS events sit after the number before `next_seq`: kept until a
-                // later number is acknowledged (a resent one is known as such).
-                Some(Item::Loss {
-                    reason: LossReason::KernelEnobufs,
-                    next_seq,
-                    ..
-                }) => Some(next_seq.saturating_add(1)),
-                Some(Item::Loss { next_seq, .. }) => Some(next_seq),
-                None => None,
-            };
-            if let (Some(release), Some(bytes)) = (release, batch.bytes().get(start..end)) {
+            if let (Some(item), Some(bytes)) = (item, batch.bytes().get(start..end)) {
                 self.kept.extend_from_slice(bytes);
-                self.frames.push_back((self.kept.len(), release));
+                self.frames.push((self.kept.len(), Some(item)));
             }
             start = end;
         }
@@ -238,18 +226,33 @@ impl Acks {
     /// Forgets the kept frames an acknowledgement of `next_seq` covers: the oldest ones,
     /// up to the first it does not.
     fn release(&mut self, next_seq: u64) {
-        let mut cut = 0;
-        while let Some(&(end, release)) = self.frames.front() {
-            if release > next_seq {
-                break;
-            }
-            cut = end;
-            self.frames.pop_front();
-        }
-        if cut > 0 {
-            self.kept.drain(..cut);
-            self.frames.iter_mut().for_each(|(end, _)| *end -= cut);
-        }
+        let done = self
+            .frames
+            .iter()
+            .position(|&(_, item)| release_at(item) > next_seq)
+            .unwrap_or(self.frames.len());
+        let Some(&(cut, _)) = done.checked_sub(1).and_then(|i| self.frames.get(i)) else {
+            return;
+        };
+        self.frames.drain(..done);
+        self.kept.drain(..cut);
+        self.frames.iter_mut().for_each(|(end, _)| *end -= cut);
+    }
+}
+
+/// The `Ack.next_seq` that releases a kept frame carrying `item`: one past its numbers.
+/// ENOBUFS events sit after the number before their `next_seq`: kept until a later number
+/// is acknowledged (a resent one is known as such).
+fn release_at(item: Option<Item>) -> u64 {
+    match item {
+        Some(Item::Numbered { seq, .. }) => seq.saturating_add(1),
+        Some(Item::Loss {
+            reason: LossReason::KernelEnobufs,
+            next_seq,
+            ..
+        }) => next_seq.saturating_add(1),
+        Some(Item::Loss { next_seq, .. }) => next_seq,
+        None => 0,
     }
 }
 
@@ -520,7 +523,7 @@ mod tests {
     fn reads_answers_and_closes_from_a_socket() {
         let (mut peer, ours) = UnixStream::pair().unwrap();
         let mut a = Acks::new();
-        let read = |b: &mut [u8], u| read_socket(&ours, b, u);
+        let read = &mut |b: &mut [u8], u| read_socket(&ours, b, u);
         assert_eq!(a.poll(read, None), Heard::Nothing);
         peer.write_all(&answer(Answer::Ack { next_seq: 3 }))
             .unwrap();

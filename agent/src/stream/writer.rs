@@ -382,7 +382,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         let connector = &*self.connector;
         let acks = &mut self.acks;
         let mut hung_up = |w: &C::Sink| match acks.as_mut() {
-            Some(a) => a.poll(|b, u| connector.read_back(w, b, u), None) != Heard::Nothing,
+            Some(a) => a.poll(&mut |b, u| connector.read_back(w, b, u), None) != Heard::Nothing,
             None => connector.hung_up(w),
         };
         let (written, late, failure) =
@@ -448,7 +448,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         a.connected();
         let connector = &*self.connector;
         let until = Instant::now() + ack::FIRST_ANSWER_WAIT;
-        let heard = a.poll(|b, u| connector.read_back(w, b, u), Some(until));
+        let heard = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until));
         let why = match heard {
             Heard::Nothing => {
                 let resent = write_all(w, a.kept());
@@ -464,13 +464,8 @@ impl<'a, C: Connector> Writer<'a, C> {
                     }
                 }
             }
-            Heard::Closed => {
-                "the collector closed the connection before acknowledging the stream header"
-                    .to_owned()
-            }
-            Heard::Refused(reason, _) => {
-                format!("the collector refused the connection ({})", reason.name())
-            }
+            Heard::Closed => "closed before acknowledging the header".to_owned(),
+            Heard::Refused(reason, _) => format!("refused by the collector ({})", reason.name()),
         };
         let retry = match heard {
             Heard::Refused(_, ms) => Duration::from_millis(ms.into()),
@@ -513,12 +508,12 @@ impl<'a, C: Connector> Writer<'a, C> {
         };
         let connector = &*self.connector;
         let until = Instant::now() + Duration::from_millis(200);
-        let gone = a.poll(|b, u| connector.read_back(w, b, u), Some(until)) != Heard::Nothing;
+        let gone = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until)) != Heard::Nothing;
         if gone {
             return self.outage("the collector closed the connection");
         }
         if a.is_full() && a.stalled() {
-            return self.outage("the collector acknowledged nothing for 20 s");
+            return self.outage("no acknowledgement for 20 s");
         }
         true
     }
