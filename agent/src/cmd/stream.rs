@@ -13,6 +13,7 @@ use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
+#[cfg(feature = "acked")]
 use crate::stream::ack::Back;
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
@@ -281,6 +282,8 @@ struct Reopen(Sink);
 impl Connector for Reopen {
     type Sink = FdSink;
 
+    const TWO_WAY: bool = cfg!(feature = "acked");
+
     fn connect(&mut self) -> Result<FdSink, OpenError> {
         sink::open(&self.0)
     }
@@ -302,12 +305,19 @@ impl Connector for Reopen {
 
     // Only a socket has a peer that answers and closes (reading its answers finds a FIN
     // too, in place of `hung_up`); a UART's or a pipe's input is not ours.
+    #[cfg(feature = "acked")]
     fn two_way(&self) -> bool {
         matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_))
     }
 
+    #[cfg(feature = "acked")]
     fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
         crate::stream::ack::read_socket(sink, buf, until)
+    }
+
+    #[cfg(not(feature = "acked"))]
+    fn hung_up(&self, sink: &FdSink) -> bool {
+        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_)) && sink.peer_closed()
     }
 }
 

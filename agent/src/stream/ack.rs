@@ -392,6 +392,7 @@ mod tests {
 
     impl Connector for Collector {
         type Sink = Scripted;
+        const TWO_WAY: bool = true;
         fn connect(&mut self) -> Result<Scripted, OpenError> {
             if self.0.is_empty() {
                 return Err(OpenError {

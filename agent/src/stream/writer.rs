@@ -60,8 +60,11 @@ pub trait Connector {
     fn hung_up(&self, _sink: &Self::Sink) -> bool {
         false
     }
+    /// Whether sinks of this connector may carry answers back: false leaves every step
+    /// of acknowledged delivery out of the build (the board's budget).
+    const TWO_WAY: bool = false;
     /// Whether the sink carries answers back (a TCP or Unix socket): acknowledged
-    /// delivery (core/WIRE.md section 7).
+    /// delivery (core/WIRE.md section 7). Asked only when [`Connector::TWO_WAY`].
     fn two_way(&self) -> bool {
         false
     }
@@ -218,7 +221,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         fatal: &'a dyn Fn(),
     ) -> Self {
         let name = connector.name();
-        let acks = connector.two_way().then(Acks::new);
+        let acks = (C::TWO_WAY && connector.two_way()).then(Acks::new);
         Writer {
             link,
             connector,
@@ -248,7 +251,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         if self.need_header {
             return self.start_stream();
         }
-        if self.acks.as_ref().is_some_and(Acks::is_full) && self.link.lock().closing().is_none() {
+        if C::TWO_WAY
+            && self.acks.as_ref().is_some_and(Acks::is_full)
+            && self.link.lock().closing().is_none()
+        {
             return self.await_acks();
         }
         if self.batch.is_empty() && !self.fill() {
@@ -294,7 +300,7 @@ impl<'a, C: Connector> Writer<'a, C> {
             return self.outage(&e.to_string());
         }
         self.need_header = false;
-        if !self.answered() {
+        if C::TWO_WAY && !self.answered() {
             return true;
         }
         if let Some(since) = self.down_since.take() {
@@ -382,8 +388,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         let connector = &*self.connector;
         let acks = &mut self.acks;
         let mut hung_up = |w: &C::Sink| match acks.as_mut() {
-            Some(a) => a.poll(&mut |b, u| connector.read_back(w, b, u), None) != Heard::Nothing,
-            None => connector.hung_up(w),
+            Some(a) if C::TWO_WAY => {
+                a.poll(&mut |b, u| connector.read_back(w, b, u), None) != Heard::Nothing
+            }
+            _ => connector.hung_up(w),
         };
         let (written, late, failure) =
             match write_batch(connector, &mut hung_up, w, self.batch.bytes(), deadline) {
@@ -400,7 +408,7 @@ impl<'a, C: Connector> Writer<'a, C> {
                 // Nothing counts as written: the whole batch goes again after the reconnect.
                 Sent::Failed(e) => (0, false, Some(e)),
             };
-        if let Some(a) = &mut self.acks {
+        if let (true, Some(a)) = (C::TWO_WAY, &mut self.acks) {
             a.keep(&self.batch, written);
         }
         let records = self.batch.sent(written);
@@ -456,13 +464,11 @@ impl<'a, C: Connector> Writer<'a, C> {
                     // A peer that answers nothing: a one-way link from here on.
                     a.forget();
                 }
-                match resent {
-                    Ok(()) => return true,
-                    Err(e) => {
-                        self.outage(&e.to_string());
-                        return false;
-                    }
+                if resent.is_err() {
+                    self.outage("the connection failed");
+                    return false;
                 }
+                return true;
             }
             Heard::Closed => "closed before acknowledging the header".to_owned(),
             Heard::Refused(reason, _) => format!("refused by the collector ({})", reason.name()),
