@@ -344,6 +344,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         }
         if let Some(deadline) = st.closing() {
             if st.queue().is_empty() {
+                drop(st);
+                if C::TWO_WAY {
+                    self.last_acks(deadline);
+                }
                 return false;
             }
             if Instant::now() >= deadline {
@@ -522,6 +526,24 @@ impl<'a, C: Connector> Writer<'a, C> {
             return self.outage("no acknowledgement for 20 s");
         }
         true
+    }
+
+    /// Everything is written and the agent stops: waits, no later than `deadline`, for
+    /// the collector to acknowledge what it has not yet, so that the summary's "written"
+    /// means decoded wherever the collector keeps up.
+    fn last_acks(&mut self, deadline: Instant) {
+        let (Some(a), Some(w)) = (self.acks.as_mut(), self.sink.as_mut()) else {
+            return;
+        };
+        let connector = &*self.connector;
+        while a.acked() && !a.kept().is_empty() && Instant::now() < deadline {
+            // Short waits: the loop ends as soon as everything is acknowledged.
+            let until = deadline.min(Instant::now() + Duration::from_millis(20));
+            let heard = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until));
+            if heard != Heard::Nothing {
+                return;
+            }
+        }
     }
 
     /// A write failed: drops the sink and marks the outage; false when the sink cannot
