@@ -261,6 +261,9 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             "taskwire decode: listening on {}",
             taskwire_cli::output::escape_token(l.local().as_bytes())
         );
+        if let Some(w) = l.tcp_addr().and_then(crate::exposure::warning) {
+            eprintln!("{w}");
+        }
     }
     let reopen: Option<Reopen> = match &opts.from {
         Source::Serial(serial) => {

@@ -11,8 +11,10 @@
 //! about 3 KiB), so no input, however long or broken, makes it grow; the view keeps two
 //! intervals per board, at most [`view::assembly::MAX_ROWS`] rows each.
 
+pub mod ack;
 pub mod boards;
 pub mod command;
+pub mod exposure;
 pub mod rejected;
 pub mod render;
 pub mod session;
@@ -44,6 +46,8 @@ const READ_CHUNK: usize = 16 * 1024;
 const OUT_HIGH_WATER: usize = 64 * 1024;
 /// How long a stopping decoder keeps reading what its connections still send.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How long a board refused for capacity is asked to wait before it tries again.
+const CAPACITY_RETRY_MS: u32 = 2000;
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// How long a network connection has to send a readable header before it is closed
@@ -104,6 +108,9 @@ struct Conn {
     opened: Instant,
     /// When it last sent a byte (network connections: the idle timeout runs from here).
     heard: Instant,
+    /// The acknowledgements of an accepted connection (core/WIRE.md section 7); None for
+    /// a stream the decoder opened itself.
+    acker: Option<ack::Acker>,
 }
 
 impl Conn {
@@ -114,6 +121,7 @@ impl Conn {
             session,
             opened: now,
             heard: now,
+            acker: None,
         }
     }
 
@@ -195,6 +203,13 @@ pub fn pump(
         }
         if let Err(e) = write_out(decoder, out) {
             return Ok(Stop::Output(e));
+        }
+        // Acknowledged only once written out: a decoder killed now has not
+        // acknowledged records it never printed.
+        for c in &mut conns {
+            if let (Some(a), Some(input)) = (&mut c.acker, &c.input) {
+                a.after_read(input, &c.session.seen);
+            }
         }
         let down = conns.iter().any(|c| c.input.is_none());
         let next = close_overdue(&mut conns, decoder, &timeouts);
@@ -415,12 +430,20 @@ fn accept_all(
                             decoder.tally.refused_connections
                         );
                     }
-                    drop(input);
+                    // Told why before the close: the agent waits, and sent nothing but
+                    // its header (core/WIRE.md section 7).
+                    ack::refuse(
+                        &input,
+                        taskwire_core::wire::RefuseReason::Capacity,
+                        CAPACITY_RETRY_MS,
+                    );
                     continue;
                 }
                 // Said when its header names the board: junk makes no line of its own.
                 decoder.tally.connections += 1;
-                conns.push(Conn::new(input, Session::connection(peer)));
+                let mut conn = Conn::new(input, Session::connection(peer));
+                conn.acker = Some(ack::Acker::default());
+                conns.push(conn);
             }
             Err(e) => {
                 // ECONNABORTED, EMFILE and the like: this connection is lost, not the rest.
@@ -487,8 +510,11 @@ fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> 
 /// Files and stdin are not drained: the signal means stop now.
 fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
     conns.retain(|c| matches!(c.input, Some(Input::Tcp(_) | Input::Unix(_))));
-    for c in conns.iter() {
+    for c in conns.iter_mut() {
         if let Some(i) = &c.input {
+            if let Some(a) = &mut c.acker {
+                ack::closing(a, i, &c.session.seen);
+            }
             i.shutdown_write();
         }
     }
@@ -615,9 +641,19 @@ mod tests {
             drop(socks);
             std::thread::sleep(Duration::from_millis(300));
             stop_tx.write_all(&[15]).unwrap();
-            // The decoder's FIN tells the agent to close; it does.
-            let mut b = [0u8; 1];
-            assert_eq!((&last).read(&mut b).unwrap(), 0);
+            // The decoder acknowledged the 30 records and says it is closing, then its
+            // FIN tells the agent to close; it does.
+            let mut got = Vec::new();
+            (&last).read_to_end(&mut got).unwrap();
+            let mut r = taskwire_core::wire::AnswerReader::new();
+            let acks: Vec<_> = got.iter().filter_map(|&b| r.push(b)).collect();
+            use taskwire_core::wire::Answer;
+            assert_eq!(acks.last(), Some(&Ok(Answer::Closing)), "{acks:?}");
+            assert_eq!(
+                acks.iter().rev().nth(1),
+                Some(&Ok(Answer::Ack { next_seq: 30 })),
+                "{acks:?}"
+            );
         });
         let mut d = Decoder::new(Format::Json);
         let mut out = Vec::new();
@@ -670,13 +706,23 @@ mod tests {
                 .collect();
             std::thread::sleep(Duration::from_millis(300));
             socks.extend((0..3).map(|_| TcpStream::connect(&addr).unwrap()));
-            // The refused ones are closed by the decoder: they read EOF; the others would
-            // block.
+            // The refused ones are told why and closed by the decoder: they read a
+            // refusal, then EOF; the others would block.
             std::thread::sleep(Duration::from_millis(300));
             let mut closed = 0;
             for s in &socks {
                 s.set_nonblocking(true).unwrap();
-                if matches!((&*s).read(&mut [0u8; 1]), Ok(0)) {
+                let mut got = Vec::new();
+                if (&*s).read_to_end(&mut got).is_ok() {
+                    let mut r = taskwire_core::wire::AnswerReader::new();
+                    let answers: Vec<_> = got.iter().filter_map(|&b| r.push(b)).collect();
+                    assert_eq!(
+                        answers,
+                        [Ok(taskwire_core::wire::Answer::Refuse {
+                            reason: taskwire_core::wire::RefuseReason::Capacity,
+                            retry_ms: CAPACITY_RETRY_MS
+                        })]
+                    );
                     closed += 1;
                 }
             }

@@ -107,6 +107,7 @@ impl Decoder {
     pub fn feed(&mut self, session: &mut Session, bytes: &[u8]) {
         for &b in bytes {
             if let Some(result) = session.reader.push(b) {
+                session.seen.note(&result);
                 self.report_refusal(session);
                 self.handle(session, result);
             }
@@ -312,6 +313,8 @@ pub struct Session {
     /// header began: the next one tells whether the agent restarted its numbering.
     fresh: bool,
     warned_schema: bool,
+    /// What this connection carried, for its acknowledgements.
+    pub seen: crate::ack::Seen,
     /// Where the bytes come from, for messages (`127.0.0.1:40312`, `file:x.twr`).
     pub peer: String,
 }
@@ -328,6 +331,7 @@ impl Session {
             pending: Rejected::default(),
             fresh: true,
             warned_schema: false,
+            seen: crate::ack::Seen::default(),
             peer: peer.into(),
         }
     }

@@ -115,6 +115,14 @@ impl Listener {
         }
     }
 
+    /// The TCP address it is bound to; None for a Unix socket.
+    pub fn tcp_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().ok(),
+            Listener::Unix(..) => None,
+        }
+    }
+
     /// Where it listens, for the "listening on" line (the real port when 0 was asked).
     pub fn local(&self) -> String {
         match self {

@@ -13,6 +13,7 @@ use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
+use crate::stream::ack::Back;
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
 use crate::stream::link::Link;
@@ -299,6 +300,8 @@ struct Reopen(Sink);
 impl Connector for Reopen {
     type Sink = FdSink;
 
+    const TWO_WAY: bool = true;
+
     fn connect(&mut self) -> Result<FdSink, OpenError> {
         sink::open(&self.0)
     }
@@ -314,17 +317,22 @@ impl Connector for Reopen {
         }
     }
 
-    fn hung_up(&self, sink: &FdSink) -> bool {
-        // Only a socket has a peer that closes; a UART's or a pipe's input is not ours.
-        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_)) && sink.peer_closed()
-    }
-
     fn writable(&self, sink: &FdSink, until: Instant) -> bool {
         sink.wait_writable(until) && crate::stream::backlog::below_by(sink.as_fd(), until)
     }
 
     fn settle(&self, sink: &FdSink, stopping: &dyn Fn() -> bool) {
         crate::stream::backlog::settle(sink.as_fd(), stopping);
+    }
+
+    // Only a socket has a peer that answers and closes (reading its answers finds a FIN
+    // too, in place of `hung_up`); a UART's or a pipe's input is not ours.
+    fn two_way(&self) -> bool {
+        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_))
+    }
+
+    fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
+        crate::stream::ack::read_socket(sink, buf, until)
     }
 }
 

@@ -40,6 +40,12 @@ impl Batch {
         &self.bytes
     }
 
+    /// Per frame: where it ends in [`Batch::bytes`], and the record or loss it carries
+    /// (None for a heartbeat).
+    pub fn frames(&self) -> &[(usize, Option<Item>)] {
+        &self.frames
+    }
+
     /// Whether no frame waits.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()

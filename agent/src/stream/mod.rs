@@ -6,13 +6,15 @@
 //! which numbers it; it never waits on the sink. What the two share is a [`link`]. The
 //! [`writer`] thread pops and frames records ([`framer`]) into a [`batch`], writes
 //! batches to the [`sink`], sends heartbeats, and reconnects with backoff when the sink
-//! fails or its collector closes. Records dropped in bulk are reported through one
+//! fails or its collector closes; on a two-way link it keeps what it wrote until the
+//! collector acknowledges it ([`ack`]). Records dropped in bulk are reported through one
 //! [`loss_run`]. A sampler of live tasks pushes intervals and samples on the same link
 //! ([`link::Link::push_samples`], or [`sampling`]'s `Link::push_sweep` straight from the
 //! live engine's sweep): numbered in the records' sequence, queued, lost and framed
 //! exactly as records are. [`spec`] parses sink specs (a UART is set up by `taskwire_cli::serial`,
 //! which `decode` shares). [`logfile`] is getdelays' `-w FILE`.
 
+pub mod ack;
 pub mod backlog;
 pub mod batch;
 pub mod framer;

@@ -17,6 +17,11 @@
 //! is finished, and the records not sent (in frames not started, still queued) are
 //! dropped and reported, in a last write, as `SinkOutage` losses covering their numbers.
 //!
+//! On a two-way link (TCP, Unix) the collector answers (core/WIRE.md section 7; [`ack`]):
+//! after each header the writer waits for its first answer before writing anything else,
+//! a refusal or a close before it counts as a failed connect (the backoff grows), and
+//! frames written are kept until acknowledged and written again after a reconnect.
+//!
 //! The thread's state is one `Writer`, and each thing it does is a step of its own
 //! (reconnect, start the stream, fill a batch, send it, cut what the grace left), so a
 //! test can drive the steps one by one against an in-memory sink.
@@ -25,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::wire::{DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN};
 
+use super::ack::{self, Acks, Back, Heard};
 use super::batch::Batch;
 use super::framer::Framer;
 use super::link::{Link, Shared};
@@ -54,6 +60,19 @@ pub trait Connector {
     fn hung_up(&self, _sink: &Self::Sink) -> bool {
         false
     }
+    /// Whether sinks of this connector may carry answers back: false leaves every step
+    /// of acknowledged delivery out of the build (the board's budget).
+    const TWO_WAY: bool = false;
+    /// Whether the sink carries answers back (a TCP or Unix socket): acknowledged
+    /// delivery (core/WIRE.md section 7). Asked only when [`Connector::TWO_WAY`].
+    fn two_way(&self) -> bool {
+        false
+    }
+    /// Reads what the peer of a two-way `sink` sent into `buf`, waiting no later than
+    /// `until` for it (None: not at all).
+    fn read_back(&self, _sink: &Self::Sink, _buf: &mut [u8], _until: Option<Instant>) -> Back {
+        Back::Nothing
+    }
     /// Waits until `sink` takes a short write without blocking, or `until` passes;
     /// whether it does. Asked only while the agent stops, to end the flush on time.
     fn writable(&self, _sink: &Self::Sink, _until: Instant) -> bool {
@@ -76,12 +95,13 @@ enum Sent {
 }
 
 /// Writes `buf`, a run of whole frames, looking before each write for the peer having
-/// closed and, with a `deadline`, writing in short pieces each waited for no later than
+/// closed (`hung_up`) and, with a `deadline`, writing in short pieces each waited for no later than
 /// it. On either it completes the frame in progress (a collector that closed on purpose
 /// still reads what is on the way; a half frame would cost the next one) and stops at
 /// its end.
 fn write_batch<C: Connector>(
     connector: &C,
+    hung_up: &mut dyn FnMut(&C::Sink) -> bool,
     w: &mut C::Sink,
     buf: &[u8],
     deadline: Option<Instant>,
@@ -90,7 +110,7 @@ fn write_batch<C: Connector>(
     let mut short: Option<bool> = None;
     while done < end {
         if short.is_none() {
-            let hung_up = connector.hung_up(w);
+            let hung_up = hung_up(w);
             if hung_up || deadline.is_some_and(|d| !connector.writable(w, d)) {
                 short = Some(hung_up);
                 let in_frame = done > 0 && buf.get(done - 1) != Some(&DELIMITER);
@@ -189,6 +209,8 @@ struct Writer<'a, C: Connector> {
     last_complaint: String,
     /// The grace is over: the writes left are the last ones.
     finishing: bool,
+    /// Acknowledged delivery, on a two-way sink.
+    acks: Option<Acks>,
 }
 
 impl<'a, C: Connector> Writer<'a, C> {
@@ -202,6 +224,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         fatal: &'a dyn Fn(),
     ) -> Self {
         let name = connector.name();
+        let acks = (C::TWO_WAY && connector.two_way()).then(Acks::new);
         Writer {
             link,
             connector,
@@ -219,6 +242,7 @@ impl<'a, C: Connector> Writer<'a, C> {
             down_since: None,
             last_complaint: String::new(),
             finishing: false,
+            acks,
         }
     }
 
@@ -229,6 +253,12 @@ impl<'a, C: Connector> Writer<'a, C> {
         }
         if self.need_header {
             return self.start_stream();
+        }
+        if C::TWO_WAY
+            && self.acks.as_ref().is_some_and(Acks::is_full)
+            && self.link.lock().closing().is_none()
+        {
+            return self.await_acks();
         }
         if self.batch.is_empty() && !self.fill() {
             return false;
@@ -273,6 +303,9 @@ impl<'a, C: Connector> Writer<'a, C> {
             return self.outage(&e.to_string());
         }
         self.need_header = false;
+        if C::TWO_WAY && !self.answered() {
+            return true;
+        }
         if let Some(since) = self.down_since.take() {
             self.link.lock().came_back();
             eprintln!(
@@ -314,6 +347,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         }
         if let Some(deadline) = st.closing() {
             if st.queue().is_empty() {
+                drop(st);
+                if C::TWO_WAY {
+                    self.last_acks(deadline);
+                }
                 return false;
             }
             if Instant::now() >= deadline {
@@ -360,8 +397,16 @@ impl<'a, C: Connector> Writer<'a, C> {
             .lock()
             .closing()
             .map(|d| if finishing { d + LAST_WRITE } else { d });
+        let connector = &*self.connector;
+        let acks = &mut self.acks;
+        let mut hung_up = |w: &C::Sink| match acks.as_mut() {
+            Some(a) if C::TWO_WAY => {
+                a.poll(&mut |b, u| connector.read_back(w, b, u), None) != Heard::Nothing
+            }
+            _ => connector.hung_up(w),
+        };
         let (written, late, failure) =
-            match write_batch(&*self.connector, w, self.batch.bytes(), deadline) {
+            match write_batch(connector, &mut hung_up, w, self.batch.bytes(), deadline) {
                 Sent::All => (self.batch.bytes().len(), false, None),
                 Sent::Short {
                     written,
@@ -375,6 +420,9 @@ impl<'a, C: Connector> Writer<'a, C> {
                 // Nothing counts as written: the whole batch goes again after the reconnect.
                 Sent::Failed(e) => (0, false, Some(e)),
             };
+        if let (true, Some(a)) = (C::TWO_WAY, &mut self.acks) {
+            a.keep(&self.batch, written);
+        }
         let records = self.batch.sent(written);
         let link = self.link;
         link.lock().written(records);
@@ -408,6 +456,102 @@ impl<'a, C: Connector> Writer<'a, C> {
         });
         run.end(&mut emit);
         self.finishing = true;
+    }
+
+    /// On a two-way sink, just after the header: waits for the collector's first answer
+    /// and writes again what it kept from earlier connections. False when the connection
+    /// is over (refused, closed, or the resend failed); the sink is then dropped.
+    fn answered(&mut self) -> bool {
+        let (Some(a), Some(w)) = (self.acks.as_mut(), self.sink.as_mut()) else {
+            return true;
+        };
+        a.connected();
+        let connector = &*self.connector;
+        let until = Instant::now() + ack::FIRST_ANSWER_WAIT;
+        let heard = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until));
+        let why = match heard {
+            Heard::Nothing => {
+                let resent = write_all(w, a.kept());
+                if !a.acked() {
+                    // A peer that answers nothing: a one-way link from here on.
+                    a.forget();
+                }
+                if resent.is_err() {
+                    self.outage("the connection failed");
+                    return false;
+                }
+                return true;
+            }
+            Heard::Closed => "closed before acknowledging the header".to_owned(),
+            Heard::Refused(reason, _) => format!("refused by the collector ({})", reason.name()),
+        };
+        let retry = match heard {
+            Heard::Refused(_, ms) => Duration::from_millis(ms.into()),
+            _ => Duration::ZERO,
+        };
+        self.refused(why, retry);
+        false
+    }
+
+    /// The connection was refused or closed before it proved itself: the sink is down,
+    /// the backoff (or the collector's `retry`, if longer) is waited and grows. Said
+    /// once per reason, not once per attempt.
+    fn refused(&mut self, why: String, retry: Duration) {
+        self.sink = None;
+        self.link.lock().went_down();
+        self.down_since.get_or_insert_with(Instant::now);
+        if why != self.last_complaint {
+            eprintln!("taskwire stream: {}: {why}; retrying", self.name);
+            self.last_complaint = why;
+        }
+        // Records arriving wake the writer; only the agent stopping ends the wait early.
+        let until = Instant::now() + self.backoff.max(retry);
+        let mut st = self.link.lock();
+        while st.closing().is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            st = self.link.wait(st, Some(left));
+        }
+        drop(st);
+        self.backoff = (self.backoff * 2).min(self.settings.backoff_max);
+    }
+
+    /// The window is full: waits a little for acknowledgements; a collector that closes,
+    /// or acknowledges nothing for [`ack::ACK_TIMEOUT`], ends the connection.
+    fn await_acks(&mut self) -> bool {
+        let (Some(a), Some(w)) = (self.acks.as_mut(), self.sink.as_mut()) else {
+            return true;
+        };
+        let connector = &*self.connector;
+        let until = Instant::now() + Duration::from_millis(200);
+        let gone = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until)) != Heard::Nothing;
+        if gone {
+            return self.outage("the collector closed the connection");
+        }
+        if a.is_full() && a.stalled() {
+            return self.outage("no acknowledgement for 20 s");
+        }
+        true
+    }
+
+    /// Everything is written and the agent stops: waits, no later than `deadline`, for
+    /// the collector to acknowledge what it has not yet, so that the summary's "written"
+    /// means decoded wherever the collector keeps up.
+    fn last_acks(&mut self, deadline: Instant) {
+        let (Some(a), Some(w)) = (self.acks.as_mut(), self.sink.as_mut()) else {
+            return;
+        };
+        let connector = &*self.connector;
+        while a.acked() && !a.kept().is_empty() && Instant::now() < deadline {
+            // Short waits: the loop ends as soon as everything is acknowledged.
+            let until = deadline.min(Instant::now() + Duration::from_millis(20));
+            let heard = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until));
+            if heard != Heard::Nothing {
+                return;
+            }
+        }
     }
 
     /// A write failed: drops the sink and marks the outage; false when the sink cannot

@@ -220,7 +220,7 @@ fn varints<const N: usize>(tag: u8, fields: [u64; N], buf: &mut [u8]) -> Result<
 }
 
 /// The frame of a bare payload.
-fn payload_frame(payload: &[u8], buf: &mut [u8]) -> Result<usize> {
+pub(super) fn payload_frame(payload: &[u8], buf: &mut [u8]) -> Result<usize> {
     let mut flavor = FrameFlavor {
         cobs: Encoder::new(buf)?,
         crc: Crc32::new(),

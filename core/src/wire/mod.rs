@@ -12,9 +12,13 @@
 //!   ended by 0x00, with a 0x00 before the first frame so that a frame cut off by a reboot
 //!   is dropped. The reader resynchronises at every 0x00, so one bad byte costs one frame.
 //!
+//! * **Return path** ([`Answer`], [`encode_answer_frame`], [`AnswerReader`]): what a
+//!   collector sends back on a two-way link (acknowledgements, refusals), framed alike.
+//!
 //! Nothing here allocates; buffer sizes come from [`MAX_FRAME_LEN`] and
 //! [`MAX_PAYLOAD_LEN`], which tests check against the largest message.
 
+mod answer;
 mod cobs;
 mod crc;
 mod frame;
@@ -25,6 +29,10 @@ mod sample;
 mod schema;
 mod sequence;
 
+pub use answer::{
+    ANSWER_READER_LEN, Answer, AnswerReader, MAX_ANSWER_FRAME_LEN, MAX_ANSWER_PAYLOAD_LEN,
+    RefuseReason, TAG_ACK, TAG_CLOSING, TAG_REFUSE, decode_answer, encode_answer_frame,
+};
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
 pub use frame::{
