@@ -8,13 +8,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use common::{json, num, storm, taskwire, unique_comm, wait_deadline};
+use taskwire_core::wire::testutil::{frame, named_header};
 
 /// A child whose stderr is read line by line and whose stdout is collected whole.
 struct Proc {
@@ -234,7 +235,7 @@ fn refused(stderr: &[String]) -> u64 {
         .unwrap_or_else(|| panic!("no refused_connections in {stderr:?}"))
 }
 
-/// Finding 1: with 64 idle connections held open, an agent is refused with a reason and
+/// Finding 1: with 64 idle boards connected, an agent is refused with a reason and
 /// waits instead of writing its records into connections the decoder drops; once room
 /// is made, every record it received is decoded or reported lost, and the refusals stay
 /// few.
@@ -243,8 +244,15 @@ fn a_full_collector_refuses_and_loses_nothing() {
     require_kernel!();
     let comm = unique_comm("twcap");
     let (mut d, port) = decoder(0);
+    // Boards (a header each, then quiet): a headerless connection would only be made
+    // room for (issue 12, finding 2), these hold their places.
     let idle: Vec<TcpStream> = (0..64)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(&frame(&named_header(&format!("holder{i}"))))
+                .unwrap();
+            s
+        })
         .collect();
     d.wait_lines("connected", 64, Duration::from_secs(10));
     let mut a = agent(port, "capboard");
