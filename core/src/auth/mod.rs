@@ -41,7 +41,10 @@ mod tests {
         assert!(verify(&key, &nonce, &mac));
         let mut other = nonce;
         other[15] ^= 1;
-        assert!(!verify(&key, &other, &mac), "a proof holds for its nonce only");
+        assert!(
+            !verify(&key, &other, &mac),
+            "a proof holds for its nonce only"
+        );
         assert!(!verify(&Key::new(b"another key"), &nonce, &mac));
         let mut bad = mac;
         bad[0] ^= 0x80;

@@ -409,7 +409,9 @@ mod tests {
         challenge[0] = TAG_CHALLENGE;
         assert_eq!(
             decode_answer(&challenge),
-            Ok(Answer::Challenge { nonce: [5; NONCE_LEN] })
+            Ok(Answer::Challenge {
+                nonce: [5; NONCE_LEN]
+            })
         );
         assert_eq!(decode_answer(&challenge[..NONCE_LEN]), Err(Error::Payload));
         assert_eq!(decode_answer(&[]), Err(Error::Payload));
