@@ -76,6 +76,8 @@ pub struct Opts {
     pub enable_delayacct: bool,
     /// `--sample SECS [--sample-top N]`: samples of live thread groups beside the records.
     pub sample: Option<Sampling>,
+    /// `--key FILE`: prove to the collector that this board knows the shared key.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// Why `--sample` is refused by a build without feature `sample`.
@@ -96,6 +98,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut enable_delayacct = false;
     let mut sample_ms = None;
     let mut sample_top = None;
+    let mut key = None;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -113,6 +116,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 return Err(args.usage("--to given twice: a stream has one sink"));
             }
             "to" => to = Some(Sink::parse(&value?).map_err(|e| args.usage(e))?),
+            "key" => key = Some(std::path::PathBuf::from(value?)),
             "cpus" => cpus = CpuArg::parse(&value?).map_err(|e| args.usage(e))?,
             "rcvbuf" => rcvbuf = Some(parse_bytes(&value?, "--rcvbuf").map_err(|e| args.usage(e))?),
             "profile" => {
@@ -180,8 +184,15 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "--to SINK is required (serial:/dev/ttyX, tcp:HOST:PORT, unix:PATH, file:PATH or -)",
         ));
     };
+    if key.is_some() && !matches!(to, Sink::Tcp { .. } | Sink::Unix(_)) {
+        return Err(args.usage(
+            "--key goes with --to tcp: or unix: (a collector challenges a connection; a \
+             UART, file or pipe has no way back)",
+        ));
+    }
     Ok(Parsed::Run(Opts {
         to,
+        key,
         cpus,
         rcvbuf,
         profile,
@@ -295,7 +306,7 @@ impl Consumer for Feeder {
 }
 
 /// Reopens an endpoint after an outage.
-struct Reopen(Sink);
+struct Reopen(Sink, Option<taskwire_core::auth::Key>);
 
 impl Connector for Reopen {
     type Sink = FdSink;
@@ -334,6 +345,10 @@ impl Connector for Reopen {
     fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
         crate::stream::ack::read_socket(sink, buf, until)
     }
+
+    fn key(&self) -> Option<&taskwire_core::auth::Key> {
+        self.1.as_ref()
+    }
 }
 
 /// Opens the sink at start. Devices, files and stdout must open now; a collector that is
@@ -362,6 +377,11 @@ fn taskstats_version(client: &mut Client) -> u16 {
 /// Runs `taskwire stream`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
+    // First: a bad key file is a usage error, before anything registers or connects.
+    let key = match &opts.key {
+        Some(path) => Some(taskwire_cli::key::read_key("stream", path)?),
+        None => None,
+    };
     let possible = cpus::possible().map_err(Failure::Runtime)?;
     let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("stream", e))?;
     // Block the stop signals before the writer thread starts: it inherits the mask.
@@ -430,7 +450,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ..Settings::default()
     };
     let writer_link = link.clone();
-    let mut connector = Reopen(opts.to.clone());
+    let mut connector = Reopen(opts.to.clone(), key);
     let framer = Framer::new(facts.header());
     // The sink is opened (a file created) only once the kernel has accepted the
     // registration: a refused run leaves nothing behind.
@@ -557,7 +577,7 @@ pub fn help() -> String {
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
-         \x20                      [--sample SECS [--sample-top N]]\n\n\
+         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\n\
          Registers for exit records and sends them, framed in taskwire's binary record\n\
          stream (core/WIRE.md: COBS frames with a CRC-32, each ended by 0x00), to SINK:\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -587,6 +607,9 @@ pub fn help() -> String {
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
+         \x20 --key FILE           tcp:/unix: only: prove to the collector (decode --key) that\n\
+         \x20                      this board has the shared key in FILE (mode 600); no\n\
+         \x20                      records go to a collector that does not ask for it\n\
          \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default: RAM/64,\n\
          \x20                      256K to 16M)\n\
          \x20 --profile P          fields per record: full (default, every field, about 125\n\
@@ -734,6 +757,11 @@ mod tests {
             (&["--to", "udp:x:1"], "unknown endpoint type"),
             (&["--to", "tcp-listen:9"], "cannot listen"),
             (
+                &["--to", "-", "--key", "k"],
+                "--key goes with --to tcp: or unix:",
+            ),
+            (&["--to", "serial:/dev/ttyS1", "--key=k"], "--key goes with"),
+            (
                 &["--to", "-", "--profile", "all"],
                 "expected full, acct or delays",
             ),
@@ -767,6 +795,7 @@ mod tests {
             "--enable-delayacct",
             "--sample",
             "--sample-top",
+            "--key FILE",
             "5.4%",
             "serial:",
             "tcp:",
