@@ -52,7 +52,8 @@ const CAPACITY_RETRY_MS: u32 = 2000;
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// How long a network connection has to send a readable header before it is closed
-/// (counted as `refused_no_header`). An agent sends its header first thing, in one write.
+/// (counted as `refused_no_header`). An agent sends its header first thing, in one write
+/// (after its proof, with `--key`).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A network connection that sends nothing for this long is closed (`closed_idle`),
 /// unless `decode --idle-timeout` says otherwise: six of the agent's default heartbeats

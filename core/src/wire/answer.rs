@@ -368,6 +368,15 @@ mod tests {
         assert_eq!(&challenge[..3], [0x16, TAG_CHALLENGE, 0x01]);
         assert_eq!(&challenge[2..18], nonce);
         assert_eq!(read_all(&challenge), [Ok(Answer::Challenge { nonce })]);
+        // The example of core/WIRE.md section 7.5: nonce 00..0f.
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| i as u8);
+        assert_eq!(
+            frame(&Answer::Challenge { nonce }),
+            [
+                0x02, 0x43, 0x14, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+                0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x66, 0x46, 0xe5, 0x00
+            ]
+        );
     }
 
     #[test]

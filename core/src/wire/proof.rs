@@ -102,6 +102,20 @@ mod tests {
         assert_eq!(&f[..3], &[0x26, TAG_PROOF, 0x01]);
         assert_eq!(f[f.len() - 1], 0);
         assert_eq!(first(&f), Some(Ok(p)));
+        // The example of core/WIRE.md section 7.5.
+        let key = crate::auth::Key::new(b"0123456789abcdef0123456789abcdef");
+        let nonce: [u8; crate::auth::NONCE_LEN] = core::array::from_fn(|i| i as u8);
+        let example = frame(&Proof {
+            mac: crate::auth::proof(&key, &nonce),
+        });
+        assert_eq!(
+            example,
+            [
+                0x26, 0x44, 0x69, 0x93, 0x47, 0x61, 0xdf, 0x5a, 0xa8, 0xa3, 0x89, 0x0f, 0x39, 0x3a,
+                0x21, 0x98, 0x63, 0x9c, 0xe9, 0x89, 0x05, 0xae, 0xa5, 0xea, 0x16, 0xa9, 0xe6, 0x55,
+                0x62, 0x6b, 0x95, 0x86, 0x51, 0xbf, 0x38, 0x94, 0xf1, 0xd4, 0x00
+            ]
+        );
         let zeros = Proof { mac: [0; MAC_LEN] };
         assert_eq!(first(&frame(&zeros)), Some(Ok(zeros)));
     }
