@@ -3,11 +3,11 @@
 //! that is missing, empty, too short, unreadable or open to others is refused before
 //! anything starts, with what to do about it.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 use taskwire_core::auth::Key;
 
@@ -19,58 +19,65 @@ pub const MIN_KEY_LEN: usize = 16;
 /// The most: a key is a few dozen random bytes, not a file of any size read into memory.
 pub const MAX_KEY_LEN: usize = 4096;
 /// How to make a good key, for the messages.
-const MAKE: &str = "make one with `head -c 32 /dev/urandom > FILE && chmod 600 FILE` \
-                    and give the same file to the collector and its boards";
+const MAKE: &str = "make one with `head -c 32 /dev/urandom > FILE; chmod 600 FILE` and \
+                    give the same file to the collector and its boards (README: threat model)";
 
 /// Reads the key file at `path` for command `cmd`. Every refusal is a usage error (exit 2).
 pub fn read_key(cmd: &'static str, path: &Path) -> Result<Key, Failure> {
-    let shown = plain(path.as_os_str().as_bytes()).into_owned();
-    let no = |why: String| Failure::usage(cmd, format!("--key {shown}: {why}"));
-    let mut file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => no(format!("no such file; {MAKE}")),
-        std::io::ErrorKind::PermissionDenied => no(format!(
-            "cannot read it (permission denied): run as the key's owner, or {MAKE}"
-        )),
-        _ => no(format!("cannot open it: {e}")),
+    let mut secret = [0u8; MAX_KEY_LEN + 1];
+    // One message shape, built once: the board build is counted in bytes.
+    let (len, why) = match read(path, &mut secret) {
+        Ok(n) if n > MAX_KEY_LEN => (0, "longer than 4096 bytes"),
+        Ok(n) if n < MIN_KEY_LEN => (0, "empty, or shorter than 16 bytes"),
+        Ok(n) => (n, ""),
+        Err(why) => (0, why),
+    };
+    let key = Key::new(&secret[..len]);
+    secret.fill(0);
+    if why.is_empty() {
+        return Ok(key);
+    }
+    let shown = plain(path.as_os_str().as_bytes());
+    Err(Failure::usage(cmd, format!("--key {shown}: {why}; {MAKE}")))
+}
+
+/// Reads the key file into `buf`; its length, or why it is refused.
+fn read(path: &Path, buf: &mut [u8]) -> Result<usize, &'static str> {
+    // rustix rather than std's File, for the same reason.
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT => "no such file",
+        Errno::ACCESS => "permission denied (run as the key's owner)",
+        _ => "cannot open it",
     })?;
     // Judged on the file opened, not on the path again: nothing can swap it between.
-    let meta = file
-        .metadata()
-        .map_err(|e| no(format!("cannot read it: {e}")))?;
-    if !meta.is_file() {
-        return Err(no(format!("not a regular file; {MAKE}")));
+    let st = rustix::fs::fstat(&fd).map_err(|_| "cannot read it")?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err("not a regular file");
     }
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(no(format!(
-            "other users may read or change it (mode {:03o}); `chmod 600` it, \
-             and make a new key if it may have been read",
-            mode & 0o777
-        )));
+    if st.st_mode & 0o077 != 0 {
+        return Err(
+            "group or others may read or change it: `chmod 600` it, and make a \
+                    new key if it may have been read",
+        );
     }
-    let mut secret = Vec::with_capacity(64);
-    (&mut file)
-        .take(MAX_KEY_LEN as u64 + 1)
-        .read_to_end(&mut secret)
-        .map_err(|e| no(format!("cannot read it: {e}")))?;
-    let refused = match secret.len() {
-        0 => Some("it is empty".to_owned()),
-        n if n < MIN_KEY_LEN => Some(format!("{n} bytes is too short (at least {MIN_KEY_LEN})")),
-        n if n > MAX_KEY_LEN => Some(format!("longer than {MAX_KEY_LEN} bytes")),
-        _ => None,
-    };
-    let key = Key::new(&secret);
-    secret.fill(0);
-    match refused {
-        Some(why) => Err(no(format!("{why}; {MAKE}"))),
-        None => Ok(key),
+    let mut len = 0;
+    while let Some(room) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
+        match rustix::io::read(&fd, room) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(Errno::INTR) => {}
+            Err(_) => return Err("cannot read it"),
+        }
     }
+    Ok(len)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs::Permissions;
+    use std::os::unix::fs::PermissionsExt;
 
     fn file(name: &str, bytes: &[u8], mode: u32) -> std::path::PathBuf {
         let p = std::env::temp_dir().join(format!("twkey-{}-{name}", std::process::id()));
@@ -105,9 +112,9 @@ mod tests {
             "{m}"
         );
         for (name, bytes, mode, says) in [
-            ("empty", &b""[..], 0o600, "it is empty"),
-            ("short", &b"secret\n"[..], 0o600, "7 bytes is too short"),
-            ("group", &[1u8; 32][..], 0o640, "mode 640"),
+            ("empty", &b""[..], 0o600, "empty"),
+            ("short", &b"secret\n"[..], 0o600, "shorter than 16 bytes"),
+            ("group", &[1u8; 32][..], 0o640, "group or others"),
             ("world", &[1u8; 32][..], 0o604, "`chmod 600`"),
         ] {
             let p = file(name, bytes, mode);

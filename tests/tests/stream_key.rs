@@ -365,7 +365,7 @@ fn bad_key_files_stop_both_commands_with_what_to_do() {
         (&missing, "no such file"),
         (&empty.0, "empty"),
         (&open.0, "chmod 600"),
-        (&short.0, "too short"),
+        (&short.0, "shorter than 16 bytes"),
     ];
     for (path, says) in cases {
         for cmd in [

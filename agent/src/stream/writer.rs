@@ -485,24 +485,37 @@ impl<'a, C: Connector> Writer<'a, C> {
             Ok(proof) => return Some(proof),
             Err(heard) => heard,
         };
+        self.not_proven(heard, "closed before asking for the key");
+        None
+    }
+
+    /// The connection ended before it proved itself (`heard`; `closed`: what a close
+    /// means at this step): says why and waits, as [`Writer::refused`].
+    fn not_proven(&mut self, heard: Heard, closed: &'static str) {
+        let keyed = self.connector.key().is_some();
         let (why, retry) = match heard {
-            Heard::Refused(r, ms) => (
-                format!("refused by the collector ({})", r.name()),
-                Duration::from_millis(ms.into()),
+            Heard::Refused(RefuseReason::Authentication, _) if keyed => (
+                "refused by the collector (authentication): --key FILE is not the \
+                  collector's key",
+                0,
             ),
-            Heard::Closed => (
-                "closed before asking for the key".to_owned(),
-                Duration::ZERO,
+            Heard::Refused(RefuseReason::Authentication, _) => (
+                "the collector requires a key (refused: authentication): give --key \
+                  FILE, a copy of the collector's key file",
+                0,
             ),
+            Heard::Refused(RefuseReason::Capacity, ms) => {
+                ("refused by the collector (capacity)", ms)
+            }
+            Heard::Refused(_, ms) => ("refused by the collector (other)", ms),
+            Heard::Closed => (closed, 0),
             Heard::Nothing => (
                 "the collector did not ask for the key (it runs without --key, or is not \
-                 taskwire decode); with --key nothing is sent unauthenticated"
-                    .to_owned(),
-                Duration::ZERO,
+                 taskwire decode); with --key nothing is sent unauthenticated",
+                0,
             ),
         };
-        self.refused(why, retry);
-        None
+        self.refused(why.to_owned(), Duration::from_millis(retry.into()));
     }
 
     /// On a two-way sink, just after the header: waits for the collector's first answer
@@ -529,22 +542,9 @@ impl<'a, C: Connector> Writer<'a, C> {
                 }
                 return true;
             }
-            Heard::Closed => "closed before acknowledging the header".to_owned(),
-            Heard::Refused(RefuseReason::Authentication, _) => match self.connector.key() {
-                None => "the collector requires a key (refused: authentication): give \
-                         --key FILE, a copy of the collector's key file"
-                    .to_owned(),
-                _ => "refused by the collector (authentication): --key FILE is not the \
-                      collector's key"
-                    .to_owned(),
-            },
-            Heard::Refused(reason, _) => format!("refused by the collector ({})", reason.name()),
+            other => other,
         };
-        let retry = match heard {
-            Heard::Refused(_, ms) => Duration::from_millis(ms.into()),
-            _ => Duration::ZERO,
-        };
-        self.refused(why, retry);
+        self.not_proven(why, "closed before acknowledging the header");
         false
     }
 
