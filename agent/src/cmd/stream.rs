@@ -578,38 +578,28 @@ pub fn help() -> String {
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
          \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\n\
-         Registers for exit records and sends them, framed in taskwire's binary record\n\
-         stream (core/WIRE.md: COBS frames with a CRC-32, each ended by 0x00), to SINK:\n\n\
+         Registers for exit records and sends them to SINK in taskwire's record stream\n\
+         (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
          \x20                                     115200); rtscts = hardware flow control\n\
          \x20 tcp:HOST:PORT                       connect to a collector ([::1]:PORT for IPv6)\n\
          \x20 unix:PATH                           connect to a Unix stream socket\n\
          \x20 file:PATH                           append to a file\n\
          \x20 -                                   stdout\n\n\
-         A header (board id, kernel release, taskstats version, delay accounting, CPUs,\n\
-         boot time) opens the stream; each record carries the sequence number it got on\n\
-         receipt. A bounded queue keeps a slow or failed sink from slowing the reading.\n\
-         What is dropped (queue overflow, sink outage, kernel ENOBUFS: events, not\n\
-         records) is reported in place by Loss frames, so a gap no Loss covers was lost\n\
-         in transit. A failed sink is reopened (100 ms doubling to 5 s) and the stream\n\
-         started again; queued records keep their numbers. A collector not up at start is\n\
-         waited for; a missing serial device, an unwritable file or a closed stdout is an\n\
-         error.\n\n\
-         --sample SECS adds, every SECS seconds, an Interval frame and one Sample per\n\
-         thread group whose CPU, IO or delays moved (the sweep of `taskwire top`, on a\n\
-         socket of its own); --sample-top N sends the N with the most delay time. They\n\
-         are numbered, queued and lost like records; a 20-task sample every 2 s is about\n\
-         5.4% of a 115200-baud line. Not in the stream-only board build.\n\n\
-         SIGINT/SIGTERM: deregister, flush for up to a second, report what is left as\n\
-         lost in a last write (when the sink is down, only the summary counts it), print\n\
-         a summary, exit 0. More: README.md, \"Streaming from a board to a\n\
-         host\".\n\n\
+         A header (board id, kernel, CPUs, boot time) opens the stream; each record\n\
+         carries its sequence number. What a bounded queue drops (overflow, sink outage,\n\
+         kernel ENOBUFS) is reported by Loss frames. A failed sink is reopened (100 ms\n\
+         doubling to 5 s); a collector not up at start is waited for.\n\n\
+         --sample SECS adds an Interval and a Sample per thread group that moved (top's\n\
+         sweep) every SECS seconds, numbered and lost like records (20 tasks every 2 s:\n\
+         5.4% of a 115200-baud line). Not in the stream-only board build.\n\n\
+         SIGINT/SIGTERM: deregister, flush for up to 1 s, report the rest as lost, print\n\
+         a summary, exit 0. More: README.md, \"Streaming from a board to a host\".\n\n\
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
-         \x20 --key FILE           tcp:/unix: only: prove to the collector (decode --key) that\n\
-         \x20                      this board has the shared key in FILE (mode 600); no\n\
-         \x20                      records go to a collector that does not ask for it\n\
+         \x20 --key FILE           tcp:/unix: prove to the collector (decode --key) that this\n\
+         \x20                      board has the key in FILE; no records without it\n\
          \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default: RAM/64,\n\
          \x20                      256K to 16M)\n\
          \x20 --profile P          fields per record: full (default, every field, about 125\n\
