@@ -13,6 +13,7 @@ pub mod args;
 pub mod endpoint;
 pub mod failure;
 pub mod help;
+pub mod key;
 pub mod output;
 pub mod serial;
 pub mod signals;

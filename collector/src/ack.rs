@@ -44,7 +44,7 @@ impl Seen {
 }
 
 /// Writes what the socket takes now; `WouldBlock` is 0 bytes, any other error `Err`.
-fn write_some(input: &Input, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_some(input: &Input, bytes: &[u8]) -> io::Result<usize> {
     let r = match input {
         Input::Tcp(s) => (&*s).write(bytes),
         Input::Unix(s) => (&*s).write(bytes),

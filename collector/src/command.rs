@@ -33,6 +33,8 @@ pub struct Opts {
     /// `--idle-timeout SECS`: a network connection silent this long is closed; `None`:
     /// never.
     pub idle_timeout: Option<std::time::Duration>,
+    /// `--key FILE`: connections must prove they know the key in it (read at start).
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// Options of `--view top`.
@@ -126,6 +128,10 @@ Options:
   --idle-timeout SECS     close a board's connection after SECS with nothing
                           received (default 60; 0: never); keep it above the
                           agents' --heartbeat (default 10)
+  --key FILE              with tcp-listen: or unix-listen: take only connections
+                          that prove they know the shared key in FILE (the
+                          boards' `stream --key`); others are refused and counted.
+                          FILE: 16 to 4096 bytes, mode 600 (README: threat model)
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
@@ -153,6 +159,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let (mut view, mut board, mut sort) = (false, None, None);
     let mut format_given = false;
     let mut idle_timeout = Some(decode::IDLE_TIMEOUT);
+    let mut key = None;
     while let Some(arg) = a.next_arg()? {
         match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -202,6 +209,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                         }
                     };
                 }
+                "key" => key = Some(std::path::PathBuf::from(a.value("key", v)?)),
                 "stats" => {
                     a.no_value("stats", v)?;
                     stats = true;
@@ -214,6 +222,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let from = from.ok_or_else(|| {
         a.usage("--from SOURCE is needed, e.g. --from tcp-listen:9000 or --from file:x.twr")
     })?;
+    if key.is_some() && !matches!(from, Source::TcpListen { .. } | Source::UnixListen(_)) {
+        return Err(a.usage(
+            "--key goes with --from tcp-listen: or unix-listen: (only a connection can be \
+             challenged; a file, pipe or UART has no way back to its sender)",
+        ));
+    }
     let view = match view {
         true if format_given || only.is_some() => {
             return Err(
@@ -236,6 +250,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         only,
         view,
         idle_timeout,
+        key,
     }))
 }
 
@@ -255,13 +270,19 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     };
     let sigfd = SignalFd::open(stop)
         .map_err(|e| Failure::Runtime(format!("setting up SIGINT/SIGTERM handling: {e}")))?;
+    // Before the socket is bound: a bad key file is a usage error, and nothing listens.
+    let key = match &opts.key {
+        Some(path) => Some(taskwire_cli::key::read_key("decode", path)?),
+        None => None,
+    };
     let opened = source::open(&opts.from)?;
     if let Opened::Listener(l) = &opened {
         eprintln!(
             "taskwire decode: listening on {}",
             taskwire_cli::output::escape_token(l.local().as_bytes())
         );
-        if let Some(w) = l.tcp_addr().and_then(crate::exposure::warning) {
+        let exposed = l.tcp_addr().filter(|_| key.is_none());
+        if let Some(w) = exposed.and_then(crate::exposure::warning) {
             eprintln!("{w}");
         }
     }
@@ -278,6 +299,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     };
     let mut decoder = Decoder::new(opts.format).with_only(opts.only);
     decoder.timeouts.idle = opts.idle_timeout;
+    decoder.key = key;
     if let Some(v) = &opts.view {
         // Batch screens as `top` prints them: a terminal's cut to a console's width.
         let batch = match std::io::stdout().is_terminal() {
@@ -330,6 +352,10 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     for (n, what) in [
         (t.refused_connections, "refused at the connection limit"),
         (t.refused_no_header, "closed without a readable header"),
+        (
+            t.refused_authentication,
+            "refused for a missing or wrong key proof",
+        ),
         (t.closed_idle, "closed idle"),
     ] {
         if n > 0 {
@@ -412,6 +438,10 @@ mod tests {
         );
         let o = parse(&["--from=tcp-listen:9000"]).unwrap().unwrap();
         assert_eq!(o.idle_timeout, Some(decode::IDLE_TIMEOUT));
+        let o = parse(&["--from=unix-listen:/tmp/s", "--key", "/etc/k"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.key, Some(std::path::PathBuf::from("/etc/k")));
         let o = parse(&["--from=tcp-listen:9000", "--idle-timeout", "0"])
             .unwrap()
             .unwrap();
@@ -444,6 +474,11 @@ mod tests {
                 "seconds from 0",
             ),
             (&["--from", "-", "--view", "htop"][..], "not a view"),
+            (&["--from", "-", "--key", "k"][..], "--key goes with"),
+            (
+                &["--from", "tcp-listen:9", "--key"][..],
+                "--key needs a value",
+            ),
             (&["--from", "-", "--board", "b"][..], "go with --view top"),
             (&["--from", "-", "--sort", "cpu"][..], "go with --view top"),
             (
@@ -487,6 +522,7 @@ mod tests {
             "tab next board",
             "cpu-delay, blkio",
             "--board ID",
+            "--key FILE",
         ] {
             assert!(h.contains(needle), "{needle}");
         }

@@ -1,6 +1,7 @@
-//! Who can send records to a listener. A TCP stream carries no authentication: whoever
-//! reaches the port can send a stream under any board's name (README, "Threat model").
-//! On loopback that is this machine only; on any other address the decoder says so.
+//! Who can send records to a listener. Without `--key` a TCP stream carries no
+//! authentication: whoever reaches the port can send a stream under any board's name
+//! (README, "Threat model"). On loopback that is this machine only; on any other address
+//! a decoder without a key says so.
 
 use std::net::SocketAddr;
 
@@ -11,8 +12,8 @@ pub fn warning(addr: SocketAddr) -> Option<String> {
     }
     Some(format!(
         "taskwire decode: warning: tcp-listen:{addr} takes records from anyone who can reach \
-         this port, under any board's name (streams carry no authentication); listen on \
-         127.0.0.1 behind an SSH tunnel or VPN, or on a network only your boards reach"
+         this port, under any board's name (no --key); give --key FILE here and to the \
+         boards' `stream`, or listen on 127.0.0.1 behind an SSH tunnel or VPN"
     ))
 }
 

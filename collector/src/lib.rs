@@ -15,6 +15,7 @@ pub mod ack;
 pub mod boards;
 pub mod command;
 pub mod exposure;
+pub mod gate;
 pub mod rejected;
 pub mod render;
 pub mod session;
@@ -51,7 +52,8 @@ const CAPACITY_RETRY_MS: u32 = 2000;
 /// How often a lost UART is looked for again.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
 /// How long a network connection has to send a readable header before it is closed
-/// (counted as `refused_no_header`). An agent sends its header first thing, in one write.
+/// (counted as `refused_no_header`). An agent sends its header first thing, in one write
+/// (after its proof, with `--key`).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A network connection that sends nothing for this long is closed (`closed_idle`),
 /// unless `decode --idle-timeout` says otherwise: six of the agent's default heartbeats
@@ -111,6 +113,11 @@ struct Conn {
     /// The acknowledgements of an accepted connection (core/WIRE.md section 7); None for
     /// a stream the decoder opened itself.
     acker: Option<ack::Acker>,
+    /// A connection to a decoder with a key that has not proved it knows it yet: what it
+    /// sends goes here, not to the decoder.
+    gate: Option<gate::Gate>,
+    /// Refused for a missing or wrong proof (counted as such, not as headerless).
+    refused: bool,
 }
 
 impl Conn {
@@ -122,6 +129,8 @@ impl Conn {
             opened: now,
             heard: now,
             acker: None,
+            gate: None,
+            refused: false,
         }
     }
 
@@ -249,7 +258,10 @@ pub fn pump(
             let ended = match &mut c.input {
                 Some(input) if ready.conns.get(i).copied().unwrap_or(false) => {
                     c.heard = Instant::now();
-                    read_once(input, &mut c.session, decoder, &mut buf)
+                    match c.gate.is_some() {
+                        true => read_gated(c, decoder, &mut buf),
+                        false => read_once(input, &mut c.session, decoder, &mut buf),
+                    }
                 }
                 Some(_) => false,
                 None => {
@@ -281,6 +293,7 @@ pub fn pump(
                             escape_token(gone.session.peer.as_bytes()),
                             escape_token(b.as_bytes())
                         ),
+                        _ if gone.refused => {}
                         _ => decoder.no_header(&gone.session.peer, "it hung up"),
                     }
                 }
@@ -374,6 +387,38 @@ fn wait(
     Ok(ready)
 }
 
+/// Reads one chunk of a connection that has not proved it knows the key yet: into its
+/// gate, and what follows a good proof into the decoder. True when the stream ended,
+/// failed or was refused.
+fn read_gated(c: &mut Conn, d: &mut Decoder, buf: &mut [u8]) -> bool {
+    let (Some(input), Some(g), Some(key)) = (&mut c.input, &mut c.gate, &d.key) else {
+        return true;
+    };
+    let n = match input.read(buf) {
+        Ok(0) => return true,
+        Ok(n) => n,
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+            return false;
+        }
+        Err(_) => return true,
+    };
+    let bytes = buf.get(..n).unwrap_or_default();
+    match g.take(key, bytes) {
+        gate::Verdict::Waiting => false,
+        gate::Verdict::Proven(at) => {
+            c.gate = None;
+            d.feed(&mut c.session, bytes.get(at..).unwrap_or_default());
+            false
+        }
+        gate::Verdict::Refused => {
+            c.refused = true;
+            d.refused_authentication(&c.session.peer);
+            ack::refuse(input, taskwire_core::wire::RefuseReason::Authentication, 0);
+            true
+        }
+    }
+}
+
 /// Reads one chunk and decodes it; true when the stream ended or failed.
 fn read_once(input: &mut Input, s: &mut Session, d: &mut Decoder, buf: &mut [u8]) -> bool {
     match input.read(buf) {
@@ -443,6 +488,20 @@ fn accept_all(
                 decoder.tally.connections += 1;
                 let mut conn = Conn::new(input, Session::connection(peer));
                 conn.acker = Some(ack::Acker::default());
+                if decoder.key.is_some() {
+                    let Some(input) = &conn.input else { continue };
+                    conn.gate = gate::Gate::challenge(input);
+                    if conn.gate.is_none() {
+                        // No random bytes for a nonce: cannot authenticate, so no reading.
+                        eprintln!(
+                            "taskwire decode: refused a connection from {}: no random bytes \
+                             for its challenge (getrandom failed)",
+                            escape_token(conn.session.peer.as_bytes())
+                        );
+                        ack::refuse(input, taskwire_core::wire::RefuseReason::Authentication, 0);
+                        continue;
+                    }
+                }
                 conns.push(conn);
             }
             Err(e) => {
@@ -509,7 +568,8 @@ fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> 
 /// it closes or [`DRAIN_LIMIT`] passes, so records already on the way are not lost.
 /// Files and stdin are not drained: the signal means stop now.
 fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
-    conns.retain(|c| matches!(c.input, Some(Input::Tcp(_) | Input::Unix(_))));
+    // Connections that have not proved themselves have nothing to drain.
+    conns.retain(|c| matches!(c.input, Some(Input::Tcp(_) | Input::Unix(_))) && c.gate.is_none());
     for c in conns.iter_mut() {
         if let Some(i) = &c.input {
             if let Some(a) = &mut c.acker {
@@ -779,6 +839,92 @@ mod tests {
         s.shutdown(std::net::Shutdown::Write).unwrap();
         // The decoder closes it after reading everything (EOF), or at its stop.
         let _ = s.read(&mut [0u8; 1]);
+    }
+
+    /// Connects to a decoder with a key: reads its challenge, sends a proof made with
+    /// `key` (none: no proof, like an agent without --key) and the stream, and returns
+    /// every answer it gets until the decoder closes.
+    fn keyed_board(
+        addr: &str,
+        key: Option<&[u8]>,
+        name: &str,
+        seqs: std::ops::Range<u64>,
+    ) -> Vec<taskwire_core::wire::Answer> {
+        use taskwire_core::wire::{Answer, AnswerReader, PROOF_FRAME_LEN, Proof};
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut r = AnswerReader::new();
+        let mut answers = Vec::new();
+        let mut buf = [0u8; 256];
+        while answers.is_empty() {
+            let n = s.read(&mut buf).unwrap();
+            answers.extend(
+                buf[..n]
+                    .iter()
+                    .filter_map(|&b| r.push(b))
+                    .map(Result::unwrap),
+            );
+        }
+        let Answer::Challenge { nonce } = answers[0] else {
+            panic!("no challenge first: {answers:?}");
+        };
+        let mut bytes = vec![0u8];
+        if let Some(k) = key {
+            let mac = taskwire_core::auth::proof(&taskwire_core::auth::Key::new(k), &nonce);
+            let mut f = [0u8; PROOF_FRAME_LEN];
+            let n = taskwire_core::wire::encode_proof_frame(&Proof { mac }, &mut f).unwrap();
+            bytes.extend(&f[..n]);
+        }
+        bytes.extend(stream_bytes(name, seqs));
+        // A refused connection may be reset before all of it is written.
+        let _ = s.write_all(&bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answers.extend(
+                buf[..n]
+                    .iter()
+                    .filter_map(|&b| r.push(b))
+                    .map(Result::unwrap),
+            );
+        }
+        answers
+    }
+
+    #[test]
+    fn with_a_key_only_proven_connections_are_decoded() {
+        use taskwire_core::wire::{Answer, RefuseReason};
+        const KEY: &[u8] = b"the shared key, 32 bytes long...";
+        let (l, addr) = listener();
+        let mut d = Decoder::new(Format::Text);
+        d.key = Some(taskwire_core::auth::Key::new(KEY));
+        let (real, spoofed, wrong) = serve(l, &mut d, move || {
+            let real = keyed_board(&addr, Some(KEY), "real", 0..50);
+            // Under the real board's id and instance, without the key, then with another.
+            let spoofed = keyed_board(&addr, None, "real", 50..60);
+            let wrong = keyed_board(&addr, Some(b"a guess at the key, as long.."), "real", 0..5);
+            (real, spoofed, wrong)
+        });
+        assert!(real.contains(&Answer::Ack { next_seq: 50 }), "{real:?}");
+        let refused = Answer::Refuse {
+            reason: RefuseReason::Authentication,
+            retry_ms: 0,
+        };
+        for (who, got) in [("no key", &spoofed), ("wrong key", &wrong)] {
+            assert_eq!(got.len(), 2, "{who}: {got:?}");
+            assert!(matches!(got[0], Answer::Challenge { .. }), "{who}: {got:?}");
+            assert_eq!(got[1], refused, "{who}");
+        }
+        let rows: Vec<(String, u64, Option<u64>)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.next_seq()))
+            .collect();
+        assert_eq!(rows, [("real".to_owned(), 50, Some(50))]);
+        assert_eq!(d.tally.refused_authentication, 2);
+        assert_eq!(d.tally.refused_no_header, 0);
     }
 
     #[test]

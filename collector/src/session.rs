@@ -36,6 +36,11 @@ pub struct Decoder {
     pub read_errors: u64,
     /// When the last line about connections without a header was written.
     last_no_header: Option<std::time::Instant>,
+    /// `--key`: every accepted connection must prove it knows this key before its stream
+    /// is read (core/WIRE.md section 7.5).
+    pub key: Option<taskwire_core::auth::Key>,
+    /// When the last line about a connection refused for its proof was written.
+    last_auth: Option<std::time::Instant>,
 }
 
 impl Decoder {
@@ -51,6 +56,27 @@ impl Decoder {
             timeouts: crate::Timeouts::default(),
             read_errors: 0,
             last_no_header: None,
+            key: None,
+            last_auth: None,
+        }
+    }
+
+    /// A network connection from `peer` failed the key's challenge (no proof, or a wrong
+    /// one): counted, and said at most once a second, whatever a flood of forgers does.
+    pub fn refused_authentication(&mut self, peer: &str) {
+        self.tally.refused_authentication += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last_auth
+            .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1))
+        {
+            self.last_auth = Some(now);
+            eprintln!(
+                "taskwire decode: refused {}: it did not prove it knows the key (an agent \
+                 without --key, or with another key); {} refused so far",
+                escape_token(peer.as_bytes()),
+                self.tally.refused_authentication
+            );
         }
     }
 

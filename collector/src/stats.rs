@@ -68,6 +68,7 @@ pub fn report(tally: &Tally, json: bool) -> String {
         ("refused_no_header", tally.refused_no_header),
         ("closed_idle", tally.closed_idle),
         ("evicted_boards", tally.evicted_boards),
+        ("refused_authentication", tally.refused_authentication),
     ];
     let lines = tally
         .boards()
@@ -157,7 +158,7 @@ mod tests {
         assert!(
             lines[2].ends_with(
                 " boards=2 connections=2 refused_connections=0 refused_no_header=0 \
-                 closed_idle=0 evicted_boards=0"
+                 closed_idle=0 evicted_boards=0 refused_authentication=0"
             ),
             "{}",
             lines[2]
@@ -169,6 +170,6 @@ mod tests {
         assert!(lines[0].starts_with("{\"type\":\"stats\",\"board\":\"b 1\",\"streams\":1,"));
         assert!(lines[2].starts_with("{\"type\":\"stats_total\","));
         assert!(lines[2].contains("\"rejected_cobs\":1,"), "{}", lines[2]);
-        assert!(lines[2].ends_with("\"refused_connections\":0,\"refused_no_header\":0,\"closed_idle\":0,\"evicted_boards\":0}"));
+        assert!(lines[2].ends_with("\"refused_connections\":0,\"refused_no_header\":0,\"closed_idle\":0,\"evicted_boards\":0,\"refused_authentication\":0}"));
     }
 }

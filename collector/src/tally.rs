@@ -130,6 +130,8 @@ pub struct Tally {
     /// Connections closed before a readable header arrived (network sources): within
     /// the header timeout, or at all.
     pub refused_no_header: u64,
+    /// Connections refused for not proving they know the key (`decode --key`).
+    pub refused_authentication: u64,
     /// Connections closed for sending nothing past the idle timeout.
     pub closed_idle: u64,
     /// Connections accepted (or sources opened).

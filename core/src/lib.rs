@@ -49,6 +49,8 @@ pub mod taskstats;
 
 pub mod psi;
 
+pub mod auth;
+
 pub mod wire;
 
 #[cfg(feature = "test-util")]

@@ -76,6 +76,8 @@ pub struct Opts {
     pub enable_delayacct: bool,
     /// `--sample SECS [--sample-top N]`: samples of live thread groups beside the records.
     pub sample: Option<Sampling>,
+    /// `--key FILE`: prove to the collector that this board knows the shared key.
+    pub key: Option<std::path::PathBuf>,
 }
 
 /// Why `--sample` is refused by a build without feature `sample`.
@@ -96,6 +98,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut enable_delayacct = false;
     let mut sample_ms = None;
     let mut sample_top = None;
+    let mut key = None;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -113,6 +116,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 return Err(args.usage("--to given twice: a stream has one sink"));
             }
             "to" => to = Some(Sink::parse(&value?).map_err(|e| args.usage(e))?),
+            "key" => key = Some(std::path::PathBuf::from(value?)),
             "cpus" => cpus = CpuArg::parse(&value?).map_err(|e| args.usage(e))?,
             "rcvbuf" => rcvbuf = Some(parse_bytes(&value?, "--rcvbuf").map_err(|e| args.usage(e))?),
             "profile" => {
@@ -180,8 +184,15 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "--to SINK is required (serial:/dev/ttyX, tcp:HOST:PORT, unix:PATH, file:PATH or -)",
         ));
     };
+    if key.is_some() && !matches!(to, Sink::Tcp { .. } | Sink::Unix(_)) {
+        return Err(args.usage(
+            "--key goes with --to tcp: or unix: (a collector challenges a connection; a \
+             UART, file or pipe has no way back)",
+        ));
+    }
     Ok(Parsed::Run(Opts {
         to,
+        key,
         cpus,
         rcvbuf,
         profile,
@@ -295,7 +306,7 @@ impl Consumer for Feeder {
 }
 
 /// Reopens an endpoint after an outage.
-struct Reopen(Sink);
+struct Reopen(Sink, Option<taskwire_core::auth::Key>);
 
 impl Connector for Reopen {
     type Sink = FdSink;
@@ -334,6 +345,10 @@ impl Connector for Reopen {
     fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
         crate::stream::ack::read_socket(sink, buf, until)
     }
+
+    fn key(&self) -> Option<&taskwire_core::auth::Key> {
+        self.1.as_ref()
+    }
 }
 
 /// Opens the sink at start. Devices, files and stdout must open now; a collector that is
@@ -362,6 +377,11 @@ fn taskstats_version(client: &mut Client) -> u16 {
 /// Runs `taskwire stream`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
+    // First: a bad key file is a usage error, before anything registers or connects.
+    let key = match &opts.key {
+        Some(path) => Some(taskwire_cli::key::read_key("stream", path)?),
+        None => None,
+    };
     let possible = cpus::possible().map_err(Failure::Runtime)?;
     let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("stream", e))?;
     // Block the stop signals before the writer thread starts: it inherits the mask.
@@ -430,7 +450,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ..Settings::default()
     };
     let writer_link = link.clone();
-    let mut connector = Reopen(opts.to.clone());
+    let mut connector = Reopen(opts.to.clone(), key);
     let framer = Framer::new(facts.header());
     // The sink is opened (a file created) only once the kernel has accepted the
     // registration: a refused run leaves nothing behind.
@@ -557,36 +577,29 @@ pub fn help() -> String {
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
-         \x20                      [--sample SECS [--sample-top N]]\n\n\
-         Registers for exit records and sends them, framed in taskwire's binary record\n\
-         stream (core/WIRE.md: COBS frames with a CRC-32, each ended by 0x00), to SINK:\n\n\
+         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\n\
+         Registers for exit records and sends them to SINK in taskwire's record stream\n\
+         (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
          \x20                                     115200); rtscts = hardware flow control\n\
          \x20 tcp:HOST:PORT                       connect to a collector ([::1]:PORT for IPv6)\n\
          \x20 unix:PATH                           connect to a Unix stream socket\n\
          \x20 file:PATH                           append to a file\n\
          \x20 -                                   stdout\n\n\
-         A header (board id, kernel release, taskstats version, delay accounting, CPUs,\n\
-         boot time) opens the stream; each record carries the sequence number it got on\n\
-         receipt. A bounded queue keeps a slow or failed sink from slowing the reading.\n\
-         What is dropped (queue overflow, sink outage, kernel ENOBUFS: events, not\n\
-         records) is reported in place by Loss frames, so a gap no Loss covers was lost\n\
-         in transit. A failed sink is reopened (100 ms doubling to 5 s) and the stream\n\
-         started again; queued records keep their numbers. A collector not up at start is\n\
-         waited for; a missing serial device, an unwritable file or a closed stdout is an\n\
-         error.\n\n\
-         --sample SECS adds, every SECS seconds, an Interval frame and one Sample per\n\
-         thread group whose CPU, IO or delays moved (the sweep of `taskwire top`, on a\n\
-         socket of its own); --sample-top N sends the N with the most delay time. They\n\
-         are numbered, queued and lost like records; a 20-task sample every 2 s is about\n\
-         5.4% of a 115200-baud line. Not in the stream-only board build.\n\n\
-         SIGINT/SIGTERM: deregister, flush for up to a second, report what is left as\n\
-         lost in a last write (when the sink is down, only the summary counts it), print\n\
-         a summary, exit 0. More: README.md, \"Streaming from a board to a\n\
-         host\".\n\n\
+         A header (board id, kernel, CPUs, boot time) opens the stream; each record\n\
+         carries its sequence number. What a bounded queue drops (overflow, sink outage,\n\
+         kernel ENOBUFS) is reported by Loss frames. A failed sink is reopened (100 ms\n\
+         doubling to 5 s); a collector not up at start is waited for.\n\n\
+         --sample SECS adds an Interval and a Sample per thread group that moved (top's\n\
+         sweep) every SECS seconds, numbered and lost like records (20 tasks every 2 s:\n\
+         5.4% of a 115200-baud line). Not in the stream-only board build.\n\n\
+         SIGINT/SIGTERM: deregister, flush for up to 1 s, report the rest as lost, print\n\
+         a summary, exit 0. More: README.md, \"Streaming from a board to a host\".\n\n\
          Options:\n\
          \x20 --to SINK            where to send the stream (required)\n\
          \x20 --cpus LIST|all      CPUs such as 0-3,5; all (default) = every possible CPU\n\
+         \x20 --key FILE           tcp:/unix: prove to the collector (decode --key) that this\n\
+         \x20                      board has the key in FILE; no records without it\n\
          \x20 --rcvbuf BYTES       netlink receive buffer, against ENOBUFS (default: RAM/64,\n\
          \x20                      256K to 16M)\n\
          \x20 --profile P          fields per record: full (default, every field, about 125\n\
@@ -734,6 +747,11 @@ mod tests {
             (&["--to", "udp:x:1"], "unknown endpoint type"),
             (&["--to", "tcp-listen:9"], "cannot listen"),
             (
+                &["--to", "-", "--key", "k"],
+                "--key goes with --to tcp: or unix:",
+            ),
+            (&["--to", "serial:/dev/ttyS1", "--key=k"], "--key goes with"),
+            (
                 &["--to", "-", "--profile", "all"],
                 "expected full, acct or delays",
             ),
@@ -767,6 +785,7 @@ mod tests {
             "--enable-delayacct",
             "--sample",
             "--sample-top",
+            "--key FILE",
             "5.4%",
             "serial:",
             "tcp:",

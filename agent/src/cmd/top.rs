@@ -189,14 +189,10 @@ pub fn help() -> String {
          \x20                   [--pid LIST] [--tgid LIST] [--cgroup PATH]\n\
          \x20                   [--once | --iterations N] [--format text|json|csv]\n\
          \x20                   [--enable-delayacct]\n\n\
-         Every interval, every thread group (by tgid: its threads summed) or thread\n\
-         (--threads): CPU% and the share of the interval spent waiting per delay\n\
-         category, as rates over the interval. Header: PSI avg10 some/full, delay\n\
-         accounting, tasks shown of those seen. Columns: CPU% (of one CPU), RUNQ%\n\
-         (waiting for a CPU), IO% (block IO), MEM% (swapin+reclaim+thrashing+compact+\n\
-         wpcopy), IRQ%, READ/s and WRITE/s (threads only); wider screens add SWAP%,\n\
-         RECL%, THRS%, CMPT%, WPCP%. '-': not in the kernel's struct. A wait counts when\n\
-         it ends, so a long one can pass 100%. More: README.md, \"Live tasks\".\n\n\
+         Every interval, per thread group (or thread, --threads): CPU% of one CPU and\n\
+         the share of the interval spent waiting per delay category (the columns: the\n\
+         sort keys below); header: PSI avg10, tasks shown of those seen. '-': not in\n\
+         the kernel's struct. More: README.md, \"Live tasks\".\n\n\
          Options:\n\
          \x20 --interval SECS      length of an interval (default 2; decimals: 0.5)\n\
          \x20 --threads            one row per thread (pid) instead of per thread group\n\

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
 use rustix::net::RecvFlags;
-use taskwire_core::wire::{Answer, AnswerReader, LossReason, RefuseReason};
+use taskwire_core::auth::{Key, NONCE_LEN, proof};
+use taskwire_core::wire::{
+    Answer, AnswerReader, LossReason, PROOF_FRAME_LEN, Proof, RefuseReason, encode_proof_frame,
+};
 
 use super::batch::Batch;
 use super::queue::Item;
@@ -94,6 +97,8 @@ pub struct Acks {
     closing: bool,
     /// When the last acknowledgement came (or the connection started).
     last_ack: Instant,
+    /// This connection's collector sent a challenge (it wants a key).
+    challenged: bool,
 }
 
 impl Default for Acks {
@@ -112,6 +117,7 @@ impl Acks {
             acked: false,
             closing: false,
             last_ack: Instant::now(),
+            challenged: false,
         }
     }
 
@@ -121,6 +127,45 @@ impl Acks {
         self.acked = false;
         self.closing = false;
         self.last_ack = Instant::now();
+        self.challenged = false;
+    }
+
+    /// Whether this connection's collector asked for a key.
+    pub fn challenged(&self) -> bool {
+        self.challenged
+    }
+
+    /// On a new connection, before anything is written, with `key`: waits no later than
+    /// `until` for the collector's challenge (core/WIRE.md section 7.5) and returns the
+    /// bytes that answer it (0x00, then the proof frame). Without a challenge, what the
+    /// collector did instead: nothing ([`Heard::Nothing`]: it wants no key), a refusal or
+    /// a close.
+    pub fn prove(
+        &mut self,
+        key: &Key,
+        read: &mut dyn FnMut(&mut [u8], Option<Instant>) -> Back,
+        until: Instant,
+    ) -> Result<Vec<u8>, Heard> {
+        self.connected();
+        let mut buf = [0u8; 64];
+        // Bounded: a peer that keeps sending cannot hold the writer here.
+        for _ in 0..64 {
+            let n = match read(&mut buf, Some(until)) {
+                Back::Nothing => return Err(Heard::Nothing),
+                Back::Closed => return Err(Heard::Closed),
+                Back::Bytes(n) => n,
+            };
+            for &b in buf.get(..n).unwrap_or_default() {
+                match self.reader.push(b) {
+                    Some(Ok(Answer::Challenge { nonce })) => return Ok(answer(key, &nonce)),
+                    Some(Ok(Answer::Refuse { reason, retry_ms })) => {
+                        return Err(Heard::Refused(reason, retry_ms));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(Heard::Nothing)
     }
 
     /// Whether this connection's collector acknowledges.
@@ -162,6 +207,9 @@ impl Acks {
                     return Heard::Refused(reason, retry_ms);
                 }
                 Some(Ok(Answer::Closing)) => self.closing = true,
+                // Only asked for before the header, and only by a collector with a key:
+                // here it tells an agent without one why the refusal will come.
+                Some(Ok(Answer::Challenge { .. })) => self.challenged = true,
                 // Damage or an answer of a newer collector: ignored, like a stream's.
                 Some(Err(_)) | None => {}
             }
@@ -238,6 +286,19 @@ impl Acks {
         self.kept.drain(..cut);
         self.frames.iter_mut().for_each(|(end, _)| *end -= cut);
     }
+}
+
+/// The bytes that answer a challenge of `nonce`: a 0x00 (a frame starts), the proof.
+fn answer(key: &Key, nonce: &[u8; NONCE_LEN]) -> Vec<u8> {
+    let mut f = [0u8; PROOF_FRAME_LEN];
+    let p = Proof {
+        mac: proof(key, nonce),
+    };
+    let n = encode_proof_frame(&p, &mut f).unwrap_or(0);
+    let mut out = Vec::with_capacity(n + 1);
+    out.push(0);
+    out.extend_from_slice(f.get(..n).unwrap_or_default());
+    out
 }
 
 /// The `Ack.next_seq` that releases a kept frame carrying `item`: one past its numbers.
@@ -342,6 +403,55 @@ mod tests {
             })),
             Heard::Refused(RefuseReason::Capacity, 7)
         );
+    }
+
+    #[test]
+    fn a_challenge_is_answered_with_a_proof_and_nothing_else_is_taken_for_one() {
+        use taskwire_core::auth::verify;
+        use taskwire_core::wire::ProofReader;
+        let key = Key::new(b"sixteen bytes or more");
+        let nonce = [9u8; NONCE_LEN];
+        let feed = |bytes: Vec<u8>| {
+            let mut left = Some(bytes);
+            move |buf: &mut [u8], _: Option<Instant>| match left.take() {
+                Some(b) => {
+                    buf[..b.len()].copy_from_slice(&b);
+                    Back::Bytes(b.len())
+                }
+                None => Back::Nothing,
+            }
+        };
+        let soon = Instant::now() + Duration::from_millis(10);
+        let mut a = Acks::new();
+        let out = a
+            .prove(&key, &mut feed(answer(Answer::Challenge { nonce })), soon)
+            .unwrap();
+        let mut r = ProofReader::new();
+        let proofs: Vec<_> = out.iter().filter_map(|&b| r.push(b)).collect();
+        let [Ok(p)] = proofs[..] else {
+            panic!("{proofs:?}")
+        };
+        assert!(verify(&key, &nonce, &p.mac));
+        // A collector without a key says nothing before the header: no proof, no header.
+        assert_eq!(
+            a.prove(&key, &mut feed(Vec::new()), soon),
+            Err(Heard::Nothing)
+        );
+        // An Ack is no challenge either.
+        let ack = answer(Answer::Ack { next_seq: 0 });
+        assert_eq!(a.prove(&key, &mut feed(ack), soon), Err(Heard::Nothing));
+        let refuse = answer(Answer::Refuse {
+            reason: RefuseReason::Capacity,
+            retry_ms: 3,
+        });
+        assert_eq!(
+            a.prove(&key, &mut feed(refuse), soon),
+            Err(Heard::Refused(RefuseReason::Capacity, 3))
+        );
+        // Without a key the challenge is only noted, for the message of the refusal.
+        a.connected();
+        a.take_in(&answer(Answer::Challenge { nonce }));
+        assert!(a.challenged() && !a.acked());
     }
 
     #[test]

@@ -28,7 +28,7 @@
 
 use std::time::{Duration, Instant};
 
-use taskwire_core::wire::{DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN};
+use taskwire_core::wire::{DELIMITER, LossReason, MAX_FRAME_LEN, MAX_PAYLOAD_LEN, RefuseReason};
 
 use super::ack::{self, Acks, Back, Heard};
 use super::batch::Batch;
@@ -81,6 +81,11 @@ pub trait Connector {
     /// Waits until the kernel holds little of what was written to `sink`, or `stopping`
     /// says the agent stops ([`super::backlog`]). Asked before each batch otherwise.
     fn settle(&self, _sink: &Self::Sink, _stopping: &dyn Fn() -> bool) {}
+    /// `stream --key`: the shared key each connection proves it knows before its header
+    /// (core/WIRE.md section 7.5). Asked only when [`Connector::TWO_WAY`].
+    fn key(&self) -> Option<&taskwire_core::auth::Key> {
+        None
+    }
 }
 
 /// How [`write_batch`] ended.
@@ -294,10 +299,16 @@ impl<'a, C: Connector> Writer<'a, C> {
 
     /// Starts the stream on a new connection; false when the sink failed for good.
     fn start_stream(&mut self) -> bool {
+        let mut start = Vec::with_capacity(MAX_FRAME_LEN + 1);
+        if C::TWO_WAY {
+            match self.prove() {
+                Some(proof) => start = proof,
+                None => return true,
+            }
+        }
         let Some(w) = self.sink.as_mut() else {
             return true;
         };
-        let mut start = Vec::with_capacity(MAX_FRAME_LEN + 1);
         self.framer.start(&mut start);
         if let Err(e) = write_all(w, &start) {
             return self.outage(&e.to_string());
@@ -458,6 +469,55 @@ impl<'a, C: Connector> Writer<'a, C> {
         self.finishing = true;
     }
 
+    /// On a two-way sink with a key, before the header: the proof for the collector's
+    /// challenge (empty without a key). None when the connection is over: no challenge
+    /// (a collector without a key is not sent records unauthenticated), a refusal or a
+    /// close; the sink is then dropped and the backoff grows.
+    fn prove(&mut self) -> Option<Vec<u8>> {
+        let (Some(a), Some(w), Some(key)) =
+            (self.acks.as_mut(), self.sink.as_ref(), self.connector.key())
+        else {
+            return Some(Vec::new());
+        };
+        let connector = &*self.connector;
+        let until = Instant::now() + ack::FIRST_ANSWER_WAIT;
+        let heard = match a.prove(key, &mut |b, u| connector.read_back(w, b, u), until) {
+            Ok(proof) => return Some(proof),
+            Err(heard) => heard,
+        };
+        self.not_proven(heard, "closed before asking for the key");
+        None
+    }
+
+    /// The connection ended before it proved itself (`heard`; `closed`: what a close
+    /// means at this step): says why and waits, as [`Writer::refused`].
+    fn not_proven(&mut self, heard: Heard, closed: &'static str) {
+        let keyed = self.connector.key().is_some();
+        let (why, retry) = match heard {
+            Heard::Refused(RefuseReason::Authentication, _) if keyed => (
+                "refused by the collector (authentication): --key FILE is not the \
+                  collector's key",
+                0,
+            ),
+            Heard::Refused(RefuseReason::Authentication, _) => (
+                "the collector requires a key (refused: authentication): give --key \
+                  FILE, a copy of the collector's key file",
+                0,
+            ),
+            Heard::Refused(RefuseReason::Capacity, ms) => {
+                ("refused by the collector (capacity)", ms)
+            }
+            Heard::Refused(_, ms) => ("refused by the collector (other)", ms),
+            Heard::Closed => (closed, 0),
+            Heard::Nothing => (
+                "the collector did not ask for the key (it runs without --key, or is not \
+                 taskwire decode); with --key nothing is sent unauthenticated",
+                0,
+            ),
+        };
+        self.refused(why.to_owned(), Duration::from_millis(retry.into()));
+    }
+
     /// On a two-way sink, just after the header: waits for the collector's first answer
     /// and writes again what it kept from earlier connections. False when the connection
     /// is over (refused, closed, or the resend failed); the sink is then dropped.
@@ -482,14 +542,9 @@ impl<'a, C: Connector> Writer<'a, C> {
                 }
                 return true;
             }
-            Heard::Closed => "closed before acknowledging the header".to_owned(),
-            Heard::Refused(reason, _) => format!("refused by the collector ({})", reason.name()),
+            other => other,
         };
-        let retry = match heard {
-            Heard::Refused(_, ms) => Duration::from_millis(ms.into()),
-            _ => Duration::ZERO,
-        };
-        self.refused(why, retry);
+        self.not_proven(why, "closed before acknowledging the header");
         false
     }
 

@@ -10,6 +10,7 @@
 use super::cobs::{DELIMITER, Decoder, max_encoded_len};
 use super::crc::Crc32;
 use super::frame::{CRC_LEN, payload_frame};
+use crate::auth::NONCE_LEN;
 use crate::{Error, Result};
 
 /// Tag of [`Answer::Ack`]. Answer tags start at 0x40, far from the stream's `Message`
@@ -19,6 +20,8 @@ pub const TAG_ACK: u8 = 0x40;
 pub const TAG_REFUSE: u8 = 0x41;
 /// Tag of [`Answer::Closing`].
 pub const TAG_CLOSING: u8 = 0x42;
+/// Tag of [`Answer::Challenge`].
+pub const TAG_CHALLENGE: u8 = 0x43;
 
 /// Why a collector refused a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +84,16 @@ pub enum Answer {
     /// reads and decodes everything the agent sent before the agent's own close, but
     /// acknowledges nothing more.
     Closing,
+    /// The collector requires a shared key: the agent must answer with a proof for this
+    /// nonce ([`super::Proof`]) before its header. Sent first thing on a connection.
+    Challenge {
+        /// Fresh random bytes, one set per connection.
+        nonce: [u8; NONCE_LEN],
+    },
 }
 
-/// The longest answer payload this build writes: a tag and a ten-byte varint.
-pub const MAX_ANSWER_PAYLOAD_LEN: usize = 11;
+/// The longest answer payload this build writes: a tag and a challenge's nonce.
+pub const MAX_ANSWER_PAYLOAD_LEN: usize = 1 + NONCE_LEN;
 /// The longest answer frame this build writes, delimiter included.
 pub const MAX_ANSWER_FRAME_LEN: usize = max_encoded_len(MAX_ANSWER_PAYLOAD_LEN + CRC_LEN) + 1;
 /// The longest answer payload a reader takes: room for fields a later version appends
@@ -125,6 +134,11 @@ pub fn encode_answer_frame(a: &Answer, buf: &mut [u8]) -> Result<usize> {
             p[0] = TAG_CLOSING;
             1
         }
+        Answer::Challenge { nonce } => {
+            p[0] = TAG_CHALLENGE;
+            p[1..].copy_from_slice(&nonce);
+            1 + NONCE_LEN
+        }
     };
     payload_frame(&p[..n], buf)
 }
@@ -161,6 +175,13 @@ impl Fields<'_> {
     }
 }
 
+/// The first `N` bytes of `rest`; [`Error::Payload`] when there are fewer.
+pub(super) fn fixed<const N: usize>(rest: Option<&[u8]>) -> Result<[u8; N]> {
+    let mut out = [0u8; N];
+    out.copy_from_slice(rest.and_then(|r| r.get(..N)).ok_or(Error::Payload)?);
+    Ok(out)
+}
+
 /// Decodes a bare answer payload (CRC checked and removed). [`Error::Payload`] for an
 /// empty payload, an unknown tag or a bad varint.
 pub fn decode_answer(payload: &[u8]) -> Result<Answer> {
@@ -182,11 +203,15 @@ pub fn decode_answer(payload: &[u8]) -> Result<Answer> {
             })
         }
         TAG_CLOSING => Ok(Answer::Closing),
+        // A fixed-size field: a short one is damage, not a field left out.
+        TAG_CHALLENGE => Ok(Answer::Challenge {
+            nonce: fixed(payload.get(1..))?,
+        }),
         _ => Err(Error::Payload),
     }
 }
 
-/// Where an [`AnswerReader`] is within a frame.
+/// Where a [`ShortFrames`] is within a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Idle,
@@ -194,53 +219,42 @@ enum State {
     Overflow,
 }
 
-/// Reads answers from a byte stream as they arrive, like [`super::FrameReader`] reads
-/// the stream: a fixed buffer, no allocation, resynchronised at every 0x00.
+/// Cuts a byte stream into short frames (the stream's framing, payloads of up to
+/// [`ANSWER_READER_LEN`] bytes) as bytes arrive: a fixed buffer, no allocation,
+/// resynchronised at every 0x00. Under both the [`AnswerReader`] and the
+/// [`super::ProofReader`].
 #[derive(Debug, Clone)]
-pub struct AnswerReader {
+pub(super) struct ShortFrames {
     buf: [u8; ANSWER_READER_LEN + CRC_LEN],
     len: usize,
     state: State,
     cobs: Decoder,
-    rejected: u64,
 }
 
-impl Default for AnswerReader {
-    fn default() -> Self {
-        AnswerReader::new()
-    }
-}
-
-impl AnswerReader {
-    /// A reader expecting the start of a frame.
-    pub const fn new() -> AnswerReader {
-        AnswerReader {
+impl ShortFrames {
+    pub(super) const fn new() -> ShortFrames {
+        ShortFrames {
             buf: [0; ANSWER_READER_LEN + CRC_LEN],
             len: 0,
             state: State::Idle,
             cobs: Decoder::new(),
-            rejected: 0,
         }
     }
 
-    /// Takes one byte; at the end of a non-empty frame returns its answer or why it was
-    /// rejected (the errors of the stream's reader: `BufferTooSmall`, `Cobs`, `Checksum`,
-    /// `Payload`).
-    pub fn push(&mut self, byte: u8) -> Option<Result<Answer>> {
+    /// Takes one byte; at the end of a non-empty frame returns its payload (CRC checked
+    /// and removed) or why it was rejected (the errors of the stream's reader:
+    /// `BufferTooSmall`, `Cobs`, `Checksum`).
+    pub(super) fn push(&mut self, byte: u8) -> Option<Result<&[u8]>> {
         if byte == DELIMITER {
-            let result = match self.state {
-                State::Idle => return None,
-                State::Overflow => Err(Error::BufferTooSmall),
-                State::Frame if !self.cobs.at_end_ok() => Err(Error::Cobs),
-                State::Frame => self.decode(),
+            let state = core::mem::replace(&mut self.state, State::Idle);
+            let cobs_ok = core::mem::replace(&mut self.cobs, Decoder::new()).at_end_ok();
+            let len = core::mem::replace(&mut self.len, 0);
+            return match state {
+                State::Idle => None,
+                State::Overflow => Some(Err(Error::BufferTooSmall)),
+                State::Frame if !cobs_ok => Some(Err(Error::Cobs)),
+                State::Frame => Some(self.payload(len)),
             };
-            self.len = 0;
-            self.state = State::Idle;
-            self.cobs = Decoder::new();
-            if result.is_err() {
-                self.rejected = self.rejected.saturating_add(1);
-            }
-            return Some(result);
         }
         match self.state {
             State::Overflow => return None,
@@ -260,13 +274,8 @@ impl AnswerReader {
         None
     }
 
-    /// Frames rejected so far.
-    pub fn rejected(&self) -> u64 {
-        self.rejected
-    }
-
-    fn decode(&self) -> Result<Answer> {
-        let bytes = self.buf.get(..self.len).ok_or(Error::BufferTooSmall)?;
+    fn payload(&self, len: usize) -> Result<&[u8]> {
+        let bytes = self.buf.get(..len).ok_or(Error::BufferTooSmall)?;
         let split = bytes.len().checked_sub(CRC_LEN).ok_or(Error::Checksum)?;
         let (payload, crc) = bytes.split_at(split);
         let mut expected = [0u8; CRC_LEN];
@@ -274,7 +283,47 @@ impl AnswerReader {
         if Crc32::new().update(payload).finish() != u32::from_le_bytes(expected) {
             return Err(Error::Checksum);
         }
-        decode_answer(payload)
+        Ok(payload)
+    }
+}
+
+/// Reads answers from a byte stream as they arrive, like [`super::FrameReader`] reads
+/// the stream: a fixed buffer, no allocation, resynchronised at every 0x00.
+#[derive(Debug, Clone)]
+pub struct AnswerReader {
+    frames: ShortFrames,
+    rejected: u64,
+}
+
+impl Default for AnswerReader {
+    fn default() -> Self {
+        AnswerReader::new()
+    }
+}
+
+impl AnswerReader {
+    /// A reader expecting the start of a frame.
+    pub const fn new() -> AnswerReader {
+        AnswerReader {
+            frames: ShortFrames::new(),
+            rejected: 0,
+        }
+    }
+
+    /// Takes one byte; at the end of a non-empty frame returns its answer or why it was
+    /// rejected (the errors of the stream's reader: `BufferTooSmall`, `Cobs`, `Checksum`,
+    /// `Payload`).
+    pub fn push(&mut self, byte: u8) -> Option<Result<Answer>> {
+        let result = self.frames.push(byte)?.and_then(decode_answer);
+        if result.is_err() {
+            self.rejected = self.rejected.saturating_add(1);
+        }
+        Some(result)
+    }
+
+    /// Frames rejected so far.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
     }
 }
 
@@ -311,9 +360,23 @@ mod tests {
             refuse,
             [0x02, 0x41, 0x07, 0x88, 0x27, 0x6c, 0x47, 0xbc, 0x54, 0x00]
         );
-        // The longest: a ten-byte varint.
-        let longest = frame(&Answer::Ack { next_seq: u64::MAX });
-        assert_eq!(longest.len(), MAX_ANSWER_FRAME_LEN);
+        assert_eq!(frame(&Answer::Ack { next_seq: u64::MAX }).len(), 17);
+        // The longest: a challenge, its nonce written as it is.
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| i as u8 + 1);
+        let challenge = frame(&Answer::Challenge { nonce });
+        assert_eq!(challenge.len(), MAX_ANSWER_FRAME_LEN);
+        assert_eq!(&challenge[..3], [0x16, TAG_CHALLENGE, 0x01]);
+        assert_eq!(&challenge[2..18], nonce);
+        assert_eq!(read_all(&challenge), [Ok(Answer::Challenge { nonce })]);
+        // The example of core/WIRE.md section 7.5: nonce 00..0f.
+        let nonce: [u8; NONCE_LEN] = core::array::from_fn(|i| i as u8);
+        assert_eq!(
+            frame(&Answer::Challenge { nonce }),
+            [
+                0x02, 0x43, 0x14, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b,
+                0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x66, 0x46, 0xe5, 0x00
+            ]
+        );
     }
 
     #[test]
@@ -350,6 +413,16 @@ mod tests {
             Err(Error::Payload)
         );
         assert_eq!(decode_answer(&[TAG_CLOSING, 9]), Ok(Answer::Closing));
+        // A nonce is whole or the challenge is damage; bytes after it are ignored.
+        let mut challenge = [5u8; 1 + NONCE_LEN + 2];
+        challenge[0] = TAG_CHALLENGE;
+        assert_eq!(
+            decode_answer(&challenge),
+            Ok(Answer::Challenge {
+                nonce: [5; NONCE_LEN]
+            })
+        );
+        assert_eq!(decode_answer(&challenge[..NONCE_LEN]), Err(Error::Payload));
         assert_eq!(decode_answer(&[]), Err(Error::Payload));
         assert_eq!(decode_answer(&[0x01, 0x00]), Err(Error::Payload));
     }
@@ -390,6 +463,7 @@ mod tests {
     fn answer() -> impl Strategy<Value = Answer> {
         prop_oneof![
             Just(Answer::Closing),
+            any::<[u8; NONCE_LEN]>().prop_map(|nonce| Answer::Challenge { nonce }),
             any::<u64>().prop_map(|next_seq| Answer::Ack { next_seq }),
             (0u8..3, any::<u32>()).prop_map(|(r, retry_ms)| Answer::Refuse {
                 reason: RefuseReason::from_code(if r == 2 { 0xFF } else { r }),

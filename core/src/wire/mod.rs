@@ -23,6 +23,7 @@ mod cobs;
 mod crc;
 mod frame;
 mod message;
+mod proof;
 mod reader;
 mod record;
 mod sample;
@@ -31,7 +32,8 @@ mod sequence;
 
 pub use answer::{
     ANSWER_READER_LEN, Answer, AnswerReader, MAX_ANSWER_FRAME_LEN, MAX_ANSWER_PAYLOAD_LEN,
-    RefuseReason, TAG_ACK, TAG_CLOSING, TAG_REFUSE, decode_answer, encode_answer_frame,
+    RefuseReason, TAG_ACK, TAG_CHALLENGE, TAG_CLOSING, TAG_REFUSE, decode_answer,
+    encode_answer_frame,
 };
 pub use cobs::{DELIMITER, decode as cobs_decode, encode as cobs_encode, max_encoded_len};
 pub use crc::{Crc32, crc32};
@@ -43,6 +45,10 @@ pub use frame::{
 pub use message::{
     AGENT_VERSION_CAP, BOARD_ID_CAP, Heartbeat, KERNEL_RELEASE_CAP, Loss, LossReason, MAGIC,
     Message, POSSIBLE_CPUS_CAP, StreamHeader,
+};
+pub use proof::{
+    PROOF_FRAME_LEN, PROOF_PAYLOAD_LEN, Proof, ProofReader, TAG_PROOF, decode_proof,
+    encode_proof_frame,
 };
 pub use reader::{FrameReader, Frames, ReaderStats, Refusal, StreamReader};
 pub use record::{
