@@ -8,114 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{json, num, storm, taskwire, unique_comm, wait_deadline};
-
-/// A child whose stderr is read line by line and whose stdout is collected whole.
-struct Proc {
-    name: String,
-    child: Child,
-    stderr: Receiver<String>,
-    lines: Vec<String>,
-    stdout: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let (tx, stderr) = channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (otx, stdout) = channel();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            let _ = otx.send(s);
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            stderr,
-            lines: Vec::new(),
-            stdout,
-        }
-    }
-
-    /// Waits until `count` stderr lines (in all) contain `needle`; returns the last.
-    fn wait_lines(&mut self, needle: &str, count: usize, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let seen: Vec<&String> = self.lines.iter().filter(|l| l.contains(needle)).collect();
-            if seen.len() >= count {
-                return seen[count - 1].clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) => self.lines.push(l),
-                Err(_) => panic!(
-                    "{}: {count} x '{needle}' not on stderr within {limit:?}: {:?}",
-                    self.name, self.lines
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// Takes the stderr lines that arrived so far.
-    fn pump(&mut self) {
-        while let Ok(l) = self.stderr.try_recv() {
-            self.lines.push(l);
-        }
-    }
-
-    /// Sends `sig` and waits for the exit; returns (exit status, stdout, stderr lines).
-    fn stop(mut self, sig: i32) -> (Option<i32>, String, Vec<String>) {
-        self.signal(sig);
-        let status = wait_deadline(&mut self.child, Duration::from_secs(20));
-        // Killed or not, what it wrote to the pipe is there to read.
-        let out = self
-            .stdout
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            self.lines.push(l);
-        }
-        (
-            status.and_then(|s| s.code()),
-            out,
-            std::mem::take(&mut self.lines),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // On a failed assertion: no child outlives the test.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use common::procs::{Proc, agent_summary};
+use common::{json, num, storm, taskwire, unique_comm};
 
 /// `taskwire decode` listening on `port` (0: any), JSON out, stats on stderr.
 fn decoder(port: u16) -> (Proc, u16) {
@@ -151,34 +49,6 @@ fn run_storm(comm: &str, procs: u64) {
         .output()
         .expect("storm");
     assert!(st.status.success());
-}
-
-/// The number before `phrase` in the agent's summary line.
-fn summary_number(line: &str, phrase: &str) -> u64 {
-    let i = line
-        .find(phrase)
-        .unwrap_or_else(|| panic!("no '{phrase}' in {line}"));
-    line[..i]
-        .split_whitespace()
-        .last()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number before '{phrase}' in {line}"))
-}
-
-/// The agent's summary: (records received, records it reported lost, the line).
-fn agent_summary(lines: &[String]) -> (u64, u64, String) {
-    let l = lines
-        .iter()
-        .find(|l| l.contains("stopped by"))
-        .unwrap_or_else(|| panic!("no summary: {lines:?}"));
-    let received = l
-        .split("received ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no received count in {l}"));
-    let lost = summary_number(l, " to queue overflow") + summary_number(l, " to sink outages");
-    (received, lost, l.clone())
 }
 
 /// What decoders printed for `board`: the record numbers (a set: a record resent to a
