@@ -8,9 +8,12 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use taskwire_core::wire::testutil::{frame, named_header};
 
 use common::procs::{Proc, agent_summary};
 use common::{json, num, storm, taskwire, unique_comm};
@@ -104,7 +107,7 @@ fn refused(stderr: &[String]) -> u64 {
         .unwrap_or_else(|| panic!("no refused_connections in {stderr:?}"))
 }
 
-/// Finding 1: with 64 idle connections held open, an agent is refused with a reason and
+/// Finding 1: with 64 boards connected and idle, an agent is refused with a reason and
 /// waits instead of writing its records into connections the decoder drops; once room
 /// is made, every record it received is decoded or reported lost, and the refusals stay
 /// few.
@@ -113,8 +116,16 @@ fn a_full_collector_refuses_and_loses_nothing() {
     require_kernel!();
     let comm = unique_comm("twcap");
     let (mut d, port) = decoder(0);
+    // Each a board (a header, then silence): a connection with no header is closed
+    // after 5 s, or sooner to make room, so only boards hold the places.
     let idle: Vec<TcpStream> = (0..64)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let mut w = vec![0u8];
+            w.extend(frame(&named_header(&format!("held{i}"))));
+            s.write_all(&w).unwrap();
+            s
+        })
         .collect();
     d.wait_lines("connected", 64, Duration::from_secs(10));
     let mut a = agent(port, "capboard");
