@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::wire::testutil::{frame, named_header};
 
-use common::procs::{Proc, agent_summary};
+use common::procs::{Proc, agent_summary, summary_number};
 use common::{json, num, storm, taskwire, unique_comm};
 
 /// `taskwire decode` listening on `port` (0: any), JSON out, stats on stderr.
@@ -256,4 +256,42 @@ fn a_listener_open_to_the_network_warns() {
     let (code, _, lines) = local.stop(libc::SIGTERM);
     assert_eq!(code, Some(0));
     assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:?}");
+}
+
+/// A collector that hangs (SIGSTOP) and never comes back while the agent stops: what the
+/// agent wrote and was not acknowledged may never be decoded, and no stream can say so;
+/// the summary does ("N written (M not acknowledged)"), so every record received is
+/// decoded, reported lost, or counted as unacknowledged. Before, the summary said "557
+/// written, lost 0" of a run whose collector had decoded 45.
+#[test]
+fn a_collector_hung_at_the_stop_leaves_its_records_counted_as_unacknowledged() {
+    require_kernel!();
+    let comm = unique_comm("twhung");
+    let (mut d, port) = decoder(0);
+    let a = agent(port, "hungboard");
+    d.wait_lines("connected (board hungboard)", 1, Duration::from_secs(10));
+    d.signal(libc::SIGSTOP);
+    run_storm(&comm, 500);
+    let (code, _, alines) = a.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{alines:?}");
+    let (received, lost, line) = agent_summary(&alines);
+    let unacked = summary_number(&line, " not acknowledged)");
+    let left = summary_number(&line, " left unsent");
+    let (_, out, dlines) = d.stop(libc::SIGKILL);
+    let mut seen = Seen::default();
+    seen.add("hungboard", &[&comm], &out, &dlines);
+    println!(
+        "hung collector: received {received}, decoded {}, not acknowledged {unacked}, \
+         lost {lost}, left {left}: {line}",
+        seen.records.len()
+    );
+    assert!(
+        unacked > 0,
+        "the hung collector acknowledged nothing after: {line}"
+    );
+    let decoded = seen.records.len() as u64;
+    assert!(
+        decoded + unacked + lost + left >= received,
+        "records neither decoded, reported lost nor counted as unacknowledged: {line}"
+    );
 }

@@ -133,6 +133,14 @@ impl Acks {
         &self.kept
     }
 
+    /// Records (any numbered frame) written and not acknowledged.
+    pub fn unacknowledged(&self) -> u64 {
+        self.frames
+            .iter()
+            .filter(|(_, i)| matches!(i, Some(Item::Numbered { .. })))
+            .count() as u64
+    }
+
     /// The peer answers nothing: what was kept went out again and is not kept any more.
     pub fn forget(&mut self) {
         self.kept.clear();
@@ -325,8 +333,10 @@ mod tests {
         let written = b.bytes().len() - 1;
         a.keep(&b, written);
         assert_eq!(seqs(a.kept()), [0, 1, 2, 1005]);
+        assert_eq!(a.unacknowledged(), 3, "records, not the Loss");
         a.take_in(&answer(Answer::Ack { next_seq: 2 }));
         assert_eq!(seqs(a.kept()), [2, 1005]);
+        assert_eq!(a.unacknowledged(), 1);
         a.take_in(&answer(Answer::Ack { next_seq: 4 }));
         assert_eq!(
             seqs(a.kept()),

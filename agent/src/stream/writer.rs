@@ -180,6 +180,10 @@ pub fn run<C: Connector>(
 ) {
     let mut writer = Writer::new(link, connector, sink, framer, settings, started, fatal);
     while writer.step() {}
+    // What the collector may not have: the summary says so, since no stream can.
+    if let Some(a) = &writer.acks {
+        link.lock().unacknowledged(a.unacknowledged());
+    }
     link.finish();
 }
 

@@ -127,7 +127,7 @@ impl Drop for Proc {
     }
 }
 
-/// The number before `phrase` in the agent's summary line.
+/// The number before `phrase` in the agent's summary line ("(12 not acknowledged)" too).
 pub fn summary_number(line: &str, phrase: &str) -> u64 {
     let i = line
         .find(phrase)
@@ -135,7 +135,7 @@ pub fn summary_number(line: &str, phrase: &str) -> u64 {
     line[..i]
         .split_whitespace()
         .last()
-        .and_then(|w| w.parse().ok())
+        .and_then(|w| w.trim_start_matches('(').parse().ok())
         .unwrap_or_else(|| panic!("no number before '{phrase}' in {line}"))
 }
 
