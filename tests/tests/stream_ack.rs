@@ -270,6 +270,9 @@ fn a_collector_hung_at_the_stop_leaves_its_records_counted_as_unacknowledged() {
     let (mut d, port) = decoder(0);
     let a = agent(port, "hungboard");
     d.wait_lines("connected (board hungboard)", 1, Duration::from_secs(10));
+    // The header's acknowledgement follows its read at once; past a second the agent
+    // would take a silent collector for a one-way peer.
+    std::thread::sleep(Duration::from_millis(500));
     d.signal(libc::SIGSTOP);
     run_storm(&comm, 500);
     let (code, _, alines) = a.stop(libc::SIGTERM);
