@@ -602,13 +602,26 @@ fn every_record_is_decoded_once_or_reported_lost_whatever_the_peers_do() {
         }
         // The spoofer: a board of its own in each run (its records and its Loss are not
         // the victim's: the identities above show that none of the victim's numbers
-        // went), its repeated records dropped as duplicates within its own instance.
+        // went), its repeated records dropped as duplicates within its own instance. The
+        // killed run printed what it had got to (on a busy machine maybe nothing of it);
+        // the second run ended by a signal and printed it all.
         for (n, run) in [&run1, &run2].iter().enumerate() {
-            let label = run
-                .label(victim, &forged)
-                .unwrap_or_else(|| panic!("{from} run {n}: no forged board"));
-            assert_ne!(label, victim, "{from} run {n}: the forger took the label");
-            assert_eq!(run.records[label].len(), 50, "{from} run {n}");
+            let label = run.label(victim, &forged);
+            if n == 1 {
+                assert!(label.is_some(), "{from}: no forged board after the restart");
+            }
+            if let Some(label) = label {
+                assert_ne!(label, victim, "{from} run {n}: the forger took the label");
+                let printed = run.records.get(label).map_or(0, BTreeMap::len);
+                assert!(n == 0 || printed == 50, "{from}: {printed} forged records");
+                assert!(
+                    run.records
+                        .get(label)
+                        .into_iter()
+                        .flatten()
+                        .all(|(_, &t)| t == 1)
+                );
+            }
         }
         let forger = &run2.stats[run2.label(victim, &forged).unwrap()];
         assert_eq!(num(forger, "duplicates"), 50, "{forger}");
