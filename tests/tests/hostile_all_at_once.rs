@@ -34,7 +34,7 @@ use taskwire_core::wire::testutil::{frame, loss_of, named_header, small_record};
 use taskwire_core::wire::{LossReason, Message};
 
 use common::procs::{Proc, agent_summary, summary_number};
-use common::{json, num, storm, taskwire, tw, unique_comm};
+use common::{SERIAL_BYTES_PER_SEC, json, num, read_paced, storm, taskwire, tw, unique_comm};
 
 /// The shared secret given to agents and decoder, none today. Authentication (`--key
 /// FILE`) will make this `Some(path)`: every honest command then gets `--key path`
@@ -61,8 +61,6 @@ const AGENTS: [(&str, usize, u32); 3] = [
 ];
 const VICTIMS: [&str; 2] = ["e2e-a", "e2e-u"];
 const PIPE_AGENT: &str = "e2e-pipe";
-/// 115200 baud, 8N1.
-const LINE_BYTES_PER_SEC: usize = 11_520;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tw-all-at-once-{}", std::process::id()));
@@ -385,22 +383,14 @@ fn instance_of<'a>(id: &str, runs: &[&'a Run]) -> &'a str {
         .unwrap_or_else(|| panic!("no header of {id}"))
 }
 
-/// Reads `out` at serial speed until `fast`, then to its end, into `got`.
-fn slow_pipe(mut out: impl Read + Send + 'static, fast: Arc<AtomicBool>) -> JoinHandle<Vec<u8>> {
+/// Reads `out` at serial speed until `fast`, then to its end; returns what it read.
+fn slow_pipe(out: impl Read + Send + 'static, fast: Arc<AtomicBool>) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut got = Vec::new();
-        let mut buf = vec![0u8; LINE_BYTES_PER_SEC / 10];
-        let mut next = Instant::now();
-        loop {
-            match out.read(&mut buf) {
-                Ok(0) | Err(_) => return got,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-            if !fast.load(Ordering::SeqCst) {
-                next += Duration::from_millis(100);
-                std::thread::sleep(next.saturating_duration_since(Instant::now()));
-            }
-        }
+        read_paced(out, SERIAL_BYTES_PER_SEC, &fast, |b| {
+            got.extend_from_slice(b)
+        });
+        got
     })
 }
 
