@@ -1,10 +1,11 @@
-//! Issue 12's proof, all at once against the real kernel and binaries: three agents
-//! stream over TCP to one `taskwire decode --from tcp-listen:`, which is SIGKILLed
-//! mid-stream and started again on the same port (its JSON appended to the same file);
-//! junk connections (HTTP probes, random bytes) and slow ones (a byte a second) come and
-//! go throughout; a spoofer sends a forged header under one agent's board id with forged
-//! records and a forged Loss; and a fourth agent streams `--to -` into a pipe drained at
-//! serial speed and is stopped with SIGTERM, its stream decoded from the captured bytes.
+//! Issue 12's proof, all at once against the real kernel and binaries: agents stream to
+//! two collectors, `taskwire decode --from tcp-listen:` (two agents) and `--from
+//! unix-listen:` (one), each SIGKILLed mid-stream and started again on the same address
+//! (its JSON appended to the same file); junk connections (HTTP probes, random bytes)
+//! and slow ones (a byte a second) come and go on both throughout; a spoofer sends each
+//! collector a forged header under one agent's board id with forged records and a forged
+//! Loss; and a fourth agent streams `--to -` into a pipe drained at serial speed and is
+//! stopped with SIGTERM, its stream decoded from the captured bytes.
 //!
 //! For each agent, from its summary (records received, R) and what the decoders printed
 //! under its board (its board id and stream instance): the record numbers printed (D) and
@@ -42,7 +43,10 @@ use common::{SERIAL_BYTES_PER_SEC, json, num, read_paced, storm, taskwire, tw, u
 /// fails the challenge and is refused and counted, so it makes no board at all (today it
 /// makes a board of its own), and it could not join the victim's board even knowing the
 /// victim's stream instance (today only the instance, which a peer that merely reaches
-/// the port cannot see, keeps it out). Junk connections are refused the same way.
+/// the port cannot see, keeps it out: one that knows it, by reading the collector's
+/// output say, joins the victim's board, its forged Loss counted as the victim's and the
+/// victim's later records printed as `backwards`, none of them erased). Junk connections
+/// are refused the same way.
 const KEY: Option<&str> = None;
 
 fn key_args() -> Vec<String> {
