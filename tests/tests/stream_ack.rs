@@ -298,3 +298,51 @@ fn a_collector_hung_at_the_stop_leaves_its_records_counted_as_unacknowledged() {
         "records neither decoded, reported lost nor counted as unacknowledged: {line}"
     );
 }
+
+/// A collector killed with the agent's records unread, then one that hangs as the agent
+/// reconnects (it takes the connection, through the kernel, and answers nothing), killed
+/// in turn, then a third: the records the first never read reach the third. The agent
+/// took the silent second for a one-way peer; it wrote what it kept into it and then
+/// forgot it, so those records were gone without a word.
+#[test]
+fn records_kept_for_a_dead_collector_survive_a_silent_one() {
+    require_kernel!();
+    let comm = unique_comm("twsilent");
+    let (mut d1, port) = decoder(0);
+    let mut a = agent(port, "silentboard");
+    d1.wait_lines("connected (board silentboard)", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    d1.signal(libc::SIGSTOP);
+    run_storm(&comm, 300);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out1, err1) = d1.stop(libc::SIGKILL);
+    let (d2, _) = decoder(port);
+    d2.signal(libc::SIGSTOP);
+    // The agent connects to it, answers nothing comes, it streams on one-way.
+    a.wait_lines("back after", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out2, err2) = d2.stop(libc::SIGKILL);
+    let (mut d3, _) = decoder(port);
+    d3.wait_lines("connected (board silentboard)", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, _, alines) = a.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{alines:?}");
+    d3.wait_lines("closed (board silentboard)", 1, Duration::from_secs(30));
+    let (_, out3, err3) = d3.stop(libc::SIGTERM);
+    let mut seen = Seen::default();
+    seen.add("silentboard", &[&comm], &out1, &err1);
+    seen.add("silentboard", &[&comm], &out2, &err2);
+    seen.add("silentboard", &[&comm], &out3, &err3);
+    let (received, lost, line) = agent_summary(&alines);
+    println!(
+        "silent collector: storm records decoded {} of 300; received {received}, lost {lost}: \
+         {line}",
+        seen.comm.len()
+    );
+    assert_eq!(lost, 0, "the queue was not overrun: {line}");
+    assert_eq!(
+        seen.comm.len(),
+        300,
+        "every storm record decoded by a collector: {line}"
+    );
+}

@@ -141,7 +141,8 @@ impl Acks {
             .count() as u64
     }
 
-    /// The peer answers nothing: what was kept went out again and is not kept any more.
+    /// The collector said `Closing` and closed: it reads what was sent before the
+    /// agent's close, so nothing kept needs to go again.
     pub fn forget(&mut self) {
         self.kept.clear();
         self.frames.clear();
