@@ -8,115 +8,15 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{json, num, storm, taskwire, unique_comm, wait_deadline};
 use taskwire_core::wire::testutil::{frame, named_header};
 
-/// A child whose stderr is read line by line and whose stdout is collected whole.
-struct Proc {
-    name: String,
-    child: Child,
-    stderr: Receiver<String>,
-    lines: Vec<String>,
-    stdout: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let (tx, stderr) = channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (otx, stdout) = channel();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            let _ = otx.send(s);
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            stderr,
-            lines: Vec::new(),
-            stdout,
-        }
-    }
-
-    /// Waits until `count` stderr lines (in all) contain `needle`; returns the last.
-    fn wait_lines(&mut self, needle: &str, count: usize, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let seen: Vec<&String> = self.lines.iter().filter(|l| l.contains(needle)).collect();
-            if seen.len() >= count {
-                return seen[count - 1].clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) => self.lines.push(l),
-                Err(_) => panic!(
-                    "{}: {count} x '{needle}' not on stderr within {limit:?}: {:?}",
-                    self.name, self.lines
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// Takes the stderr lines that arrived so far.
-    fn pump(&mut self) {
-        while let Ok(l) = self.stderr.try_recv() {
-            self.lines.push(l);
-        }
-    }
-
-    /// Sends `sig` and waits for the exit; returns (exit status, stdout, stderr lines).
-    fn stop(mut self, sig: i32) -> (Option<i32>, String, Vec<String>) {
-        self.signal(sig);
-        let status = wait_deadline(&mut self.child, Duration::from_secs(20));
-        // Killed or not, what it wrote to the pipe is there to read.
-        let out = self
-            .stdout
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            self.lines.push(l);
-        }
-        (
-            status.and_then(|s| s.code()),
-            out,
-            std::mem::take(&mut self.lines),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // On a failed assertion: no child outlives the test.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
+use common::procs::{Proc, agent_summary, summary_number};
+use common::{json, num, storm, taskwire, unique_comm};
 
 /// `taskwire decode` listening on `port` (0: any), JSON out, stats on stderr.
 fn decoder(port: u16) -> (Proc, u16) {
@@ -152,34 +52,6 @@ fn run_storm(comm: &str, procs: u64) {
         .output()
         .expect("storm");
     assert!(st.status.success());
-}
-
-/// The number before `phrase` in the agent's summary line.
-fn summary_number(line: &str, phrase: &str) -> u64 {
-    let i = line
-        .find(phrase)
-        .unwrap_or_else(|| panic!("no '{phrase}' in {line}"));
-    line[..i]
-        .split_whitespace()
-        .last()
-        .and_then(|w| w.parse().ok())
-        .unwrap_or_else(|| panic!("no number before '{phrase}' in {line}"))
-}
-
-/// The agent's summary: (records received, records it reported lost, the line).
-fn agent_summary(lines: &[String]) -> (u64, u64, String) {
-    let l = lines
-        .iter()
-        .find(|l| l.contains("stopped by"))
-        .unwrap_or_else(|| panic!("no summary: {lines:?}"));
-    let received = l
-        .split("received ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no received count in {l}"));
-    let lost = summary_number(l, " to queue overflow") + summary_number(l, " to sink outages");
-    (received, lost, l.clone())
 }
 
 /// What decoders printed for `board`: the record numbers (a set: a record resent to a
@@ -235,7 +107,7 @@ fn refused(stderr: &[String]) -> u64 {
         .unwrap_or_else(|| panic!("no refused_connections in {stderr:?}"))
 }
 
-/// Finding 1: with 64 idle boards connected, an agent is refused with a reason and
+/// Finding 1: with 64 boards connected and idle, an agent is refused with a reason and
 /// waits instead of writing its records into connections the decoder drops; once room
 /// is made, every record it received is decoded or reported lost, and the refusals stay
 /// few.
@@ -244,13 +116,14 @@ fn a_full_collector_refuses_and_loses_nothing() {
     require_kernel!();
     let comm = unique_comm("twcap");
     let (mut d, port) = decoder(0);
-    // Boards (a header each, then quiet): a headerless connection would only be made
-    // room for (issue 12, finding 2), these hold their places.
+    // Each a board (a header, then silence): a connection with no header is closed
+    // after 5 s, or sooner to make room, so only boards hold the places.
     let idle: Vec<TcpStream> = (0..64)
         .map(|i| {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(&frame(&named_header(&format!("holder{i}"))))
-                .unwrap();
+            let mut w = vec![0u8];
+            w.extend(frame(&named_header(&format!("held{i}"))));
+            s.write_all(&w).unwrap();
             s
         })
         .collect();
@@ -383,4 +256,93 @@ fn a_listener_open_to_the_network_warns() {
     let (code, _, lines) = local.stop(libc::SIGTERM);
     assert_eq!(code, Some(0));
     assert!(!lines.iter().any(|l| l.contains("warning")), "{lines:?}");
+}
+
+/// A collector that hangs (SIGSTOP) and never comes back while the agent stops: what the
+/// agent wrote and was not acknowledged may never be decoded, and no stream can say so;
+/// the summary does ("N written (M not acknowledged)"), so every record received is
+/// decoded, reported lost, or counted as unacknowledged. Before, the summary said "557
+/// written, lost 0" of a run whose collector had decoded 45.
+#[test]
+fn a_collector_hung_at_the_stop_leaves_its_records_counted_as_unacknowledged() {
+    require_kernel!();
+    let comm = unique_comm("twhung");
+    let (mut d, port) = decoder(0);
+    let a = agent(port, "hungboard");
+    d.wait_lines("connected (board hungboard)", 1, Duration::from_secs(10));
+    // The header's acknowledgement follows its read at once; past a second the agent
+    // would take a silent collector for a one-way peer.
+    std::thread::sleep(Duration::from_millis(500));
+    d.signal(libc::SIGSTOP);
+    run_storm(&comm, 500);
+    let (code, _, alines) = a.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{alines:?}");
+    let (received, lost, line) = agent_summary(&alines);
+    let unacked = summary_number(&line, " not acknowledged)");
+    let left = summary_number(&line, " left unsent");
+    let (_, out, dlines) = d.stop(libc::SIGKILL);
+    let mut seen = Seen::default();
+    seen.add("hungboard", &[&comm], &out, &dlines);
+    println!(
+        "hung collector: received {received}, decoded {}, not acknowledged {unacked}, \
+         lost {lost}, left {left}: {line}",
+        seen.records.len()
+    );
+    assert!(
+        unacked > 0,
+        "the hung collector acknowledged nothing after: {line}"
+    );
+    let decoded = seen.records.len() as u64;
+    assert!(
+        decoded + unacked + lost + left >= received,
+        "records neither decoded, reported lost nor counted as unacknowledged: {line}"
+    );
+}
+
+/// A collector killed with the agent's records unread, then one that hangs as the agent
+/// reconnects (it takes the connection, through the kernel, and answers nothing), killed
+/// in turn, then a third: the records the first never read reach the third. The agent
+/// took the silent second for a one-way peer; it wrote what it kept into it and then
+/// forgot it, so those records were gone without a word.
+#[test]
+fn records_kept_for_a_dead_collector_survive_a_silent_one() {
+    require_kernel!();
+    let comm = unique_comm("twsilent");
+    let (mut d1, port) = decoder(0);
+    let mut a = agent(port, "silentboard");
+    d1.wait_lines("connected (board silentboard)", 1, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    d1.signal(libc::SIGSTOP);
+    run_storm(&comm, 300);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out1, err1) = d1.stop(libc::SIGKILL);
+    let (d2, _) = decoder(port);
+    d2.signal(libc::SIGSTOP);
+    // The agent connects to it, answers nothing comes, it streams on one-way.
+    a.wait_lines("back after", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, out2, err2) = d2.stop(libc::SIGKILL);
+    let (mut d3, _) = decoder(port);
+    d3.wait_lines("connected (board silentboard)", 1, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, _, alines) = a.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{alines:?}");
+    d3.wait_lines("closed (board silentboard)", 1, Duration::from_secs(30));
+    let (_, out3, err3) = d3.stop(libc::SIGTERM);
+    let mut seen = Seen::default();
+    seen.add("silentboard", &[&comm], &out1, &err1);
+    seen.add("silentboard", &[&comm], &out2, &err2);
+    seen.add("silentboard", &[&comm], &out3, &err3);
+    let (received, lost, line) = agent_summary(&alines);
+    println!(
+        "silent collector: storm records decoded {} of 300; received {received}, lost {lost}: \
+         {line}",
+        seen.comm.len()
+    );
+    assert_eq!(lost, 0, "the queue was not overrun: {line}");
+    assert_eq!(
+        seen.comm.len(),
+        300,
+        "every storm record decoded by a collector: {line}"
+    );
 }

@@ -20,7 +20,7 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;
 use std::process::{ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,10 +30,7 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::wire::{LossReason, Message, StreamReader};
 
-use common::{storm, taskwire, unique_comm, wait_deadline};
-
-/// 115200 baud, 8N1.
-const BYTES_PER_SEC: usize = 11_520;
+use common::{SERIAL_BYTES_PER_SEC, read_paced, storm, taskwire, unique_comm, wait_deadline};
 
 #[derive(Default)]
 struct Seen {
@@ -42,29 +39,17 @@ struct Seen {
 }
 
 /// Reads `out` at serial speed until `fast` is set, then as fast as it comes, to EOF.
-fn slow_reader(mut out: ChildStdout, seen: Arc<Mutex<Seen>>, fast: Arc<AtomicBool>) {
+fn slow_reader(out: ChildStdout, seen: Arc<Mutex<Seen>>, fast: Arc<AtomicBool>) {
     let mut reader = StreamReader::new();
-    let tick = Duration::from_millis(100);
-    let mut buf = vec![0u8; BYTES_PER_SEC / 10];
-    let mut next = Instant::now();
-    loop {
-        let n = match out.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
+    read_paced(out, SERIAL_BYTES_PER_SEC, &fast, |bytes| {
         let mut s = seen.lock().unwrap();
-        for r in reader.feed(&buf[..n]) {
+        for r in reader.feed(bytes) {
             match r {
                 Ok(m) => s.msgs.push(m),
                 Err(_) => s.rejected += 1,
             }
         }
-        drop(s);
-        if !fast.load(Ordering::SeqCst) {
-            next += tick;
-            std::thread::sleep(next.saturating_duration_since(Instant::now()));
-        }
-    }
+    });
 }
 
 /// The number just before `word` in `line` ("... 12 written ...").

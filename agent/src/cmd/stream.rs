@@ -552,11 +552,12 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
     };
     eprintln!(
-        "taskwire stream: received {received}: {} written, {} in a write cut \
-         short, {} left unsent and unreported; lost {} to queue overflow and {} to sink outages, {} of them \
+        "taskwire stream: received {received}: {} written ({} not acknowledged), {} in a \
+         write cut short, {} left unsent and unreported; lost {} to queue overflow and {} to sink outages, {} of them \
          cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
          deregistered",
         st.records_written(),
+        st.records_unacknowledged(),
         st.records_framed() - st.records_written(),
         q.depth(),
         q.lost(LossReason::QueueOverflow),

@@ -178,7 +178,16 @@ impl Acks {
         &self.kept
     }
 
-    /// The peer answers nothing: what was kept went out again and is not kept any more.
+    /// Records (any numbered frame) written and not acknowledged.
+    pub fn unacknowledged(&self) -> u64 {
+        self.frames
+            .iter()
+            .filter(|(_, i)| matches!(i, Some(Item::Numbered { .. })))
+            .count() as u64
+    }
+
+    /// The collector said `Closing` and closed: it reads what was sent before the
+    /// agent's close, so nothing kept needs to go again.
     pub fn forget(&mut self) {
         self.kept.clear();
         self.frames.clear();
@@ -386,8 +395,10 @@ mod tests {
         let written = b.bytes().len() - 1;
         a.keep(&b, written);
         assert_eq!(seqs(a.kept()), [0, 1, 2, 1005]);
+        assert_eq!(a.unacknowledged(), 3, "records, not the Loss");
         a.take_in(&answer(Answer::Ack { next_seq: 2 }));
         assert_eq!(seqs(a.kept()), [2, 1005]);
+        assert_eq!(a.unacknowledged(), 1);
         a.take_in(&answer(Answer::Ack { next_seq: 4 }));
         assert_eq!(
             seqs(a.kept()),

@@ -44,6 +44,7 @@ pub struct Shared {
     records_framed: u64,
     records_written: u64,
     records_cut: u64,
+    records_unacked: u64,
     reconnects: u64,
     /// Intervals offered to the queue (numbered, queued or not).
     intervals: u64,
@@ -162,6 +163,12 @@ impl Shared {
         self.records_cut
     }
 
+    /// Records written that the collector had not acknowledged when the writer
+    /// returned: a collector that hung or died may never have read them.
+    pub fn records_unacknowledged(&self) -> u64 {
+        self.records_unacked
+    }
+
     /// Successful reconnects after an outage.
     pub fn reconnects(&self) -> u64 {
         self.reconnects
@@ -199,6 +206,10 @@ impl Shared {
         self.sink_down = true;
     }
 
+    pub(super) fn unacknowledged(&mut self, records: u64) {
+        self.records_unacked = records;
+    }
+
     pub(super) fn came_back(&mut self) {
         self.sink_down = false;
         self.reconnects += 1;
@@ -231,6 +242,7 @@ impl Link {
                 records_framed: 0,
                 records_written: 0,
                 records_cut: 0,
+                records_unacked: 0,
                 reconnects: 0,
                 intervals: 0,
                 samples: 0,

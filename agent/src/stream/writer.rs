@@ -185,6 +185,10 @@ pub fn run<C: Connector>(
 ) {
     let mut writer = Writer::new(link, connector, sink, framer, settings, started, fatal);
     while writer.step() {}
+    // What the collector may not have: the summary says so, since no stream can.
+    if let Some(a) = &writer.acks {
+        link.lock().unacknowledged(a.unacknowledged());
+    }
     link.finish();
 }
 
@@ -531,11 +535,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         let heard = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until));
         let why = match heard {
             Heard::Nothing => {
+                // A peer that answers nothing gets the stream one-way from here on. What
+                // was kept for an earlier collector goes to it too, and stays kept: a
+                // collector that hangs answers nothing either, and may never read it.
                 let resent = write_all(w, a.kept());
-                if !a.acked() {
-                    // A peer that answers nothing: a one-way link from here on.
-                    a.forget();
-                }
                 if resent.is_err() {
                     self.outage("the connection failed");
                     return false;

@@ -3,6 +3,7 @@
 //! reading /proc; a real terminal to run taskwire in ([`tmux`]).
 #![allow(dead_code, unsafe_code)] // each test file uses a subset; libc calls are FFI
 
+pub mod procs;
 pub mod tmux;
 
 use std::ffi::OsStr;
@@ -154,6 +155,31 @@ pub fn wait_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// 115200 baud, 8N1: the bytes a second of a serial line.
+pub const SERIAL_BYTES_PER_SEC: usize = 11_520;
+
+/// Reads `out` at `bytes_per_sec` (a tenth each 100 ms) until `fast` is set, then as
+/// fast as it comes, to its end, handing each read to `take`.
+pub fn read_paced(
+    mut out: impl Read,
+    bytes_per_sec: usize,
+    fast: &std::sync::atomic::AtomicBool,
+    mut take: impl FnMut(&[u8]),
+) {
+    let mut buf = vec![0u8; bytes_per_sec / 10];
+    let mut next = Instant::now();
+    loop {
+        match out.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => take(&buf[..n]),
+        }
+        if !fast.load(std::sync::atomic::Ordering::SeqCst) {
+            next += Duration::from_millis(100);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
     }
 }
 
