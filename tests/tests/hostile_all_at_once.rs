@@ -2,9 +2,9 @@
 //! two collectors, `taskwire decode --from tcp-listen:` (two agents) and `--from
 //! unix-listen:` (one), each SIGKILLed mid-stream and started again on the same address
 //! (its JSON appended to the same file); junk connections (HTTP probes, random bytes)
-//! and slow ones (a byte a second) come and go on both throughout; a spoofer sends each
-//! collector a forged header under one agent's board id with forged records and a forged
-//! Loss; and a fourth agent streams `--to -` into a pipe drained at serial speed and is
+//! and slow ones (a byte a second) come and go on both throughout; a spoofer without
+//! the agents' and collectors' key sends each collector a forged header under one agent's
+//! board id with forged records and a forged Loss; and a fourth agent streams `--to -` into a pipe drained at serial speed and is
 //! stopped with SIGTERM, its stream decoded from the captured bytes.
 //!
 //! For each agent, from its summary (records received, R) and what the decoders printed
@@ -37,21 +37,23 @@ use taskwire_core::wire::{LossReason, Message};
 use common::procs::{Proc, agent_summary, summary_number};
 use common::{SERIAL_BYTES_PER_SEC, json, num, read_paced, storm, taskwire, tw, unique_comm};
 
-/// The shared secret given to agents and decoder, none today. Authentication (`--key
-/// FILE`) will make this `Some(path)`: every honest command then gets `--key path`
-/// ([`key_args`]) while the spoofer has none. What the key adds: the spoofer's connection
-/// fails the challenge and is refused and counted, so it makes no board at all (today it
-/// makes a board of its own), and it could not join the victim's board even knowing the
-/// victim's stream instance (today only the instance, which a peer that merely reaches
-/// the port cannot see, keeps it out: one that knows it, by reading the collector's
-/// output say, joins the victim's board, its forged Loss counted as the victim's and the
-/// victim's later records printed as `backwards`, none of them erased). Junk connections
-/// are refused the same way.
-const KEY: Option<&str> = None;
-
+/// The shared secret of agents and decoders (`--key FILE`, mode 0600, in the scratch
+/// directory); the spoofer, the junk and the slow connections have none. With it the
+/// spoofer's connection fails the challenge and is refused and counted
+/// (`refused_authentication`), so it makes no board at all, even if it knew the victim's
+/// stream instance: without a key, only the instance (which a peer that merely reaches
+/// the port cannot see) keeps a forger off the victim's board, as
+/// tests/tests/decode_hostile.rs shows. The pipe agent has no return path and no key.
 fn key_args() -> Vec<String> {
-    KEY.map(|k| vec!["--key".to_owned(), k.to_owned()])
-        .unwrap_or_default()
+    use std::os::unix::fs::PermissionsExt;
+    static KEY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let path = KEY.get_or_init(|| {
+        let p = scratch("key");
+        std::fs::write(&p, b"the shared secret of this test, 40 bytes").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    });
+    vec!["--key".to_owned(), path.display().to_string()]
 }
 
 /// The agents: board id, the collector each sends to (0: TCP, 1: Unix), queue size.
@@ -247,7 +249,8 @@ fn spoof(addr: &Addr, victim: &str) {
         8000,
     ))));
     let mut s = addr.connect().expect("spoofer connects");
-    s.write_all(&w).expect("spoofer writes");
+    // Refused at the challenge, it may find the connection closed under its write.
+    let _ = s.write_all(&w);
     // Held open a moment, so that the forged board is live while the victim streams.
     std::thread::sleep(Duration::from_millis(500));
 }
@@ -503,7 +506,6 @@ fn every_record_is_decoded_once_or_reported_lost_whatever_the_peers_do() {
             "acct",
         ])
         .args(["--rcvbuf", "8M", "--heartbeat", "1"])
-        .args(key_args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -581,12 +583,14 @@ fn every_record_is_decoded_once_or_reported_lost_whatever_the_peers_do() {
         let (run1, run2, total) = c.finish();
         println!(
             "collector {from}: {} junk and {} slow connections opened; after the restart \
-             boards {}, refused_no_header {}, refused_connections {}",
+             boards {}, refused_no_header {}, refused_connections {}, \
+             refused_authentication {}",
             hostile[2 * i],
             hostile[2 * i + 1],
             num(&total, "boards"),
             num(&total, "refused_no_header"),
             num(&total, "refused_connections"),
+            num(&total, "refused_authentication"),
         );
         let mut boards = 0;
         for (id, _, _) in AGENTS.iter().filter(|(_, n, _)| *n == i) {
@@ -594,36 +598,24 @@ fn every_record_is_decoded_once_or_reported_lost_whatever_the_peers_do() {
             account(id, &summaries[*id].2, instance, &[&run1, &run2]);
             boards += 1;
         }
-        // The spoofer: a board of its own in each run (its records and its Loss are not
-        // the victim's: the identities above show that none of the victim's numbers
-        // went), its repeated records dropped as duplicates within its own instance. The
-        // killed run printed what it had got to (on a busy machine maybe nothing of it);
-        // the second run ended by a signal and printed it all.
+        // The spoofer: refused at the challenge in both runs, so no board of its own
+        // and nothing on the victim's (the identities above show none of the victim's
+        // numbers went); the second run ended by a signal and counted its refusal.
         for (n, run) in [&run1, &run2].iter().enumerate() {
-            let label = run.label(victim, &forged);
-            if n == 1 {
-                assert!(label.is_some(), "{from}: no forged board after the restart");
-            }
-            if let Some(label) = label {
-                assert_ne!(label, victim, "{from} run {n}: the forger took the label");
-                let printed = run.records.get(label).map_or(0, BTreeMap::len);
-                assert!(n == 0 || printed == 50, "{from}: {printed} forged records");
-                assert!(
-                    run.records
-                        .get(label)
-                        .into_iter()
-                        .flatten()
-                        .all(|(_, &t)| t == 1)
-                );
-            }
+            assert!(
+                run.label(victim, &forged).is_none(),
+                "{from} run {n}: the forger without the key made a board"
+            );
         }
-        let forger = &run2.stats[run2.label(victim, &forged).unwrap()];
-        assert_eq!(num(forger, "duplicates"), 50, "{forger}");
-        // Junk made no board: the agents' and the forger's only.
-        assert_eq!(num(&total, "boards"), boards + 1, "{total}");
         assert!(
-            num(&total, "refused_no_header") >= 64,
-            "the slow connections are closed: {total}"
+            num(&total, "refused_authentication") >= 1,
+            "the spoofer is refused: {total}"
+        );
+        // Junk made no board either: the agents' only.
+        assert_eq!(num(&total, "boards"), boards, "{total}");
+        assert!(
+            num(&total, "refused_no_header") + num(&total, "refused_authentication") >= 64,
+            "the slow and junk connections are closed: {total}"
         );
     }
 
