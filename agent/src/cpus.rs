@@ -29,7 +29,8 @@ impl CpuArg {
 
 /// Reads the possible CPUs.
 pub fn possible() -> Result<CpuSet, String> {
-    let text = std::fs::read_to_string(POSSIBLE).map_err(|e| format!("{POSSIBLE}: {e}"))?;
+    let text =
+        taskwire_cli::textfile::read(POSSIBLE.as_ref()).map_err(|e| format!("{POSSIBLE}: {e}"))?;
     CpuSet::parse(text.trim())
         .map_err(|e| format!("{POSSIBLE}: cannot parse '{}': {e}", text.trim()))
 }

@@ -35,7 +35,7 @@ pub fn parse(content: &str) -> State {
 
 /// Reads the switch at `path`.
 pub fn read_at(path: &Path) -> State {
-    std::fs::read_to_string(path).map_or(State::Unknown, |s| parse(&s))
+    taskwire_cli::textfile::read(path).map_or(State::Unknown, |s| parse(&s))
 }
 
 /// The switch now, as the stream carries it (`StreamHeader.delay_accounting`,
@@ -50,7 +50,7 @@ pub fn switch_now() -> Option<bool> {
 
 /// Turns delay accounting on (needs CAP_SYS_ADMIN).
 pub fn enable() -> Result<(), String> {
-    std::fs::write(SYSCTL, b"1\n").map_err(|e| {
+    taskwire_cli::textfile::write(SYSCTL.as_ref(), b"1\n").map_err(|e| {
         format!("cannot enable delay accounting ({SYSCTL}: {e}); run as root or use `sysctl`")
     })
 }

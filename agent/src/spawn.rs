@@ -15,6 +15,7 @@ use rustix::io::retry_on_intr;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus, waitid};
 
 use taskwire_cli::Failure;
+use taskwire_cli::said;
 use taskwire_cli::signals::{self, SavedMask};
 use taskwire_cli::sys::signal::{SIGPIPE, SigSet};
 
@@ -62,7 +63,7 @@ pub struct Child {
 pub fn spawn(program: &OsStr, args: &[OsString], mask: SavedMask) -> io::Result<Child> {
     let cstr = |s: &OsStr| {
         CString::new(s.as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an argument holds a NUL"))
+            .map_err(|_| said::error(io::ErrorKind::InvalidInput, "an argument holds a NUL"))
     };
     let file = cstr(program)?;
     let owned: Vec<CString> = std::iter::once(Ok(file.clone()))
@@ -70,7 +71,8 @@ pub fn spawn(program: &OsStr, args: &[OsString], mask: SavedMask) -> io::Result<
         .collect::<io::Result<_>>()?;
     let pid =
         taskwire_cli::sys::spawn::spawnp(&file, &owned, mask.set(), &SigSet::of(&[SIGPIPE])?)?;
-    let pid = Pid::from_raw(pid).ok_or_else(|| io::Error::other("posix_spawnp gave pid 0"))?;
+    let pid = Pid::from_raw(pid)
+        .ok_or_else(|| said::error(io::ErrorKind::Other, "posix_spawnp gave pid 0"))?;
     Ok(Child { pid })
 }
 

@@ -162,7 +162,7 @@ pub const HOSTS_FILE: &str = "/etc/hosts";
 /// No DNS on purpose: musl's `getaddrinfo` brings its resolver and printf into a static
 /// board binary (cross/README.md), and a board's collector has a fixed address.
 pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
-    let hosts = std::fs::read_to_string(HOSTS_FILE).unwrap_or_default();
+    let hosts = crate::textfile::read(HOSTS_FILE.as_ref()).unwrap_or_default();
     resolve_in(host, port, &hosts)
 }
 

@@ -15,9 +15,11 @@ pub mod failure;
 pub mod help;
 pub mod key;
 pub mod output;
+pub mod said;
 pub mod serial;
 pub mod signals;
 pub mod sys;
 pub mod term;
+pub mod textfile;
 
 pub use failure::{EXIT_RUNTIME, EXIT_USAGE, Failure};

@@ -85,7 +85,7 @@ pub fn open(path: &Path, baud: u32, rtscts: bool) -> io::Result<OwnedFd> {
 pub fn configure(fd: impl AsFd, baud: u32, rtscts: bool) -> io::Result<()> {
     let fd = fd.as_fd();
     if !is_standard(baud) {
-        return Err(io::Error::new(
+        return Err(crate::said::error(
             io::ErrorKind::InvalidInput,
             format!("{baud} baud is not a standard rate"),
         ));

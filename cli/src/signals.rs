@@ -189,7 +189,7 @@ impl Write for Stdout {
 /// The error of a call a stop signal ended; not of kind `Interrupted`, which `write_all`
 /// and `BufWriter` would retry.
 fn stopped() -> io::Error {
-    io::Error::other("stopped by a signal")
+    crate::said::error(io::ErrorKind::Other, "stopped by a signal")
 }
 
 /// The conventional name of a signal, for messages.

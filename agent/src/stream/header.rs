@@ -31,10 +31,10 @@ impl Facts {
             kernel_release: text(uts.release()),
             taskstats_version,
             delay_accounting: delayacct::switch_now(),
-            possible_cpus: std::fs::read_to_string(cpus::POSSIBLE)
+            possible_cpus: taskwire_cli::textfile::read(cpus::POSSIBLE.as_ref())
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
-            boot_time: std::fs::read_to_string("/proc/stat")
+            boot_time: taskwire_cli::textfile::read("/proc/stat".as_ref())
                 .ok()
                 .and_then(|s| btime(&s))
                 .unwrap_or(0),

@@ -5,7 +5,6 @@
 //! for the same struct version can parse; the framed stream carries its own header and
 //! survives truncation. Writes are synchronous: a file keeps up with getdelays.
 
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use taskwire_core::taskstats::Aggregate;
@@ -33,16 +32,12 @@ pub struct LogFile {
 impl LogFile {
     /// Creates (or truncates) `path`, readable by its owner only, as getdelays does.
     pub fn create(path: &Path) -> Result<LogFile, String> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
+        let flags = rustix::fs::OFlags::CREATE | rustix::fs::OFlags::TRUNC;
+        let fd = taskwire_cli::textfile::open_write(path, flags, 0o600)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         Ok(LogFile {
             path: path.to_owned(),
-            sink: FdSink::from(std::os::fd::OwnedFd::from(file)),
+            sink: FdSink::from(fd),
             framer: None,
             seq: 0,
             early_losses: 0,
