@@ -31,8 +31,11 @@ use super::queue::Item;
 /// How long the writer waits for the collector's answer to a header before it takes the
 /// peer for one that answers nothing.
 pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
-/// Bytes of written frames kept until acknowledged: past them the writer waits.
-pub const WINDOW: usize = 32 * 1024;
+/// Bytes of written frames kept until acknowledged: past them the writer waits. As much
+/// as the socket buffers absorbed before acknowledgements existed: a collector starved of
+/// CPU during an exit storm lags by that much, and a smaller window turned the lag into
+/// queue overflow (BENCHMARKS.md, "Acknowledgement window and socket backlog"). Memory only while it lags.
+pub const WINDOW: usize = 1024 * 1024;
 /// A full window with no acknowledgement for this long: the connection counts as dead.
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -16,10 +16,11 @@ use rustix::fs::FileType;
 
 /// Bytes the kernel may hold for a pipe or tty before the writer waits.
 pub const MAX_BACKLOG: usize = 2048;
-/// The same for a socket, where the queue also holds what is sent but not yet
-/// acknowledged: a bound of a round trip's worth, so that a distant collector is not
-/// slowed to a few KiB per round trip.
-pub const MAX_SOCKET_BACKLOG: usize = 16 * 1024;
+/// The same for a socket. Larger: a collector starved of CPU during an exit storm reads
+/// in bursts, and a small bound made the writer wait on every batch until the queue
+/// overflowed (BENCHMARKS.md, "Acknowledgement window and socket backlog"); on a
+/// collector that acknowledges, the window of kept frames covers what the kernel holds.
+pub const MAX_SOCKET_BACKLOG: usize = 256 * 1024;
 /// How often a waiting writer looks again.
 const LOOK_EVERY: Duration = Duration::from_millis(10);
 
