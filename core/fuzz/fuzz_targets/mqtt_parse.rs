@@ -15,20 +15,46 @@ fuzz_target!(|data: &[u8]| {
     while let Ok(Some((packet, used))) = parse(rest, MAX) {
         assert!(used >= 2 && used <= rest.len() && used <= MAX);
         match packet {
-            Packet::Publish { topic, packet_id, qos, retain, dup, payload }
-                if qos < 2 && !topic.is_empty() && !topic.contains(['+', '#']) =>
-            {
-                let head = PublishHead { topic, packet_id, retain, dup };
+            Packet::Publish {
+                topic,
+                packet_id,
+                qos,
+                retain,
+                dup,
+                payload,
+            } if qos < 2 && !topic.is_empty() && !topic.contains(['+', '#']) => {
+                let head = PublishHead {
+                    topic,
+                    packet_id,
+                    retain,
+                    dup,
+                };
                 let mut buf = vec![0u8; used + 16];
                 let n = encode_publish_head(&head, payload.len(), &mut buf).unwrap();
                 buf.truncate(n);
                 buf.extend_from_slice(payload);
                 let (again, _) = parse(&buf, usize::MAX).unwrap().unwrap();
-                assert_eq!(again, Packet::Publish { topic, packet_id, qos, retain, dup, payload });
+                assert_eq!(
+                    again,
+                    Packet::Publish {
+                        topic,
+                        packet_id,
+                        qos,
+                        retain,
+                        dup,
+                        payload
+                    }
+                );
             }
             Packet::PubAck { packet_id, .. } => {
                 let b = encode_puback(packet_id);
-                assert_eq!(parse(&b, 4).unwrap().unwrap().0, Packet::PubAck { packet_id, reason: 0 });
+                assert_eq!(
+                    parse(&b, 4).unwrap().unwrap().0,
+                    Packet::PubAck {
+                        packet_id,
+                        reason: 0
+                    }
+                );
             }
             _ => {}
         }
