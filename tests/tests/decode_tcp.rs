@@ -25,7 +25,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::procs::{Proc, tcp_decoder as decoder};
+use common::procs::{Proc, summary_number, tcp_decoder as decoder};
 use common::{json, num, storm, taskwire, unique_comm, wait_deadline};
 
 const BOARDS: [&str; 3] = ["board1", "board2", "board3"];
@@ -116,16 +116,7 @@ fn agent_summary(lines: &[String]) -> (Summary, String) {
         .iter()
         .find(|l| l.contains("stopped by"))
         .unwrap_or_else(|| panic!("no summary: {lines:?}"));
-    let n = |phrase: &str| -> u64 {
-        let i = l
-            .find(phrase)
-            .unwrap_or_else(|| panic!("no '{phrase}' in {l}"));
-        l[..i]
-            .split_whitespace()
-            .last()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no number before '{phrase}' in {l}"))
-    };
+    let n = |phrase: &str| summary_number(l, phrase);
     let received = l
         .split("received ")
         .nth(1)
