@@ -241,3 +241,6 @@ impl Connector for Publisher {
         sink.disconnect();
     }
 }
+
+#[cfg(test)]
+mod tests;
