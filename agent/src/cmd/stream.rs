@@ -13,17 +13,16 @@ use crate::client::{Client, Target};
 use crate::cpus::{self, CpuArg};
 use crate::errors::{ClientError, Op};
 use crate::listener::{self, Consumer, Event, Flow, Stopped};
-use crate::stream::ack::Back;
 use crate::stream::framer::Framer;
 use crate::stream::header::{self, Facts};
 use crate::stream::link::Link;
 use crate::stream::queue::Queue;
+use crate::stream::reopen::Reopen;
 #[cfg(feature = "sample")]
 use crate::stream::sampling::Sampler;
 use crate::stream::sampling::Sampling;
-use crate::stream::sink::{self, FdSink, OpenError};
 use crate::stream::spec::Sink;
-use crate::stream::writer::{self, Connector, Settings};
+use crate::stream::writer::{self, Settings};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, Parsed, parse_bytes, parse_count, parse_period_ms};
 use taskwire_cli::help::{PRIVILEGE, REGISTRATION};
@@ -305,94 +304,16 @@ impl Consumer for Feeder {
     }
 }
 
-/// Reopens an endpoint after an outage.
-struct Reopen(Sink, Option<taskwire_core::auth::Key>);
-
-impl Connector for Reopen {
-    type Sink = FdSink;
-
-    const TWO_WAY: bool = true;
-
-    fn connect(&mut self) -> Result<FdSink, OpenError> {
-        sink::open(&self.0)
-    }
-
-    fn reconnects(&self) -> bool {
-        self.0.reconnects()
-    }
-
-    fn name(&self) -> String {
-        match self.0 {
-            Sink::Stdout => "stdout".to_owned(),
-            ref e => e.to_string(),
-        }
-    }
-
-    fn writable(&self, sink: &FdSink, until: Instant) -> bool {
-        sink.wait_writable(until) && crate::stream::backlog::below_by(sink.as_fd(), until)
-    }
-
-    fn settle(&self, sink: &FdSink, stopping: &dyn Fn() -> bool) {
-        crate::stream::backlog::settle(sink.as_fd(), stopping);
-    }
-
-    // Only a socket has a peer that answers and closes (reading its answers finds a FIN
-    // too, in place of `hung_up`); a UART's or a pipe's input is not ours.
-    fn two_way(&self) -> bool {
-        matches!(self.0, Sink::Tcp { .. } | Sink::Unix(_))
-    }
-
-    fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
-        crate::stream::ack::read_socket(sink, buf, until)
-    }
-
-    fn key(&self) -> Option<&taskwire_core::auth::Key> {
-        self.1.as_ref()
-    }
-}
-
-/// Opens the sink at start. Devices, files and stdout must open now; a collector that is
-/// not up yet is waited for, unless the refusal is about permissions.
-fn open_first(ep: &Sink) -> Result<Option<FdSink>, Failure> {
-    match sink::open(ep) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if matches!(ep, Sink::Tcp { .. } | Sink::Unix(_)) && !e.permission => {
-            eprintln!("taskwire stream: {ep}: {}; will keep trying", e.msg);
-            Ok(None)
-        }
-        Err(e) => Err(Failure::Runtime(e.msg)),
-    }
-}
-
-/// The first connect of an MQTT sink: a broker that is not up yet, or refuses, is
-/// retried like a collector.
-#[cfg(feature = "mqtt")]
-fn connect_first<C: Connector>(c: &mut C) -> Result<Option<C::Sink>, Failure> {
-    match c.connect() {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if !e.permission => {
-            eprintln!("taskwire stream: {}: {}; will keep trying", c.name(), e.msg);
-            Ok(None)
-        }
-        Err(e) => Err(Failure::Runtime(e.msg)),
-    }
-}
-
-/// What starts the writer thread over `connector`, its sink first opened by `first`.
-fn writer_start<C>(
-    mut connector: C,
-    first: fn(&mut C) -> Result<Option<C::Sink>, Failure>,
+/// What starts the writer thread over `connector`.
+fn writer_start(
+    mut connector: Reopen,
     link: Arc<Link>,
     framer: Framer,
     settings: Settings,
     started: Instant,
-) -> StartWriter
-where
-    C: Connector + Send + 'static,
-    C::Sink: Send + 'static,
-{
+) -> StartWriter {
     Box::new(move || {
-        let first = first(&mut connector)?;
+        let first = connector.open_first()?;
         // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is
         // plenty and keeps the agent's memory small.
         crate::stream::spawn_thread(
@@ -484,21 +405,6 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         heartbeat: opts.heartbeat,
         ..Settings::default()
     };
-    #[cfg(feature = "mqtt")]
-    let mqtt = match &opts.to {
-        Sink::Mqtt(m) => Some(crate::stream::mqtt::Publisher::new(
-            m.clone(),
-            &facts.board_id,
-            password,
-        )),
-        _ => None,
-    };
-    #[cfg(not(feature = "mqtt"))]
-    let mqtt: Option<Reopen> = None;
-    let to = match &mqtt {
-        Some(p) => p.name(),
-        None => opts.to.to_string(),
-    };
     let records = opts.queue.unwrap_or(default_queue(opts.profile));
     let bytes = records.saturating_mul(bytes_per_record(opts.profile));
     let link = Arc::new(Link::new(Queue::new(records, bytes)));
@@ -509,6 +415,19 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         _ => String::new(),
     };
+    // What writes the stream: the sink's own opening, or a broker's session.
+    let to = opts.to.to_string();
+    #[cfg(feature = "mqtt")]
+    let (connector, to) = match opts.to {
+        Sink::Mqtt(m) => {
+            let p = crate::stream::mqtt::Publisher::new(m, &facts.board_id, password);
+            let name = p.name();
+            (Reopen::publisher(p), name)
+        }
+        sink => (Reopen::new(sink, key), to),
+    };
+    #[cfg(not(feature = "mqtt"))]
+    let connector = Reopen::new(opts.to, key);
     #[cfg(not(feature = "sample"))]
     let sampling = "";
     #[cfg(feature = "sample")]
@@ -531,28 +450,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let framer = Framer::new(facts.header());
     // The sink is opened (a file created, a broker connected to) only once the kernel
     // has accepted the registration: a refused run leaves nothing behind.
-    let start_writer = match (&opts.to, mqtt) {
-        #[cfg(feature = "mqtt")]
-        (Sink::Mqtt(_), Some(publisher)) => writer_start(
-            publisher,
-            connect_first,
-            link.clone(),
-            framer,
-            settings,
-            started,
-        ),
-        _ => {
-            let connector = Reopen(opts.to.clone(), key);
-            writer_start(
-                connector,
-                |c| open_first(&c.0),
-                link.clone(),
-                framer,
-                settings,
-                started,
-            )
-        }
-    };
+    let start_writer = writer_start(connector, link.clone(), framer, settings, started);
     #[cfg(feature = "sample")]
     let sampler = match sampler {
         Some(s) => Some(

@@ -25,6 +25,7 @@ pub mod loss_run;
 #[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod queue;
+pub mod reopen;
 pub mod sampling;
 pub mod sink;
 pub mod spec;

@@ -24,7 +24,7 @@ use taskwire_core::wire::MAX_FRAME_LEN;
 use super::ack::{Back, read_socket};
 use super::sink::{self, OpenError};
 use super::spec::Mqtt;
-use super::writer::{Connector, Ended};
+use super::writer::Ended;
 use session::{RX_LEN, Session};
 
 /// How long the broker may take to answer CONNECT.
@@ -169,23 +169,17 @@ impl Publisher {
     }
 }
 
-impl Connector for Publisher {
-    type Sink = Session;
-
-    const TWO_WAY: bool = true;
-
-    fn connect(&mut self) -> Result<Session, OpenError> {
+impl Publisher {
+    /// A new session: CONNECT, CONNACK, `online`.
+    pub fn connect(&self) -> Result<Session, OpenError> {
         self.handshake().map_err(|msg| OpenError {
             msg,
             permission: false,
         })
     }
 
-    fn reconnects(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> String {
+    /// Names the sink in messages: the broker and the topic.
+    pub fn name(&self) -> String {
         let Mqtt { host, port, .. } = &self.spec;
         match host.contains(':') {
             true => format!("mqtt://[{host}]:{port}/{}", self.topic),
@@ -193,24 +187,10 @@ impl Connector for Publisher {
         }
     }
 
-    fn two_way(&self) -> bool {
-        true
-    }
-
-    fn read_back(&self, sink: &Session, buf: &mut [u8], until: Option<Instant>) -> Back {
-        sink.read_back(buf, until)
-    }
-
-    fn writable(&self, sink: &Session, until: Instant) -> bool {
-        sink.writable(until)
-    }
-
-    fn settle(&self, sink: &Session, stopping: &dyn Fn() -> bool) {
-        use std::os::fd::AsFd;
-        super::backlog::settle(sink.as_fd(), stopping);
-    }
-
-    fn ended(&self, sink: &Session) -> Option<Ended> {
+    /// How `sink` ended, once it did: a refusal by the broker is waited out longer each
+    /// time in a row (a broker that refuses every PUBLISH is not hammered), a lost
+    /// connection is reconnected at once.
+    pub fn ended(&self, sink: &Session) -> Option<Ended> {
         let how = sink.ended()?;
         if sink.proven() {
             self.refusals.set(0);
@@ -228,14 +208,16 @@ impl Connector for Publisher {
         })
     }
 
-    fn tend(&self, sink: &Session) -> Result<Option<Instant>, String> {
+    /// Keepalive: when `sink` next needs a turn while idle.
+    pub fn tend(&self, sink: &Session) -> Result<Option<Instant>, String> {
         match self.keepalive() {
             Some(every) => sink.tend(every).map(Some).map_err(|e| e.to_string()),
             None => Ok(None),
         }
     }
 
-    fn finish(&self, sink: &mut Session) {
+    /// A clean stop: `stopped` on the status topic, DISCONNECT (so no will).
+    pub fn finish(&self, sink: &mut Session) {
         let until = Instant::now() + Duration::from_millis(200);
         let _ = sink.status(&self.status, STOPPED, until);
         sink.disconnect();

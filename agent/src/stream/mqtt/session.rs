@@ -93,7 +93,7 @@ impl embedded_io::Error for Ending {
 /// The side of the session that reading changes: what is in flight, what came back.
 #[derive(Debug)]
 struct Wire {
-    rx: [u8; RX_LEN],
+    rx: Vec<u8>,
     rx_len: usize,
     inflight: Inflight,
     /// An `Ack` to hand the writer: the session is new, or PUBACKs moved the numbers.
@@ -235,7 +235,7 @@ impl Session {
             topic: topic.to_owned(),
             packer: Packer::new(room, limit.min(MAX_PAYLOAD)),
             wire: RefCell::new(Wire {
-                rx: [0; RX_LEN],
+                rx: vec![0; RX_LEN],
                 rx_len: 0,
                 inflight: Inflight::new(receive_maximum),
                 unreported: true,

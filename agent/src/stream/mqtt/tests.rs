@@ -16,7 +16,8 @@ use crate::stream::framer::Framer;
 use crate::stream::framer::tests::payload;
 use crate::stream::link::Link;
 use crate::stream::queue::Queue;
-use crate::stream::writer::{Settings, run};
+use crate::stream::reopen::Reopen;
+use crate::stream::writer::{Connector, Settings, run};
 
 /// What one connection of the scripted broker does.
 #[derive(Clone, Copy)]
@@ -197,7 +198,7 @@ fn stream(publisher: Publisher, n: usize) -> Arc<Link> {
     }
     let l2 = link.clone();
     let t = std::thread::spawn(move || {
-        let mut c = publisher;
+        let mut c = Reopen::publisher(publisher);
         let first = c.connect().ok();
         let framer = Framer::new(StreamHeader::new());
         run(&l2, &mut c, first, framer, fast(), Instant::now(), &|| {
@@ -227,7 +228,7 @@ fn a_refused_connect_says_why() {
             ACCEPT,
         ],
     );
-    let mut c = Publisher::new(spec, "b1", Some(b"pw".to_vec()));
+    let c = Publisher::new(spec, "b1", Some(b"pw".to_vec()));
     let e = c.connect().unwrap_err();
     assert_eq!(
         e.msg,
@@ -291,7 +292,7 @@ fn a_refused_publish_ends_the_session_and_says_why() {
         ..ACCEPT
     };
     let b = broker(l, vec![refuse, refuse, ACCEPT]);
-    let mut c = Publisher::new(spec, "b1", None);
+    let c = Publisher::new(spec, "b1", None);
     let mut start = Vec::new();
     Framer::new(StreamHeader::new()).start(&mut start);
     let (p, _) = payload(Kind::Pid, Profile::Full);
@@ -328,7 +329,7 @@ fn a_refused_publish_ends_the_session_and_says_why() {
 fn an_idle_session_pings_within_its_keepalive() {
     let (l, spec) = listener();
     let b = broker(l, vec![ACCEPT]);
-    let mut c = Publisher::new(spec, "b1", None);
+    let mut c = Reopen::publisher(Publisher::new(spec, "b1", None));
     let link = Arc::new(Link::new(Queue::new(4, 4 * 512)));
     let l2 = link.clone();
     let t = std::thread::spawn(move || {
