@@ -416,18 +416,18 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         _ => String::new(),
     };
     // What writes the stream: the sink's own opening, or a broker's session.
-    let to = opts.to.to_string();
     #[cfg(feature = "mqtt")]
-    let (connector, to) = match opts.to {
-        Sink::Mqtt(m) => {
-            let p = crate::stream::mqtt::Publisher::new(m, &facts.board_id, password);
-            let name = p.name();
-            (Reopen::publisher(p), name)
-        }
-        sink => (Reopen::new(sink, key), to),
+    let connector = match opts.to {
+        Sink::Mqtt(m) => Reopen::publisher(crate::stream::mqtt::Publisher::new(
+            m,
+            &facts.board_id,
+            password,
+        )),
+        sink => Reopen::new(sink, key),
     };
     #[cfg(not(feature = "mqtt"))]
     let connector = Reopen::new(opts.to, key);
+    let to = writer::Connector::name(&connector);
     #[cfg(not(feature = "sample"))]
     let sampling = "";
     #[cfg(feature = "sample")]

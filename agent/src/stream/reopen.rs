@@ -55,7 +55,7 @@ impl embedded_io::Error for OpenedError {
         match self {
             OpenedError::Fd(e) => e.kind(),
             #[cfg(feature = "mqtt")]
-            OpenedError::Mqtt(e) => e.kind(),
+            OpenedError::Mqtt(_) => embedded_io::ErrorKind::Other,
         }
     }
 }

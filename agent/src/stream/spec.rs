@@ -167,26 +167,24 @@ mod mqtt_spec {
     }
 
     fn topic(t: &str) -> Result<String, String> {
-        if t.is_empty() {
-            return Err("a topic is needed after the '/' (or leave out the '/' for \
-                        taskwire/BOARD/stream)"
-                .into());
+        // One message for every way a topic can be wrong: the spec is quoted with it.
+        let ok = !t.is_empty()
+            && t.len() <= MAX_TOPIC_LEN
+            && !t.contains(['+', '#', '\0'])
+            && !t.starts_with('$');
+        match ok {
+            true => Ok(t.to_owned()),
+            false => Err(
+                "a topic to publish to has 1 to 256 bytes, no wildcard ('+', '#'), \
+                          and no '$' first (leave out '/TOPIC' for taskwire/BOARD/stream)"
+                    .into(),
+            ),
         }
-        if t.len() > MAX_TOPIC_LEN {
-            return Err(format!("the topic is at most {MAX_TOPIC_LEN} bytes"));
-        }
-        if t.contains(['+', '#', '\0']) {
-            return Err("a topic to publish to has no wildcard ('+', '#')".into());
-        }
-        if t.starts_with('$') {
-            return Err("topics starting with '$' belong to the broker".into());
-        }
-        Ok(t.to_owned())
     }
 
-    fn name(opt: &str, v: &str) -> Result<String, String> {
+    fn name(v: &str) -> Result<String, String> {
         if v.is_empty() || v.len() > MAX_NAME_LEN || v.contains('\0') {
-            return Err(format!("{opt}= takes 1 to {MAX_NAME_LEN} bytes"));
+            return Err("client= and user= take 1 to 64 bytes".into());
         }
         Ok(v.to_owned())
     }
@@ -226,28 +224,35 @@ mod mqtt_spec {
                 password_file: None,
                 keepalive_s: DEFAULT_KEEPALIVE_S,
             };
-            let mut seen: Vec<&str> = Vec::new();
+            let mut seen = 0u8;
             for opt in parts {
                 let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
-                if seen.contains(&k) {
-                    return Err(format!("{k}= given twice"));
-                }
-                seen.push(k);
-                match k {
-                    "client" => m.client = Some(name(k, v)?),
-                    "user" => m.user = Some(name(k, v)?),
-                    "password-file" if !v.is_empty() => m.password_file = Some(v.into()),
-                    "password-file" => return Err("password-file= needs a path".into()),
-                    "keepalive" => {
-                        m.keepalive_s = v.parse().map_err(|_| {
-                            format!("keepalive '{v}' is not seconds from 0 (none) to 65535")
-                        })?;
-                    }
+                let bit = match k {
+                    "client" => 1,
+                    "user" => 2,
+                    "password-file" => 4,
+                    "keepalive" => 8,
                     _ => {
-                        return Err(format!(
-                            "unknown MQTT option '{opt}' (options: client=ID, user=NAME, \
-                             password-file=PATH, keepalive=SECS)"
-                        ));
+                        return Err("unknown MQTT option (options: client=ID, user=NAME, \
+                                    password-file=PATH, keepalive=SECS)"
+                            .into());
+                    }
+                };
+                if seen & bit != 0 {
+                    return Err("an MQTT option is given twice".into());
+                }
+                seen |= bit;
+                match k {
+                    "client" => m.client = Some(name(v)?),
+                    "user" => m.user = Some(name(v)?),
+                    "password-file" if v.is_empty() => {
+                        return Err("password-file= needs a path".into());
+                    }
+                    "password-file" => m.password_file = Some(v.into()),
+                    _ => {
+                        m.keepalive_s = v
+                            .parse()
+                            .map_err(|_| "keepalive= takes seconds from 0 (none) to 65535")?;
                     }
                 }
             }
@@ -263,28 +268,18 @@ mod mqtt_spec {
     }
 
     impl fmt::Display for Mqtt {
-        /// The spec that parses back to this sink.
+        /// The broker and the topic, as `mqtt://HOST:PORT[/TOPIC]`: what messages name
+        /// (the options, a password file among them, are left out).
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match self.host.contains(':') {
-                true => write!(f, "mqtt://[{}]:{}", self.host, self.port)?,
-                false => write!(f, "mqtt://{}:{}", self.host, self.port)?,
+            let (l, r) = match self.host.contains(':') {
+                true => ("[", "]"),
+                false => ("", ""),
+            };
+            write!(f, "mqtt://{l}{}{r}:{}", self.host, self.port)?;
+            match &self.topic {
+                Some(t) => write!(f, "/{t}"),
+                None => Ok(()),
             }
-            if let Some(t) = &self.topic {
-                write!(f, "/{t}")?;
-            }
-            if let Some(c) = &self.client {
-                write!(f, ",client={c}")?;
-            }
-            if let Some(u) = &self.user {
-                write!(f, ",user={u}")?;
-            }
-            if let Some(p) = &self.password_file {
-                write!(f, ",password-file={}", p.display())?;
-            }
-            if self.keepalive_s != DEFAULT_KEEPALIVE_S {
-                write!(f, ",keepalive={}", self.keepalive_s)?;
-            }
-            Ok(())
         }
     }
 }
@@ -431,7 +426,7 @@ mod tests {
             #[cfg(feature = "mqtt")]
             "mqtt://h:1883",
             #[cfg(feature = "mqtt")]
-            "mqtt://[::1]:1/a/b,client=c,user=u,password-file=/p,keepalive=5",
+            "mqtt://[::1]:1/a/b",
         ] {
             assert_eq!(sink(s).to_string(), s);
         }
@@ -473,6 +468,13 @@ mod tests {
 
     #[cfg(feature = "mqtt")]
     #[test]
+    fn mqtt_display_leaves_the_options_out() {
+        let s = sink("mqtt://h/t,client=c,user=u,password-file=/p,keepalive=5");
+        assert_eq!(s.to_string(), "mqtt://h:1883/t");
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
     fn mqtt_default_topic_has_no_wildcards() {
         assert_eq!(default_topic("a/b+c#d"), "taskwire/a_b_c_d/stream");
         assert_eq!(default_topic("rpi-7"), "taskwire/rpi-7/stream");
@@ -487,18 +489,23 @@ mod tests {
         assert!(sink_err("mqtt://h:0").contains("port 0"));
         assert!(sink_err("mqtt://h:x").contains("port 'x'"));
         assert!(sink_err("mqtt://::1").contains("brackets"));
-        assert!(sink_err("mqtt://h/").contains("a topic is needed"));
-        assert!(sink_err("mqtt://h/a/+/b").contains("wildcard"));
-        assert!(sink_err("mqtt://h/a/#").contains("wildcard"));
-        assert!(sink_err("mqtt://h/$SYS/x").contains("'$'"));
+        for bad in [
+            "mqtt://h/",
+            "mqtt://h/a/+/b",
+            "mqtt://h/a/#",
+            "mqtt://h/$SYS/x",
+        ] {
+            assert!(sink_err(bad).contains("a topic to publish to has"), "{bad}");
+        }
         let long = format!("mqtt://h/{}", "t".repeat(257));
-        assert!(sink_err(&long).contains("at most 256"));
-        assert!(sink_err("mqtt://h,keepalive=65536").contains("keepalive '65536'"));
+        assert!(sink_err(&long).contains("1 to 256 bytes"));
+        assert!(Sink::parse(&format!("mqtt://h/{}", "t".repeat(256))).is_ok());
+        assert!(sink_err("mqtt://h,keepalive=65536").contains("keepalive=65536': keepalive="));
         assert!(sink_err("mqtt://h,keepalive=-1").contains("0 (none) to 65535"));
-        assert!(sink_err("mqtt://h,client=").contains("client= takes"));
-        assert!(sink_err("mqtt://h,user=a,user=b").contains("user= given twice"));
+        assert!(sink_err("mqtt://h,client=").contains("take 1 to 64 bytes"));
+        assert!(sink_err("mqtt://h,user=a,user=b").contains("given twice"));
         assert!(sink_err("mqtt://h,password-file=").contains("needs a path"));
-        assert!(sink_err("mqtt://h,qos=2").contains("unknown MQTT option 'qos=2'"));
+        assert!(sink_err("mqtt://h,qos=2").contains("qos=2': unknown MQTT option"));
         assert!(sink_err("mqtt://h,").contains("unknown MQTT option"));
     }
 

@@ -2,15 +2,25 @@
 //! else listening where a broker should) could send them: it never panics, never claims
 //! more bytes than it was given or fewer than a fixed header, refuses what is longer than
 //! its limit, and a PUBLISH or PUBACK it accepts re-encodes to bytes that parse back the
-//! same.
+//! same. The publisher's reader (`parse_publisher`) reads the same packets, but a
+//! PUBLISH or SUBACK only as `Other`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use taskwire_core::mqtt::{Packet, PublishHead, encode_puback, encode_publish_head, parse};
+use taskwire_core::mqtt::{
+    Packet, PublishHead, encode_puback, encode_publish_head, parse, parse_publisher,
+};
 
 const MAX: usize = 4096;
 
 fuzz_target!(|data: &[u8]| {
+    match parse_publisher(data, MAX) {
+        Ok(Some((Packet::Other { kind: 3 | 9 }, used))) => {
+            assert!(matches!(data[0] >> 4, 3 | 9));
+            assert!(matches!(parse(data, MAX), Ok(Some((_, u))) if u == used) || parse(data, MAX).is_err());
+        }
+        other => assert_eq!(other, parse(data, MAX)),
+    }
     let mut rest = data;
     while let Ok(Some((packet, used))) = parse(rest, MAX) {
         assert!(used >= 2 && used <= rest.len() && used <= MAX);

@@ -22,7 +22,7 @@ pub use encode::{
     Connect, DISCONNECT, PINGREQ, PUBLISH_HEAD_OVERHEAD, PublishHead, Will, encode_connect,
     encode_puback, encode_publish_head, encode_subscribe,
 };
-pub use parse::{Packet, parse};
+pub use parse::{Packet, parse, parse_publisher};
 
 use core::fmt;
 

@@ -69,6 +69,23 @@ pub enum Packet<'a> {
 /// not go on (its bytes have no packet boundaries any more): a malformed packet, or one
 /// longer than `max_len` bytes in all, refused before its bytes arrive.
 pub fn parse(buf: &[u8], max_len: usize) -> Result<Option<(Packet<'_>, usize)>, Error> {
+    parse_as(buf, max_len, true)
+}
+
+/// [`parse`] for a client that subscribes to nothing (a board publishing its stream): a
+/// PUBLISH or SUBACK, which such a client is never sent, comes out as [`Packet::Other`]
+/// (kind 3 or 9), its bytes checked no further, and their readers stay out of a board's
+/// build.
+pub fn parse_publisher(buf: &[u8], max_len: usize) -> Result<Option<(Packet<'_>, usize)>, Error> {
+    parse_as(buf, max_len, false)
+}
+
+#[inline(always)]
+fn parse_as(
+    buf: &[u8],
+    max_len: usize,
+    subscribes: bool,
+) -> Result<Option<(Packet<'_>, usize)>, Error> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -86,7 +103,7 @@ pub fn parse(buf: &[u8], max_len: usize) -> Result<Option<(Packet<'_>, usize)>, 
     let (kind, flags) = (first >> 4, first & 0x0F);
     let packet = match kind {
         kind::CONNACK => connack(flags, body)?,
-        kind::PUBLISH => publish(flags, body)?,
+        kind::PUBLISH if subscribes => publish(flags, body)?,
         kind::PUBACK => {
             let mut r = Reader::new(flags, body)?;
             let packet_id = r.u16()?;
@@ -95,7 +112,7 @@ pub fn parse(buf: &[u8], max_len: usize) -> Result<Option<(Packet<'_>, usize)>, 
             r.end()?;
             Packet::PubAck { packet_id, reason }
         }
-        kind::SUBACK => {
+        kind::SUBACK if subscribes => {
             let mut r = Reader::new(flags, body)?;
             let packet_id = r.u16()?;
             r.properties(|_, _| Ok(()))?;

@@ -188,6 +188,28 @@ fn acks_and_small_packets() {
 }
 
 #[test]
+fn a_publisher_reads_what_it_is_sent_and_nothing_more() {
+    // What a broker sends a board reads as with `parse`.
+    let p = [0x40, 9, 0, 5, 0x87, 5, 0x1F, 0, 2, b'n', b'o'];
+    let connack = [0x20, 6, 0, 0, 3, 0x21, 0, 20];
+    for bytes in [&p[..], &connack, &[0xD0, 0], &[0xE0, 2, 0x8E, 0]] {
+        assert_eq!(parse_publisher(bytes, BIG), parse(bytes, BIG));
+    }
+    // A PUBLISH or SUBACK is nothing it acts on: its length is taken, its body not read.
+    let publish = [0x32, 5, 0, 1, b't', 0, 1];
+    assert_eq!(
+        parse_publisher(&publish, BIG),
+        Ok(Some((Packet::Other { kind: 3 }, 7)))
+    );
+    assert_eq!(
+        parse_publisher(&[0x90, 4, 0, 9, 0, 1], BIG),
+        Ok(Some((Packet::Other { kind: 9 }, 6)))
+    );
+    assert_eq!(parse_publisher(&publish[..4], BIG), Ok(None));
+    assert_eq!(parse_publisher(&publish, 6), Err(Error::TooLarge));
+}
+
+#[test]
 fn connack_properties() {
     // Session present, success, receive maximum 20, maximum packet size 4096, maximum QoS
     // 1, an assigned client id and a user property skipped.

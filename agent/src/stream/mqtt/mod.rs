@@ -27,7 +27,7 @@ use super::spec::Mqtt;
 use super::writer::Ended;
 use session::{RX_LEN, Session};
 
-/// How long the broker may take to answer CONNECT.
+/// How long the broker may take to answer CONNECT (said in words in `handshake`).
 pub const CONNACK_WAIT: Duration = Duration::from_secs(5);
 /// Session Expiry Interval of the CONNECT: the broker keeps the board's session across
 /// a reconnect within it.
@@ -50,6 +50,8 @@ pub struct Publisher {
     spec: Mqtt,
     topic: String,
     status: String,
+    /// `mqtt://HOST:PORT/TOPIC`, for messages.
+    name: String,
     client: String,
     password: Option<Vec<u8>>,
     /// Refusals in a row (PUBACK errors, the broker's DISCONNECT) since numbers were
@@ -60,9 +62,12 @@ pub struct Publisher {
 impl Publisher {
     /// The connector of `spec` for the board named `board_id`, with the password read
     /// from its file at start.
-    pub fn new(spec: Mqtt, board_id: &str, password: Option<Vec<u8>>) -> Publisher {
+    pub fn new(mut spec: Mqtt, board_id: &str, password: Option<Vec<u8>>) -> Publisher {
         let topic = spec.topic_for(board_id);
+        spec.topic = Some(topic.clone());
+        let name = spec.to_string();
         Publisher {
+            name,
             status: format!("{topic}/status"),
             client: spec.client.clone().unwrap_or_else(|| board_id.to_owned()),
             topic,
@@ -83,7 +88,10 @@ impl Publisher {
 
     /// CONNECT, CONNACK, `online`: the session, or why there is none.
     fn handshake(&self) -> Result<Session, String> {
-        let sock = sink::tcp(&self.spec.host, self.spec.port).map_err(|e| e.msg)?;
+        let sock: sink::FdSink = std::os::fd::OwnedFd::from(
+            sink::tcp(&self.spec.host, self.spec.port).map_err(|e| e.msg)?,
+        )
+        .into();
         let connect = Connect {
             client_id: &self.client,
             clean_start: false,
@@ -106,12 +114,11 @@ impl Publisher {
         let mut rx = [0u8; RX_LEN];
         let mut len = 0;
         let (receive_maximum, max_packet) = loop {
-            match mqtt::parse(&rx[..len], RX_LEN) {
+            match mqtt::parse_publisher(&rx[..len], RX_LEN) {
                 Ok(Some((Packet::ConnAck { reason, .. }, _))) if reason >= 0x80 => {
-                    return Err(format!(
-                        "the broker refused the connection: {} (0x{reason:02x})",
-                        mqtt::reason_text(reason)
-                    ));
+                    let mut msg = String::new();
+                    let _ = session::said(&mut msg, "the broker refused the connection", reason);
+                    return Err(msg);
                 }
                 Ok(Some((
                     Packet::ConnAck {
@@ -151,10 +158,7 @@ impl Publisher {
         let head = self.topic.len() + mqtt::PUBLISH_HEAD_OVERHEAD;
         let limit = max_packet.map_or(usize::MAX, |m| (m as usize).saturating_sub(head));
         if limit < 1 + 2 * MAX_FRAME_LEN {
-            return Err(format!(
-                "the broker's maximum packet size ({} bytes) is below what one frame needs",
-                max_packet.unwrap_or(0)
-            ));
+            return Err("the broker's maximum packet size is below what one frame needs".into());
         }
         let session = Session::new(
             sock,
@@ -180,11 +184,7 @@ impl Publisher {
 
     /// Names the sink in messages: the broker and the topic.
     pub fn name(&self) -> String {
-        let Mqtt { host, port, .. } = &self.spec;
-        match host.contains(':') {
-            true => format!("mqtt://[{host}]:{port}/{}", self.topic),
-            false => format!("mqtt://{host}:{port}/{}", self.topic),
-        }
+        self.name.clone()
     }
 
     /// How `sink` ended, once it did: a refusal by the broker is waited out longer each

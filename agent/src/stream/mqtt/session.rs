@@ -9,7 +9,6 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -20,12 +19,13 @@ use taskwire_core::wire::{Answer, encode_answer_frame};
 use super::inflight::Inflight;
 use super::payload::{MAX_PAYLOAD, Packer};
 use crate::stream::ack::{Back, read_socket};
+use crate::stream::sink::FdSink;
 
 /// The longest packet taken from the broker: what it sends a publisher is a few bytes
 /// (PUBACK, PINGRESP, DISCONNECT, each with perhaps a reason string).
 pub const RX_LEN: usize = 512;
 /// How long a PUBLISH may wait for room among those in flight before the connection
-/// counts as dead (as `ack::ACK_TIMEOUT`).
+/// counts as dead (as `ack::ACK_TIMEOUT`; [`Ending::NoAck`] says it).
 pub const ACK_WAIT: Duration = Duration::from_secs(20);
 
 /// Why the session ended, in the broker's words where it gave some.
@@ -57,36 +57,35 @@ impl Ending {
 
 impl fmt::Display for Ending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Ending::Os(e) => write!(f, "{}", crate::stream::sink::SinkError::Os(e)),
-            Ending::Closed => f.write_str("the broker closed the connection"),
-            Ending::Refused(r) => write!(
-                f,
-                "the broker refused a PUBLISH: {} (0x{r:02x})",
-                mqtt::reason_text(r)
-            ),
-            Ending::Disconnected(r) => write!(
-                f,
-                "the broker disconnected: {} (0x{r:02x})",
-                mqtt::reason_text(r)
-            ),
-            Ending::Malformed => f.write_str("the broker sent a malformed packet"),
-            Ending::NoAck => write!(f, "no PUBACK for {} s", ACK_WAIT.as_secs()),
-            Ending::NoPong => f.write_str("no PINGRESP within the keepalive"),
+        let (what, code) = match *self {
+            Ending::Os(e) => return crate::stream::sink::SinkError::Os(e).fmt(f),
+            Ending::Closed => ("the broker closed the connection", None),
+            Ending::Refused(r) => ("the broker refused a PUBLISH", Some(r)),
+            Ending::Disconnected(r) => ("the broker disconnected", Some(r)),
+            Ending::Malformed => ("the broker sent a malformed packet", None),
+            Ending::NoAck => ("no PUBACK for 20 s", None),
+            Ending::NoPong => ("no PINGRESP within the keepalive", None),
+        };
+        match code {
+            Some(r) => said(f, what, r),
+            None => f.write_str(what),
         }
     }
 }
 
+/// `what`, then the broker's reason code `r` in words and in hex.
+pub fn said(f: &mut impl fmt::Write, what: &str, r: u8) -> fmt::Result {
+    // Two hex digits by hand: `{:02x}` brings the formatter's padding code along.
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let code = [HEX[usize::from(r >> 4)], HEX[usize::from(r & 15)]];
+    let code = std::str::from_utf8(&code).unwrap_or("??");
+    write!(f, "{what}: {} (0x{code})", mqtt::reason_text(r))
+}
+
 impl embedded_io::Error for Ending {
+    // The writer goes by the words; a kind of its own would tell it nothing more.
     fn kind(&self) -> embedded_io::ErrorKind {
-        match self {
-            Ending::Os(Errno::PIPE) => embedded_io::ErrorKind::BrokenPipe,
-            Ending::Os(Errno::CONNRESET) | Ending::Closed => {
-                embedded_io::ErrorKind::ConnectionReset
-            }
-            Ending::NoAck | Ending::NoPong => embedded_io::ErrorKind::TimedOut,
-            _ => embedded_io::ErrorKind::Other,
-        }
+        embedded_io::ErrorKind::Other
     }
 }
 
@@ -110,7 +109,7 @@ struct Wire {
 /// A connected, accepted MQTT session.
 #[derive(Debug)]
 pub struct Session {
-    sock: TcpStream,
+    sock: FdSink,
     topic: String,
     packer: Packer,
     wire: RefCell<Wire>,
@@ -123,7 +122,7 @@ impl AsFd for Session {
 }
 
 /// Writes all of `buf` to `sock`.
-pub fn write_all(sock: &TcpStream, mut buf: &[u8]) -> Result<(), Ending> {
+pub fn write_all(sock: &FdSink, mut buf: &[u8]) -> Result<(), Ending> {
     while !buf.is_empty() {
         match rustix::io::retry_on_intr(|| rustix::io::write(sock, buf)) {
             Ok(0) => return Err(Ending::Os(Errno::PIPE)),
@@ -138,7 +137,7 @@ impl Wire {
     /// Reads what the broker sent, waiting no later than `until` (None: not at all),
     /// and acts on every whole packet; whether any bytes came. Err once the session
     /// ended.
-    fn pump(&mut self, sock: &TcpStream, until: Option<Instant>) -> Result<bool, Ending> {
+    fn pump(&mut self, sock: &FdSink, until: Option<Instant>) -> Result<bool, Ending> {
         if let Some(e) = self.ended {
             return Err(e);
         }
@@ -152,7 +151,7 @@ impl Wire {
         let mut used = 0;
         loop {
             let buf = self.rx.get(used..self.rx_len).unwrap_or_default();
-            let packet = match mqtt::parse(buf, RX_LEN) {
+            let packet = match mqtt::parse_publisher(buf, RX_LEN) {
                 Ok(Some((p, len))) => {
                     used += len;
                     p
@@ -182,7 +181,7 @@ impl Wire {
     }
 
     /// Waits, no later than `until`, for room among the PUBLISHes in flight.
-    fn room(&mut self, sock: &TcpStream, until: Instant) -> Result<bool, Ending> {
+    fn room(&mut self, sock: &FdSink, until: Instant) -> Result<bool, Ending> {
         while !self.inflight.has_room() {
             if Instant::now() >= until {
                 return Ok(false);
@@ -196,7 +195,7 @@ impl Wire {
 /// Publishes `buf[room..]` as QoS 1 on `topic`, its head put just before it; `covers`
 /// is what its PUBACK acknowledges.
 fn publish(
-    sock: &TcpStream,
+    sock: &FdSink,
     wire: &RefCell<Wire>,
     topic: &str,
     retain: bool,
@@ -216,10 +215,11 @@ fn publish(
         retain,
         dup: false,
     };
-    let mut h = [0u8; 512];
-    let n = mqtt::encode_publish_head(&head, len, &mut h).map_err(|_| Ending::Malformed)?;
-    let start = room.checked_sub(n).ok_or(Ending::Malformed)?;
-    buf[start..room].copy_from_slice(&h[..n]);
+    // Written at the front of the room, then moved up against the payload.
+    let n =
+        mqtt::encode_publish_head(&head, len, &mut buf[..room]).map_err(|_| Ending::Malformed)?;
+    let start = room - n;
+    buf.copy_within(..n, start);
     let sent = write_all(sock, &buf[start..]);
     w.last_out = Instant::now();
     sent.map_err(|e| *w.ended.insert(e))
@@ -228,7 +228,7 @@ fn publish(
 impl Session {
     /// A session on `sock`, whose CONNECT the broker accepted with `receive_maximum`,
     /// publishing payloads of at most `limit` bytes to `topic`.
-    pub fn new(sock: TcpStream, topic: &str, receive_maximum: u16, limit: usize) -> Session {
+    pub fn new(sock: FdSink, topic: &str, receive_maximum: u16, limit: usize) -> Session {
         let room = topic.len() + mqtt::PUBLISH_HEAD_OVERHEAD;
         Session {
             sock,
