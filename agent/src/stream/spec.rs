@@ -153,17 +153,17 @@ mod mqtt_spec {
     /// `taskwire/BOARD/stream`, the board id's `/`, `+` and `#` made `_` (a topic level
     /// of its own, never a wildcard).
     pub fn default_topic(board_id: &str) -> String {
-        let board: String = board_id
-            .chars()
-            .map(|c| {
-                if matches!(c, '/' | '+' | '#' | '\0') {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        format!("taskwire/{board}/stream")
+        let mut t = String::with_capacity(board_id.len() + 16);
+        t.push_str("taskwire/");
+        for c in board_id.chars() {
+            t.push(if matches!(c, '/' | '+' | '#' | '\0') {
+                '_'
+            } else {
+                c
+            });
+        }
+        t.push_str("/stream");
+        t
     }
 
     fn topic(t: &str) -> Result<String, String> {

@@ -66,9 +66,11 @@ impl Publisher {
         let topic = spec.topic_for(board_id);
         spec.topic = Some(topic.clone());
         let name = spec.to_string();
+        let mut status = topic.clone();
+        status.push_str("/status");
         Publisher {
             name,
-            status: format!("{topic}/status"),
+            status,
             client: spec.client.clone().unwrap_or_else(|| board_id.to_owned()),
             topic,
             spec,
@@ -216,11 +218,14 @@ impl Publisher {
         }
     }
 
-    /// A clean stop: `stopped` on the status topic, DISCONNECT (so no will).
+    /// A clean stop: `stopped` on the status topic, DISCONNECT (so no will). When
+    /// `stopped` cannot go (no room in flight soon), the connection is dropped without
+    /// DISCONNECT, and the broker's will says `lost` rather than leave `online` standing.
     pub fn finish(&self, sink: &mut Session) {
         let until = Instant::now() + Duration::from_millis(200);
-        let _ = sink.status(&self.status, STOPPED, until);
-        sink.disconnect();
+        if sink.status(&self.status, STOPPED, until).is_ok() {
+            sink.disconnect();
+        }
     }
 }
 
