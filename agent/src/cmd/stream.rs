@@ -541,6 +541,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     }
 }
 
+/// The MQTT sink's line of the help, in builds that have it.
+#[cfg(feature = "mqtt")]
+const MQTT_HELP: &str =
+    "  mqtt://HOST[:PORT][/TOPIC][,OPTION...]  publish to an MQTT 5 broker (README)\n";
+#[cfg(not(feature = "mqtt"))]
+const MQTT_HELP: &str = "";
+
 /// `taskwire stream --help`.
 pub fn help() -> String {
     format!(
@@ -555,7 +562,7 @@ pub fn help() -> String {
          \x20 tcp:HOST:PORT                       connect to a collector ([::1]:PORT for IPv6)\n\
          \x20 unix:PATH                           connect to a Unix stream socket\n\
          \x20 file:PATH                           append to a file\n\
-         \x20 -                                   stdout\n\n\
+         \x20 -                                   stdout\n{MQTT_HELP}\n\
          A header (board id, kernel, CPUs, boot time) opens the stream; each record\n\
          carries its sequence number. What a bounded queue drops (overflow, sink outage,\n\
          kernel ENOBUFS) is reported by Loss frames. A failed sink is reopened (100 ms\n\

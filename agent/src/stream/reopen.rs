@@ -30,50 +30,20 @@ pub enum Opened {
     Mqtt(super::mqtt::session::Session),
 }
 
-/// Why a write to an [`Opened`] failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OpenedError {
-    /// A descriptor's.
-    Fd(SinkError),
-    /// The broker session's.
-    #[cfg(feature = "mqtt")]
-    Mqtt(super::mqtt::session::Ending),
-}
-
-impl std::fmt::Display for OpenedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            OpenedError::Fd(e) => e.fmt(f),
-            #[cfg(feature = "mqtt")]
-            OpenedError::Mqtt(e) => e.fmt(f),
-        }
-    }
-}
-
-impl embedded_io::Error for OpenedError {
-    fn kind(&self) -> embedded_io::ErrorKind {
-        match self {
-            OpenedError::Fd(e) => e.kind(),
-            #[cfg(feature = "mqtt")]
-            OpenedError::Mqtt(_) => embedded_io::ErrorKind::Other,
-        }
-    }
-}
-
 impl embedded_io::ErrorType for Opened {
-    type Error = OpenedError;
+    type Error = SinkError;
 }
 
 impl embedded_io::Write for Opened {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, OpenedError> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, SinkError> {
         match self {
-            Opened::Fd(s) => s.write(buf).map_err(OpenedError::Fd),
+            Opened::Fd(s) => s.write(buf),
             #[cfg(feature = "mqtt")]
-            Opened::Mqtt(s) => s.write(buf).map_err(OpenedError::Mqtt),
+            Opened::Mqtt(s) => s.write(buf).map_err(SinkError::Mqtt),
         }
     }
 
-    fn flush(&mut self) -> Result<(), OpenedError> {
+    fn flush(&mut self) -> Result<(), SinkError> {
         Ok(())
     }
 }
@@ -145,6 +115,8 @@ impl Connector for Reopen {
     type Sink = Opened;
 
     const TWO_WAY: bool = true;
+
+    const TENDS: bool = cfg!(feature = "mqtt");
 
     fn connect(&mut self) -> Result<Opened, OpenError> {
         #[cfg(feature = "mqtt")]

@@ -34,6 +34,9 @@ pub enum SinkError {
     Os(Errno),
     /// The descriptor accepted nothing (`write` returned 0).
     WriteZero,
+    /// An MQTT session ended (`stream::mqtt`).
+    #[cfg(feature = "mqtt")]
+    Mqtt(super::mqtt::session::Ending),
 }
 
 impl fmt::Display for SinkError {
@@ -42,6 +45,8 @@ impl fmt::Display for SinkError {
             SinkError::Os(Errno::PIPE) => f.write_str("the reader went away (EPIPE)"),
             SinkError::Os(e) => write!(f, "{}", io::Error::from(*e)),
             SinkError::WriteZero => f.write_str("the sink accepted no bytes"),
+            #[cfg(feature = "mqtt")]
+            SinkError::Mqtt(e) => e.fmt(f),
         }
     }
 }
@@ -56,7 +61,7 @@ impl embedded_io::Error for SinkError {
             SinkError::Os(Errno::TIMEDOUT) => K::TimedOut,
             SinkError::Os(Errno::ACCESS | Errno::PERM) => K::PermissionDenied,
             SinkError::Os(Errno::NOENT) => K::NotFound,
-            SinkError::Os(_) => K::Other,
+            _ => K::Other,
         }
     }
 }

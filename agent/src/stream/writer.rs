@@ -95,9 +95,12 @@ pub trait Connector {
     fn ended(&self, _sink: &Self::Sink) -> Option<Ended> {
         None
     }
-    /// Does what an idle two-way `sink` needs (MQTT's keepalive) and says when it next
-    /// needs a turn (None: never); an error ends the connection. Asked before each
-    /// batch, and while idle at the time it gave. Only when [`Connector::TWO_WAY`].
+    /// Whether sinks of this connector need a turn while idle ([`Connector::tend`]):
+    /// false leaves the tending out of the build.
+    const TENDS: bool = false;
+    /// Does what an idle `sink` needs (MQTT's keepalive) and says when it next needs a
+    /// turn (None: never); an error ends the connection. Asked before each batch, and
+    /// while idle at the time it gave. Only when [`Connector::TENDS`].
     fn tend(&self, _sink: &Self::Sink) -> Result<Option<Instant>, String> {
         Ok(None)
     }
@@ -297,7 +300,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         if self.need_header {
             return self.start_stream();
         }
-        if C::TWO_WAY && self.batch.is_empty() {
+        if C::TENDS && self.batch.is_empty() {
             if let Some(w) = self.sink.as_ref() {
                 match self.connector.tend(w) {
                     Ok(at) => self.tend_at = at,
@@ -397,10 +400,11 @@ impl<'a, C: Connector> Writer<'a, C> {
             }
             let now = Instant::now();
             let wake = match (self.next_beat, self.tend_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+                (Some(a), Some(b)) if C::TENDS => Some(a.min(b)),
+                (a, b) if C::TENDS => a.or(b),
+                (a, _) => a,
             };
-            if C::TWO_WAY && self.tend_at.is_some_and(|t| t <= now) {
+            if C::TENDS && self.tend_at.is_some_and(|t| t <= now) {
                 break;
             }
             match wake {

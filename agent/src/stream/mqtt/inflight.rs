@@ -5,8 +5,6 @@
 //! once every PUBLISH before it is answered too. At most the broker's Receive Maximum
 //! (and never more than [`MAX_INFLIGHT`]) wait at a time.
 
-use std::collections::VecDeque;
-
 /// The most PUBLISHes in flight whatever the broker allows: with payloads of at most
 /// 16 KiB, 1 MiB, the writer's window of kept frames.
 pub const MAX_INFLIGHT: usize = 64;
@@ -23,7 +21,8 @@ struct Slot {
 /// The PUBLISHes in flight on one connection.
 #[derive(Debug)]
 pub struct Inflight {
-    slots: VecDeque<Slot>,
+    /// Oldest first; few enough that taking the first out by moving the rest is cheap.
+    slots: Vec<Slot>,
     max: usize,
     last_id: u16,
     /// One past the highest number acknowledged on this connection.
@@ -35,7 +34,7 @@ impl Inflight {
     pub fn new(receive_maximum: u16) -> Inflight {
         let max = usize::from(receive_maximum).clamp(1, MAX_INFLIGHT);
         Inflight {
-            slots: VecDeque::with_capacity(max),
+            slots: Vec::with_capacity(max),
             max,
             last_id: 0,
             acked: None,
@@ -61,7 +60,7 @@ impl Inflight {
     pub fn open(&mut self, covers: Option<u64>) -> u16 {
         // 1 to 65535 in turn; at most MAX_INFLIGHT are in use, so none is taken twice.
         self.last_id = self.last_id.checked_add(1).unwrap_or(1);
-        self.slots.push_back(Slot {
+        self.slots.push(Slot {
             id: self.last_id,
             covers,
             answered: false,
@@ -77,9 +76,9 @@ impl Inflight {
         };
         slot.answered = true;
         let before = self.acked;
-        while let Some(s) = self.slots.front().filter(|s| s.answered) {
+        let done = self.slots.iter().take_while(|s| s.answered).count();
+        for s in self.slots.drain(..done) {
             self.acked = self.acked.max(s.covers);
-            self.slots.pop_front();
         }
         self.acked != before
     }

@@ -39,11 +39,13 @@ pub type Publish<'a, E> = dyn FnMut(&mut [u8], usize, Option<u64>) -> Result<(),
 impl Packer {
     /// Payloads of at most `limit` bytes, each with `room` bytes free before it.
     pub fn new(room: usize, limit: usize) -> Packer {
+        let mut buf = vec![0; room];
+        buf.reserve(limit + MAX_FRAME_LEN);
         Packer {
-            buf: Vec::with_capacity(room + limit + MAX_FRAME_LEN),
+            buf,
             room,
             base: 0,
-            open: 0,
+            open: room,
             limit,
             covers: None,
             skipping: false,
@@ -57,10 +59,6 @@ impl Packer {
 
     /// Takes `bytes`, publishing each payload that fills up.
     pub fn push<E>(&mut self, mut bytes: &[u8], publish: &mut Publish<'_, E>) -> Result<(), E> {
-        if self.buf.is_empty() {
-            self.buf.resize(self.room, 0);
-            self.open = self.room;
-        }
         while !bytes.is_empty() {
             let end = bytes.iter().position(|&b| b == DELIMITER);
             let (piece, rest) = bytes.split_at(end.map_or(bytes.len(), |i| i + 1));

@@ -367,3 +367,23 @@ fn the_broker_gone_at_connect_is_a_failed_connect() {
     t.join().unwrap();
     let _ = TcpStream::connect("127.0.0.1:1");
 }
+
+#[test]
+fn publish_head_example() {
+    // core/WIRE.md section 8.2: the head of a 300-byte payload, and its PUBACK.
+    let topic = "taskwire/b1/stream";
+    let head = mqtt::PublishHead {
+        topic,
+        packet_id: Some(1),
+        retain: false,
+        dup: false,
+    };
+    let mut h = [0u8; 64];
+    let n = mqtt::encode_publish_head(&head, 300, &mut h).unwrap();
+    let mut want = vec![0x32, 0xc3, 0x02, 0x00, 0x12];
+    want.extend_from_slice(topic.as_bytes());
+    want.extend_from_slice(&[0x00, 0x01, 0x00]);
+    assert_eq!(h[..n], want[..]);
+    assert_eq!(mqtt::encode_puback(1), [0x40, 0x02, 0x00, 0x01]);
+    assert_eq!(crate::stream::spec::default_topic("b1"), topic);
+}
