@@ -16,6 +16,7 @@ pub mod boards;
 pub mod command;
 pub mod exposure;
 pub mod gate;
+pub mod observer;
 pub mod rejected;
 pub mod render;
 pub mod session;
