@@ -19,6 +19,7 @@ pub mod gate;
 pub mod observer;
 pub mod rejected;
 pub mod render;
+pub mod report;
 pub mod session;
 pub mod source;
 pub mod spec;
