@@ -281,9 +281,9 @@ impl BoardSummary {
 /// `ac_btime`) plus its elapsed time. `None` without a start (per-thread-group records
 /// have none, and the `delays` profile carries neither).
 pub fn exit_time(r: &Record) -> Option<u64> {
-    let start = unsigned(r.get(Field::AcBtime64))
-        .or_else(|| unsigned(r.get(Field::AcBtime)))
-        .filter(|&s| s != 0)?;
+    let start = [Field::AcBtime64, Field::AcBtime]
+        .into_iter()
+        .find_map(|f| unsigned(r.get(f)).filter(|&s| s != 0))?;
     let elapsed_us = unsigned(r.get(Field::AcEtime)).unwrap_or(0);
     Some(start.saturating_add(elapsed_us / 1_000_000))
 }

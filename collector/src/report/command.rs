@@ -40,8 +40,8 @@ per second with losses and gaps marked, the commands with the most delay in each
 category, the distribution of each exit's delay (log scale), how tasks ended (exit
 codes and signals) and, when the stream has samples (`stream --sample`), the live
 tasks' delay over time. The page is self-contained (style, charts and its small
-script inline; it loads nothing) and bounded: a capture of a million records
-makes a page of a few hundred KB. Tables sort by a click on a column's heading;
+script inline; it loads nothing) and bounded: it is drawn from a summary per
+board, never from every record, so a long capture makes no longer a page. Tables sort by a click on a column's heading;
 hovering a bar or a point shows its numbers.
 
 The counts on the page are those of `decode --stats`. Names from the stream (board
@@ -170,7 +170,8 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let t = &decoder.tally;
     let total = t.total();
     let source = escape_token(opts.from.to_string().as_bytes());
-    if t.board_count() == 0 && t.evicted_boards == 0 {
+    // Not one frame decoded (rejections alone may have made a `?1` board): not a stream.
+    if aggregate.boards().is_empty() {
         return Err(Failure::Runtime(format!(
             "taskwire report: {source} holds no readable frame of a taskwire stream ({} \
              frames rejected): no page written",
