@@ -38,7 +38,9 @@ impl CommTotals {
 /// Totals per command name (`None`: records of a profile without one).
 #[derive(Debug, Default)]
 pub struct Comms {
-    rows: HashMap<Option<Vec<u8>>, CommTotals>,
+    named: HashMap<Vec<u8>, CommTotals>,
+    /// Records of the `delays` profile, which carries no name.
+    unnamed: Option<CommTotals>,
     /// The names past [`MAX_COMMS`], together.
     pub other: CommTotals,
     /// How many exits went to [`Comms::other`] (their names are not kept).
@@ -48,11 +50,19 @@ pub struct Comms {
 impl Comms {
     /// One exit of `comm` with these delays (count, total ns) per category.
     pub fn add(&mut self, comm: Option<&[u8]>, delays: &[Option<(u64, u64)>; DELAYS]) {
-        let key = comm.map(<[u8]>::to_vec);
-        if let Some(row) = self.rows.get_mut(&key) {
+        // Looked up by the borrowed name: no allocation per exit, only per new name.
+        let found = match comm {
+            Some(c) => self.named.get_mut(c),
+            None => self.unnamed.as_mut(),
+        };
+        if let Some(row) = found {
             row.add(delays);
-        } else if self.rows.len() < MAX_COMMS {
-            self.rows.entry(key).or_default().add(delays);
+        } else if self.len() < MAX_COMMS {
+            let row = match comm {
+                Some(c) => self.named.entry(c.to_vec()).or_default(),
+                None => self.unnamed.get_or_insert_default(),
+            };
+            row.add(delays);
         } else {
             self.other.add(delays);
             self.other_names = self.other_names.saturating_add(1);
@@ -63,10 +73,8 @@ impl Comms {
     /// name.
     pub fn top(&self, i: usize, n: usize) -> Vec<(Option<&[u8]>, &CommTotals)> {
         let mut v: Vec<_> = self
-            .rows
-            .iter()
+            .rows()
             .filter(|(_, t)| t.total_ns.get(i).is_some_and(|&x| x > 0))
-            .map(|(k, t)| (k.as_deref(), t))
             .collect();
         v.sort_by(|a, b| b.1.total_ns[i].cmp(&a.1.total_ns[i]).then(a.0.cmp(&b.0)));
         v.truncate(n);
@@ -75,20 +83,25 @@ impl Comms {
 
     /// The `n` names with the most exits, most first, ties by name.
     pub fn by_exits(&self, n: usize) -> Vec<(Option<&[u8]>, &CommTotals)> {
-        let mut v: Vec<_> = self.rows.iter().map(|(k, t)| (k.as_deref(), t)).collect();
+        let mut v: Vec<_> = self.rows().collect();
         v.sort_by(|a, b| b.1.exits.cmp(&a.1.exits).then(a.0.cmp(&b.0)));
         v.truncate(n);
         v
     }
 
-    /// Names with a row.
+    fn rows(&self) -> impl Iterator<Item = (Option<&[u8]>, &CommTotals)> {
+        let named = self.named.iter().map(|(k, t)| (Some(k.as_slice()), t));
+        named.chain(self.unnamed.iter().map(|t| (None, t)))
+    }
+
+    /// Names with a row (no name counting as one).
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.named.len() + usize::from(self.unnamed.is_some())
     }
 
     /// Whether no exit was added.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 }
 

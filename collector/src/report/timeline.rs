@@ -37,7 +37,7 @@ impl Bucket {
     }
 }
 
-/// Buckets of [`Bucket::width`] positions, keyed by their first position.
+/// Buckets of [`Timeline::width`] positions, keyed by their first position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeline {
     width: u64,
