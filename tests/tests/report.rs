@@ -5,9 +5,8 @@
 //! the numbers the capture implies, the page's script must sort and show tips, and the
 //! console must stay empty.
 //!
-//! `REPORT_SCREENSHOT=PATH` keeps the one-board screenshot there (README's picture is
-//! made so: `REPORT_SCREENSHOT=$PWD/docs/report.png cargo test -p taskwire-tests --test
-//! report one_board`).
+//! `REPORT_SCREENSHOT=PATH` keeps the one-board screenshot there (`cargo test -p
+//! taskwire-tests --test report one_board`).
 
 #[macro_use]
 mod common;
@@ -509,6 +508,72 @@ fn hostile_names_stay_text_in_a_browser() {
     assert_eq!(dom.matches("<script").count(), 1);
     assert!(!dom.contains("<img"));
     numbers_match(&dom, &stats);
+}
+
+/// A busy board: `n` records over `n / 3` seconds with `n / 2` distinct comms and every
+/// exit code, and `tasks` live tasks sampled over `intervals` intervals.
+fn busy(board: &str, n: u64, tasks: u32, intervals: u64) -> Vec<u8> {
+    let mut h = StreamHeader::new();
+    let _ = h.board_id.push_str(board);
+    let mut out = vec![0u8];
+    out.extend(frame(&Message::Header(h)));
+    let mut seq = 0;
+    for i in 0..n {
+        let comm = format!("c{}", i % (n / 2));
+        let r = Record::build(
+            seq,
+            Kind::Pid,
+            i as u32,
+            Profile::Full,
+            Some(comm.as_bytes()),
+            |f| {
+                Some(Value::Unsigned(match f {
+                    Field::AcBtime => 1_700_000_000 + i / 3,
+                    Field::AcExitcode => (i % 256) << 8 | (i % 5),
+                    Field::CpuCount | Field::BlkioCount | Field::SwapinCount => 1,
+                    Field::CpuDelayTotal | Field::BlkioDelayTotal | Field::SwapinDelayTotal => {
+                        i.wrapping_mul(2_654_435_761) % (1 << 40)
+                    }
+                    _ => 0,
+                }))
+            },
+        );
+        out.extend(frame(&Message::Record(r)));
+        seq += 1;
+    }
+    for k in 0..intervals {
+        out.extend(frame(&small_interval(seq, k, tasks)));
+        seq += 1;
+        for t in 0..tasks {
+            out.extend(frame(&small_sample(seq, k, 1000 + t)));
+            seq += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_page_of_many_busy_boards_stays_small() {
+    // More boards than are drawn, each filling every bound of its summary.
+    let mut bytes = Vec::new();
+    for b in 0..18 {
+        bytes.extend(busy(&format!("busy{b}"), 2_400, 70, 300));
+    }
+    let path = scratch("busy.twr");
+    std::fs::write(&path, &bytes).unwrap();
+    let (code, err, page) = report(&path);
+    assert_eq!(code, 0, "{err}");
+    let size = std::fs::metadata(&page).unwrap().len();
+    assert!(size < 4_000_000, "a page of {size} bytes");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<section class=\"board\"").count(), 16);
+    assert_eq!(
+        html.matches("<tr data-board=").count(),
+        18,
+        "every board counted"
+    );
+    assert!(html.contains("(names past the first 1,024)"));
+    eprintln!("18 busy boards: a page of {size} bytes");
 }
 
 #[test]
