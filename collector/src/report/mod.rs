@@ -20,3 +20,6 @@ pub mod page;
 pub mod samples;
 pub mod svg;
 pub mod timeline;
+
+#[cfg(test)]
+mod tests;
