@@ -577,6 +577,38 @@ fn a_page_of_many_busy_boards_stays_small() {
 }
 
 #[test]
+fn a_listener_report_is_written_at_sigint() {
+    let page = scratch("listened.html");
+    let _ = std::fs::remove_file(&page);
+    let out = format!("--out={}", page.display());
+    let mut l = Listener::start_cmd(
+        "report",
+        &["--from", "tcp-listen:127.0.0.1:0", &out],
+        "listening on",
+    );
+    let line = l.stderr_lines.last().cloned().unwrap_or_default();
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("tcp-listen:"))
+        .map(|a| a.trim_end_matches(';').to_owned())
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    for (board, n) in [("net-a", 120), ("net-b", 80)] {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut c, &synthetic(board, 9, &[b"n"], n)).unwrap();
+        drop(c);
+        l.wait_stderr(&format!("closed (board {board})"), Duration::from_secs(10));
+    }
+    let (status, _, err) = l.stop(libc::SIGINT);
+    assert!(status.success(), "{err:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let got: Vec<(String, u64)> = sections(&html)
+        .into_iter()
+        .map(|(b, tag)| (b, section_num(tag, "data-records")))
+        .collect();
+    assert_eq!(got, [("net-a".to_owned(), 120), ("net-b".to_owned(), 80)]);
+}
+
+#[test]
 fn bad_input_fails_and_writes_no_page() {
     let noise: Vec<u8> = (0..20_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)

@@ -363,11 +363,16 @@ fn timeline(out: &mut String, b: &BoardSummary) {
         (Axis::Time, w) => format!("per {w} s"),
         (Axis::Seq, w) => format!("per {w} seq"),
     };
+    // Fewer than three bars: the middle label would repeat an end's.
+    let mid = match span.len() {
+        0..=2 => String::new(),
+        _ => label(mid),
+    };
     svg::columns(
         out,
         "timeline",
         &cols,
-        [&label(first), &label(mid), &label(last)],
+        [&label(first), &mid, &label(last)],
         &unit,
     );
     let what = match axis {
@@ -695,7 +700,7 @@ fn live(out: &mut String, b: &BoardSummary) {
     for t in s.top(usize::MAX) {
         let _ = write!(
             out,
-            "<tr><td data-v=\"{}\">{}</td><td>{}</td>",
+            "<tr><td data-v=\"{}\">{}</td><td class=\"t\">{}</td>",
             t.tgid,
             t.tgid,
             comm_html(t.comm.as_deref())

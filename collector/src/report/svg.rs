@@ -61,12 +61,13 @@ pub fn columns(out: &mut String, class: &str, columns: &[Column], labels: [&str;
             out.push_str("\"/>");
         }
         if let Some(tip) = &c.alert {
+            // A band above the plot, not over the bar: the exits stay readable.
             let _ = write!(
                 out,
-                "<rect class=\"loss\" x=\"{x:.1}\" y=\"0\" width=\"{:.1}\" height=\"{:.1}\" \
+                "<rect class=\"loss\" x=\"{x:.1}\" y=\"1\" width=\"{:.1}\" height=\"{:.1}\" \
                  data-tip=\"",
                 bar.max(3.0),
-                top + plot_h
+                top - 3.0
             );
             html::text(out, tip);
             out.push_str("\"/>");
