@@ -34,34 +34,37 @@ pub fn help() -> String {
 const HELP: &str = "\
 Usage: taskwire report --from SOURCE [--out FILE.html]
 
-Reads a record stream as `taskwire decode` does and writes one HTML page about it,
-for people rather than scripts: per board, the header facts and counts, the exits
-per second with losses and gaps marked, the commands with the most delay in each
-category, the distribution of each exit's delay (log scale), how tasks ended (exit
-codes and signals) and, when the stream has samples (`stream --sample`), the live
-tasks' delay over time. The page is self-contained (style, charts and its small
-script inline; it loads nothing) and bounded: it is drawn from a summary per
-board, never from every record, so a long capture makes no longer a page. Tables sort by a click on a column's heading;
-hovering a bar or a point shows its numbers.
+Reads a record stream as `taskwire decode` does and writes one HTML page
+about it, for people rather than scripts: per board, the header facts and
+counts, the exits per second with losses and gaps marked, the commands with
+the most delay in each category, the distribution of each exit's delay (log
+scale), how tasks ended (exit codes and signals) and, when the stream has
+samples (`stream --sample`), the live tasks' delay over time. The page is
+self-contained (style, charts and its small script inline; it loads nothing)
+and bounded: it is drawn from a summary per board, never from every record,
+so a longer capture makes no longer a page. Tables sort by a click on a
+column's heading; hovering a bar or a point shows its numbers.
 
-The counts on the page are those of `decode --stats`. Names from the stream (board
-ids, comms) are shown as README \"Names in the output\" says, and escaped for HTML.
+The counts on the page are those of `decode --stats`. Names from the stream
+(board ids, comms) are shown as README \"Names in the output\" says, and
+escaped for HTML.
 
 Options:
-  --from SOURCE   what `decode --from` reads: file:PATH, -, serial:/dev/ttyX[,...],
-                  tcp:HOST:PORT, tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH.
-                  A file is the usual case; from a listener or a UART, SIGINT or
-                  SIGTERM ends the reading and the page is written
-  --out FILE      the page; by default the file beside a file: source with the
-                  extension .html (capture.twr -> capture.html). Needed for every
-                  other source. Written whole or not at all
-  -h, --help      this text
+  --from SOURCE  what `decode --from` reads: file:PATH, -, tcp:HOST:PORT,
+                 tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH,
+                 serial:/dev/ttyX[,baud=N][,rtscts]. A file is the usual
+                 case; from a listener or a UART, SIGINT or SIGTERM ends the
+                 reading and the page is written
+  --out FILE     the page; by default the file beside a file: source with the
+                 extension .html (capture.twr -> capture.html). Needed for
+                 every other source. Written whole or not at all
+  -h, --help     this text
 
 Exit status:
   0  the page was written
   1  runtime error: the source cannot be opened, holds no readable frame, or
-     reading it failed (the page of what came before is written all the same);
-     the page cannot be written
+     reading it failed (the page of what came before is written all the
+     same); the page cannot be written
   2  usage error
 ";
 
