@@ -19,7 +19,7 @@ use std::fmt::Write;
 use taskwire_core::wire::LossReason;
 
 use super::aggregate::{Aggregate, BoardSummary};
-use super::html::{count, duration, name, name_string, text, utc};
+use super::html::{count, duration, name, name_string, utc};
 use crate::tally::{Counts, Tally};
 
 /// Boards drawn in full; the others are rows of the summary table.
@@ -52,7 +52,7 @@ pub fn render(input: &Input<'_>) -> String {
     );
     out.push_str(env!("CARGO_PKG_VERSION"));
     out.push_str("\"><title>taskwire report: ");
-    text(&mut out, input.source);
+    name(&mut out, input.source.as_bytes());
     out.push_str("</title><style>");
     out.push_str(STYLE);
     out.push_str("</style></head><body>\n");
@@ -83,7 +83,7 @@ fn summary(out: &mut String, input: &Input<'_>) {
     let total = t.total();
     let boards = t.board_count() as u64 + t.evicted_boards;
     out.push_str("<header><h1>taskwire report</h1><p class=\"source\">");
-    text(out, input.source);
+    name(out, input.source.as_bytes());
     let _ = write!(
         out,
         "</p><p class=\"totals\" data-records=\"{}\" data-boards=\"{boards}\">\
