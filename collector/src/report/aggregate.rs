@@ -75,11 +75,11 @@ pub struct BoardSummary {
     pub timeline: Timeline,
     /// Records and losses that came before any record with a time, so have no place.
     pub untimed: Bucket,
-    /// Delay per command name.
+    /// Delay per command name (per-task records).
     pub comms: Comms,
-    /// Per category, the per-exit delay.
+    /// Per category, the per-exit delay (per-task records).
     pub histograms: [Histogram; DELAYS],
-    /// How tasks ended (records that carry `ac_exitcode`).
+    /// How tasks ended (per-task records that carry `ac_exitcode`).
     pub endings: BTreeMap<Ending, u64>,
     /// The first [`MAX_EVENTS`] losses and gaps.
     pub events: Vec<Event>,
@@ -200,6 +200,11 @@ impl BoardSummary {
                 ..Bucket::default()
             },
         );
+        // A thread group's record sums the delays of its threads, which have records of
+        // their own: counted again it would double them (and its exit code is not one).
+        if r.kind == taskwire_core::wire::Kind::Tgid {
+            return;
+        }
         let mut delays = [None; DELAYS];
         for (i, d) in Delay::ALL.iter().enumerate().take(DELAYS) {
             let count = unsigned(r.get(d.count_field()));

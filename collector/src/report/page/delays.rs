@@ -53,6 +53,14 @@ pub(super) fn commands(out: &mut String, b: &BoardSummary) {
     if b.comms.is_empty() {
         return;
     }
+    if b.tgid_records > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"note\">From the per-task records: the {} per-thread-group records sum \
+             their threads' delays, which are here already.</p>",
+            count(b.tgid_records)
+        );
+    }
     out.push_str("<table class=\"sort comms\"><thead><tr><th>command</th><th>exits</th>");
     for &i in &used {
         let _ = write!(out, "<th>{} delay</th>", Delay::ALL[i].name());
