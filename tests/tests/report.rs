@@ -236,15 +236,25 @@ fn one_board_report_in_a_browser() {
         return;
     };
     numbers_match(&dom, &stats);
-    assert_eq!(
-        storm_exits(&dom, &comm),
-        500,
-        "every storm exit under its comm"
-    );
+    // A loaded machine can make the agent drop records (the kernel's ENOBUFS, a full
+    // queue): the page then shows them lost, and every storm exit it does not show.
+    let lost: u64 = stats
+        .values()
+        .map(|s| num(s, "lost_records") + num(s, "lost_kernel_enobufs"))
+        .sum();
+    let exits = storm_exits(&dom, &comm);
+    match lost {
+        0 => assert_eq!(exits, 500, "every storm exit under its comm"),
+        _ => assert!(exits <= 500, "{exits} storm exits of 500"),
+    }
     assert!(dom.contains("exit 3"), "the exit codes");
     assert!(dom.contains("chart live"), "the samples' live tasks");
     assert!(dom.contains("<polyline"), "a live task's line");
-    assert!(!dom.contains("<rect class=\"loss\""), "nothing was lost");
+    assert_eq!(
+        dom.contains("<rect class=\"loss\""),
+        lost > 0,
+        "loss marks exactly when something was lost ({lost})"
+    );
 }
 
 #[test]
