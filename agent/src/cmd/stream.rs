@@ -748,6 +748,17 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn an_mqtt_sink_takes_no_key() {
+        let o = p(&["--to", "mqtt://broker/t,user=b1"]).unwrap().unwrap();
+        assert!(matches!(&o.to, Sink::Mqtt(m) if m.user.as_deref() == Some("b1")));
+        let e = p(&["--to", "mqtt://broker", "--key", "k"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--key goes with"), "{e}");
+        assert!(help().contains("mqtt://HOST[:PORT][/TOPIC]"));
+    }
+
     #[test]
     fn help_names_every_option_and_sink() {
         let h = help();
