@@ -270,3 +270,37 @@ fn a_broker_down_at_start_is_waited_for_and_what_was_dropped_is_covered() {
     );
     assert_eq!(d.lost.len() as u64, lost, "{line}");
 }
+
+#[test]
+fn a_broker_restarted_mid_storm_costs_no_number() {
+    require_broker!();
+    let mut b = Broker::start();
+    let topic = "tw/e2e/mq4";
+    subscribe(&b, "tw-sub-4", topic);
+    let mut a = agent(&b.url(topic), "mq4", "50000");
+    a.wait_lines("registered", 1, Duration::from_secs(10));
+    let comm = unique_comm("twmqr");
+    let storm = std::thread::spawn({
+        let comm = comm.clone();
+        move || run_storm(&comm, 4000)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM: the broker saves its sessions and queues, and comes back on the same port.
+    b.restart();
+    storm.join().unwrap();
+    a.wait_lines("back after", 1, Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, _, lines) = a.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{lines:?}");
+    let (received, _, line) = agent_summary(&lines);
+    assert!(summary_number(&line, " reconnects") >= 1, "{line}");
+    let msgs = drain(&b, "tw-sub-4", topic);
+    let d = decode_each(&msgs, topic, "mq4", &comm);
+    // Every number a record or covered by a Loss: what the agent had published and the
+    // broker had not acknowledged before it went goes again after the reconnect.
+    let all: BTreeSet<u64> = d.records.union(&d.lost).copied().collect();
+    assert_eq!(all, (0..received).collect(), "{line}");
+    let statuses = statuses(&msgs, topic);
+    assert_eq!(statuses.first().map(String::as_str), Some("online"));
+    assert_eq!(statuses.last().map(String::as_str), Some("stopped"));
+}

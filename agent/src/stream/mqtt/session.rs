@@ -259,9 +259,23 @@ impl Session {
         publish(&self.sock, &self.wire, topic, true, &mut buf, room, None)
     }
 
-    /// Ends the session on purpose: DISCONNECT with reason 0 (the will is not sent).
+    /// Ends the session on purpose: DISCONNECT with reason 0 (the will is not sent), then
+    /// waits up to 300 ms for the broker to close first. Closing on bytes not read yet (a
+    /// PUBACK) would be a reset, which can overtake the DISCONNECT: the broker would then
+    /// publish the will after `stopped`.
     pub fn disconnect(&self) {
-        let _ = write_all(&self.sock, &mqtt::DISCONNECT);
+        if write_all(&self.sock, &mqtt::DISCONNECT).is_err() {
+            return;
+        }
+        let _ = rustix::net::shutdown(&self.sock, rustix::net::Shutdown::Write);
+        let until = Instant::now() + Duration::from_millis(300);
+        let mut buf = [0u8; 256];
+        while Instant::now() < until
+            && matches!(
+                read_socket(&self.sock, &mut buf, Some(until)),
+                Back::Bytes(_)
+            )
+        {}
     }
 
     /// What the writer reads for answers: an `Ack` frame when PUBACKs moved the
