@@ -1,9 +1,10 @@
 //! `stream --to mqtt://`: the stream published to an MQTT 5 broker (core/WIRE.md
 //! section 8), on the codec `taskwire_core::mqtt`.
 //!
-//! [`Publisher`] is the writer's connector: each connect opens a TCP connection, sends
-//! CONNECT (with a will: `lost`, retained, on the status topic), waits for CONNACK and
-//! publishes `online` there. Its sink is a [`session::Session`], which publishes the
+//! [`Publisher`] opens the sessions of the writer's connector (`stream::reopen::Reopen`):
+//! each connect opens a TCP connection, sends CONNECT (with a will: `lost`, retained, on
+//! the status topic), waits for CONNACK and publishes `online` there. The sink is a
+//! [`session::Session`], which publishes the
 //! writer's frames as QoS 1 payloads, each a complete stream ([`payload`]), no more at a
 //! time than the broker's Receive Maximum ([`inflight`]), and turns PUBACKs into the
 //! `Ack` answers the writer's acknowledged delivery reads: a record counts as delivered
@@ -44,7 +45,8 @@ pub const STOPPED: &[u8] = b"stopped";
 /// The will: the broker lost the board (no DISCONNECT, keepalive missed).
 pub const LOST: &[u8] = b"lost";
 
-/// The connector of an MQTT sink.
+/// What an MQTT sink connects with: the broker, topics, client id and credentials, and
+/// how the broker's refusals went so far.
 #[derive(Debug)]
 pub struct Publisher {
     spec: Mqtt,
@@ -77,11 +79,6 @@ impl Publisher {
             password,
             refusals: Cell::new(0),
         }
-    }
-
-    /// The stream's topic.
-    pub fn topic(&self) -> &str {
-        &self.topic
     }
 
     fn keepalive(&self) -> Option<Duration> {
@@ -151,7 +148,7 @@ impl Publisher {
                 Back::Bytes(n) => len += n,
                 Back::Closed => return Err("the broker closed the connection at CONNECT".into()),
                 Back::Nothing if Instant::now() >= until => {
-                    return Err(format!("no CONNACK within {} s", CONNACK_WAIT.as_secs()));
+                    return Err("no CONNACK within 5 s".into());
                 }
                 Back::Nothing => {}
             }
