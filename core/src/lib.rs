@@ -53,6 +53,8 @@ pub mod auth;
 
 pub mod wire;
 
+pub mod mqtt;
+
 #[cfg(feature = "test-util")]
 pub mod fixtures;
 
