@@ -383,7 +383,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     }
     let one_stream = !matches!(
         opts.from,
-        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_)
+        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_) | Source::Mqtt(_)
     );
     match stop {
         // `taskwire decode ... | head` ends the reader first: not a failure.
