@@ -57,6 +57,12 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The packet id of the SUBSCRIBE (one per connection).
 const SUBSCRIBE_ID: u16 = 1;
+/// Closes by the broker of a connection it had just accepted, within [`FLAP_WINDOW`], that
+/// mean another client takes this client id's session over again and again (Mosquitto
+/// 2.0 closes the older connection without saying why).
+const FLAPS: usize = 5;
+/// See [`FLAPS`].
+const FLAP_WINDOW: Duration = Duration::from_secs(10);
 
 /// Where a connection is in its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +112,8 @@ impl Link {
 /// What handling a packet asks of the connection.
 enum Next {
     Go,
+    /// The broker closed a connection it had accepted, without a word.
+    Closed,
     /// Drop the connection and reconnect, for this reason.
     Drop(String),
 }
@@ -128,6 +136,8 @@ pub struct Subscriber {
     rx: Vec<u8>,
     rx_len: usize,
     topics: Topics,
+    /// When the broker last closed an accepted connection, the latest [`FLAPS`].
+    closes: std::collections::VecDeque<Instant>,
 }
 
 /// The client id when the URL gives none: stable across restarts, so that a restarted
@@ -155,6 +165,7 @@ impl Subscriber {
             rx: Vec::new(),
             rx_len: 0,
             topics: Topics::default(),
+            closes: std::collections::VecDeque::new(),
         }
     }
 
@@ -194,9 +205,17 @@ impl Subscriber {
             return Ok(());
         }
         if ready {
-            if let Next::Drop(why) = self.read(d)? {
-                self.lost(d, &why);
-                return Ok(());
+            match self.read(d)? {
+                Next::Go => {}
+                Next::Closed => {
+                    self.closed_by_broker()?;
+                    self.lost(d, "it closed the connection");
+                    return Ok(());
+                }
+                Next::Drop(why) => {
+                    self.lost(d, &why);
+                    return Ok(());
+                }
             }
         }
         let now = Instant::now();
@@ -346,7 +365,7 @@ impl Subscriber {
                 "taskwire decode: cannot reach the MQTT broker at {}: {}; trying again \
                  (every {} s at most) until it answers",
                 self.broker(),
-                escape_token(why.as_bytes()),
+                why,
                 BACKOFF_MAX.as_secs()
             );
         }
@@ -371,7 +390,7 @@ impl Subscriber {
                 "taskwire decode: lost the MQTT broker at {}: {}; reconnecting (every {} s \
                  at most)",
                 self.broker(),
-                escape_token(why.as_bytes()),
+                why,
                 BACKOFF_MAX.as_secs()
             );
         }
@@ -397,7 +416,10 @@ impl Subscriber {
         let n = match (&link.sock).read(&mut rx[self.rx_len..end]) {
             Ok(0) => {
                 self.rx = rx;
-                return Ok(Next::Drop("it closed the connection".into()));
+                return Ok(match link.stage {
+                    Stage::ConnAck => Next::Drop("it closed the connection".into()),
+                    _ => Next::Closed,
+                });
             }
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
@@ -583,6 +605,30 @@ impl Subscriber {
             Packet::PubAck { .. } | Packet::Other { .. } => {}
         }
         Ok(Next::Go)
+    }
+
+    /// The broker closed an accepted connection: [`FLAPS`] of them within [`FLAP_WINDOW`]
+    /// is another client taking this client id over, again and again.
+    fn closed_by_broker(&mut self) -> Result<(), Failure> {
+        let now = Instant::now();
+        self.closes.push_back(now);
+        while self.closes.len() > FLAPS {
+            self.closes.pop_front();
+        }
+        let flapping = self.closes.len() == FLAPS
+            && self.closes.front().is_some_and(|&t| now - t <= FLAP_WINDOW);
+        if !flapping {
+            return Ok(());
+        }
+        Err(Failure::Runtime(format!(
+            "the MQTT broker at {} closed this decoder's connection {FLAPS} times in {} s, \
+             each time soon after accepting it: another client most likely connects with the \
+             same client id {} (each takes the session over from the other); give each \
+             decoder its own client=ID",
+            self.broker(),
+            FLAP_WINDOW.as_secs(),
+            escape_token(self.client_id.as_bytes())
+        )))
     }
 
     /// CONNACK with an error: worth retrying when the broker is busy, else the end.
