@@ -478,6 +478,28 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_subscription_counts_missing_numbers_as_not_seen_here() {
+        // One decoder of a $share group: numbers 2 to 4 went to another decoder; 7 is
+        // covered by the agent's Loss, which this decoder was handed.
+        let mut t = Tally::new();
+        t.shared = true;
+        let a = Key::named("a");
+        t.header(&a);
+        for seq in [0, 1, 5, 6] {
+            t.record(&a, Kind::Pid, seq, seq == 0);
+        }
+        t.loss(&a, &loss(LossReason::QueueOverflow, 1, 8), false);
+        let (_, c) = t.boards().next().unwrap();
+        assert_eq!(
+            (c.seq.uncovered, c.not_seen_here, c.covered_total()),
+            (0, 3, 1)
+        );
+        assert_eq!(c.records() + c.gaps(), c.next_seq().unwrap());
+        assert_eq!(t.total().not_seen_here, 3);
+        assert_eq!(t.total().seq.uncovered, 0);
+    }
+
+    #[test]
     fn a_restart_and_old_records_are_counted_apart() {
         let mut t = Tally::new();
         t.header(&Key::named("r"));

@@ -319,7 +319,7 @@ impl Subscriber {
             client_id: &self.client_id,
             clean_start: false,
             keep_alive_s: KEEP_ALIVE.as_secs() as u16,
-            session_expiry_s: SESSION_EXPIRY_S,
+            session_expiry_s: self.url.session_expiry.unwrap_or(SESSION_EXPIRY_S),
             receive_maximum: Some(RECEIVE_MAXIMUM),
             username: self.url.user.as_deref(),
             password: self.password.as_deref(),

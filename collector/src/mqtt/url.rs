@@ -1,4 +1,5 @@
-//! `decode --from mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]`:
+//! `decode --from mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]
+//! [,session-expiry=SECS]`:
 //! where the broker is, what to subscribe to, and who to say this decoder is.
 //!
 //! FILTER is an MQTT topic filter (`+` one level, `#` the rest), `taskwire/+/stream` by
@@ -33,6 +34,9 @@ pub struct Url {
     pub user: Option<String>,
     /// `password-file=`: the file holding the password (read once at start).
     pub password_file: Option<PathBuf>,
+    /// `session-expiry=`: how long the broker keeps this decoder's session once it is
+    /// gone; `None`: [`super::SESSION_EXPIRY_S`].
+    pub session_expiry: Option<u32>,
 }
 
 impl Url {
@@ -59,10 +63,24 @@ impl Url {
             client: None,
             user: None,
             password_file: None,
+            session_expiry: None,
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
             let slot = match k {
+                "session-expiry" => {
+                    let secs = v.parse::<u32>().map_err(|_| {
+                        format!(
+                            "session-expiry '{v}' is not a number of seconds from 0 to \
+                             {}",
+                            u32::MAX
+                        )
+                    })?;
+                    if url.session_expiry.replace(secs).is_some() {
+                        return Err("session-expiry= is given twice".into());
+                    }
+                    continue;
+                }
                 "client" => &mut url.client,
                 "user" => &mut url.user,
                 "password-file" => {
@@ -77,7 +95,8 @@ impl Url {
                 _ => {
                     return Err(format!(
                         "unknown mqtt option '{opt}' (options: client=ID, user=NAME, \
-                         password-file=PATH; a filter cannot hold a comma)"
+                         password-file=PATH, session-expiry=SECS; a filter cannot hold a \
+                         comma)"
                     ));
                 }
             };
@@ -141,6 +160,9 @@ impl fmt::Display for Url {
         }
         if let Some(p) = &self.password_file {
             write!(f, ",password-file={}", p.display())?;
+        }
+        if let Some(e) = self.session_expiry {
+            write!(f, ",session-expiry={e}")?;
         }
         Ok(())
     }
@@ -265,6 +287,7 @@ mod tests {
             "//h",
             "//h:1884/a/b",
             "//[fe80::1]:7/$share/g/x/+/stream,client=c,user=u,password-file=/f",
+            "//h/t,session-expiry=0",
         ] {
             let u = Url::parse(s).unwrap();
             let again = u.to_string();
@@ -294,6 +317,8 @@ mod tests {
             ("//h,client=", "client= needs a value"),
             ("//h,client=a,client=b", "given twice"),
             ("//h,password-file=", "needs a path"),
+            ("//h,session-expiry=-1", "seconds from 0"),
+            ("//h,session-expiry=1,session-expiry=2", "given twice"),
         ] {
             let e = Url::parse(s).unwrap_err();
             assert!(e.contains(why), "{s}: {e}");
