@@ -213,6 +213,9 @@ fn storm(
                 }
                 let payload = b.payload(20);
                 p.publish(&b.topic, &payload, false);
+                // After the last payload on the same connection: when the decoder says
+                // it, it has read the rest (the broker keeps a client's order).
+                p.publish(&b.status_topic(), b"stopped", true);
                 let reconnects = p.reconnects;
                 p.disconnect();
                 (b.id, b.next, reconnects)
@@ -239,7 +242,8 @@ fn a_broker_stopped_and_restarted_mid_stream_loses_nothing() {
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
     let sent: Vec<(String, u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(1000));
+    d.wait_lines(") stopped", 3, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
     let run = finish(d);
     for (id, n, reconnects) in &sent {
         assert!(*reconnects >= 1, "{id} did not see the restart");
@@ -289,7 +293,8 @@ fn a_broker_killed_mid_stream_leaves_only_counted_gaps() {
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     let sent: Vec<(String, u64, u64)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(1000));
+    d.wait_lines(") stopped", 3, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
     let run = finish(d);
     let mut lost = 0;
     for (id, n, _) in &sent {

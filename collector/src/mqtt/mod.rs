@@ -14,6 +14,7 @@
 //! The packets are `taskwire_core::mqtt`'s; the socket, the buffers and the timers are
 //! here.
 
+mod dial;
 pub mod password;
 pub mod topics;
 pub mod url;
@@ -67,6 +68,8 @@ const FLAP_WINDOW: Duration = Duration::from_secs(10);
 /// Where a connection is in its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
+    /// The TCP connect is under way (non-blocking: a stop signal is seen meanwhile).
+    Tcp,
     ConnAck,
     SubAck,
     Up,
@@ -138,6 +141,9 @@ pub struct Subscriber {
     topics: Topics,
     /// When the broker last closed an accepted connection, the latest [`FLAPS`].
     closes: std::collections::VecDeque<Instant>,
+    /// The broker's addresses not tried yet in this attempt, and why the last one failed.
+    addrs: std::collections::VecDeque<std::net::SocketAddr>,
+    dial_error: String,
 }
 
 /// The client id when the URL gives none: stable across restarts, so that a restarted
@@ -166,6 +172,8 @@ impl Subscriber {
             rx_len: 0,
             topics: Topics::default(),
             closes: std::collections::VecDeque::new(),
+            addrs: std::collections::VecDeque::new(),
+            dial_error: String::new(),
         }
     }
 
@@ -178,7 +186,7 @@ impl Subscriber {
     pub fn poll_fd(&self) -> Option<(BorrowedFd<'_>, bool)> {
         self.link
             .as_ref()
-            .map(|l| (l.sock.as_fd(), !l.tx.is_empty()))
+            .map(|l| (l.sock.as_fd(), !l.tx.is_empty() || l.stage == Stage::Tcp))
     }
 
     /// When [`Subscriber::turn`] has something to do without input: a reconnect, a
@@ -186,6 +194,7 @@ impl Subscriber {
     pub fn due(&self) -> Instant {
         match &self.link {
             None => self.retry_at,
+            Some(l) if l.stage == Stage::Tcp => l.opened + CONNECT_TIMEOUT,
             Some(l) if l.stage != Stage::Up => l.opened + HANDSHAKE_TIMEOUT,
             Some(l) => match l.ping {
                 Some(p) => p + PING_TIMEOUT,
@@ -202,6 +211,10 @@ impl Subscriber {
             if Instant::now() >= self.retry_at {
                 self.connect(d);
             }
+            return Ok(());
+        }
+        if self.link.as_ref().is_some_and(|l| l.stage == Stage::Tcp) {
+            self.dialled(d, ready);
             return Ok(());
         }
         if ready {
@@ -294,27 +307,59 @@ impl Subscriber {
         escape_token(shown.as_bytes())
     }
 
+    /// Starts a connection attempt: every address of the broker in turn.
     fn connect(&mut self, d: &mut Decoder) {
-        let sock =
-            taskwire_cli::endpoint::resolve(&self.url.host, self.url.port).and_then(|addrs| {
-                let mut last = String::from("no address");
-                for a in &addrs {
-                    match TcpStream::connect_timeout(a, CONNECT_TIMEOUT) {
-                        Ok(s) => return Ok(s),
-                        Err(e) => {
-                            last = crate::source::explain_connect("", &e)
-                                .trim_start_matches(": ")
-                                .to_owned()
-                        }
-                    }
+        match taskwire_cli::endpoint::resolve(&self.url.host, self.url.port) {
+            Ok(addrs) => {
+                self.addrs = addrs.into();
+                self.dial_error = "no address".into();
+                self.dial(d);
+            }
+            Err(why) => self.failed(d, &why),
+        }
+    }
+
+    /// Starts a TCP connect to the next address; when none is left, the attempt failed.
+    fn dial(&mut self, d: &mut Decoder) {
+        while let Some(addr) = self.addrs.pop_front() {
+            match dial::start(addr) {
+                Ok(sock) => {
+                    let now = Instant::now();
+                    self.link = Some(Link {
+                        sock,
+                        stage: Stage::Tcp,
+                        opened: now,
+                        last_sent: now,
+                        ping: None,
+                        tx: Vec::new(),
+                    });
+                    return;
                 }
-                Err(last)
-            });
-        let sock = match sock {
-            Ok(s) => s,
-            Err(why) => return self.failed(d, &why),
+                Err(e) => self.dial_error = dial::explain(&e),
+            }
+        }
+        let why = std::mem::take(&mut self.dial_error);
+        self.failed(d, &why);
+    }
+
+    /// The TCP connect under way is done (`ready`) or overdue: CONNECT goes, or the next
+    /// address is tried.
+    fn dialled(&mut self, d: &mut Decoder, ready: bool) {
+        let Some(link) = &mut self.link else { return };
+        let result = match ready {
+            true => dial::result(&link.sock),
+            false if Instant::now() < link.opened + CONNECT_TIMEOUT => return,
+            false => Err(format!(
+                "no answer to the TCP connect within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )),
         };
-        let _ = sock.set_nodelay(true);
+        if let Err(why) = result {
+            self.link = None;
+            self.dial_error = why;
+            return self.dial(d);
+        }
+        let _ = link.sock.set_nodelay(true);
         let c = mqtt::Connect {
             client_id: &self.client_id,
             clean_start: false,
@@ -325,36 +370,26 @@ impl Subscriber {
             password: self.password.as_deref(),
             will: None,
         };
-        let mut buf = vec![
-            0u8;
-            64 + self.client_id.len()
-                + self.url.user.as_ref().map_or(0, String::len)
-                + self.password.as_ref().map_or(0, Vec::len)
-        ];
-        let n = match mqtt::encode_connect(&c, &mut buf) {
-            Ok(n) => n,
-            Err(e) => return self.failed(d, &format!("CONNECT: {e}")),
-        };
-        if let Err(e) = sock.set_nonblocking(true) {
-            return self.failed(d, &e.to_string());
-        }
-        let now = Instant::now();
-        let mut link = Link {
-            sock,
-            stage: Stage::ConnAck,
-            opened: now,
-            last_sent: now,
-            ping: None,
-            tx: Vec::new(),
-        };
-        if let Err(e) = link.send(&buf[..n]) {
-            return self.failed(d, &e.to_string());
+        let room = 64
+            + self.client_id.len()
+            + self.url.user.as_ref().map_or(0, String::len)
+            + self.password.as_ref().map_or(0, Vec::len);
+        let mut buf = vec![0u8; room];
+        let sent = mqtt::encode_connect(&c, &mut buf)
+            .map_err(|e| format!("CONNECT: {e}"))
+            .and_then(|n| {
+                link.stage = Stage::ConnAck;
+                link.opened = Instant::now();
+                link.send(&buf[..n]).map_err(|e| e.to_string())
+            });
+        if let Err(why) = sent {
+            self.link = None;
+            return self.failed(d, &why);
         }
         if self.rx.is_empty() {
             self.rx = vec![0u8; MAX_PACKET + READ_CHUNK];
         }
         self.rx_len = 0;
-        self.link = Some(link);
     }
 
     /// A connect failed: says so once per outage and tries again later.
@@ -378,7 +413,7 @@ impl Subscriber {
         let Some(link) = self.link.take() else { return };
         self.unacked.clear();
         self.rx_len = 0;
-        let was_up = link.stage != Stage::ConnAck;
+        let was_up = !matches!(link.stage, Stage::Tcp | Stage::ConnAck);
         if was_up {
             if let Some(b) = &mut d.tally.broker {
                 b.outages += 1;
@@ -417,7 +452,7 @@ impl Subscriber {
             Ok(0) => {
                 self.rx = rx;
                 return Ok(match link.stage {
-                    Stage::ConnAck => Next::Drop("it closed the connection".into()),
+                    Stage::Tcp | Stage::ConnAck => Next::Drop("it closed the connection".into()),
                     _ => Next::Closed,
                 });
             }
