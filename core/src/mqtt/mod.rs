@@ -131,8 +131,7 @@ pub fn parse(buf: &[u8], max_len: usize) -> Result<Option<(Packet<'_>, usize)>, 
     loop {
         let Some(&b) = buf.get(i) else { return Ok(None) };
         rem |= ((b & 0x7f) as usize) << (7 * (i - 1)); i += 1;
-        if b & 0x80 == 0 { break }
-        if i > 4 { return Err(Error::Malformed) }
+        if b & 0x80 == 0 { break } if i > 4 { return Err(Error::Malformed) }
     }
     if i + rem > max_len { return Err(Error::TooLarge) }
     let Some(body) = buf.get(i..i + rem) else { return Ok(None) };
