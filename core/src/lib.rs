@@ -53,8 +53,6 @@ pub mod auth;
 
 pub mod wire;
 
-pub mod mqtt;
-
 #[cfg(feature = "test-util")]
 pub mod fixtures;
 
