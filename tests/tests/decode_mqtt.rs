@@ -237,7 +237,7 @@ fn a_broker_stopped_and_restarted_mid_stream_loses_nothing() {
     broker.stop();
     d.wait_lines("lost the MQTT broker", 1, WAIT);
     std::thread::sleep(Duration::from_millis(300));
-    broker.restart();
+    broker.start_again();
     d.wait_lines("is back after", 1, WAIT);
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::SeqCst);
@@ -287,7 +287,7 @@ fn a_broker_killed_mid_stream_leaves_only_counted_gaps() {
     std::thread::sleep(Duration::from_millis(700));
     broker.kill();
     d.wait_lines("lost the MQTT broker", 1, WAIT);
-    broker.restart();
+    broker.start_again();
     // Subscribed again before the last payloads, so that a loss is a gap, not a tail.
     d.wait_lines("is back after", 1, WAIT);
     std::thread::sleep(Duration::from_millis(300));
@@ -476,7 +476,7 @@ fn bad_urls_are_usage_errors_and_an_unreachable_broker_is_retried() {
         said.contains("nothing is listening there; trying again"),
         "{said}"
     );
-    broker.restart();
+    broker.start_again();
     d.wait_lines("subscribed to taskwire/+/stream", 1, WAIT);
     let (code, _, lines) = d.stop(libc::SIGTERM);
     assert_eq!(code, Some(0));
