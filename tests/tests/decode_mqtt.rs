@@ -11,9 +11,15 @@
 //! * two decoders of one shared subscription (`$share/GROUP/...`) decode each record
 //!   exactly once between them, and neither counts the other's numbers as lost;
 //! * a decoder restarted with the same client id gets what the broker queued meanwhile;
-//! * bad URLs are usage errors; an unreachable broker is said once and retried.
+//! * bad URLs are usage errors; an unreachable broker is said once and retried;
+//! * real agents (`stream --to mqtt://`) through the broker, stopped and restarted in the
+//!   middle of an exit storm: every number each agent gave out is a record printed once
+//!   or inside a Loss frame, and every storm exit is accounted for.
+//!
+//! Most tests publish recorded streams with `common::publisher` (no kernel needed); the
+//! last one runs the agents on this machine's kernel.
 
-#[allow(unused_macros)] // require_kernel: a broker is needed here, not the kernel
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,9 +29,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::broker::Broker;
-use common::procs::Proc;
+use common::procs::{Proc, agent_summary};
 use common::publisher::{Publisher, TestBoard};
-use common::{json, num, taskwire};
+use common::{json, num, storm, taskwire, unique_comm};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -194,7 +200,7 @@ fn every_record_published_is_printed_and_status_changes_are_said() {
 
 /// Boards publishing from threads until `stop`, then one last payload each; what each
 /// published in all.
-fn storm(
+fn publishers(
     broker: &Broker,
     n: usize,
     stop: Arc<AtomicBool>,
@@ -232,7 +238,7 @@ fn a_broker_stopped_and_restarted_mid_stream_loses_nothing() {
         &broker.url("taskwire/+/stream,client=tw-restart"),
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let threads = storm(&broker, 3, stop.clone());
+    let threads = publishers(&broker, 3, stop.clone());
     std::thread::sleep(Duration::from_millis(700));
     broker.stop();
     d.wait_lines("lost the MQTT broker", 1, WAIT);
@@ -283,7 +289,7 @@ fn a_broker_killed_mid_stream_leaves_only_counted_gaps() {
     let Some(mut broker) = broker() else { return };
     let mut d = decoder("decoder", &broker.url("taskwire/+/stream,client=tw-kill"));
     let stop = Arc::new(AtomicBool::new(false));
-    let threads = storm(&broker, 3, stop.clone());
+    let threads = publishers(&broker, 3, stop.clone());
     std::thread::sleep(Duration::from_millis(700));
     broker.kill();
     d.wait_lines("lost the MQTT broker", 1, WAIT);
@@ -512,4 +518,120 @@ fn two_decoders_with_one_client_id_are_told_and_one_stops() {
     assert!(line.contains("same client id tw-twin"), "{line}");
     let (code, _, _) = stayed.stop(libc::SIGTERM);
     assert_eq!(code, Some(0), "the other one goes on");
+}
+
+/// Why this build's `stream` cannot publish to a broker, or `None` when it can.
+fn no_mqtt_sink() -> Option<String> {
+    let out = common::tw(&["stream", "--to", "mqtt://"]);
+    out.stderr
+        .contains("unknown endpoint type 'mqtt'")
+        .then(|| {
+            "this build's `stream` has no mqtt:// sink (cargo feature mqtt of the agent)".into()
+        })
+}
+
+#[test]
+fn agents_through_a_broker_restarted_mid_storm_lose_nothing_unreported() {
+    require_kernel!();
+    if let Some(why) = no_mqtt_sink() {
+        common::skip(&why);
+        return;
+    }
+    let Some(mut broker) = broker() else { return };
+    const PROCS: u64 = 20_000;
+    let mut d = decoder("decoder", &broker.url("taskwire/+/stream,client=tw-agents"));
+    let ids = ["rig1", "rig2", "rig3"];
+    let mut agents: Vec<Proc> = ids
+        .iter()
+        .map(|id| {
+            let mut cmd = Command::new(taskwire());
+            cmd.args(["stream", "--to", &broker.url(""), "--id", id])
+                .args(["--rcvbuf", "8M", "--profile", "acct", "--queue", "50000"]);
+            Proc::spawn(id, cmd)
+        })
+        .collect();
+    for a in &mut agents {
+        a.wait_lines("registered", 1, WAIT);
+    }
+    d.wait_lines("is online", 3, WAIT);
+    let comm = unique_comm("twmqh");
+    let load = {
+        let comm = comm.clone();
+        std::thread::spawn(move || {
+            let st = Command::new(storm())
+                .args(["--procs", &PROCS.to_string(), "--comm", &comm])
+                .output()
+                .expect("storm");
+            assert!(st.status.success());
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    broker.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    broker.start_again();
+    load.join().unwrap();
+    d.wait_lines("is back after", 1, WAIT);
+    // The agents send what they queued meanwhile; then they stop, and say so last.
+    std::thread::sleep(Duration::from_millis(2000));
+    let mut given = BTreeMap::new();
+    for a in agents {
+        let id = a.name().to_owned();
+        let (code, _, lines) = a.stop(libc::SIGTERM);
+        assert_eq!(code, Some(0), "{id}: {lines:?}");
+        let (received, lost, line) = agent_summary(&lines);
+        given.insert(id, (received, lost, line));
+    }
+    d.wait_lines(") stopped", 3, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, out, stderr) = d.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr:?}");
+    let mut seqs: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut storm_records: BTreeMap<String, u64> = BTreeMap::new();
+    let mut covered: BTreeMap<String, u64> = BTreeMap::new();
+    for v in out.lines().map(json) {
+        let board = v["board"].as_str().unwrap_or_default().to_owned();
+        match v["type"].as_str() {
+            Some("record") => {
+                seqs.entry(board.clone()).or_default().push(num(&v, "seq"));
+                if v["comm"].as_str() == Some(comm.as_str()) {
+                    *storm_records.entry(board).or_default() += 1;
+                }
+            }
+            Some("loss") if v["reason"] != "kernel_enobufs" => {
+                *covered.entry(board).or_default() += num(&v, "count");
+            }
+            _ => {}
+        }
+    }
+    let stats: BTreeMap<String, serde_json::Value> = stderr
+        .iter()
+        .filter(|l| l.starts_with("{\"type\":\"stats\""))
+        .map(|l| json(l))
+        .map(|v| (v["board"].as_str().unwrap().to_owned(), v))
+        .collect();
+    for (id, (received, lost, line)) in &given {
+        let got = &seqs[id];
+        let set: BTreeSet<u64> = got.iter().copied().collect();
+        assert_eq!(set.len(), got.len(), "{id}: a record printed twice");
+        let s = &stats[id];
+        assert_eq!(num(s, "gaps_uncovered"), 0, "{id}: {s} / {line}");
+        // Every number the agent gave out: a record printed, or inside a Loss frame.
+        assert_eq!(num(s, "next_seq"), *received, "{id}: {s} / {line}");
+        assert_eq!(
+            set.len() as u64 + covered.get(id).copied().unwrap_or(0),
+            *received,
+            "{id}: {line}"
+        );
+        assert_eq!(covered.get(id).copied().unwrap_or(0), *lost, "{id}: {line}");
+        // Every exit of the storm decoded, or among the records reported lost.
+        let storm = storm_records.get(id).copied().unwrap_or(0);
+        assert!(
+            storm <= PROCS && PROCS <= storm + lost,
+            "{id}: {storm} of {PROCS}, {line}"
+        );
+        eprintln!(
+            "{id}: {storm} storm records decoded, {lost} lost by the agent, {} duplicates",
+            num(s, "duplicates")
+        );
+    }
 }

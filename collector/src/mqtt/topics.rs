@@ -148,7 +148,7 @@ impl Topics {
                 escape_token(label.as_bytes()),
                 escape_token(board.as_bytes())
             ),
-            None => format!("board of {}", escape_token(board.as_bytes())),
+            None => format!("board at topic {}", escape_token(board.as_bytes())),
         };
         eprintln!("taskwire decode: {name} {what}");
     }
