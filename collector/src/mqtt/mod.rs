@@ -16,6 +16,8 @@
 
 mod dial;
 pub mod password;
+#[cfg(test)]
+mod tests;
 pub mod topics;
 pub mod url;
 
