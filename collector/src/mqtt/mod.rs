@@ -14,23 +14,27 @@
 //! The packets are `taskwire_core::mqtt`'s; the socket, the buffers and the timers are
 //! here.
 
+mod answers;
+mod connect;
 mod dial;
+mod link;
 pub mod password;
 #[cfg(test)]
 mod tests;
 pub mod topics;
 pub mod url;
 
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use taskwire_cli::Failure;
 use taskwire_cli::output::escape_token;
-use taskwire_core::mqtt::{self, Packet};
+use taskwire_core::mqtt;
 
 use crate::session::Decoder;
+use answers::Next;
+use link::{Link, Stage};
 use topics::Topics;
 use url::Url;
 
@@ -66,62 +70,6 @@ const SUBSCRIBE_ID: u16 = 1;
 const FLAPS: usize = 5;
 /// See [`FLAPS`].
 const FLAP_WINDOW: Duration = Duration::from_secs(10);
-
-/// Where a connection is in its handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// The TCP connect is under way (non-blocking: a stop signal is seen meanwhile).
-    Tcp,
-    ConnAck,
-    SubAck,
-    Up,
-}
-
-/// One TCP connection to the broker.
-#[derive(Debug)]
-struct Link {
-    sock: TcpStream,
-    stage: Stage,
-    opened: Instant,
-    last_sent: Instant,
-    /// When the PINGREQ not answered yet was sent.
-    ping: Option<Instant>,
-    /// Bytes not written yet (the socket took only part).
-    tx: Vec<u8>,
-}
-
-impl Link {
-    /// Queues `bytes` and writes what the socket takes now.
-    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.tx.extend_from_slice(bytes);
-        self.flush()
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        while !self.tx.is_empty() {
-            match (&self.sock).write(&self.tx) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.tx.drain(..n);
-                    self.last_sent = Instant::now();
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What handling a packet asks of the connection.
-enum Next {
-    Go,
-    /// The broker closed a connection it had accepted, without a word.
-    Closed,
-    /// Drop the connection and reconnect, for this reason.
-    Drop(String),
-}
 
 /// A decoder's MQTT subscription: the connection, its reconnects, and the topics.
 #[derive(Debug)]
@@ -309,91 +257,6 @@ impl Subscriber {
         escape_token(shown.as_bytes())
     }
 
-    /// Starts a connection attempt: every address of the broker in turn.
-    fn connect(&mut self, d: &mut Decoder) {
-        match taskwire_cli::endpoint::resolve(&self.url.host, self.url.port) {
-            Ok(addrs) => {
-                self.addrs = addrs.into();
-                self.dial_error = "no address".into();
-                self.dial(d);
-            }
-            Err(why) => self.failed(d, &why),
-        }
-    }
-
-    /// Starts a TCP connect to the next address; when none is left, the attempt failed.
-    fn dial(&mut self, d: &mut Decoder) {
-        while let Some(addr) = self.addrs.pop_front() {
-            match dial::start(addr) {
-                Ok(sock) => {
-                    let now = Instant::now();
-                    self.link = Some(Link {
-                        sock,
-                        stage: Stage::Tcp,
-                        opened: now,
-                        last_sent: now,
-                        ping: None,
-                        tx: Vec::new(),
-                    });
-                    return;
-                }
-                Err(e) => self.dial_error = dial::explain(&e),
-            }
-        }
-        let why = std::mem::take(&mut self.dial_error);
-        self.failed(d, &why);
-    }
-
-    /// The TCP connect under way is done (`ready`) or overdue: CONNECT goes, or the next
-    /// address is tried.
-    fn dialled(&mut self, d: &mut Decoder, ready: bool) {
-        let Some(link) = &mut self.link else { return };
-        let result = match ready {
-            true => dial::result(&link.sock),
-            false if Instant::now() < link.opened + CONNECT_TIMEOUT => return,
-            false => Err(format!(
-                "no answer to the TCP connect within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            )),
-        };
-        if let Err(why) = result {
-            self.link = None;
-            self.dial_error = why;
-            return self.dial(d);
-        }
-        let _ = link.sock.set_nodelay(true);
-        let c = mqtt::Connect {
-            client_id: &self.client_id,
-            clean_start: false,
-            keep_alive_s: KEEP_ALIVE.as_secs() as u16,
-            session_expiry_s: self.url.session_expiry.unwrap_or(SESSION_EXPIRY_S),
-            receive_maximum: Some(RECEIVE_MAXIMUM),
-            username: self.url.user.as_deref(),
-            password: self.password.as_deref(),
-            will: None,
-        };
-        let room = 64
-            + self.client_id.len()
-            + self.url.user.as_ref().map_or(0, String::len)
-            + self.password.as_ref().map_or(0, Vec::len);
-        let mut buf = vec![0u8; room];
-        let sent = mqtt::encode_connect(&c, &mut buf)
-            .map_err(|e| format!("CONNECT: {e}"))
-            .and_then(|n| {
-                link.stage = Stage::ConnAck;
-                link.opened = Instant::now();
-                link.send(&buf[..n]).map_err(|e| e.to_string())
-            });
-        if let Err(why) = sent {
-            self.link = None;
-            return self.failed(d, &why);
-        }
-        if self.rx.is_empty() {
-            self.rx = vec![0u8; MAX_PACKET + READ_CHUNK];
-        }
-        self.rx_len = 0;
-    }
-
     /// A connect failed: says so once per outage and tries again later.
     fn failed(&mut self, _d: &mut Decoder, why: &str) {
         if self.outage.is_none() {
@@ -491,199 +354,5 @@ impl Subscriber {
         self.rx_len -= at;
         self.rx = rx;
         next
-    }
-
-    fn handle(&mut self, d: &mut Decoder, p: Packet<'_>) -> Result<Next, Failure> {
-        let broker = self.broker();
-        let Some(link) = &mut self.link else {
-            return Ok(Next::Go);
-        };
-        match p {
-            Packet::ConnAck {
-                reason,
-                session_present,
-                ..
-            } => {
-                if link.stage != Stage::ConnAck {
-                    return Ok(Next::Drop("a second CONNACK".into()));
-                }
-                if reason >= 0x80 {
-                    return self.refused(reason);
-                }
-                if let Some(b) = &mut d.tally.broker {
-                    b.connects += 1;
-                }
-                if self.subscribed && !session_present {
-                    if let Some(b) = &mut d.tally.broker {
-                        b.sessions_lost += 1;
-                    }
-                    eprintln!(
-                        "taskwire decode: the MQTT broker at {} kept no session for client id \
-                         {} (restarted without persistence, or the session expired): what it \
-                         had queued for this decoder is gone, and shows as gaps",
-                        broker,
-                        escape_token(self.client_id.as_bytes())
-                    );
-                }
-                let status = self.url.status_filter();
-                let mut filters: Vec<(&str, u8)> = vec![(&self.url.filter, 1)];
-                if let Some(s) = &status {
-                    filters.push((s, 1));
-                }
-                let mut buf =
-                    vec![0u8; 16 + filters.iter().map(|(f, _)| f.len() + 3).sum::<usize>()];
-                let n = match mqtt::encode_subscribe(SUBSCRIBE_ID, &filters, &mut buf) {
-                    Ok(n) => n,
-                    Err(e) => return Err(Failure::Runtime(format!("SUBSCRIBE: {e}"))),
-                };
-                link.stage = Stage::SubAck;
-                if let Err(e) = link.send(&buf[..n]) {
-                    return Ok(Next::Drop(format!("writing to it: {e}")));
-                }
-            }
-            Packet::SubAck { packet_id, reasons } => {
-                if link.stage != Stage::SubAck || packet_id != SUBSCRIBE_ID {
-                    return Ok(Next::Go);
-                }
-                let stream = reasons.first().copied().unwrap_or(0x80);
-                if stream >= 0x80 {
-                    let hint = match stream {
-                        0x9e => {
-                            " (shared subscriptions need an MQTT 5 broker that has them; Mosquitto 2 has)"
-                        }
-                        0x87 => " (the broker's ACL does not let this user read it)",
-                        _ => "",
-                    };
-                    return Err(Failure::Runtime(format!(
-                        "the MQTT broker at {} refused the subscription to {}: {}{hint}",
-                        broker,
-                        escape_token(self.url.filter.as_bytes()),
-                        mqtt::reason_text(stream)
-                    )));
-                }
-                link.stage = Stage::Up;
-                let first = !std::mem::replace(&mut self.subscribed, true);
-                if stream == 0 && first {
-                    eprintln!(
-                        "taskwire decode: the MQTT broker grants QoS 0 only: messages in flight \
-                         when this decoder stops are lost"
-                    );
-                }
-                if let (Some(&s), true) = (reasons.get(1), first) {
-                    if s >= 0x80 {
-                        eprintln!(
-                            "taskwire decode: the MQTT broker refused the status topics ({}): \
-                             boards going away are not reported",
-                            mqtt::reason_text(s)
-                        );
-                    }
-                }
-                self.backoff = BACKOFF_FIRST;
-                match (first, self.outage.take()) {
-                    (true, _) => eprintln!(
-                        "taskwire decode: subscribed to {}{} at {} as client id {}{}",
-                        escape_token(self.url.filter.as_bytes()),
-                        self.url
-                            .status_filter()
-                            .map(|s| format!(" and {}", escape_token(s.as_bytes())))
-                            .unwrap_or_default(),
-                        broker,
-                        escape_token(self.client_id.as_bytes()),
-                        match self.url.shared_group() {
-                            Some(g) => format!(
-                                " (shared by group {}: this decoder gets part of each board's \
-                                 numbers; the rest count as not seen here)",
-                                escape_token(g.as_bytes())
-                            ),
-                            None => String::new(),
-                        }
-                    ),
-                    (false, Some(since)) => eprintln!(
-                        "taskwire decode: the MQTT broker at {} is back after {:.1} s",
-                        broker,
-                        since.elapsed().as_secs_f32()
-                    ),
-                    (false, None) => {}
-                }
-            }
-            Packet::Publish {
-                topic,
-                packet_id,
-                qos,
-                retain,
-                payload,
-                ..
-            } => {
-                if link.stage == Stage::ConnAck {
-                    return Ok(Next::Drop("a PUBLISH before CONNACK".into()));
-                }
-                if qos > 0 {
-                    if let Some(id) = packet_id {
-                        self.unacked.push(id);
-                    }
-                }
-                self.topics.message(d, topic, payload, retain);
-            }
-            Packet::PingResp => link.ping = None,
-            Packet::Disconnect { reason: 0x8e } => {
-                return Err(Failure::Runtime(format!(
-                    "the MQTT broker at {} dropped this decoder: another client connected with \
-                     client id {} (session taken over); give each decoder its own client=ID",
-                    broker,
-                    escape_token(self.client_id.as_bytes())
-                )));
-            }
-            Packet::Disconnect { reason } => {
-                return Ok(Next::Drop(format!(
-                    "it disconnected this decoder ({})",
-                    mqtt::reason_text(reason)
-                )));
-            }
-            Packet::PubAck { .. } | Packet::Other { .. } => {}
-        }
-        Ok(Next::Go)
-    }
-
-    /// The broker closed an accepted connection: [`FLAPS`] of them within [`FLAP_WINDOW`]
-    /// is another client taking this client id over, again and again.
-    fn closed_by_broker(&mut self) -> Result<(), Failure> {
-        let now = Instant::now();
-        self.closes.push_back(now);
-        while self.closes.len() > FLAPS {
-            self.closes.pop_front();
-        }
-        let flapping = self.closes.len() == FLAPS
-            && self.closes.front().is_some_and(|&t| now - t <= FLAP_WINDOW);
-        if !flapping {
-            return Ok(());
-        }
-        Err(Failure::Runtime(format!(
-            "the MQTT broker at {} closed this decoder's connection {FLAPS} times in {} s, \
-             each time soon after accepting it: another client most likely connects with the \
-             same client id {} (each takes the session over from the other); give each \
-             decoder its own client=ID",
-            self.broker(),
-            FLAP_WINDOW.as_secs(),
-            escape_token(self.client_id.as_bytes())
-        )))
-    }
-
-    /// CONNACK with an error: worth retrying when the broker is busy, else the end.
-    fn refused(&self, reason: u8) -> Result<Next, Failure> {
-        let text = mqtt::reason_text(reason);
-        let hint = match reason {
-            // Server unavailable, busy, quota or rate exceeded: it may pass.
-            0x88 | 0x89 | 0x97 | 0x9f => {
-                return Ok(Next::Drop(format!("it refused the connection ({text})")));
-            }
-            0x86 => " (check user= and password-file=)",
-            0x87 => " (the broker does not let this user or client id in)",
-            0x85 => " (set another client=ID)",
-            _ => "",
-        };
-        Err(Failure::Runtime(format!(
-            "the MQTT broker at {} refused this decoder: {text}{hint}",
-            self.broker()
-        )))
     }
 }
