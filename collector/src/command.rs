@@ -385,6 +385,25 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             t.evicted_boards
         ));
     }
+    if let Some(b) = &t.broker {
+        closed.push_str(&format!(", {} messages", b.payloads));
+        if b.outages > 0 {
+            closed.push_str(&format!(", {} broker outages", b.outages));
+        }
+        if b.sessions_lost > 0 {
+            closed.push_str(&format!(
+                ", {} reconnects to a broker that had kept no session",
+                b.sessions_lost
+            ));
+        }
+    }
+    if t.shared {
+        closed.push_str(&format!(
+            ", {} numbers not seen here (shared subscription: other decoders of the group \
+             have them, or they are lost)",
+            total.not_seen_here
+        ));
+    }
     eprintln!(
         "taskwire decode: {} records{samples} from {} boards, {} frames rejected{closed}; \
          stopped by {why}",

@@ -237,7 +237,8 @@ impl Subscriber {
     /// The decoder stops: after [`Subscriber::written`], says DISCONNECT (the broker keeps
     /// the session and queues for the next run) and ends every topic's stream.
     pub fn stop(&mut self, d: &mut Decoder) {
-        if let Some(mut link) = self.link.take() {
+        // A connect still under way has nothing to say.
+        if let Some(mut link) = self.link.take().filter(|l| l.stage != Stage::Tcp) {
             link.tx.extend_from_slice(&mqtt::DISCONNECT);
             // A second at most, whatever the broker does.
             let _ = link.sock.set_nonblocking(false);
