@@ -82,17 +82,20 @@ Sources:
   file:PATH                           a recorded stream (what `stream --to file:` wrote)
   -                                   stdin
   mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]
-         [,session-expiry=SECS]       subscribe to the boards' topics on an MQTT 5
+         [,session-expiry=SECS][,keepalive=SECS]
+                                      subscribe to the boards' topics on an MQTT 5
                                       broker (port 1883; FILTER taskwire/+/stream)
-Files, stdin and connections end at their end; listeners, UARTs and brokers run until
-SIGINT or SIGTERM, after which connected agents are told (FIN) and read for up to 1 s.
+Files, stdin and connections end at their end; listeners, UARTs and brokers run
+until SIGINT or SIGTERM, after which connected agents are told (FIN) and read for up
+to 1 s.
 With mqtt:// each topic is one board's stream, each message (a whole stream: header
 and frames) is acknowledged only once its output is written, and its header is
 printed when it differs from the topic's last one. Clean start is off and the
-session kept SECS (default 86400) after the decoder goes, so a decoder restarted
-with the same client id (default taskwire-decode-HOSTNAME) gets what came
-meanwhile. A broker that goes away is said once and retried every 5 s at most.
-The boards' status topics (FILTER/status: online, stopped, lost: its last will)
+broker keeps the session session-expiry seconds (default 86400) after the decoder
+goes, so a decoder restarted with the same client id (default
+taskwire-decode-HOSTNAME) gets what came meanwhile. A ping goes after keepalive
+seconds (default 30) without sending; a broker that goes away (or leaves a ping
+unanswered) is said once and retried every 5 s at most. The boards' status topics (FILTER/status: online, stopped, lost: its last will)
 give one line per change. FILTER $share/GROUP/... is a shared subscription: the
 broker hands each message to one decoder of the group, so this decoder sees part
 of each board's numbers and counts the rest as gaps_not_seen_here, not as lost;

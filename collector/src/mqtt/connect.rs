@@ -6,7 +6,7 @@ use std::time::Instant;
 use taskwire_core::mqtt;
 
 use super::link::{Link, Stage};
-use super::{CONNECT_TIMEOUT, KEEP_ALIVE, MAX_PACKET, READ_CHUNK, RECEIVE_MAXIMUM};
+use super::{CONNECT_TIMEOUT, MAX_PACKET, READ_CHUNK, RECEIVE_MAXIMUM};
 use super::{SESSION_EXPIRY_S, Subscriber, dial};
 use crate::session::Decoder;
 
@@ -49,6 +49,7 @@ impl Subscriber {
     /// The TCP connect under way is done (`ready`) or overdue: CONNECT goes, or the next
     /// address is tried.
     pub(super) fn dialled(&mut self, d: &mut Decoder, ready: bool) {
+        let keep_alive = self.keep_alive().as_secs() as u16;
         let Some(link) = &mut self.link else { return };
         let result = match ready {
             true => dial::result(&link.sock),
@@ -67,7 +68,7 @@ impl Subscriber {
         let c = mqtt::Connect {
             client_id: &self.client_id,
             clean_start: false,
-            keep_alive_s: KEEP_ALIVE.as_secs() as u16,
+            keep_alive_s: keep_alive,
             session_expiry_s: self.url.session_expiry.unwrap_or(SESSION_EXPIRY_S),
             receive_maximum: Some(RECEIVE_MAXIMUM),
             username: self.url.user.as_deref(),

@@ -38,9 +38,11 @@ use link::{Link, Stage};
 use topics::Topics;
 use url::Url;
 
-/// Sent as the keep alive; a PINGREQ goes after this long without sending anything.
+/// The keep alive unless `keepalive=` says otherwise: a PINGREQ goes after this long
+/// without sending anything.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
-/// How long a PINGREQ may go unanswered before the broker counts as gone.
+/// How long a PINGREQ may go unanswered before the broker counts as gone (less when the
+/// keep alive is shorter: half of it).
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the broker keeps this decoder's session (its subscriptions and the messages
 /// queued for it) after the connection ends: a decoder restarted within this gets what
@@ -147,8 +149,8 @@ impl Subscriber {
             Some(l) if l.stage == Stage::Tcp => l.opened + CONNECT_TIMEOUT,
             Some(l) if l.stage != Stage::Up => l.opened + HANDSHAKE_TIMEOUT,
             Some(l) => match l.ping {
-                Some(p) => p + PING_TIMEOUT,
-                None => l.last_sent + KEEP_ALIVE,
+                Some(p) => p + self.ping_timeout(),
+                None => l.last_sent + self.keep_alive(),
             },
         }
     }
@@ -182,6 +184,7 @@ impl Subscriber {
             }
         }
         let now = Instant::now();
+        let (keep_alive, ping_timeout) = (self.keep_alive(), self.ping_timeout());
         let Some(link) = &mut self.link else {
             return Ok(());
         };
@@ -195,14 +198,14 @@ impl Subscriber {
                 },
                 HANDSHAKE_TIMEOUT.as_secs()
             ))
-        } else if link.ping.is_some_and(|p| now >= p + PING_TIMEOUT) {
+        } else if link.ping.is_some_and(|p| now >= p + ping_timeout) {
             Some(format!(
-                "no answer to a ping within {} s",
-                PING_TIMEOUT.as_secs()
+                "no answer to a ping within {:.1} s",
+                ping_timeout.as_secs_f32()
             ))
         } else if link.stage == Stage::Up
             && link.ping.is_none()
-            && now >= link.last_sent + KEEP_ALIVE
+            && now >= link.last_sent + keep_alive
         {
             link.ping = Some(now);
             link.send(&mqtt::PINGREQ)
@@ -247,6 +250,17 @@ impl Subscriber {
             let _ = link.sock.shutdown(std::net::Shutdown::Write);
         }
         self.topics.close_all(d);
+    }
+
+    /// The keep alive sent in CONNECT, and kept.
+    pub(super) fn keep_alive(&self) -> Duration {
+        self.url
+            .keepalive
+            .map_or(KEEP_ALIVE, |s| Duration::from_secs(s.into()))
+    }
+
+    fn ping_timeout(&self) -> Duration {
+        PING_TIMEOUT.min(self.keep_alive() / 2)
     }
 
     fn broker(&self) -> String {

@@ -1,6 +1,7 @@
 //! The subscriber in the pump against a scripted broker on loopback: a message is
-//! acknowledged only after its output is written, never when writing failed, and a stop
-//! signal ends with DISCONNECT.
+//! acknowledged only after its output is written, never when writing failed, a stop
+//! signal ends with DISCONNECT, and a broker that stops answering pings is left for a
+//! new connection.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -127,8 +128,8 @@ impl Write for Shared {
     }
 }
 
-fn subscriber(port: u16) -> Opened {
-    let src = Source::parse(&format!("mqtt://127.0.0.1:{port},client=t")).unwrap();
+fn subscriber(port: u16, options: &str) -> Opened {
+    let src = Source::parse(&format!("mqtt://127.0.0.1:{port},client=t{options}")).unwrap();
     crate::source::open(&src).unwrap()
 }
 
@@ -154,7 +155,15 @@ fn a_message_is_acknowledged_once_its_output_is_written_and_a_stop_says_disconne
     let mut d = Decoder::new(Format::Json);
     let w = PipeWake(wake);
     let mut sink = out.clone();
-    let stop = pump(subscriber(port), &mut d, Some(&w), &mut sink, None, None).unwrap();
+    let stop = pump(
+        subscriber(port, ""),
+        &mut d,
+        Some(&w),
+        &mut sink,
+        None,
+        None,
+    )
+    .unwrap();
     broker.join().unwrap();
     assert!(matches!(stop, Stop::Signal(15)), "{stop:?}");
     let b = d.tally.broker.unwrap();
@@ -178,8 +187,43 @@ fn output_that_fails_acknowledges_nothing() {
         fail: true,
         ..Shared::default()
     };
-    let stop = pump(subscriber(port), &mut d, None, &mut sink, None, None).unwrap();
+    let stop = pump(subscriber(port, ""), &mut d, None, &mut sink, None, None).unwrap();
     assert!(matches!(stop, Stop::Output(_)), "{stop:?}");
     drop(d);
     assert_eq!(broker.join().unwrap(), Seen::Closed);
+}
+
+#[test]
+fn an_unanswered_ping_drops_the_connection_and_a_new_one_follows() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (wake, mut stop_tx) = UnixStream::pair().unwrap();
+    let broker = std::thread::spawn(move || {
+        let mut p = Peer::accept(&l);
+        p.handshake();
+        let t = std::time::Instant::now();
+        assert_eq!(p.next(), Seen::Kind(12), "PINGREQ after the keep alive");
+        assert!(
+            t.elapsed() >= Duration::from_millis(800),
+            "{:?}",
+            t.elapsed()
+        );
+        // No PINGRESP: the decoder gives this connection up and comes again.
+        assert_eq!(p.next(), Seen::Closed);
+        let mut again = Peer::accept(&l);
+        again.handshake();
+        assert_eq!(again.next(), Seen::Kind(12));
+        again.sock.write_all(&[0xd0, 0]).unwrap();
+        stop_tx.write_all(&[2]).unwrap();
+        assert_eq!(again.next(), Seen::Disconnect);
+    });
+    let mut d = Decoder::new(Format::Json);
+    let w = PipeWake(wake);
+    let mut sink = Shared::default();
+    let opened = subscriber(port, ",keepalive=1");
+    let stop = pump(opened, &mut d, Some(&w), &mut sink, None, None).unwrap();
+    broker.join().unwrap();
+    assert!(matches!(stop, Stop::Signal(2)), "{stop:?}");
+    let b = d.tally.broker.unwrap();
+    assert_eq!((b.connects, b.outages, b.sessions_lost), (2, 1, 1));
 }

@@ -215,6 +215,43 @@ mod tests {
     }
 
     #[test]
+    fn a_restarted_agent_on_its_topic_is_a_new_board() {
+        use taskwire_core::wire::Message;
+        let mut d = Decoder::new(Format::Json);
+        let mut t = Topics::default();
+        let run = |instance: u64, seqs: std::ops::Range<u64>| {
+            let Message::Header(mut h) = named_header("r") else {
+                unreachable!()
+            };
+            h.instance = instance;
+            let mut p = vec![0u8];
+            p.extend(frame(&Message::Header(h)));
+            for s in seqs {
+                p.extend(frame(&small_record(s)));
+            }
+            p
+        };
+        t.message(&mut d, "taskwire/r/stream", &run(1, 0..10), false);
+        t.message(&mut d, "taskwire/r/stream", &run(2, 0..4), false);
+        t.message(&mut d, "taskwire/r/stream", &run(2, 4..6), false);
+        let rows: Vec<(String, u64, u64)> = d
+            .tally
+            .boards()
+            .map(|(n, c)| (n.to_owned(), c.records(), c.seq.duplicates))
+            .collect();
+        assert_eq!(
+            rows,
+            [("r".to_owned(), 10, 0), ("r#00000002".to_owned(), 6, 0)]
+        );
+        let headers = d
+            .out
+            .lines()
+            .filter(|l| l.contains("\"type\":\"header\""))
+            .count();
+        assert_eq!(headers, 2);
+    }
+
+    #[test]
     fn status_changes_are_counted_once() {
         let mut d = Decoder::new(Format::Text);
         d.tally.broker = Some(BrokerCounts::default());

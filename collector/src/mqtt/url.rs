@@ -1,5 +1,5 @@
 //! `decode --from mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]
-//! [,session-expiry=SECS]`:
+//! [,session-expiry=SECS][,keepalive=SECS]`:
 //! where the broker is, what to subscribe to, and who to say this decoder is.
 //!
 //! FILTER is an MQTT topic filter (`+` one level, `#` the rest), `taskwire/+/stream` by
@@ -37,6 +37,9 @@ pub struct Url {
     /// `session-expiry=`: how long the broker keeps this decoder's session once it is
     /// gone; `None`: [`super::SESSION_EXPIRY_S`].
     pub session_expiry: Option<u32>,
+    /// `keepalive=`: seconds without sending anything before a ping, 1 to 65535;
+    /// `None`: [`super::KEEP_ALIVE`].
+    pub keepalive: Option<u16>,
 }
 
 impl Url {
@@ -64,6 +67,7 @@ impl Url {
             user: None,
             password_file: None,
             session_expiry: None,
+            keepalive: None,
         };
         for opt in parts {
             let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
@@ -81,6 +85,15 @@ impl Url {
                     }
                     continue;
                 }
+                "keepalive" => {
+                    let secs = v.parse::<u16>().ok().filter(|&s| s > 0).ok_or_else(|| {
+                        format!("keepalive '{v}' is not a number of seconds from 1 to 65535")
+                    })?;
+                    if url.keepalive.replace(secs).is_some() {
+                        return Err("keepalive= is given twice".into());
+                    }
+                    continue;
+                }
                 "client" => &mut url.client,
                 "user" => &mut url.user,
                 "password-file" => {
@@ -95,8 +108,8 @@ impl Url {
                 _ => {
                     return Err(format!(
                         "unknown mqtt option '{opt}' (options: client=ID, user=NAME, \
-                         password-file=PATH, session-expiry=SECS; a filter cannot hold a \
-                         comma)"
+                         password-file=PATH, session-expiry=SECS, keepalive=SECS; a filter \
+                         cannot hold a comma)"
                     ));
                 }
             };
@@ -163,6 +176,9 @@ impl fmt::Display for Url {
         }
         if let Some(e) = self.session_expiry {
             write!(f, ",session-expiry={e}")?;
+        }
+        if let Some(k) = self.keepalive {
+            write!(f, ",keepalive={k}")?;
         }
         Ok(())
     }
@@ -287,7 +303,7 @@ mod tests {
             "//h",
             "//h:1884/a/b",
             "//[fe80::1]:7/$share/g/x/+/stream,client=c,user=u,password-file=/f",
-            "//h/t,session-expiry=0",
+            "//h/t,session-expiry=0,keepalive=5",
         ] {
             let u = Url::parse(s).unwrap();
             let again = u.to_string();
@@ -319,6 +335,8 @@ mod tests {
             ("//h,password-file=", "needs a path"),
             ("//h,session-expiry=-1", "seconds from 0"),
             ("//h,session-expiry=1,session-expiry=2", "given twice"),
+            ("//h,keepalive=0", "from 1 to 65535"),
+            ("//h,keepalive=65536", "from 1 to 65535"),
         ] {
             let e = Url::parse(s).unwrap_err();
             assert!(e.contains(why), "{s}: {e}");
