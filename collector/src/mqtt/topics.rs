@@ -252,6 +252,31 @@ mod tests {
     }
 
     #[test]
+    fn topics_past_the_bound_close_the_idle_ones_and_keep_their_counts() {
+        let mut d = Decoder::new(Format::Text);
+        let mut t = Topics::default();
+        for i in 0..MAX_TOPICS + 10 {
+            let b = format!("b{i}");
+            t.message(
+                &mut d,
+                &format!("taskwire/{b}/stream"),
+                &payload(&b, 0..2),
+                false,
+            );
+        }
+        assert_eq!(t.streams.len(), MAX_TOPICS);
+        assert!(
+            !t.streams.contains_key("taskwire/b0/stream"),
+            "the idlest went"
+        );
+        // It comes back: read again, its numbers still known.
+        t.message(&mut d, "taskwire/b0/stream", &payload("b0", 1..3), false);
+        let (_, b0) = d.tally.boards().find(|(n, _)| *n == "b0").unwrap();
+        assert_eq!((b0.records(), b0.seq.duplicates), (3, 1));
+        assert_eq!(d.tally.total().records(), 2 * (MAX_TOPICS as u64 + 10) + 1);
+    }
+
+    #[test]
     fn status_changes_are_counted_once() {
         let mut d = Decoder::new(Format::Text);
         d.tally.broker = Some(BrokerCounts::default());
