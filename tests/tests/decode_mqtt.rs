@@ -11,7 +11,9 @@
 //! * two decoders of one shared subscription (`$share/GROUP/...`) decode each record
 //!   exactly once between them, and neither counts the other's numbers as lost;
 //! * a decoder restarted with the same client id gets what the broker queued meanwhile;
-//! * bad URLs are usage errors; an unreachable broker is said once and retried;
+//! * bad URLs are usage errors; an unreachable broker is said once and retried; a wrong
+//!   password is refused with the broker's reason, the right one lets the decoder in;
+//!   two decoders with one client id are told, and one of them stops;
 //! * real agents (`stream --to mqtt://`) through the broker, stopped and restarted in the
 //!   middle of an exit storm: every number each agent gave out is a record printed once
 //!   or inside a Loss frame, and every storm exit is accounted for.
@@ -634,4 +636,54 @@ fn agents_through_a_broker_restarted_mid_storm_lose_nothing_unreported() {
             num(s, "duplicates")
         );
     }
+}
+
+#[test]
+fn credentials_from_a_password_file_let_a_decoder_in_or_say_why_not() {
+    const PASSWD: &str = "/usr/bin/mosquitto_passwd";
+    if Broker::unavailable().is_some() || !std::path::Path::new(PASSWD).is_file() {
+        common::skip("mosquitto or mosquitto_passwd missing");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("tw-mqtt-cred-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let users = dir.join("users");
+    let made = Command::new(PASSWD)
+        .arg("-c")
+        .arg("-b")
+        .arg(&users)
+        .args(["decoder", "s3cret"])
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let broker = Broker::start_with(&format!(
+        "allow_anonymous false\npassword_file {}",
+        users.display()
+    ));
+    let pw = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    let (good, bad) = (pw("good", "s3cret\n"), pw("bad", "guess\n"));
+    let url = |p: &std::path::Path| {
+        broker.url(&format!(
+            "taskwire/+/stream,client=tw-cred,user=decoder,password-file={}",
+            p.display()
+        ))
+    };
+    let out = common::tw(&["decode", "--from", &url(&bad)]);
+    assert_eq!(out.code(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused this decoder: ")
+            && out.stderr.contains("check user= and password-file="),
+        "{}",
+        out.stderr
+    );
+    let d = decoder("decoder", &url(&good));
+    let (code, _, _) = d.stop(libc::SIGTERM);
+    assert_eq!(code, Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -204,8 +204,8 @@ impl Subscriber {
             0x88 | 0x89 | 0x97 | 0x9f => {
                 return Ok(Next::Drop(format!("it refused the connection ({text})")));
             }
-            0x86 => " (check user= and password-file=)",
-            0x87 => " (the broker does not let this user or client id in)",
+            // Mosquitto 2.0 answers a wrong password with "not authorized".
+            0x86 | 0x87 => " (check user= and password-file=, and the broker's users and ACL)",
             0x85 => " (set another client=ID)",
             _ => "",
         };
