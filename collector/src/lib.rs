@@ -4,12 +4,13 @@
 //! Layers: [`source`] opens what `--from` names; [`session`] keeps one stream's reader
 //! and board and feeds the shared [`session::Decoder`], which renders ([`render`]) and
 //! counts ([`tally`], which also follows each board's sequence numbers: gaps covered by
-//! the agent's Loss frames or not, duplicates dropped). [`pump`] is the single-threaded poll loop that
-//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections or an MQTT
-//! broker's connection ([`mqtt`]), the SIGINT/SIGTERM descriptor and, for `--view top` on
-//! a terminal, the terminal's keys ([`Front`], [`view`]). Memory is fixed per connection (a frame buffer of each kind,
-//! about 3 KiB), so no input, however long or broken, makes it grow; the view keeps two
-//! intervals per board, at most [`view::assembly::MAX_ROWS`] rows each.
+//! the agent's Loss frames or not, duplicates dropped). [`pump`] is the single-threaded
+//! poll loop that ties them together: the listener, up to [`MAX_CONNECTIONS`] connections
+//! or an MQTT broker's connection ([`mqtt`]), the SIGINT/SIGTERM descriptor and, for
+//! `--view top` on a terminal, the terminal's keys ([`Front`], [`view`]). Memory is fixed
+//! per connection (a frame buffer of each kind, about 3 KiB), so no input, however long
+//! or broken, makes it grow; the view keeps two intervals per board, at most
+//! [`view::assembly::MAX_ROWS`] rows each.
 
 pub mod ack;
 pub mod boards;
@@ -17,8 +18,10 @@ pub mod command;
 pub mod exposure;
 pub mod gate;
 pub mod mqtt;
+pub mod observer;
 pub mod rejected;
 pub mod render;
+pub mod report;
 pub mod session;
 pub mod source;
 pub mod spec;

@@ -41,6 +41,9 @@ pub struct Decoder {
     pub key: Option<taskwire_core::auth::Key>,
     /// When the last line about a connection refused for its proof was written.
     last_auth: Option<std::time::Instant>,
+    /// Sees every frame taken, after the tally (`taskwire report`); nothing is printed
+    /// while there is one.
+    pub observer: Option<Box<dyn crate::observer::Observer>>,
 }
 
 impl Decoder {
@@ -58,6 +61,7 @@ impl Decoder {
             last_no_header: None,
             key: None,
             last_auth: None,
+            observer: None,
         }
     }
 
@@ -114,7 +118,7 @@ impl Decoder {
 
     /// Whether frames of `kind` are printed.
     fn prints(&self, kind: Only) -> bool {
-        self.view.is_none() && self.only.is_none_or(|o| o == kind)
+        self.view.is_none() && self.observer.is_none() && self.only.is_none_or(|o| o == kind)
     }
 
     /// Every stream ended: the view's intervals being assembled are complete.
@@ -135,7 +139,12 @@ impl Decoder {
             if let Some(result) = session.reader.push(b) {
                 session.seen.note(&result);
                 self.report_refusal(session);
+                let seen = self.observer.is_some().then(|| result.clone());
                 self.handle(session, result);
+                if let (Some(Ok(m)), Some(o), Some(key)) = (seen, &mut self.observer, &session.key)
+                {
+                    o.message(session.board(), &m, &self.tally.seq_counts(key));
+                }
             }
         }
     }
