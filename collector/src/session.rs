@@ -229,11 +229,16 @@ impl Decoder {
                     );
                 }
                 // Every MQTT payload starts with its board's header: the same one again
-                // is no new stream (printing it, or taking the next record for the
-                // first of a stream, would show a restart where a resend came).
+                // is not printed, and the next record is not taken for the first of a
+                // stream (that would show a restart where a resend came). It is a stream
+                // for the accounting, though: an ENOBUFS report in a payload sent again
+                // is then known for a resend.
                 if let Some(last) = &mut s.last_header {
-                    if s.key.is_some() && **last == h {
-                        return;
+                    if **last == h {
+                        if let Some(key) = s.key.clone() {
+                            self.tally.header(&key);
+                            return;
+                        }
                     }
                     **last = h.clone();
                 }
@@ -386,7 +391,8 @@ impl Session {
 
     /// The stream of an MQTT topic: payload after payload, each a whole stream of its own
     /// (0x00, the header, frames: core/WIRE.md section 8); a header equal to the last one
-    /// read is skipped, not printed or counted again.
+    /// read is counted as a stream (`streams` counts the payloads) but not printed, and
+    /// does not make the next record a stream's first.
     pub fn topic(topic: impl Into<String>) -> Session {
         Session {
             last_header: Some(Box::new(taskwire_core::wire::StreamHeader::new())),

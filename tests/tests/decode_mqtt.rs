@@ -178,7 +178,7 @@ fn every_record_published_is_printed_and_status_changes_are_said() {
             (2000, 0, 0),
             "{s}"
         );
-        assert_eq!(num(s, "streams"), 1, "one header per topic: {s}");
+        assert_eq!(num(s, "streams"), 50, "each payload a stream: {s}");
     }
     let t = &run.stats["total"];
     assert_eq!(num(t, "payloads"), 200, "{t}");

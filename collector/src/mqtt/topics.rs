@@ -207,11 +207,38 @@ mod tests {
                 )
             })
             .collect();
+        // Each payload a stream for the accounting: a, 3; b, 1.
         assert_eq!(
             rows,
-            [("a".to_owned(), 5, 3, 0, 1), ("b".to_owned(), 2, 0, 0, 1)]
+            [("a".to_owned(), 5, 3, 0, 3), ("b".to_owned(), 2, 0, 0, 1)]
         );
         assert_eq!(d.tally.broker.unwrap().payloads, 4);
+    }
+
+    #[test]
+    fn an_enobufs_report_in_a_payload_sent_again_counts_once() {
+        use taskwire_core::wire::testutil::loss_of;
+        use taskwire_core::wire::{LossReason, Message};
+        let mut d = Decoder::new(Format::Json);
+        let mut t = Topics::default();
+        let mut p = payload("e", 0..2);
+        p.extend(frame(&Message::Loss(loss_of(
+            LossReason::KernelEnobufs,
+            1,
+            2,
+        ))));
+        p.extend(frame(&small_record(2)));
+        t.message(&mut d, "taskwire/e/stream", &p, false);
+        t.message(&mut d, "taskwire/e/stream", &p, false);
+        let (_, c) = d.tally.boards().next().unwrap();
+        assert_eq!(c.lost(LossReason::KernelEnobufs), 1);
+        assert_eq!((c.records(), c.seq.duplicates, c.seq.restarts), (3, 4, 0));
+        let losses = d
+            .out
+            .lines()
+            .filter(|l| l.contains("\"type\":\"loss\""))
+            .count();
+        assert_eq!(losses, 1);
     }
 
     #[test]
