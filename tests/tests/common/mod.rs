@@ -7,6 +7,7 @@ pub mod broker;
 pub mod chromium;
 pub mod png;
 pub mod procs;
+pub mod publisher;
 pub mod tmux;
 
 use std::ffi::OsStr;
