@@ -35,6 +35,10 @@ pub struct Opts {
     pub idle_timeout: Option<std::time::Duration>,
     /// `--key FILE`: connections must prove they know the key in it (read at start).
     pub key: Option<std::path::PathBuf>,
+    /// `--metrics [HOST:]PORT`: where to serve /metrics (`host:port`, bindable).
+    pub metrics: Option<String>,
+    /// `--metrics-top-comms K`: comms with their own series per board.
+    pub top_comms: usize,
 }
 
 /// Options of `--view top`.
@@ -60,6 +64,7 @@ pub fn help() -> String {
 const HELP: &str = "\
 Usage: taskwire decode --from SOURCE [--format text|json|csv]
                        [--only records|samples] [--stats]
+                       [--metrics [HOST:]PORT [--metrics-top-comms K]]
        taskwire decode --from SOURCE --view top [--board ID] [--sort KEY] [--stats]
 
 Reads the record stream that `taskwire stream` sends (core/WIRE.md) and prints every
@@ -132,6 +137,19 @@ Options:
                           that prove they know the shared key in FILE (the
                           boards' `stream --key`); others are refused and counted.
                           FILE: 16 to 4096 bytes, mode 600 (README: threat model)
+  --metrics [HOST:]PORT   serve the counts for Prometheus on http://HOST:PORT/metrics
+                          (HOST 0.0.0.0 unless given; port 0 picks a free one):
+                          per board records, losses by reason, gaps, rejected
+                          frames, duplicates, last seen; exits and delay seconds
+                          by comm and category; the most delayed tasks of the
+                          last sampling interval (README: Metrics). Prometheus
+                          text 0.0.4, or OpenMetrics when the scraper asks for
+                          it. With a file or stdin, the metrics stay served
+                          after the input ends, until SIGINT or SIGTERM
+  --metrics-top-comms K   comms with series of their own per board (default 10,
+                          at most 100); a comm gets one at its 4th exit while
+                          places are free and keeps it; other exits count under
+                          comm=\"other\". K also bounds the tasks per board
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
@@ -160,6 +178,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut format_given = false;
     let mut idle_timeout = Some(decode::IDLE_TIMEOUT);
     let mut key = None;
+    let (mut metrics, mut top_comms) = (None, None);
     while let Some(arg) = a.next_arg()? {
         match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -210,6 +229,24 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                     };
                 }
                 "key" => key = Some(std::path::PathBuf::from(a.value("key", v)?)),
+                "metrics" => {
+                    let m = a.value("metrics", v)?;
+                    let addr = taskwire_cli::endpoint::listen_addr(&m)
+                        .map_err(|e| a.usage(format!("--metrics '{m}': {e}")))?;
+                    metrics = Some(addr);
+                }
+                "metrics-top-comms" => {
+                    let k = a.value("metrics-top-comms", v)?;
+                    top_comms = match k.parse::<usize>() {
+                        Ok(n) if (1..=crate::metrics::MAX_TOP_COMMS).contains(&n) => Some(n),
+                        _ => {
+                            return Err(a.usage(format!(
+                                "invalid --metrics-top-comms '{k}': from 1 to {}",
+                                crate::metrics::MAX_TOP_COMMS
+                            )));
+                        }
+                    };
+                }
                 "stats" => {
                     a.no_value("stats", v)?;
                     stats = true;
@@ -227,6 +264,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "--key goes with --from tcp-listen: or unix-listen: (only a connection can be \
              challenged; a file, pipe or UART has no way back to its sender)",
         ));
+    }
+    if top_comms.is_some() && metrics.is_none() {
+        return Err(a.usage("--metrics-top-comms goes with --metrics"));
     }
     let view = match view {
         true if format_given || only.is_some() => {
@@ -251,6 +291,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         view,
         idle_timeout,
         key,
+        metrics,
+        top_comms: top_comms.unwrap_or(crate::metrics::DEFAULT_TOP_COMMS),
     }))
 }
 
@@ -276,6 +318,17 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         None => None,
     };
     let opened = source::open(&opts.from)?;
+    let server = match &opts.metrics {
+        Some(addr) => {
+            let s = crate::metrics::http::Server::bind(addr, &format!("--metrics {addr}"))?;
+            eprintln!(
+                "taskwire decode: serving metrics on http://{}/metrics",
+                s.local()
+            );
+            Some(s)
+        }
+        None => None,
+    };
     if let Opened::Listener(l) = &opened {
         eprintln!(
             "taskwire decode: listening on {}",
@@ -300,6 +353,10 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let mut decoder = Decoder::new(opts.format).with_only(opts.only);
     decoder.timeouts.idle = opts.idle_timeout;
     decoder.key = key;
+    decoder.metrics = server.map(|s| crate::metrics::Metrics {
+        top: opts.top_comms,
+        server: Some(s),
+    });
     if let Some(v) = &opts.view {
         // Batch screens as `top` prints them: a terminal's cut to a console's width.
         let batch = match std::io::stdout().is_terminal() {

@@ -16,6 +16,7 @@ pub mod boards;
 pub mod command;
 pub mod exposure;
 pub mod gate;
+pub mod metrics;
 pub mod rejected;
 pub mod render;
 pub mod session;
@@ -222,6 +223,11 @@ pub fn pump(
         }
         let down = conns.iter().any(|c| c.input.is_none());
         let next = close_overdue(&mut conns, decoder, &timeouts);
+        let scrapers = metrics::polled(decoder);
+        let next = match (next, scrapers.and_then(|(_, d)| d)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let until = next.map(|t| t.saturating_duration_since(Instant::now()));
         let timeout = match (down.then_some(REOPEN_EVERY), until) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -231,10 +237,18 @@ pub fn pump(
             wake,
             listener.as_ref(),
             front.as_deref().map(Front::input),
+            scrapers.map(|(fd, _)| fd),
             &conns,
             timeout,
         )?;
         keys = ready.front;
+        if ready.metrics
+            || scrapers
+                .and_then(|(_, d)| d)
+                .is_some_and(|d| d <= Instant::now())
+        {
+            metrics::serve(decoder);
+        }
         if ready.wake {
             let sig = wake.and_then(Wake::take);
             let stop = sig.filter(|&s| !front.as_mut().is_some_and(|f| f.signal(s)));
@@ -310,9 +324,17 @@ pub fn pump(
         if listener.is_none() && conns.is_empty() {
             if !std::mem::replace(&mut ended, true) {
                 decoder.end_of_input();
+                if decoder.metrics.as_ref().is_some_and(|m| m.server.is_some()) && front.is_none() {
+                    eprintln!(
+                        "taskwire decode: end of input; the metrics stay served until \
+                         SIGINT or SIGTERM"
+                    );
+                }
             }
-            // An interactive screen stays up, showing the last interval, until quit.
-            if front.is_none() {
+            // An interactive screen stays up, showing the last interval, until quit; so
+            // do the metrics, for their last scrape.
+            let serving = decoder.metrics.as_ref().is_some_and(|m| m.server.is_some());
+            if front.is_none() && !serving {
                 return Ok(match write_out(decoder, out) {
                     Ok(()) => Stop::End,
                     Err(e) => Stop::Output(e),
@@ -339,6 +361,7 @@ struct Ready {
     wake: bool,
     listener: bool,
     front: bool,
+    metrics: bool,
     conns: Vec<bool>,
 }
 
@@ -346,10 +369,11 @@ fn wait(
     wake: Option<&dyn Wake>,
     listener: Option<&Listener>,
     front: Option<BorrowedFd<'_>>,
+    metrics: Option<BorrowedFd<'_>>,
     conns: &[Conn],
     timeout: Option<Duration>,
 ) -> Result<Ready, Failure> {
-    let mut fds = Vec::with_capacity(3 + conns.len());
+    let mut fds = Vec::with_capacity(4 + conns.len());
     if let Some(w) = wake {
         fds.push(PollFd::from_borrowed_fd(w.as_fd(), PollFlags::IN));
     }
@@ -358,6 +382,9 @@ fn wait(
     }
     if let Some(f) = front {
         fds.push(PollFd::from_borrowed_fd(f, PollFlags::IN));
+    }
+    if let Some(m) = metrics {
+        fds.push(PollFd::from_borrowed_fd(m, PollFlags::IN));
     }
     // Streams that are gone are not polled; their slots stay false.
     let polled: Vec<usize> = (0..conns.len())
@@ -379,6 +406,7 @@ fn wait(
         wake: wake.is_some() && it.next().unwrap_or(false),
         listener: listener.is_some() && it.next().unwrap_or(false),
         front: front.is_some() && it.next().unwrap_or(false),
+        metrics: metrics.is_some() && it.next().unwrap_or(false),
         conns: vec![false; conns.len()],
     };
     for (&i, r) in polled.iter().zip(it) {
@@ -584,7 +612,7 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
         if left.is_zero() {
             break;
         }
-        let Ok(ready) = wait(None, None, None, conns, Some(left)) else {
+        let Ok(ready) = wait(None, None, None, None, conns, Some(left)) else {
             break;
         };
         let mut i = 0;

@@ -27,7 +27,10 @@
 
 use taskwire_core::wire::{Kind, Loss, LossReason, SeqCounts, SeqTracker, Verdict};
 
+use std::time::SystemTime;
+
 use crate::boards::{Boards, Key};
+use crate::metrics::Series;
 use crate::rejected::Rejected;
 
 /// Counts of one board, or summed over boards.
@@ -99,11 +102,30 @@ impl Counts {
     }
 }
 
+/// One board as the metrics read it.
+#[derive(Debug)]
+pub struct BoardRow<'a> {
+    /// The label it prints as.
+    pub label: &'a str,
+    /// Its counts.
+    pub counts: Counts,
+    /// Streams reading it now.
+    pub live: u32,
+    /// When a frame of it was last taken.
+    pub last_seen: Option<SystemTime>,
+    /// What `--metrics` keeps of it beside the counts.
+    pub series: &'a Series,
+}
+
 /// One board: its sequence numbering and its other counts.
 #[derive(Debug, Default)]
 struct Board {
     tracker: SeqTracker,
     counts: Counts,
+    /// When a frame of it was last taken.
+    last_seen: Option<SystemTime>,
+    /// What `--metrics` keeps of it beside the counts (empty without).
+    series: Series,
 }
 
 impl Board {
@@ -146,10 +168,17 @@ impl Tally {
 
     fn board(&mut self, key: &Key) -> &mut Board {
         let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
-        self.boards.get(key, |_, b| {
+        let b = self.boards.get(key, |_, b| {
             evicted.add(&b.snapshot());
             *n += 1;
-        })
+        });
+        b.last_seen = Some(SystemTime::now());
+        b
+    }
+
+    /// What `--metrics` keeps of `key`'s board.
+    pub fn series(&mut self, key: &Key) -> &mut Series {
+        &mut self.board(key).series
     }
 
     /// A stream now reads `key`'s board; its label. The board is kept (not evicted)
@@ -243,6 +272,17 @@ impl Tally {
     /// Every board's counts, by label.
     pub fn boards(&self) -> impl Iterator<Item = (&str, Counts)> {
         self.boards.iter().map(|(k, b)| (k, b.snapshot()))
+    }
+
+    /// Every board with what the metrics export of it, by label.
+    pub fn rows(&self) -> impl Iterator<Item = BoardRow<'_>> {
+        self.boards.iter_live().map(|(label, live, b)| BoardRow {
+            label,
+            counts: b.snapshot(),
+            live,
+            last_seen: b.last_seen,
+            series: &b.series,
+        })
     }
 
     /// How many boards are in the table now (evicted ones not included).
