@@ -507,6 +507,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(o.idle_timeout, Some(std::time::Duration::from_secs(25)));
+        let o = parse(&["--from=-", "--metrics", "9464"]).unwrap().unwrap();
+        assert_eq!(o.metrics.as_deref(), Some("0.0.0.0:9464"));
+        assert_eq!(o.top_comms, crate::metrics::DEFAULT_TOP_COMMS);
+        let o = parse(&[
+            "--from=-",
+            "--metrics=127.0.0.1:0",
+            "--metrics-top-comms",
+            "3",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.metrics.as_deref(), o.top_comms),
+            (Some("127.0.0.1:0"), 3)
+        );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());
     }
@@ -531,6 +546,19 @@ mod tests {
                 "seconds from 0",
             ),
             (&["--from", "-", "--view", "htop"][..], "not a view"),
+            (&["--from", "-", "--metrics", "x"][..], "--metrics 'x'"),
+            (
+                &["--from", "-", "--metrics-top-comms", "3"][..],
+                "goes with --metrics",
+            ),
+            (
+                &["--from", "-", "--metrics=1", "--metrics-top-comms=0"][..],
+                "from 1 to 100",
+            ),
+            (
+                &["--from", "-", "--metrics=1", "--metrics-top-comms=101"][..],
+                "from 1 to 100",
+            ),
             (&["--from", "-", "--key", "k"][..], "--key goes with"),
             (
                 &["--from", "tcp-listen:9", "--key"][..],
@@ -580,6 +608,9 @@ mod tests {
             "cpu-delay, blkio",
             "--board ID",
             "--key FILE",
+            "--metrics [HOST:]PORT",
+            "--metrics-top-comms K",
+            "OpenMetrics",
         ] {
             assert!(h.contains(needle), "{needle}");
         }

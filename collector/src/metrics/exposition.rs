@@ -86,8 +86,9 @@ impl Writer<'_> {
         }
     }
 
-    /// One sample of the current family: labels as (name, raw value) and the value.
-    fn sample(&mut self, labels: &[(&str, &[u8])], value: impl std::fmt::Display) {
+    /// One sample of the current family: labels as (name, value as [`label`] made it)
+    /// and the value.
+    fn sample(&mut self, labels: &[(&str, &str)], value: impl std::fmt::Display) {
         self.out.push_str(&self.sample_name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -97,7 +98,7 @@ impl Writer<'_> {
                 }
                 self.out.push_str(k);
                 self.out.push_str("=\"");
-                label_value(self.out, v);
+                self.out.push_str(v);
                 self.out.push('"');
             }
             self.out.push('}');
@@ -107,13 +108,39 @@ impl Writer<'_> {
 }
 
 /// `raw` as a label value: the names rule, then `\` and `"` escaped.
-fn label_value(out: &mut String, raw: &[u8]) {
+fn label(raw: &[u8]) -> String {
+    let mut out = String::new();
     for c in plain(raw).chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A board with its labels made once per scrape: they are in every sample of it.
+struct Row<'a> {
+    /// The board's label, escaped.
+    board: String,
+    /// Its comm series with their labels, escaped.
+    comms: Vec<(String, &'a CommCounts)>,
+    b: BoardRow<'a>,
+}
+
+impl<'a> Row<'a> {
+    fn new(b: BoardRow<'a>) -> Row<'a> {
+        Row {
+            board: label(b.label.as_bytes()),
+            comms: b
+                .series
+                .comms
+                .series()
+                .map(|(c, n)| (label(c), n))
+                .collect(),
+            b,
         }
     }
 }
@@ -140,7 +167,7 @@ fn category(d: Delay) -> &'static str {
 
 /// Every metric of `tally` now.
 pub fn render(tally: &Tally, flavor: Flavor) -> String {
-    let rows: Vec<BoardRow<'_>> = tally.rows().collect();
+    let rows: Vec<Row<'_>> = tally.rows().map(Row::new).collect();
     let mut out = String::new();
     let mut w = Writer {
         out: &mut out,
@@ -190,7 +217,7 @@ fn decoder_wide(w: &mut Writer<'_>, t: &Tally) {
         ("no_header", t.refused_no_header),
         ("authentication", t.refused_authentication),
     ] {
-        w.sample(&[("reason", reason.as_bytes())], n);
+        w.sample(&[("reason", reason)], n);
     }
     w.family(
         "taskwire_connections_closed_idle",
@@ -204,17 +231,17 @@ fn decoder_wide(w: &mut Writer<'_>, t: &Tally) {
 /// A per-board family: one sample per board of `value`.
 fn board_family(
     w: &mut Writer<'_>,
-    rows: &[BoardRow<'_>],
+    rows: &[Row<'_>],
     (name, ty, help): (&str, Type, &str),
-    value: impl Fn(&BoardRow<'_>) -> u64,
+    value: impl Fn(&Row<'_>) -> u64,
 ) {
     w.family(name, ty, None, help);
     for r in rows {
-        w.sample(&[("board", r.label.as_bytes())], value(r));
+        w.sample(&[("board", &r.board)], value(r));
     }
 }
 
-fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
+fn per_board(w: &mut Writer<'_>, rows: &[Row<'_>]) {
     w.family(
         "taskwire_records",
         Type::Counter,
@@ -223,11 +250,8 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
          not included.",
     );
     for r in rows {
-        for (kind, n) in [("pid", r.counts.pid), ("tgid", r.counts.tgid)] {
-            w.sample(
-                &[("board", r.label.as_bytes()), ("kind", kind.as_bytes())],
-                n,
-            );
+        for (kind, n) in [("pid", r.b.counts.pid), ("tgid", r.b.counts.tgid)] {
+            w.sample(&[("board", &r.board), ("kind", kind)], n);
         }
     }
     let c = Type::Counter;
@@ -235,7 +259,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
         w,
         rows,
         ("taskwire_intervals", c, "Sampling intervals decoded."),
-        |r| r.counts.intervals,
+        |r| r.b.counts.intervals,
     );
     board_family(
         w,
@@ -245,7 +269,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             c,
             "Samples (task rows of an interval) decoded.",
         ),
-        |r| r.counts.samples,
+        |r| r.b.counts.samples,
     );
     w.family(
         "taskwire_losses",
@@ -257,11 +281,8 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
     for r in rows {
         for reason in LossReason::ALL {
             w.sample(
-                &[
-                    ("board", r.label.as_bytes()),
-                    ("reason", reason.name().as_bytes()),
-                ],
-                r.counts.lost(reason),
+                &[("board", &r.board), ("reason", reason.name())],
+                r.b.counts.lost(reason),
             );
         }
     }
@@ -276,11 +297,8 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
         // ENOBUFS losses take no numbers: nothing is ever covered by them.
         for reason in [LossReason::QueueOverflow, LossReason::SinkOutage] {
             w.sample(
-                &[
-                    ("board", r.label.as_bytes()),
-                    ("reason", reason.name().as_bytes()),
-                ],
-                r.counts.covered_by(reason),
+                &[("board", &r.board), ("reason", reason.name())],
+                r.b.counts.covered_by(reason),
             );
         }
     }
@@ -293,7 +311,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             "Sequence numbers missing between records that no Loss frame covers: lost in \
              transit. A gauge: a record arriving late takes its number off again.",
         ),
-        |r| r.counts.seq.uncovered,
+        |r| r.b.counts.seq.uncovered,
     );
     w.family(
         "taskwire_rejected_frames",
@@ -303,7 +321,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
          cobs, checksum, payload, unsupported (a newer wire version), no_header.",
     );
     for r in rows {
-        let j = &r.counts.rejected;
+        let j = &r.b.counts.rejected;
         for (kind, n) in [
             ("overflow", j.overflow),
             ("cobs", j.cobs),
@@ -312,10 +330,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             ("unsupported", j.unsupported),
             ("no_header", j.no_header),
         ] {
-            w.sample(
-                &[("board", r.label.as_bytes()), ("kind", kind.as_bytes())],
-                n,
-            );
+            w.sample(&[("board", &r.board), ("kind", kind)], n);
         }
     }
     board_family(
@@ -326,7 +341,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             c,
             "Records and Loss frames received again (resent after a reconnect) and dropped.",
         ),
-        |r| r.counts.seq.duplicates,
+        |r| r.b.counts.seq.duplicates,
     );
     board_family(
         w,
@@ -336,13 +351,13 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             c,
             "Streams whose numbering started over: the agent restarted.",
         ),
-        |r| r.counts.seq.restarts,
+        |r| r.b.counts.seq.restarts,
     );
     board_family(
         w,
         rows,
         ("taskwire_heartbeats", c, "Heartbeats received."),
-        |r| r.counts.heartbeats,
+        |r| r.b.counts.heartbeats,
     );
     board_family(
         w,
@@ -352,7 +367,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             c,
             "Streams begun (stream headers received: one per connection of the agent).",
         ),
-        |r| r.counts.seq.streams,
+        |r| r.b.counts.seq.streams,
     );
     board_family(
         w,
@@ -362,7 +377,7 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
             Type::Gauge,
             "Connections (or other streams) reading the board now.",
         ),
-        |r| u64::from(r.live),
+        |r| u64::from(r.b.live),
     );
     w.family(
         "taskwire_last_seen_timestamp_seconds",
@@ -371,17 +386,17 @@ fn per_board(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
         "When this decoder last read a frame of the board, Unix time.",
     );
     for r in rows {
-        if let Some(t) = r.last_seen {
+        if let Some(t) = r.b.last_seen {
             let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
             w.sample(
-                &[("board", r.label.as_bytes())],
+                &[("board", &r.board)],
                 format_args!("{}.{:03}", d.as_secs(), d.subsec_millis()),
             );
         }
     }
 }
 
-fn per_comm(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
+fn per_comm(w: &mut Writer<'_>, rows: &[Row<'_>]) {
     w.family(
         "taskwire_exits",
         Type::Counter,
@@ -390,22 +405,24 @@ fn per_comm(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
          rest under comm other, records without a comm under comm (none).",
     );
     for r in rows {
-        for (comm, n) in r.series.comms.series() {
-            w.sample(&[("board", r.label.as_bytes()), ("comm", comm)], n.exits);
+        for (comm, n) in &r.comms {
+            w.sample(&[("board", &r.board), ("comm", comm)], n.exits);
         }
     }
-    let delays = |w: &mut Writer<'_>, value: &dyn Fn(&CommCounts, usize) -> String| {
+    let delays = |w: &mut Writer<'_>, seconds: bool| {
         for r in rows {
-            let comms = &r.series.comms;
-            for (comm, n) in comms.series() {
+            for (comm, n) in &r.comms {
                 for (i, d) in Delay::ALL.iter().enumerate() {
-                    if comms.has_category(i) {
-                        let labels: [(&str, &[u8]); 3] = [
-                            ("board", r.label.as_bytes()),
+                    if r.b.series.comms.has_category(i) {
+                        let labels: [(&str, &str); 3] = [
+                            ("board", &r.board),
                             ("comm", comm),
-                            ("category", category(*d).as_bytes()),
+                            ("category", category(*d)),
                         ];
-                        w.sample(&labels, value(n, i));
+                        match seconds {
+                            true => w.sample(&labels, Seconds(n.delay_ns[i])),
+                            false => w.sample(&labels, n.delays[i]),
+                        }
                     }
                 }
             }
@@ -418,17 +435,17 @@ fn per_comm(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
         "Delays recorded in exited tasks, by comm and delay-accounting category (cpu, \
          blkio, swapin, freepages, thrashing, compact, wpcopy, irq).",
     );
-    delays(w, &|n, i| n.delays[i].to_string());
+    delays(w, false);
     w.family(
         "taskwire_delay_seconds",
         Type::Counter,
         Some("seconds"),
         "Time exited tasks spent delayed, by comm and category.",
     );
-    delays(w, &|n, i| Seconds(n.delay_ns[i]).to_string());
+    delays(w, true);
 }
 
-fn per_task(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
+fn per_task(w: &mut Writer<'_>, rows: &[Row<'_>]) {
     w.family(
         "taskwire_task_delay_ratio",
         Type::Gauge,
@@ -437,19 +454,19 @@ fn per_task(w: &mut Writer<'_>, rows: &[BoardRow<'_>]) {
          category: the tasks with the most delay (stream --sample).",
     );
     for r in rows {
-        for t in r.series.tasks.rows() {
+        for t in r.b.series.tasks.rows() {
             let tgid = t.tgid.to_string();
-            let comm = t.comm.as_deref().unwrap_or(b"");
+            let comm = label(t.comm.as_deref().unwrap_or(b""));
             for (d, ratio) in Delay::ALL.iter().zip(t.ratio) {
                 // A category the task did not wait in is left out: fewer series.
                 let Some(ratio) = ratio.filter(|&r| r > 0.0) else {
                     continue;
                 };
-                let labels: [(&str, &[u8]); 4] = [
-                    ("board", r.label.as_bytes()),
-                    ("tgid", tgid.as_bytes()),
-                    ("comm", comm),
-                    ("category", category(*d).as_bytes()),
+                let labels: [(&str, &str); 4] = [
+                    ("board", &r.board),
+                    ("tgid", &tgid),
+                    ("comm", &comm),
+                    ("category", category(*d)),
                 ];
                 w.sample(&labels, ratio);
             }

@@ -27,6 +27,10 @@ pub const MAX_REQUEST: usize = 8 * 1024;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Scrapers' connections open at once.
 pub const MAX_CLIENTS: usize = 8;
+/// How long a rendered text is served again instead of a new one: however often
+/// scrapers ask, the decoder's loop writes the text (which for a full board table takes a
+/// noticeable time) at most once per this and format.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
 
 /// One scraper's connection.
 #[derive(Debug)]
@@ -46,6 +50,8 @@ pub struct Server {
     local: SocketAddr,
     epoll: OwnedFd,
     clients: Vec<Client>,
+    /// The last text rendered in each [`Flavor`], and when.
+    rendered: [Option<(Instant, String)>; 2],
     /// Scrapes answered (200 on /metrics).
     pub scrapes: u64,
 }
@@ -74,6 +80,7 @@ impl Server {
             local,
             epoll,
             clients: Vec::new(),
+            rendered: [None, None],
             scrapes: 0,
         })
     }
@@ -169,7 +176,7 @@ impl Server {
                     Err(_) => return false,
                 }
             }
-            let (response, scraped) = answer(&c.request, tally);
+            let (response, scraped) = answer(&c.request, tally, &mut self.rendered);
             self.scrapes += u64::from(scraped);
             c.response = Some((response, 0));
             // From now on only its writability matters: a client sending more would
@@ -201,8 +208,13 @@ fn head_end(req: &[u8]) -> Option<usize> {
     req.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }
 
-/// The response to request head `req`, and whether it was a scrape of /metrics.
-fn answer(req: &[u8], tally: &Tally) -> (Vec<u8>, bool) {
+/// The response to request head `req`, and whether it was a scrape of /metrics; the text
+/// is `tally`'s, or one of `rendered` younger than [`FRESH_FOR`].
+fn answer(
+    req: &[u8],
+    tally: &Tally,
+    rendered: &mut [Option<(Instant, String)>; 2],
+) -> (Vec<u8>, bool) {
     if head_end(req).is_none() {
         return (
             response(
@@ -247,7 +259,15 @@ fn answer(req: &[u8], tally: &Tally) -> (Vec<u8>, bool) {
         k.trim().eq_ignore_ascii_case("accept").then_some(v.trim())
     });
     let flavor = Flavor::from_accept(accept);
-    let body = render(tally, flavor);
+    let slot = &mut rendered[usize::from(flavor == Flavor::OpenMetrics)];
+    let now = Instant::now();
+    if slot
+        .as_ref()
+        .is_none_or(|(at, _)| now.duration_since(*at) >= FRESH_FOR)
+    {
+        *slot = Some((now, render(tally, flavor)));
+    }
+    let body = slot.as_ref().map_or("", |(_, b)| b.as_str());
     (
         response("200 OK", flavor.content_type(), body.as_bytes(), head),
         true,
@@ -312,6 +332,11 @@ mod tests {
         assert!(r.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
         assert!(r.contains("\ntaskwire_records_total{board=\"b1\",kind=\"pid\"} 1\n"));
         assert!(!r.contains("# EOF"));
+        // Asked again within FRESH_FOR: the same text, however the counts moved.
+        let mut moved = tally();
+        moved.record(&Key::named("b1"), Kind::Pid, 1, false);
+        let again = exchange(&mut server, &moved, b"GET /metrics HTTP/1.1\r\n\r\n");
+        assert_eq!(again, r);
         let r = exchange(
             &mut server,
             &t,
@@ -328,7 +353,7 @@ mod tests {
         huge.resize(MAX_REQUEST + 100, b'a');
         let r = exchange(&mut server, &t, &huge);
         assert!(r.starts_with("HTTP/1.1 431 "), "{r}");
-        assert_eq!(server.scrapes, 2);
+        assert_eq!(server.scrapes, 3);
     }
 
     #[test]
