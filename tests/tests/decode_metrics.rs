@@ -10,6 +10,9 @@
 //! lossy board reported, and the second storm's exits under its own comm (all but the
 //! first 3, which count under comm="other" before the comm gets a series: README,
 //! "Metrics").
+//!
+//! And without Prometheus or a kernel: a recording decoded with --metrics is served, with
+//! its final counts, after its end and until a stop signal.
 
 #[macro_use]
 mod common;
@@ -289,4 +292,35 @@ fn prometheus_scrapes_the_counts_the_decoder_made() {
         "the storm's exits under its comm, Prometheus against the decoded records"
     );
     drop(prom);
+}
+
+#[test]
+fn a_recording_stays_served_until_a_stop_signal() {
+    let dir = TempDir::new("taskwire-metrics-file");
+    let file = dir.path().join("rig.twr");
+    std::fs::write(
+        &file,
+        taskwire_core::wire::testutil::stream_bytes("rig \"1\"", 0..25),
+    )
+    .unwrap();
+    let mut cmd = Command::new(taskwire());
+    cmd.args(["decode", "--metrics", "127.0.0.1:0", "--from"])
+        .arg(format!("file:{}", file.display()));
+    let mut decoder = Proc::spawn("decoder", cmd);
+    let line = decoder.wait_lines("serving metrics on", 1, Duration::from_secs(10));
+    let port: u16 = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches("/metrics").parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"));
+    decoder.wait_lines("the metrics stay served", 1, Duration::from_secs(10));
+    let (status, body) = get(port, "/metrics").expect("an answer after the input ended");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\ntaskwire_records_total{board=\"rig \\\"1\\\"\",kind=\"pid\"} 25\n"),
+        "{body}"
+    );
+    assert_eq!(get(port, "/").map(|(s, _)| s), Some(404));
+    let (code, _, lines) = decoder.stop(libc::SIGINT);
+    assert_eq!(code, Some(0), "{lines:?}");
 }
