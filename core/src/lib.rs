@@ -11,6 +11,9 @@
 //! * **The record stream** ([`wire`]): the record schema taskwire sends from a board to a host,
 //!   and the serial-safe framing (postcard payload, CRC-32, COBS, 0x00 delimiters).
 //!
+//! The stream rides on any byte pipe, and through an MQTT broker: [`mqtt`] holds the
+//! part of MQTT 5.0 a board needs to publish it and a host to subscribe to many boards'.
+//!
 //! Beside the layers, [`psi`] parses the kernel's pressure stall information files
 //! (`/proc/pressure/*`, a cgroup's `*.pressure`), so that per-task delays can be shown with
 //! the pressure of the whole system or cgroup they ran in.
@@ -52,6 +55,8 @@ pub mod psi;
 pub mod auth;
 
 pub mod wire;
+
+pub mod mqtt;
 
 #[cfg(feature = "test-util")]
 pub mod fixtures;

@@ -36,6 +36,28 @@ const COMMS: [&[u8]; 4] = [
     b"-bash",
 ];
 
+/// `decode` listening on a free TCP port of 127.0.0.1, JSON out, stats on stderr; and
+/// its address.
+fn json_decoder() -> (Listener, String) {
+    let d = Listener::start_cmd(
+        "decode",
+        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
+        "listening on",
+    );
+    let line = d.stderr_lines.last().unwrap().clone();
+    let port = line.rsplit(':').next().unwrap().trim().to_owned();
+    (d, format!("127.0.0.1:{port}"))
+}
+
+/// `procs` processes named `comm` exit.
+fn run_storm_of(procs: u64, comm: &str) {
+    let out = std::process::Command::new(storm())
+        .args(["--procs", &procs.to_string(), "--comm", comm])
+        .output()
+        .expect("storm");
+    assert!(out.status.success(), "{out:?}");
+}
+
 #[test]
 fn hostile_names_are_escaped_in_every_format() {
     // Issue 12, finding 7.
@@ -131,14 +153,8 @@ fn two_agents_with_one_id_are_two_boards_and_a_restart_a_third() {
     require_kernel!();
     const PROCS: u64 = 300;
     let comm = unique_comm("twsame");
-    let mut d = Listener::start_cmd(
-        "decode",
-        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
-        "listening on",
-    );
-    let line = d.stderr_lines.last().unwrap().clone();
-    let port = line.rsplit(':').next().unwrap().trim().to_owned();
-    let to = format!("tcp:127.0.0.1:{port}");
+    let (mut d, addr) = json_decoder();
+    let to = format!("tcp:{addr}");
     let agent = || {
         Listener::start_cmd(
             "stream",
@@ -160,11 +176,7 @@ fn two_agents_with_one_id_are_two_boards_and_a_restart_a_third() {
     d.wait_stderr("connected", Duration::from_secs(10));
     d.wait_stderr("connected", Duration::from_secs(10));
     let run_storm = || {
-        let out = std::process::Command::new(storm())
-            .args(["--procs", &PROCS.to_string(), "--comm", &comm])
-            .output()
-            .expect("storm");
-        assert!(out.status.success(), "{out:?}");
+        run_storm_of(PROCS, &comm);
         // The agents read the last exits and send them on.
         std::thread::sleep(Duration::from_secs(1));
     };
@@ -238,14 +250,7 @@ fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
     use std::net::TcpStream;
     const PROCS: u64 = 300;
     let comm = unique_comm("twjunk");
-    let d = Listener::start_cmd(
-        "decode",
-        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
-        "listening on",
-    );
-    let line = d.stderr_lines.last().unwrap().clone();
-    let port = line.rsplit(':').next().unwrap().trim().to_owned();
-    let addr = format!("127.0.0.1:{port}");
+    let (d, addr) = json_decoder();
     for _ in 0..1100 {
         let mut s = TcpStream::connect(&addr).unwrap();
         let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
@@ -278,11 +283,7 @@ fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
         ],
         "registered",
     );
-    let out = std::process::Command::new(storm())
-        .args(["--procs", &PROCS.to_string(), "--comm", &comm])
-        .output()
-        .expect("storm");
-    assert!(out.status.success(), "{out:?}");
+    run_storm_of(PROCS, &comm);
     std::thread::sleep(Duration::from_secs(1));
     let (st, _, agent_err) = agent.stop(libc::SIGTERM);
     assert!(st.success(), "{agent_err:?}");
@@ -330,14 +331,7 @@ fn a_forged_loss_under_a_boards_id_erases_none_of_its_records() {
     use taskwire_core::wire::testutil::loss_of;
     const PROCS: u64 = 300;
     let comm = unique_comm("twforge");
-    let mut d = Listener::start_cmd(
-        "decode",
-        &["--format=json", "--stats", "--from=tcp-listen:127.0.0.1:0"],
-        "listening on",
-    );
-    let line = d.stderr_lines.last().unwrap().clone();
-    let port = line.rsplit(':').next().unwrap().trim().to_owned();
-    let addr = format!("127.0.0.1:{port}");
+    let (mut d, addr) = json_decoder();
     let agent = Listener::start_cmd(
         "stream",
         &[
@@ -363,11 +357,7 @@ fn a_forged_loss_under_a_boards_id_erases_none_of_its_records() {
     ))));
     let mut forger = std::net::TcpStream::connect(&addr).unwrap();
     forger.write_all(&forged).unwrap();
-    let out = std::process::Command::new(storm())
-        .args(["--procs", &PROCS.to_string(), "--comm", &comm])
-        .output()
-        .expect("storm");
-    assert!(out.status.success(), "{out:?}");
+    run_storm_of(PROCS, &comm);
     std::thread::sleep(Duration::from_secs(1));
     forger.write_all(&forged[1..]).unwrap();
     let (st, _, err) = agent.stop(libc::SIGTERM);

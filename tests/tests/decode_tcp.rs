@@ -21,121 +21,26 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use common::procs::{Proc, summary_number, tcp_decoder as decoder};
 use common::{json, num, storm, taskwire, unique_comm, wait_deadline};
 
 const BOARDS: [&str; 3] = ["board1", "board2", "board3"];
 const PROCS: u64 = 20000;
 
-/// A child whose stderr is read line by line and whose stdout is collected whole.
-struct Proc {
-    name: String,
-    child: Child,
-    stderr: Receiver<String>,
-    lines: Vec<String>,
-    stdout: Option<Receiver<String>>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let (tx, stderr) = channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (otx, orx) = channel();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            let _ = otx.send(s);
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            stderr,
-            lines: Vec::new(),
-            stdout: Some(orx),
-        }
-    }
-
-    /// Waits until `count` stderr lines (in all) contain `needle`; returns the last.
-    fn wait_lines(&mut self, needle: &str, count: usize, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            let seen: Vec<&String> = self.lines.iter().filter(|l| l.contains(needle)).collect();
-            if seen.len() >= count {
-                return seen[count - 1].clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) => self.lines.push(l),
-                Err(_) => panic!(
-                    "{}: {count} x '{needle}' not on stderr within {limit:?}: {:?}",
-                    self.name, self.lines
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        let pid = i32::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(pid, sig) };
-    }
-
-    /// Sends `sig` and waits for a successful exit; returns (stdout, stderr lines).
-    fn stop(mut self, sig: i32) -> (String, Vec<String>) {
-        self.signal(sig);
-        let status = wait_deadline(&mut self.child, Duration::from_secs(20));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "{} did not exit 0 on signal {sig}: {status:?} {:?}",
-            self.name,
-            self.lines
-        );
-        let out = self.stdout.take().unwrap().recv().unwrap_or_default();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(2)) {
-            self.lines.push(l);
-        }
-        (out, std::mem::take(&mut self.lines))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // On a failed assertion: no child outlives the test.
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn decoder(port: u16) -> (Proc, u16) {
-    let mut cmd = Command::new(taskwire());
-    cmd.args(["decode", "--format", "json", "--stats", "--from"])
-        .arg(format!("tcp-listen:127.0.0.1:{port}"));
-    let mut p = Proc::spawn("decoder", cmd);
-    let line = p.wait_lines("listening on", 1, Duration::from_secs(10));
-    let port = line
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line}"));
-    (p, port)
+/// Sends `sig` to `p` and waits for a successful exit; returns (stdout, stderr lines).
+fn stop_ok(p: Proc, sig: i32) -> (String, Vec<String>) {
+    let name = p.name().to_owned();
+    let (code, out, lines) = p.stop(sig);
+    assert_eq!(
+        code,
+        Some(0),
+        "{name} did not exit 0 on signal {sig}: {lines:?}"
+    );
+    (out, lines)
 }
 
 /// What one decoder run printed, per board.
@@ -211,16 +116,7 @@ fn agent_summary(lines: &[String]) -> (Summary, String) {
         .iter()
         .find(|l| l.contains("stopped by"))
         .unwrap_or_else(|| panic!("no summary: {lines:?}"));
-    let n = |phrase: &str| -> u64 {
-        let i = l
-            .find(phrase)
-            .unwrap_or_else(|| panic!("no '{phrase}' in {l}"));
-        l[..i]
-            .split_whitespace()
-            .last()
-            .and_then(|w| w.parse().ok())
-            .unwrap_or_else(|| panic!("no number before '{phrase}' in {l}"))
-    };
+    let n = |phrase: &str| summary_number(l, phrase);
     let received = l
         .split("received ")
         .nth(1)
@@ -274,7 +170,7 @@ fn three_agents_survive_a_decoder_restart() {
         .stderr(Stdio::piped());
     let mut workload = workload.spawn().expect("spawn storm");
     std::thread::sleep(Duration::from_millis(150));
-    let (out1, err1) = d1.stop(libc::SIGTERM);
+    let (out1, err1) = stop_ok(d1, libc::SIGTERM);
     // The agents saw the FIN, closed, and retry, queueing meanwhile.
     std::thread::sleep(Duration::from_millis(300));
     let (mut d2, port2) = decoder(port);
@@ -299,8 +195,8 @@ fn three_agents_survive_a_decoder_restart() {
     let summaries: Vec<(Summary, String)> = agents
         .drain(..)
         .map(|a| {
-            let name = a.name.clone();
-            let lines = a.stop(libc::SIGINT).1;
+            let name = a.name().to_owned();
+            let lines = stop_ok(a, libc::SIGINT).1;
             // The first decoder's SIGTERM reached the agent as a FIN, not as an error.
             assert!(
                 lines
@@ -313,7 +209,7 @@ fn three_agents_survive_a_decoder_restart() {
         .collect();
     // The agents closed their connections: the decoder saw each one end.
     d2.wait_lines("closed", 3, Duration::from_secs(10));
-    let (out2, err2) = d2.stop(libc::SIGTERM);
+    let (out2, err2) = stop_ok(d2, libc::SIGTERM);
 
     let r1 = parse_run(&out1, &err1);
     let r2 = parse_run(&out2, &err2);

@@ -15,23 +15,8 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::wire::testutil::{frame, named_header};
 
-use common::procs::{Proc, agent_summary, summary_number};
+use common::procs::{Proc, agent_summary, summary_number, tcp_decoder as decoder};
 use common::{json, num, storm, taskwire, unique_comm};
-
-/// `taskwire decode` listening on `port` (0: any), JSON out, stats on stderr.
-fn decoder(port: u16) -> (Proc, u16) {
-    let mut cmd = Command::new(taskwire());
-    cmd.args(["decode", "--format", "json", "--stats", "--from"])
-        .arg(format!("tcp-listen:127.0.0.1:{port}"));
-    let mut p = Proc::spawn("decoder", cmd);
-    let line = p.wait_lines("listening on", 1, Duration::from_secs(10));
-    let port = line
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line}"));
-    (p, port)
-}
 
 fn agent(port: u16, id: &str) -> Proc {
     let mut cmd = Command::new(taskwire());

@@ -7,104 +7,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{json, num, output, storm, taskwire, unique_comm, wait_deadline};
+use common::procs::Proc;
+use common::{json, num, output, storm, taskwire, unique_comm};
 use taskwire_core::wire::testutil::stream_bytes;
 use taskwire_core::wire::{Answer, AnswerReader, RefuseReason};
-
-/// A child whose stderr is read line by line and whose stdout is collected whole.
-struct Proc {
-    name: String,
-    child: Child,
-    stderr: Receiver<String>,
-    lines: Vec<String>,
-    stdout: Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let (tx, stderr) = channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let (otx, stdout) = channel();
-        let mut out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            let _ = otx.send(s);
-        });
-        Proc {
-            name: name.to_owned(),
-            child,
-            stderr,
-            lines: Vec::new(),
-            stdout,
-        }
-    }
-
-    /// Waits until a stderr line contains `needle`; returns it.
-    fn wait_line(&mut self, needle: &str, limit: Duration) -> String {
-        let end = Instant::now() + limit;
-        loop {
-            if let Some(l) = self.lines.iter().find(|l| l.contains(needle)) {
-                return l.clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(l) => self.lines.push(l),
-                Err(_) => panic!(
-                    "{}: '{needle}' not on stderr within {limit:?}: {:?}",
-                    self.name, self.lines
-                ),
-            }
-        }
-    }
-
-    /// Sends `sig` and waits for the exit; returns (exit code, stdout, stderr lines).
-    fn stop(mut self, sig: i32) -> (Option<i32>, String, Vec<String>) {
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-        let status = wait_deadline(&mut self.child, Duration::from_secs(20));
-        let out = self
-            .stdout
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap_or_default();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            self.lines.push(l);
-        }
-        (
-            status.and_then(|s| s.code()),
-            out,
-            std::mem::take(&mut self.lines),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A key file of `bytes` with `mode`, removed at the end of the test.
 struct KeyFile(PathBuf);
@@ -138,7 +51,7 @@ fn decoder(source: &str, key: Option<&KeyFile>) -> (Proc, String) {
         cmd.args(["--key", k.path()]);
     }
     let mut p = Proc::spawn("decoder", cmd);
-    let line = p.wait_line("listening on", Duration::from_secs(10));
+    let line = p.wait_lines("listening on", 1, Duration::from_secs(10));
     (p, line)
 }
 
@@ -158,7 +71,7 @@ fn agent(to: &str, id: &str, key: Option<&KeyFile>) -> Proc {
         cmd.args(["--key", k.path()]);
     }
     let mut p = Proc::spawn(id, cmd);
-    p.wait_line("registered", Duration::from_secs(10));
+    p.wait_lines("registered", 1, Duration::from_secs(10));
     p
 }
 
@@ -222,7 +135,7 @@ fn a_right_key_decodes_every_record_and_a_spoofer_decodes_nothing() {
     let port = tcp_port(&listening);
     let to = format!("tcp:127.0.0.1:{port}");
     let a = agent(&to, "keyboard", Some(&key));
-    d.wait_line("connected (board keyboard", Duration::from_secs(10));
+    d.wait_lines("connected (board keyboard", 1, Duration::from_secs(10));
     let answers = spoof(port, "keyboard");
     assert!(
         matches!(answers.first(), Some(Answer::Challenge { .. })),
@@ -236,7 +149,7 @@ fn a_right_key_decodes_every_record_and_a_spoofer_decodes_nothing() {
         }),
         "{answers:?}"
     );
-    d.wait_line("did not prove it knows the key", Duration::from_secs(10));
+    d.wait_lines("did not prove it knows the key", 1, Duration::from_secs(10));
     let st = Command::new(storm())
         .args(["--procs", "300", "--comm", &comm])
         .output()
@@ -250,7 +163,7 @@ fn a_right_key_decodes_every_record_and_a_spoofer_decodes_nothing() {
         .find(|l| l.contains("stopped by"))
         .unwrap_or_else(|| panic!("no summary: {alines:?}"))
         .clone();
-    d.wait_line("closed (board keyboard)", Duration::from_secs(30));
+    d.wait_lines("closed (board keyboard)", 1, Duration::from_secs(30));
     let (_, out, dlines) = d.stop(libc::SIGTERM);
     let (mut storm_seqs, mut all) = (BTreeSet::new(), BTreeSet::new());
     let mut lost = 0;
@@ -315,10 +228,10 @@ fn a_wrong_or_missing_key_on_the_agent_is_said_clearly() {
     let (d, _) = decoder(&source, Some(&key));
     let to = format!("unix:{}", sock.display());
     let mut wrong = agent(&to, "wrongkey", Some(&other));
-    let l = wrong.wait_line("refused by the collector", Duration::from_secs(10));
+    let l = wrong.wait_lines("refused by the collector", 1, Duration::from_secs(10));
     assert!(l.contains("--key FILE is not the collector's key"), "{l}");
     let mut none = agent(&to, "nokey", None);
-    let l = none.wait_line("requires a key", Duration::from_secs(10));
+    let l = none.wait_lines("requires a key", 1, Duration::from_secs(10));
     assert!(l.contains("give --key FILE"), "{l}");
     let (_, _, wlines) = wrong.stop(libc::SIGINT);
     let (_, _, nlines) = none.stop(libc::SIGINT);
@@ -344,7 +257,7 @@ fn a_keyed_agent_sends_nothing_to_a_collector_without_a_key() {
     let (d, listening) = decoder("tcp-listen:127.0.0.1:0", None);
     let to = format!("tcp:127.0.0.1:{}", tcp_port(&listening));
     let mut a = agent(&to, "keyedboard", Some(&key));
-    let l = a.wait_line("did not ask for the key", Duration::from_secs(10));
+    let l = a.wait_lines("did not ask for the key", 1, Duration::from_secs(10));
     assert!(l.contains("nothing is sent unauthenticated"), "{l}");
     let (_, _, _) = a.stop(libc::SIGINT);
     let (_, out, dlines) = d.stop(libc::SIGTERM);

@@ -3,6 +3,7 @@
 //! reading /proc; a real terminal to run taskwire in ([`tmux`]).
 #![allow(dead_code, unsafe_code)] // each test file uses a subset; libc calls are FFI
 
+pub mod broker;
 pub mod procs;
 pub mod tmux;
 

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use super::wait_deadline;
+use super::{taskwire, wait_deadline};
 
 /// A child whose stderr is read line by line and whose stdout is collected whole.
 pub struct Proc {
@@ -125,6 +125,22 @@ impl Drop for Proc {
             let _ = self.child.wait();
         }
     }
+}
+
+/// `taskwire decode` listening on TCP `port` of 127.0.0.1 (0: any), JSON out, stats on
+/// stderr; and the port it listens on.
+pub fn tcp_decoder(port: u16) -> (Proc, u16) {
+    let mut cmd = Command::new(taskwire());
+    cmd.args(["decode", "--format", "json", "--stats", "--from"])
+        .arg(format!("tcp-listen:127.0.0.1:{port}"));
+    let mut p = Proc::spawn("decoder", cmd);
+    let line = p.wait_lines("listening on", 1, Duration::from_secs(10));
+    let port = line
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line}"));
+    (p, port)
 }
 
 /// The number before `phrase` in the agent's summary line ("(12 not acknowledged)" too).
