@@ -41,6 +41,35 @@ pub fn read_key(cmd: &'static str, path: &Path) -> Result<Key, Failure> {
     Err(Failure::usage(cmd, format!("--key {shown}: {why}; {MAKE}")))
 }
 
+/// The longest MQTT password taken from a `password-file=`.
+pub const MAX_PASSWORD_LEN: usize = 1024;
+
+/// Reads the `password-file=` of an `mqtt://` endpoint for command `cmd`: one line (a
+/// trailing newline is not part of it), in a file only its owner may read, as a key file.
+/// Every refusal is a usage error (exit 2) naming the file.
+pub fn read_password(cmd: &'static str, path: &Path) -> Result<Vec<u8>, Failure> {
+    let mut buf = [0u8; MAX_PASSWORD_LEN + 2];
+    let read = read(path, &mut buf).map(|n| {
+        let line = buf.get(..n).unwrap_or_default();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        line.strip_suffix(b"\r").unwrap_or(line)
+    });
+    let why = match read {
+        Ok(l) if l.len() > MAX_PASSWORD_LEN => "longer than 1024 bytes",
+        Ok([]) => "empty",
+        Ok(l) if l.contains(&b'\n') => "more than one line",
+        Ok(l) => {
+            let pw = l.to_vec();
+            buf.fill(0);
+            return Ok(pw);
+        }
+        Err(why) => why,
+    };
+    buf.fill(0);
+    let shown = plain(path.as_os_str().as_bytes());
+    Err(Failure::usage(cmd, format!("password-file={shown}: {why}")))
+}
+
 /// Reads the key file into `buf`; its length, or why it is refused.
 fn read(path: &Path, buf: &mut [u8]) -> Result<usize, &'static str> {
     // rustix rather than std's File, for the same reason.
@@ -128,5 +157,46 @@ mod tests {
         std::fs::remove_file(long).unwrap();
         let dir = std::env::temp_dir();
         assert!(refusal(&dir).contains("not a regular file"));
+    }
+
+    #[test]
+    fn password_files_are_one_private_line() {
+        for (name, bytes, got) in [
+            ("pw-nl", &b"s3cret\n"[..], &b"s3cret"[..]),
+            ("pw-crlf", b"s3cret\r\n", b"s3cret"),
+            ("pw-bare", b"p w", b"p w"),
+        ] {
+            let p = file(name, bytes, 0o600);
+            assert_eq!(read_password("stream", &p).unwrap(), got, "{name}");
+            std::fs::remove_file(p).unwrap();
+        }
+        for (name, bytes, mode, says) in [
+            ("pw-empty", &b"\n"[..], 0o600, "empty"),
+            ("pw-two", b"a\nb\n", 0o600, "more than one line"),
+            ("pw-open", b"a\n", 0o644, "`chmod 600`"),
+        ] {
+            let p = file(name, bytes, mode);
+            let e = read_password("stream", &p).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let m = e.to_string();
+            assert!(
+                m.contains(says) && m.contains("password-file="),
+                "{name}: {m}"
+            );
+            std::fs::remove_file(p).unwrap();
+        }
+        let long = file("pw-long", &vec![b'x'; MAX_PASSWORD_LEN + 1], 0o600);
+        assert!(
+            read_password("stream", &long)
+                .unwrap_err()
+                .to_string()
+                .contains("longer")
+        );
+        std::fs::remove_file(long).unwrap();
+        let e = read_password("stream", Path::new("/nonexistent/pw")).unwrap_err();
+        assert!(
+            e.to_string().contains("/nonexistent/pw: no such file"),
+            "{e}"
+        );
     }
 }

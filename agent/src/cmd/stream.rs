@@ -364,6 +364,63 @@ fn open_first(ep: &Sink) -> Result<Option<FdSink>, Failure> {
     }
 }
 
+/// The first connect of an MQTT sink: a broker that is not up yet, or refuses, is
+/// retried like a collector.
+#[cfg(feature = "mqtt")]
+fn connect_first<C: Connector>(c: &mut C) -> Result<Option<C::Sink>, Failure> {
+    match c.connect() {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if !e.permission => {
+            eprintln!("taskwire stream: {}: {}; will keep trying", c.name(), e.msg);
+            Ok(None)
+        }
+        Err(e) => Err(Failure::Runtime(e.msg)),
+    }
+}
+
+/// What starts the writer thread over `connector`, its sink first opened by `first`.
+fn writer_start<C>(
+    mut connector: C,
+    first: fn(&mut C) -> Result<Option<C::Sink>, Failure>,
+    link: Arc<Link>,
+    framer: Framer,
+    settings: Settings,
+    started: Instant,
+) -> StartWriter
+where
+    C: Connector + Send + 'static,
+    C::Sink: Send + 'static,
+{
+    Box::new(move || {
+        let first = first(&mut connector)?;
+        // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is
+        // plenty and keeps the agent's memory small.
+        crate::stream::spawn_thread(
+            "sink",
+            64 * 1024,
+            Box::new(move || {
+                writer::run(
+                    &link,
+                    &mut connector,
+                    first,
+                    framer,
+                    settings,
+                    started,
+                    &|| {
+                        // Wake the reader through its signalfd: the signal is blocked
+                        // everywhere.
+                        let _ = rustix::process::kill_process(
+                            rustix::process::getpid(),
+                            rustix::process::Signal::TERM,
+                        );
+                    },
+                )
+            }),
+        )
+        .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))
+    })
+}
+
 /// The kernel's `struct taskstats` version, from a GET of this process.
 fn taskstats_version(client: &mut Client) -> u16 {
     let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
@@ -381,6 +438,14 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let key = match &opts.key {
         Some(path) => Some(taskwire_cli::key::read_key("stream", path)?),
         None => None,
+    };
+    #[cfg(feature = "mqtt")]
+    let password = match &opts.to {
+        Sink::Mqtt(crate::stream::spec::Mqtt {
+            password_file: Some(path),
+            ..
+        }) => Some(taskwire_cli::key::read_password("stream", path)?),
+        _ => None,
     };
     let possible = cpus::possible().map_err(Failure::Runtime)?;
     let set = cpus::resolve(&opts.cpus, &possible).map_err(|e| Failure::usage("stream", e))?;
@@ -415,6 +480,25 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         None => None,
     };
 
+    let settings = Settings {
+        heartbeat: opts.heartbeat,
+        ..Settings::default()
+    };
+    #[cfg(feature = "mqtt")]
+    let mqtt = match &opts.to {
+        Sink::Mqtt(m) => Some(crate::stream::mqtt::Publisher::new(
+            m.clone(),
+            &facts.board_id,
+            password,
+        )),
+        _ => None,
+    };
+    #[cfg(not(feature = "mqtt"))]
+    let mqtt: Option<Reopen> = None;
+    let to = match &mqtt {
+        Some(p) => p.name(),
+        None => opts.to.to_string(),
+    };
     let records = opts.queue.unwrap_or(default_queue(opts.profile));
     let bytes = records.saturating_mul(bytes_per_record(opts.profile));
     let link = Arc::new(Link::new(Queue::new(records, bytes)));
@@ -438,50 +522,37 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         None => String::new(),
     };
     eprintln!(
-        "taskwire stream: to {}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
-        opts.to,
+        "taskwire stream: to {to}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
         facts.board_id,
         opts.profile.name(),
         records,
         link.lock().queue().byte_capacity() / 1024
     );
-    let settings = Settings {
-        heartbeat: opts.heartbeat,
-        ..Settings::default()
-    };
-    let writer_link = link.clone();
-    let mut connector = Reopen(opts.to.clone(), key);
     let framer = Framer::new(facts.header());
-    // The sink is opened (a file created) only once the kernel has accepted the
-    // registration: a refused run leaves nothing behind.
-    let start_writer = Box::new(move || {
-        let first = open_first(&connector.0)?;
-        // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is
-        // plenty and keeps the agent's memory small.
-        crate::stream::spawn_thread(
-            "sink",
-            64 * 1024,
-            Box::new(move || {
-                writer::run(
-                    &writer_link,
-                    &mut connector,
-                    first,
-                    framer,
-                    settings,
-                    started,
-                    &|| {
-                        // Wake the reader through its signalfd: the signal is blocked
-                        // everywhere.
-                        let _ = rustix::process::kill_process(
-                            rustix::process::getpid(),
-                            rustix::process::Signal::TERM,
-                        );
-                    },
-                )
-            }),
-        )
-        .map_err(|e| Failure::Runtime(format!("starting the sink writer: {e}")))
-    });
+    // The sink is opened (a file created, a broker connected to) only once the kernel
+    // has accepted the registration: a refused run leaves nothing behind.
+    let start_writer = match (&opts.to, mqtt) {
+        #[cfg(feature = "mqtt")]
+        (Sink::Mqtt(_), Some(publisher)) => writer_start(
+            publisher,
+            connect_first,
+            link.clone(),
+            framer,
+            settings,
+            started,
+        ),
+        _ => {
+            let connector = Reopen(opts.to.clone(), key);
+            writer_start(
+                connector,
+                |c| open_first(&c.0),
+                link.clone(),
+                framer,
+                settings,
+                started,
+            )
+        }
+    };
     #[cfg(feature = "sample")]
     let sampler = match sampler {
         Some(s) => Some(

@@ -22,6 +22,8 @@ pub mod header;
 pub mod link;
 pub mod logfile;
 pub mod loss_run;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod queue;
 pub mod sampling;
 pub mod sink;

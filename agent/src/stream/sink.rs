@@ -225,11 +225,20 @@ pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
             .as_fd()
             .try_clone_to_owned()
             .map_err(|e| open_error("stdout", &e))?,
+        // A session of its own (`stream::mqtt`), not a bare descriptor.
+        #[cfg(feature = "mqtt")]
+        Sink::Mqtt(_) => {
+            return Err(OpenError {
+                msg: "an MQTT sink is opened by its session".into(),
+                permission: false,
+            });
+        }
     };
     Ok(FdSink(fd))
 }
 
-fn tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
+/// Connects to `host:port` (a collector, a broker), the socket set up for streaming.
+pub fn tcp(host: &str, port: u16) -> Result<TcpStream, OpenError> {
     let what = || format!("connecting to {host}:{port}");
     let addrs = resolve(host, port).map_err(|msg| OpenError {
         msg,

@@ -6,6 +6,8 @@
 //! unix:PATH                             connect to a Unix stream socket
 //! file:PATH                             append to a file
 //! -                                     stdout
+//! mqtt://HOST[:PORT][/TOPIC][,client=ID][,user=NAME][,password-file=PATH][,keepalive=SECS]
+//!                                       publish to an MQTT broker (feature `mqtt`)
 //! ```
 
 use std::fmt;
@@ -31,9 +33,15 @@ pub enum Sink {
     File(PathBuf),
     /// stdout.
     Stdout,
+    /// An MQTT broker, published to (core/WIRE.md section 8).
+    #[cfg(feature = "mqtt")]
+    Mqtt(Mqtt),
 }
 
+#[cfg(not(feature = "mqtt"))]
 const FORMS: &str = "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, unix:PATH, file:PATH or -";
+#[cfg(feature = "mqtt")]
+const FORMS: &str = "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, unix:PATH, file:PATH, mqtt://HOST[:PORT][/TOPIC] or -";
 
 /// The longest path a Unix socket address holds (`sun_path` less its NUL): a longer one
 /// could never connect, so it is refused at start instead of retried for ever.
@@ -66,6 +74,13 @@ impl Sink {
                 .map(Sink::Unix)
                 .map_err(bad),
             "file" => endpoint::path(rest).map(Sink::File).map_err(bad),
+            #[cfg(feature = "mqtt")]
+            "mqtt" => Mqtt::parse(rest).map(Sink::Mqtt).map_err(bad),
+            #[cfg(not(feature = "mqtt"))]
+            "mqtt" => Err(format!(
+                "sink '{spec}': MQTT is not in this build; it is in builds with feature mqtt \
+                 (CROSS_FEATURES=stream,mqtt) and the host build"
+            )),
             "tcp-listen" | "unix-listen" => Err(format!(
                 "sink '{spec}': a sink connects to its collector and cannot listen; use {FORMS}"
             )),
@@ -90,6 +105,186 @@ impl fmt::Display for Sink {
             Sink::Unix(p) => write!(f, "unix:{}", p.display()),
             Sink::File(p) => write!(f, "file:{}", p.display()),
             Sink::Stdout => f.write_str("-"),
+            #[cfg(feature = "mqtt")]
+            Sink::Mqtt(m) => m.fmt(f),
+        }
+    }
+}
+
+#[cfg(feature = "mqtt")]
+pub use mqtt_spec::{DEFAULT_KEEPALIVE_S, DEFAULT_PORT, Mqtt, default_topic};
+
+/// `mqtt://...`: the broker, topic and session options of an MQTT sink.
+#[cfg(feature = "mqtt")]
+mod mqtt_spec {
+    use std::fmt;
+    use std::path::PathBuf;
+
+    use taskwire_cli::endpoint;
+
+    /// MQTT's registered port, without TLS.
+    pub const DEFAULT_PORT: u16 = 1883;
+    /// Seconds without a packet after which the broker pings back or gives the board up.
+    pub const DEFAULT_KEEPALIVE_S: u16 = 30;
+    /// The longest topic taken: the status topic adds 7 bytes, and every PUBLISH repeats it.
+    const MAX_TOPIC_LEN: usize = 256;
+    /// The longest client id and user name taken (the length of a board id).
+    const MAX_NAME_LEN: usize = 64;
+
+    /// An MQTT sink: where to connect, what to publish to, as whom.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Mqtt {
+        /// A name or address, without brackets.
+        pub host: String,
+        /// TCP port, [`DEFAULT_PORT`] unless given.
+        pub port: u16,
+        /// The stream's topic; None: [`default_topic`] of the board id.
+        pub topic: Option<String>,
+        /// The client id; None: the board id.
+        pub client: Option<String>,
+        /// User name of the CONNECT.
+        pub user: Option<String>,
+        /// The file holding the password, read once at start.
+        pub password_file: Option<PathBuf>,
+        /// Keepalive, seconds; 0 = none.
+        pub keepalive_s: u16,
+    }
+
+    /// `taskwire/BOARD/stream`, the board id's `/`, `+` and `#` made `_` (a topic level
+    /// of its own, never a wildcard).
+    pub fn default_topic(board_id: &str) -> String {
+        let board: String = board_id
+            .chars()
+            .map(|c| {
+                if matches!(c, '/' | '+' | '#' | '\0') {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        format!("taskwire/{board}/stream")
+    }
+
+    fn topic(t: &str) -> Result<String, String> {
+        if t.is_empty() {
+            return Err("a topic is needed after the '/' (or leave out the '/' for \
+                        taskwire/BOARD/stream)"
+                .into());
+        }
+        if t.len() > MAX_TOPIC_LEN {
+            return Err(format!("the topic is at most {MAX_TOPIC_LEN} bytes"));
+        }
+        if t.contains(['+', '#', '\0']) {
+            return Err("a topic to publish to has no wildcard ('+', '#')".into());
+        }
+        if t.starts_with('$') {
+            return Err("topics starting with '$' belong to the broker".into());
+        }
+        Ok(t.to_owned())
+    }
+
+    fn name(opt: &str, v: &str) -> Result<String, String> {
+        if v.is_empty() || v.len() > MAX_NAME_LEN || v.contains('\0') {
+            return Err(format!("{opt}= takes 1 to {MAX_NAME_LEN} bytes"));
+        }
+        Ok(v.to_owned())
+    }
+
+    /// `HOST`, `HOST:PORT`, `[V6]` or `[V6]:PORT`.
+    fn host_port(s: &str) -> Result<(String, u16), String> {
+        if s.is_empty() {
+            return Err("a host is needed: mqtt://HOST[:PORT][/TOPIC]".into());
+        }
+        let bare_v6 = s.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        match bare_v6 {
+            Some(h) if !h.is_empty() => Ok((h.to_owned(), DEFAULT_PORT)),
+            None if !s.contains([':', '[']) => Ok((s.to_owned(), DEFAULT_PORT)),
+            _ => endpoint::host_port(s, false),
+        }
+    }
+
+    impl Mqtt {
+        /// Parses what follows `mqtt:`. The error is one line.
+        pub fn parse(rest: &str) -> Result<Mqtt, String> {
+            let rest = rest
+                .strip_prefix("//")
+                .ok_or("write mqtt://HOST[:PORT][/TOPIC]")?;
+            let mut parts = rest.split(',');
+            let place = parts.next().unwrap_or_default();
+            let (hp, topic) = match place.split_once('/') {
+                Some((hp, t)) => (hp, Some(self::topic(t)?)),
+                None => (place, None),
+            };
+            let (host, port) = host_port(hp)?;
+            let mut m = Mqtt {
+                host,
+                port,
+                topic,
+                client: None,
+                user: None,
+                password_file: None,
+                keepalive_s: DEFAULT_KEEPALIVE_S,
+            };
+            let mut seen: Vec<&str> = Vec::new();
+            for opt in parts {
+                let (k, v) = opt.split_once('=').unwrap_or((opt, ""));
+                if seen.contains(&k) {
+                    return Err(format!("{k}= given twice"));
+                }
+                seen.push(k);
+                match k {
+                    "client" => m.client = Some(name(k, v)?),
+                    "user" => m.user = Some(name(k, v)?),
+                    "password-file" if !v.is_empty() => m.password_file = Some(v.into()),
+                    "password-file" => return Err("password-file= needs a path".into()),
+                    "keepalive" => {
+                        m.keepalive_s = v.parse().map_err(|_| {
+                            format!("keepalive '{v}' is not seconds from 0 (none) to 65535")
+                        })?;
+                    }
+                    _ => {
+                        return Err(format!(
+                            "unknown MQTT option '{opt}' (options: client=ID, user=NAME, \
+                             password-file=PATH, keepalive=SECS)"
+                        ));
+                    }
+                }
+            }
+            Ok(m)
+        }
+
+        /// The topic streamed to, for a board named `board_id`.
+        pub fn topic_for(&self, board_id: &str) -> String {
+            self.topic
+                .clone()
+                .unwrap_or_else(|| default_topic(board_id))
+        }
+    }
+
+    impl fmt::Display for Mqtt {
+        /// The spec that parses back to this sink.
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.host.contains(':') {
+                true => write!(f, "mqtt://[{}]:{}", self.host, self.port)?,
+                false => write!(f, "mqtt://{}:{}", self.host, self.port)?,
+            }
+            if let Some(t) = &self.topic {
+                write!(f, "/{t}")?;
+            }
+            if let Some(c) = &self.client {
+                write!(f, ",client={c}")?;
+            }
+            if let Some(u) = &self.user {
+                write!(f, ",user={u}")?;
+            }
+            if let Some(p) = &self.password_file {
+                write!(f, ",password-file={}", p.display())?;
+            }
+            if self.keepalive_s != DEFAULT_KEEPALIVE_S {
+                write!(f, ",keepalive={}", self.keepalive_s)?;
+            }
+            Ok(())
         }
     }
 }
@@ -233,9 +428,84 @@ mod tests {
             "unix:/s",
             "file:/f",
             "-",
+            #[cfg(feature = "mqtt")]
+            "mqtt://h:1883",
+            #[cfg(feature = "mqtt")]
+            "mqtt://[::1]:1/a/b,client=c,user=u,password-file=/p,keepalive=5",
         ] {
             assert_eq!(sink(s).to_string(), s);
         }
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_forms() {
+        let Sink::Mqtt(m) = sink("mqtt://broker.lan") else {
+            panic!("not mqtt")
+        };
+        assert_eq!((m.host.as_str(), m.port), ("broker.lan", 1883));
+        assert_eq!((&m.topic, &m.client, &m.user), (&None, &None, &None));
+        assert_eq!(m.topic_for("b1"), "taskwire/b1/stream");
+        assert_eq!((m.password_file, m.keepalive_s), (None, 30));
+        let Sink::Mqtt(m) =
+            sink("mqtt://[::1]:8883/fleet/a/b,client=c1,user=u,password-file=/etc/pw,keepalive=0")
+        else {
+            panic!("not mqtt")
+        };
+        assert_eq!((m.host.as_str(), m.port), ("::1", 8883));
+        assert_eq!(m.topic.as_deref(), Some("fleet/a/b"));
+        assert_eq!(m.topic_for("ignored"), "fleet/a/b");
+        assert_eq!(
+            (m.client.as_deref(), m.user.as_deref()),
+            (Some("c1"), Some("u"))
+        );
+        assert_eq!(m.password_file, Some("/etc/pw".into()));
+        assert_eq!(m.keepalive_s, 0);
+        let Sink::Mqtt(m) = sink("mqtt://[fe80::2]/t") else {
+            panic!("not mqtt")
+        };
+        assert_eq!((m.host.as_str(), m.port), ("fe80::2", 1883));
+        let Sink::Mqtt(m) = sink("mqtt://10.0.0.1:1884,keepalive=65535") else {
+            panic!("not mqtt")
+        };
+        assert_eq!((m.port, m.keepalive_s, m.topic), (1884, 65535, None));
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_default_topic_has_no_wildcards() {
+        assert_eq!(default_topic("a/b+c#d"), "taskwire/a_b_c_d/stream");
+        assert_eq!(default_topic("rpi-7"), "taskwire/rpi-7/stream");
+    }
+
+    #[cfg(feature = "mqtt")]
+    #[test]
+    fn mqtt_errors() {
+        assert!(sink_err("mqtt:broker").contains("mqtt://HOST"));
+        assert!(sink_err("mqtt://").contains("host"));
+        assert!(sink_err("mqtt:///t").contains("host"));
+        assert!(sink_err("mqtt://h:0").contains("port 0"));
+        assert!(sink_err("mqtt://h:x").contains("port 'x'"));
+        assert!(sink_err("mqtt://::1").contains("brackets"));
+        assert!(sink_err("mqtt://h/").contains("a topic is needed"));
+        assert!(sink_err("mqtt://h/a/+/b").contains("wildcard"));
+        assert!(sink_err("mqtt://h/a/#").contains("wildcard"));
+        assert!(sink_err("mqtt://h/$SYS/x").contains("'$'"));
+        let long = format!("mqtt://h/{}", "t".repeat(257));
+        assert!(sink_err(&long).contains("at most 256"));
+        assert!(sink_err("mqtt://h,keepalive=65536").contains("keepalive '65536'"));
+        assert!(sink_err("mqtt://h,keepalive=-1").contains("0 (none) to 65535"));
+        assert!(sink_err("mqtt://h,client=").contains("client= takes"));
+        assert!(sink_err("mqtt://h,user=a,user=b").contains("user= given twice"));
+        assert!(sink_err("mqtt://h,password-file=").contains("needs a path"));
+        assert!(sink_err("mqtt://h,qos=2").contains("unknown MQTT option 'qos=2'"));
+        assert!(sink_err("mqtt://h,").contains("unknown MQTT option"));
+    }
+
+    #[cfg(not(feature = "mqtt"))]
+    #[test]
+    fn mqtt_is_named_as_missing_from_the_build() {
+        assert!(sink_err("mqtt://h").contains("CROSS_FEATURES=stream,mqtt"));
     }
 
     #[test]

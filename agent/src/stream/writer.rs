@@ -45,6 +45,9 @@ const CLOSING_WRITE: usize = 256;
 /// grace; the command waits a little longer for the writer.
 pub const LAST_WRITE: Duration = Duration::from_millis(150);
 
+/// What the writer says when a collector closed the connection.
+const CLOSED: &str = "the collector closed the connection";
+
 /// Opens the sink again after an outage.
 pub trait Connector {
     /// The sink; its errors are shown to the user.
@@ -86,6 +89,31 @@ pub trait Connector {
     fn key(&self) -> Option<&taskwire_core::auth::Key> {
         None
     }
+    /// How the peer of a two-way `sink` ended the connection, when it said (an MQTT
+    /// broker's reason code); None: it closed it (a collector's way). Asked only when
+    /// [`Connector::TWO_WAY`], once a write or read found the connection over.
+    fn ended(&self, _sink: &Self::Sink) -> Option<Ended> {
+        None
+    }
+    /// Does what an idle two-way `sink` needs (MQTT's keepalive) and says when it next
+    /// needs a turn (None: never); an error ends the connection. Asked before each
+    /// batch, and while idle at the time it gave. Only when [`Connector::TWO_WAY`].
+    fn tend(&self, _sink: &Self::Sink) -> Result<Option<Instant>, String> {
+        Ok(None)
+    }
+    /// The agent stops on purpose and `sink` is up: says goodbye where the protocol has
+    /// a way (MQTT: a `stopped` status and DISCONNECT). Only when [`Connector::TWO_WAY`].
+    fn finish(&self, _sink: &mut Self::Sink) {}
+}
+
+/// How a peer ended a connection, in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// What the user is told.
+    pub why: String,
+    /// Some: a refusal; the writer waits this long (or its backoff, if longer) before it
+    /// connects again, and its backoff grows. None: it reconnects at once.
+    pub retry: Option<Duration>,
 }
 
 /// How [`write_batch`] ended.
@@ -185,6 +213,9 @@ pub fn run<C: Connector>(
 ) {
     let mut writer = Writer::new(link, connector, sink, framer, settings, started, fatal);
     while writer.step() {}
+    if let (true, Some(w)) = (C::TWO_WAY, writer.sink.as_mut()) {
+        writer.connector.finish(w);
+    }
     // What the collector may not have: the summary says so, since no stream can.
     if let Some(a) = &writer.acks {
         link.lock().unacknowledged(a.unacknowledged());
@@ -220,6 +251,8 @@ struct Writer<'a, C: Connector> {
     finishing: bool,
     /// Acknowledged delivery, on a two-way sink.
     acks: Option<Acks>,
+    /// When the sink next needs a turn while idle ([`Connector::tend`]).
+    tend_at: Option<Instant>,
 }
 
 impl<'a, C: Connector> Writer<'a, C> {
@@ -252,6 +285,7 @@ impl<'a, C: Connector> Writer<'a, C> {
             last_complaint: String::new(),
             finishing: false,
             acks,
+            tend_at: None,
         }
     }
 
@@ -262,6 +296,14 @@ impl<'a, C: Connector> Writer<'a, C> {
         }
         if self.need_header {
             return self.start_stream();
+        }
+        if C::TWO_WAY && self.batch.is_empty() {
+            if let Some(w) = self.sink.as_ref() {
+                match self.connector.tend(w) {
+                    Ok(at) => self.tend_at = at,
+                    Err(why) => return self.ended(&why),
+                }
+            }
         }
         if C::TWO_WAY
             && self.acks.as_ref().is_some_and(Acks::is_full)
@@ -354,7 +396,14 @@ impl<'a, C: Connector> Writer<'a, C> {
                 break;
             }
             let now = Instant::now();
-            match self.next_beat {
+            let wake = match (self.next_beat, self.tend_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if C::TWO_WAY && self.tend_at.is_some_and(|t| t <= now) {
+                break;
+            }
+            match wake {
                 Some(t) if t <= now => break,
                 Some(t) => st = link.wait(st, Some(t - now)),
                 None => st = link.wait(st, None),
@@ -426,11 +475,7 @@ impl<'a, C: Connector> Writer<'a, C> {
                 Sent::Short {
                     written,
                     hung_up: true,
-                } => (
-                    written,
-                    false,
-                    Some("the collector closed the connection".to_owned()),
-                ),
+                } => (written, false, Some(CLOSED.to_owned())),
                 Sent::Short { written, .. } => (written, true, None),
                 // Nothing counts as written: the whole batch goes again after the reconnect.
                 Sent::Failed(e) => (0, false, Some(e)),
@@ -446,7 +491,7 @@ impl<'a, C: Connector> Writer<'a, C> {
             return true;
         }
         if let Some(e) = failure {
-            if !self.outage(&e) {
+            if !self.ended(&e) {
                 return false;
             }
         }
@@ -586,7 +631,7 @@ impl<'a, C: Connector> Writer<'a, C> {
         let until = Instant::now() + Duration::from_millis(200);
         let gone = a.poll(&mut |b, u| connector.read_back(w, b, u), Some(until)) != Heard::Nothing;
         if gone {
-            return self.outage("the collector closed the connection");
+            return self.ended(CLOSED);
         }
         if a.is_full() && a.stalled() {
             return self.outage("no acknowledgement for 20 s");
@@ -609,6 +654,27 @@ impl<'a, C: Connector> Writer<'a, C> {
             if heard != Heard::Nothing {
                 return;
             }
+        }
+    }
+
+    /// The connection is over (`plain`: what to say when its peer said nothing): an
+    /// outage, or a refusal when the peer said so ([`Connector::ended`]); false when the
+    /// sink cannot come back.
+    fn ended(&mut self, plain: &str) -> bool {
+        let said = match (C::TWO_WAY, self.sink.as_ref()) {
+            (true, Some(w)) => self.connector.ended(w),
+            _ => None,
+        };
+        match said {
+            Some(Ended {
+                why,
+                retry: Some(wait),
+            }) => {
+                self.refused(why, wait);
+                true
+            }
+            Some(Ended { why, retry: None }) => self.outage(&why),
+            None => self.outage(plain),
         }
     }
 
