@@ -86,8 +86,23 @@ Sources:
   tcp:HOST:PORT, unix:PATH            connect and read one stream
   file:PATH                           a recorded stream (what `stream --to file:` wrote)
   -                                   stdin
-Files, stdin and connections end at their end; listeners and UARTs run until SIGINT
-or SIGTERM, after which connected agents are told (FIN) and read for up to 1 s.
+  mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]
+         [,session-expiry=SECS]       subscribe to the boards' topics on an MQTT 5
+                                      broker (port 1883; FILTER taskwire/+/stream)
+Files, stdin and connections end at their end; listeners, UARTs and brokers run until
+SIGINT or SIGTERM, after which connected agents are told (FIN) and read for up to 1 s.
+With mqtt:// each topic is one board's stream, each message (a whole stream: header
+and frames) is acknowledged only once its output is written, and its header is
+printed when it differs from the topic's last one. Clean start is off and the
+session kept SECS (default 86400) after the decoder goes, so a decoder restarted
+with the same client id (default taskwire-decode-HOSTNAME) gets what came
+meanwhile. A broker that goes away is said once and retried every 5 s at most.
+The boards' status topics (FILTER/status: online, stopped, lost: its last will)
+give one line per change. FILTER $share/GROUP/... is a shared subscription: the
+broker hands each message to one decoder of the group, so this decoder sees part
+of each board's numbers and counts the rest as gaps_not_seen_here, not as lost;
+the fleet's totals are the sums over the group (README, MQTT). Give each decoder
+its own client=ID. password-file: one line, mode 600.
 A connection to a listener is not a board until it sends a readable header: one
 that sends none within 5 s is closed (and, when all 64 places are taken, the
 oldest such connection makes room for a new one); frames before the header are
@@ -153,7 +168,9 @@ Options:
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
-                          uncovered (gaps_uncovered: frames lost in transit);
+                          uncovered (gaps_uncovered: frames lost in transit;
+                          with a $share/ filter gaps_not_seen_here: handed to
+                          another decoder of the group, or lost);
                           duplicates dropped; restarts; losses the agent reported by
                           reason; frames rejected by reason; next_seq (records +
                           gaps = next_seq); then a total line. key=value lines, or
@@ -163,7 +180,7 @@ Options:
 Exit status:
   0  the input ended, SIGINT/SIGTERM, or q (--view top)
   1  runtime error (the source cannot be opened or read, port in use, output
-     error)
+     error; the broker refused the credentials or the subscription)
   2  usage error (bad option or source)
 ";
 
@@ -440,7 +457,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     }
     let one_stream = !matches!(
         opts.from,
-        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_)
+        Source::TcpListen { .. } | Source::UnixListen(_) | Source::Serial(_) | Source::Mqtt(_)
     );
     match stop {
         // `taskwire decode ... | head` ends the reader first: not a failure.
@@ -611,6 +628,9 @@ mod tests {
             "--metrics [HOST:]PORT",
             "--metrics-top-comms K",
             "OpenMetrics",
+            "mqtt://HOST",
+            "gaps_not_seen_here",
+            "password-file",
         ] {
             assert!(h.contains(needle), "{needle}");
         }

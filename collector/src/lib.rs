@@ -5,9 +5,9 @@
 //! and board and feeds the shared [`session::Decoder`], which renders ([`render`]) and
 //! counts ([`tally`], which also follows each board's sequence numbers: gaps covered by
 //! the agent's Loss frames or not, duplicates dropped). [`pump`] is the single-threaded poll loop that
-//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections, the
-//! SIGINT/SIGTERM descriptor and, for `--view top` on a terminal, the terminal's keys
-//! ([`Front`], [`view`]). Memory is fixed per connection (a frame buffer of each kind,
+//! ties them together: the listener, up to [`MAX_CONNECTIONS`] connections or an MQTT
+//! broker's connection ([`mqtt`]), the SIGINT/SIGTERM descriptor and, for `--view top` on
+//! a terminal, the terminal's keys ([`Front`], [`view`]). Memory is fixed per connection (a frame buffer of each kind,
 //! about 3 KiB), so no input, however long or broken, makes it grow; the view keeps two
 //! intervals per board, at most [`view::assembly::MAX_ROWS`] rows each.
 
@@ -17,6 +17,7 @@ pub mod command;
 pub mod exposure;
 pub mod gate;
 pub mod metrics;
+pub mod mqtt;
 pub mod rejected;
 pub mod render;
 pub mod session;
@@ -194,9 +195,14 @@ pub fn pump(
     mut front: Option<&mut dyn Front>,
 ) -> Result<Stop, Failure> {
     let timeouts = decoder.timeouts;
-    let (listener, mut conns) = match opened {
-        Opened::Stream(input, peer) => (None, vec![Conn::new(input, Session::new(peer))]),
-        Opened::Listener(l) => (Some(l), Vec::new()),
+    let (listener, mut conns, mut mqtt) = match opened {
+        Opened::Stream(input, peer) => (None, vec![Conn::new(input, Session::new(peer))], None),
+        Opened::Listener(l) => (Some(l), Vec::new(), None),
+        Opened::Mqtt(m) => {
+            decoder.tally.shared = m.url().shared_group().is_some();
+            decoder.tally.broker = Some(tally::BrokerCounts::default());
+            (None, Vec::new(), Some(m))
+        }
     };
     decoder.tally.connections = conns.len() as u64;
     let mut buf = vec![0u8; READ_CHUNK];
@@ -216,6 +222,9 @@ pub fn pump(
         }
         // Acknowledged only once written out: a decoder killed now has not
         // acknowledged records it never printed.
+        if let Some(m) = &mut mqtt {
+            m.written(decoder);
+        }
         for c in &mut conns {
             if let (Some(a), Some(input)) = (&mut c.acker, &c.input) {
                 a.after_read(input, &c.session.seen);
@@ -224,10 +233,14 @@ pub fn pump(
         let down = conns.iter().any(|c| c.input.is_none());
         let next = close_overdue(&mut conns, decoder, &timeouts);
         let scrapers = metrics::polled(decoder);
-        let next = match (next, scrapers.and_then(|(_, d)| d)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = [
+            next,
+            mqtt.as_deref().map(mqtt::Subscriber::due),
+            scrapers.and_then(|(_, d)| d),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let until = next.map(|t| t.saturating_duration_since(Instant::now()));
         let timeout = match (down.then_some(REOPEN_EVERY), until) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -237,6 +250,7 @@ pub fn pump(
             wake,
             listener.as_ref(),
             front.as_deref().map(Front::input),
+            mqtt.as_deref().and_then(mqtt::Subscriber::poll_fd),
             scrapers.map(|(fd, _)| fd),
             &conns,
             timeout,
@@ -255,10 +269,25 @@ pub fn pump(
             if let Some(sig) = stop {
                 drop(listener);
                 drain(&mut conns, decoder, &mut buf);
+                if let Some(m) = &mut mqtt {
+                    // What was printed is acknowledged before DISCONNECT; the rest the
+                    // broker keeps for the next run.
+                    if write_out(decoder, out).is_ok() {
+                        m.written(decoder);
+                    }
+                    m.stop(decoder);
+                }
                 return Ok(match write_out(decoder, out) {
                     Ok(()) => Stop::Signal(sig),
                     Err(e) => Stop::Output(e),
                 });
+            }
+        }
+        if let Some(m) = &mut mqtt {
+            if let Err(f) = m.turn(decoder, ready.mqtt) {
+                let _ = write_out(decoder, out);
+                m.stop(decoder);
+                return Err(f);
             }
         }
         if ready.listener {
@@ -321,7 +350,7 @@ pub fn pump(
                 }
             }
         }
-        if listener.is_none() && conns.is_empty() {
+        if listener.is_none() && conns.is_empty() && mqtt.is_none() {
             if !std::mem::replace(&mut ended, true) {
                 decoder.end_of_input();
                 if decoder.metrics.as_ref().is_some_and(|m| m.server.is_some()) && front.is_none() {
@@ -362,6 +391,8 @@ struct Ready {
     listener: bool,
     front: bool,
     metrics: bool,
+    /// The broker's connection is readable (or writable, when asked).
+    mqtt: bool,
     conns: Vec<bool>,
 }
 
@@ -369,6 +400,7 @@ fn wait(
     wake: Option<&dyn Wake>,
     listener: Option<&Listener>,
     front: Option<BorrowedFd<'_>>,
+    mqtt: Option<(BorrowedFd<'_>, bool)>,
     metrics: Option<BorrowedFd<'_>>,
     conns: &[Conn],
     timeout: Option<Duration>,
@@ -382,6 +414,13 @@ fn wait(
     }
     if let Some(f) = front {
         fds.push(PollFd::from_borrowed_fd(f, PollFlags::IN));
+    }
+    if let Some((m, write)) = mqtt {
+        let flags = match write {
+            true => PollFlags::IN | PollFlags::OUT,
+            false => PollFlags::IN,
+        };
+        fds.push(PollFd::from_borrowed_fd(m, flags));
     }
     if let Some(m) = metrics {
         fds.push(PollFd::from_borrowed_fd(m, PollFlags::IN));
@@ -406,6 +445,7 @@ fn wait(
         wake: wake.is_some() && it.next().unwrap_or(false),
         listener: listener.is_some() && it.next().unwrap_or(false),
         front: front.is_some() && it.next().unwrap_or(false),
+        mqtt: mqtt.is_some() && it.next().unwrap_or(false),
         metrics: metrics.is_some() && it.next().unwrap_or(false),
         conns: vec![false; conns.len()],
     };
@@ -612,7 +652,7 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
         if left.is_zero() {
             break;
         }
-        let Ok(ready) = wait(None, None, None, None, conns, Some(left)) else {
+        let Ok(ready) = wait(None, None, None, None, None, conns, Some(left)) else {
             break;
         };
         let mut i = 0;

@@ -222,6 +222,15 @@ impl Decoder {
                         h.wire_version
                     );
                 }
+                // Every MQTT payload starts with its board's header: the same one again
+                // is no new stream (printing it, or taking the next record for the
+                // first of a stream, would show a restart where a resend came).
+                if let Some(last) = &mut s.last_header {
+                    if s.key.is_some() && **last == h {
+                        return;
+                    }
+                    **last = h.clone();
+                }
                 let key = if h.board_id.is_empty() {
                     // An unnamed board: a label of its own rather than "".
                     match &s.key {
@@ -353,6 +362,9 @@ pub struct Session {
     warned_schema: bool,
     /// What this connection carried, for its acknowledgements.
     pub seen: crate::ack::Seen,
+    /// An MQTT topic's stream, whose every payload repeats the header: the last one, so
+    /// that only a different one counts (`None` for other streams).
+    last_header: Option<Box<taskwire_core::wire::StreamHeader>>,
     /// Where the bytes come from, for messages (`127.0.0.1:40312`, `file:x.twr`).
     pub peer: String,
 }
@@ -370,7 +382,18 @@ impl Session {
             fresh: true,
             warned_schema: false,
             seen: crate::ack::Seen::default(),
+            last_header: None,
             peer: peer.into(),
+        }
+    }
+
+    /// The stream of an MQTT topic: payload after payload, each a whole stream of its own
+    /// (0x00, the header, frames: core/WIRE.md section 8); a header equal to the last one
+    /// read is skipped, not printed or counted again.
+    pub fn topic(topic: impl Into<String>) -> Session {
+        Session {
+            last_header: Some(Box::new(taskwire_core::wire::StreamHeader::new())),
+            ..Session::new(topic)
         }
     }
 

@@ -162,6 +162,8 @@ pub enum Opened {
     Stream(Input, String),
     /// A listener; streams come as boards connect.
     Listener(Listener),
+    /// A subscription to an MQTT broker; streams come as its topics' messages.
+    Mqtt(Box<crate::mqtt::Subscriber>),
 }
 
 /// Opens `source` (already parsed) for reading.
@@ -205,6 +207,18 @@ pub fn open(source: &Source) -> Result<Opened, Failure> {
             Ok(Opened::Listener(Listener::Tcp(l)))
         }
         Source::UnixListen(path) => bind_unix(path, &spec).map(Opened::Listener),
+        // The broker is connected to by the loop, again and again if need be: an
+        // unreachable one is retried, not an error.
+        Source::Mqtt(url) => {
+            let password = match &url.password_file {
+                Some(p) => Some(crate::mqtt::password::read(p)?),
+                None => None,
+            };
+            Ok(Opened::Mqtt(Box::new(crate::mqtt::Subscriber::new(
+                url.clone(),
+                password,
+            ))))
+        }
     }
 }
 

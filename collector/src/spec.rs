@@ -8,6 +8,8 @@
 //! unix-listen:PATH                      listen on a Unix stream socket
 //! file:PATH                             read a recorded stream
 //! -                                     stdin
+//! mqtt://HOST[:PORT][/FILTER][,client=ID][,user=NAME][,password-file=PATH]
+//!                                       subscribe to boards' topics on an MQTT broker
 //! ```
 
 use std::fmt;
@@ -41,10 +43,13 @@ pub enum Source {
     File(PathBuf),
     /// stdin.
     Stdin,
+    /// An MQTT broker's topics (`mqtt://`).
+    Mqtt(crate::mqtt::url::Url),
 }
 
 const FORMS: &str = "serial:/dev/ttyX[,baud=N][,rtscts], tcp:HOST:PORT, \
-                     tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH, file:PATH or -";
+                     tcp-listen:[HOST:]PORT, unix:PATH, unix-listen:PATH, \
+                     mqtt://HOST[:PORT][/FILTER], file:PATH or -";
 
 impl Source {
     /// Parses a source spec. The error is one line.
@@ -65,6 +70,9 @@ impl Source {
             "unix" => endpoint::path(rest).map(Source::Unix).map_err(bad),
             "unix-listen" => endpoint::path(rest).map(Source::UnixListen).map_err(bad),
             "file" => endpoint::path(rest).map(Source::File).map_err(bad),
+            "mqtt" => crate::mqtt::url::Url::parse(rest)
+                .map(Source::Mqtt)
+                .map_err(bad),
             _ => Err(endpoint::unknown(spec, scheme, FORMS)),
         }
     }
@@ -81,6 +89,7 @@ impl fmt::Display for Source {
             Source::UnixListen(p) => write!(f, "unix-listen:{}", p.display()),
             Source::File(p) => write!(f, "file:{}", p.display()),
             Source::Stdin => f.write_str("-"),
+            Source::Mqtt(u) => u.fmt(f),
         }
     }
 }
@@ -119,6 +128,12 @@ mod tests {
         // The error lists the listening forms too.
         assert!(Source::parse("nope:1").unwrap_err().contains("tcp-listen"));
         assert!(Source::parse("x").unwrap_err().contains("not an endpoint"));
+        assert!(Source::parse("nope:1").unwrap_err().contains("mqtt://"));
+        let e = Source::parse("mqtt://h/a/#/b").unwrap_err();
+        assert!(
+            e.starts_with("'mqtt://h/a/#/b': ") && e.contains("last level"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -134,6 +149,8 @@ mod tests {
             "unix-listen:/s",
             "file:/f",
             "-",
+            "mqtt://h/taskwire/+/stream",
+            "mqtt://[::1]:1884/$share/g/t/#,client=c",
         ] {
             let e = Source::parse(s).unwrap();
             assert_eq!(Source::parse(&e.to_string()), Ok(e.clone()), "{s}");

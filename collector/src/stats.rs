@@ -28,6 +28,7 @@ fn rows(c: &Counts) -> Vec<(&'static str, u64)> {
             c.covered_by(LossReason::SinkOutage),
         ),
         ("gaps_uncovered", c.seq.uncovered),
+        ("gaps_not_seen_here", c.not_seen_here),
         ("duplicates", c.seq.duplicates),
         ("restarts", c.seq.restarts),
         ("backwards", c.seq.backwards),
@@ -61,7 +62,7 @@ fn rows(c: &Counts) -> Vec<(&'static str, u64)> {
 pub fn report(tally: &Tally, json: bool) -> String {
     let mut out = String::new();
     let total = tally.total();
-    let extra = [
+    let mut extra = vec![
         ("boards", tally.board_count() as u64),
         ("connections", tally.connections),
         ("refused_connections", tally.refused_connections),
@@ -70,6 +71,17 @@ pub fn report(tally: &Tally, json: bool) -> String {
         ("evicted_boards", tally.evicted_boards),
         ("refused_authentication", tally.refused_authentication),
     ];
+    if let Some(b) = &tally.broker {
+        extra.extend([
+            ("broker_connects", b.connects),
+            ("broker_outages", b.outages),
+            ("broker_sessions_lost", b.sessions_lost),
+            ("payloads", b.payloads),
+            ("status_online", b.online),
+            ("status_stopped", b.stopped),
+            ("status_lost", b.lost),
+        ]);
+    }
     let lines = tally
         .boards()
         .map(|(name, b)| {
@@ -148,7 +160,8 @@ mod tests {
         assert!(lines[0].ends_with(" next_seq=10"), "{}", lines[0]);
         // 1 and 2 lost in transit, 4 and 5 covered by the Loss.
         let gaps = " gaps=4 gaps_covered=2 gaps_covered_queue_overflow=0 \
-                    gaps_covered_sink_outage=2 gaps_uncovered=2 duplicates=0 restarts=0 \
+                    gaps_covered_sink_outage=2 gaps_uncovered=2 gaps_not_seen_here=0 \
+                    duplicates=0 restarts=0 \
                     backwards=0 ";
         assert!(lines[0].contains(gaps), "{}", lines[0]);
         assert!(lines[0].contains(" lost_records=2 "), "{}", lines[0]);

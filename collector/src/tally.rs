@@ -51,6 +51,11 @@ pub struct Counts {
     pub heartbeats: u64,
     /// Frames rejected while this board's stream was being read.
     pub rejected: Rejected,
+    /// With a shared subscription ([`Tally::shared`]): numbers missing between records
+    /// that no Loss covers, which this decoder was not handed: another decoder of the
+    /// group has them, or they are lost; only the group's sum tells (README, "Shared
+    /// subscriptions"). `seq.uncovered` is then 0: this decoder cannot tell a loss.
+    pub not_seen_here: u64,
     /// The number after the highest accounted for, once one is; `None` for a sum.
     next_seq: Option<u64>,
 }
@@ -81,9 +86,10 @@ impl Counts {
         self.seq.covered_total()
     }
 
-    /// Sequence numbers missing between records: covered by a Loss or not.
+    /// Sequence numbers missing between records: covered by a Loss or not, or (shared
+    /// subscriptions) not handed to this decoder.
     pub fn gaps(&self) -> u64 {
-        self.seq.gaps()
+        self.seq.gaps().saturating_add(self.not_seen_here)
     }
 
     /// The number after the highest accounted for, once one is (per board only).
@@ -99,6 +105,7 @@ impl Counts {
         self.samples = self.samples.saturating_add(other.samples);
         self.heartbeats = self.heartbeats.saturating_add(other.heartbeats);
         self.rejected.add(&other.rejected);
+        self.not_seen_here = self.not_seen_here.saturating_add(other.not_seen_here);
     }
 }
 
@@ -129,13 +136,41 @@ struct Board {
 }
 
 impl Board {
-    fn snapshot(&self) -> Counts {
+    /// Its counts; `shared`: read through a shared subscription, where the numbers no
+    /// Loss covers are not this decoder's to call lost.
+    fn snapshot(&self, shared: bool) -> Counts {
+        let mut seq = *self.tracker.counts();
+        let not_seen_here = match shared {
+            true => std::mem::take(&mut seq.uncovered),
+            false => 0,
+        };
         Counts {
-            seq: *self.tracker.counts(),
+            seq,
+            not_seen_here,
             next_seq: self.tracker.next_seq(),
             ..self.counts
         }
     }
+}
+
+/// What a decoder subscribed to an MQTT broker counts beside its boards' numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokerCounts {
+    /// Connections the broker accepted (CONNACK).
+    pub connects: u64,
+    /// Connections lost (the broker went away, or dropped this decoder), each an outage.
+    pub outages: u64,
+    /// Reconnections after which the broker had kept no session: what it would have
+    /// queued for this decoder meanwhile is gone (seen as gaps).
+    pub sessions_lost: u64,
+    /// Stream payloads (PUBLISH messages) received.
+    pub payloads: u64,
+    /// Status messages saying a board came online.
+    pub online: u64,
+    /// Status messages saying a board stopped cleanly.
+    pub stopped: u64,
+    /// Status messages saying a board went away without stopping (its last will).
+    pub lost: u64,
 }
 
 /// Counts per board, in board order.
@@ -158,6 +193,11 @@ pub struct Tally {
     pub closed_idle: u64,
     /// Connections accepted (or sources opened).
     pub connections: u64,
+    /// The source is one decoder of an MQTT shared subscription: numbers no Loss covers
+    /// count as [`Counts::not_seen_here`], not as uncovered gaps.
+    pub shared: bool,
+    /// A broker's counts, when the source is `mqtt://`.
+    pub broker: Option<BrokerCounts>,
 }
 
 impl Tally {
@@ -167,9 +207,9 @@ impl Tally {
     }
 
     fn board(&mut self, key: &Key) -> &mut Board {
-        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        let (evicted, n, shared) = (&mut self.evicted, &mut self.evicted_boards, self.shared);
         let b = self.boards.get(key, |_, b| {
-            evicted.add(&b.snapshot());
+            evicted.add(&b.snapshot(shared));
             *n += 1;
         });
         b.last_seen = Some(SystemTime::now());
@@ -184,9 +224,9 @@ impl Tally {
     /// A stream now reads `key`'s board; its label. The board is kept (not evicted)
     /// until [`Tally::detach`].
     pub fn attach(&mut self, key: &Key) -> String {
-        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        let (evicted, n, shared) = (&mut self.evicted, &mut self.evicted_boards, self.shared);
         self.boards.attach(key, |_, b| {
-            evicted.add(&b.snapshot());
+            evicted.add(&b.snapshot(shared));
             *n += 1;
         });
         self.label(key)
@@ -199,10 +239,10 @@ impl Tally {
 
     /// The label `key`'s board prints as.
     pub fn label(&mut self, key: &Key) -> String {
-        let (evicted, n) = (&mut self.evicted, &mut self.evicted_boards);
+        let (evicted, n, shared) = (&mut self.evicted, &mut self.evicted_boards, self.shared);
         self.boards
             .label(key, |_, b| {
-                evicted.add(&b.snapshot());
+                evicted.add(&b.snapshot(shared));
                 *n += 1;
             })
             .to_owned()
@@ -271,18 +311,24 @@ impl Tally {
 
     /// Every board's counts, by label.
     pub fn boards(&self) -> impl Iterator<Item = (&str, Counts)> {
-        self.boards.iter().map(|(k, b)| (k, b.snapshot()))
+        let shared = self.shared;
+        self.boards
+            .iter()
+            .map(move |(k, b)| (k, b.snapshot(shared)))
     }
 
     /// Every board with what the metrics export of it, by label.
     pub fn rows(&self) -> impl Iterator<Item = BoardRow<'_>> {
-        self.boards.iter_live().map(|(label, live, b)| BoardRow {
-            label,
-            counts: b.snapshot(),
-            live,
-            last_seen: b.last_seen,
-            series: &b.series,
-        })
+        let shared = self.shared;
+        self.boards
+            .iter_live()
+            .map(move |(label, live, b)| BoardRow {
+                label,
+                counts: b.snapshot(shared),
+                live,
+                last_seen: b.last_seen,
+                series: &b.series,
+            })
     }
 
     /// How many boards are in the table now (evicted ones not included).
@@ -472,6 +518,28 @@ mod tests {
         assert_eq!(total.lost_records(), 5);
         assert_eq!(total.rejected.total(), 6);
         assert_eq!(total.next_seq(), None, "a total has no numbering");
+    }
+
+    #[test]
+    fn a_shared_subscription_counts_missing_numbers_as_not_seen_here() {
+        // One decoder of a $share group: numbers 2 to 4 went to another decoder; 7 is
+        // covered by the agent's Loss, which this decoder was handed.
+        let mut t = Tally::new();
+        t.shared = true;
+        let a = Key::named("a");
+        t.header(&a);
+        for seq in [0, 1, 5, 6] {
+            t.record(&a, Kind::Pid, seq, seq == 0);
+        }
+        t.loss(&a, &loss(LossReason::QueueOverflow, 1, 8), false);
+        let (_, c) = t.boards().next().unwrap();
+        assert_eq!(
+            (c.seq.uncovered, c.not_seen_here, c.covered_total()),
+            (0, 3, 1)
+        );
+        assert_eq!(c.records() + c.gaps(), c.next_seq().unwrap());
+        assert_eq!(t.total().not_seen_here, 3);
+        assert_eq!(t.total().seq.uncovered, 0);
     }
 
     #[test]

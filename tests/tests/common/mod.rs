@@ -5,6 +5,7 @@
 
 pub mod broker;
 pub mod procs;
+pub mod publisher;
 pub mod tmux;
 
 use std::ffi::OsStr;
