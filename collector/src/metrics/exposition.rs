@@ -17,7 +17,7 @@ use taskwire_core::taskstats::Delay;
 use taskwire_core::wire::LossReason;
 
 use super::comms::CommCounts;
-use crate::tally::{BoardRow, Tally};
+use crate::tally::{BoardRow, BrokerCounts, Tally};
 
 /// Which of the two formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub fn render(tally: &Tally, flavor: Flavor) -> String {
         sample_name: String::new(),
     };
     decoder_wide(&mut w, tally);
-    per_board(&mut w, &rows);
+    per_board(&mut w, &rows, tally.shared);
     per_comm(&mut w, &rows);
     per_task(&mut w, &rows);
     if flavor == Flavor::OpenMetrics {
@@ -226,6 +226,52 @@ fn decoder_wide(w: &mut Writer<'_>, t: &Tally) {
         "Connections closed for sending nothing past the idle timeout.",
     );
     w.sample(&[], t.closed_idle);
+    if let Some(b) = &t.broker {
+        broker(w, b);
+    }
+}
+
+/// What a decoder reading an MQTT broker counts of it.
+fn broker(w: &mut Writer<'_>, b: &BrokerCounts) {
+    for (name, help, n) in [
+        (
+            "taskwire_mqtt_connects",
+            "Connections the MQTT broker accepted.",
+            b.connects,
+        ),
+        (
+            "taskwire_mqtt_outages",
+            "Connections to the MQTT broker lost.",
+            b.outages,
+        ),
+        (
+            "taskwire_mqtt_sessions_lost",
+            "Reconnections after which the broker had kept no session (what it queued is gone).",
+            b.sessions_lost,
+        ),
+        (
+            "taskwire_mqtt_payloads",
+            "Stream payloads (PUBLISH messages) received.",
+            b.payloads,
+        ),
+    ] {
+        w.family(name, Type::Counter, None, help);
+        w.sample(&[], n);
+    }
+    w.family(
+        "taskwire_mqtt_status_messages",
+        Type::Counter,
+        None,
+        "Changes of a board's status topic: online, stopped (it said so) or lost (its last \
+         will: gone without a word).",
+    );
+    for (status, n) in [
+        ("online", b.online),
+        ("stopped", b.stopped),
+        ("lost", b.lost),
+    ] {
+        w.sample(&[("status", status)], n);
+    }
 }
 
 /// A per-board family: one sample per board of `value`.
@@ -241,7 +287,7 @@ fn board_family(
     }
 }
 
-fn per_board(w: &mut Writer<'_>, rows: &[Row<'_>]) {
+fn per_board(w: &mut Writer<'_>, rows: &[Row<'_>], shared: bool) {
     w.family(
         "taskwire_records",
         Type::Counter,
@@ -313,6 +359,20 @@ fn per_board(w: &mut Writer<'_>, rows: &[Row<'_>]) {
         ),
         |r| r.b.counts.seq.uncovered,
     );
+    if shared {
+        board_family(
+            w,
+            rows,
+            (
+                "taskwire_gaps_not_seen_here",
+                Type::Gauge,
+                "With an MQTT shared subscription: numbers missing between the records this \
+                 decoder was handed that no Loss covers. Another decoder of the group has \
+                 them, or they are lost: only the sum over the group tells.",
+            ),
+            |r| r.b.counts.not_seen_here,
+        );
+    }
     w.family(
         "taskwire_rejected_frames",
         c,
