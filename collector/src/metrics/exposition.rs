@@ -738,4 +738,39 @@ mod tests {
         let seen = value(&text, "taskwire_last_seen_timestamp_seconds{board=\"b\"}").unwrap();
         assert!(seen > 1.7e9, "{seen}");
     }
+
+    /// What one scrape costs the decoder's loop with the board table full: every board
+    /// with K comms of its own, `other` and three delay categories. A measurement, not a
+    /// check (BENCHMARKS.md, "Metrics"): `cargo test --release -p taskwire-collector
+    /// render_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn render_cost_of_a_full_table() {
+        let mut f = Fed::new(crate::metrics::DEFAULT_TOP_COMMS);
+        for b in 0..crate::boards::MAX_BOARDS {
+            let board = format!("board-{b:04}");
+            for c in 0..15 {
+                for _ in 0..5 {
+                    f.exit(&board, format!("comm{c}").as_bytes(), 1000);
+                }
+            }
+        }
+        let mut times = Vec::new();
+        let mut text = String::new();
+        for _ in 0..10 {
+            let t = std::time::Instant::now();
+            text = render(&f.tally, Flavor::OpenMetrics);
+            times.push(t.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "render of {} boards: {} bytes, {} samples, median {:?} [{:?}-{:?}] over 10",
+            f.tally.board_count(),
+            text.len(),
+            samples(text.trim_end_matches("# EOF\n")).len(),
+            times[5],
+            times[0],
+            times[9]
+        );
+    }
 }
