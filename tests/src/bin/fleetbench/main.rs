@@ -376,3 +376,50 @@ fn main() -> ExitCode {
     report(&c, &runs);
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Result<Config, String> {
+        parse_args(v.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn args_defaults_and_errors() {
+        let c = args(&["--capture", "x.twr"]).unwrap();
+        assert_eq!(
+            (c.boards, c.records, c.runs, c.mqtt_decoders, c.tcp_decoders),
+            (200, 2000, 3, 2, 4)
+        );
+        assert_eq!(c.rate, None);
+        let c = args(&[
+            "--capture",
+            "x",
+            "--rate",
+            "2.5",
+            "--boards",
+            "10",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!((c.rate, c.boards, c.json), (Some(2.5), 10, true));
+        for (bad, needle) in [
+            (&[][..], "--capture FILE"),
+            (&["--capture", "x", "--boards", "300"][..], "need 5"),
+            (&["--capture", "x", "--runs", "0"][..], "at least 1"),
+            (&["--capture", "x", "--rate"][..], "needs a value"),
+            (&["--capture", "x", "--what"][..], "unknown argument"),
+        ] {
+            let e = args(bad).err().unwrap_or_default();
+            assert!(e.contains(needle), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn medians_and_cells() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(cell(&[1.0, 3.0, 2.0], 1), "2.0 [1.0-3.0]");
+    }
+}
