@@ -21,7 +21,7 @@ use crate::tally::Tally;
 use taskwire_cli::Failure;
 
 /// The longest request head taken (request line and headers); a longer one is answered
-/// 431 and closed. Prometheus sends about 300 bytes.
+/// 431 and closed; a scraper's request is a few hundred bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
 /// How long a connection has to send its request and read the response.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
