@@ -351,18 +351,18 @@ pub fn pump(
             }
         }
         if listener.is_none() && conns.is_empty() && mqtt.is_none() {
+            // An interactive screen stays up, showing the last interval, until quit; so
+            // do the metrics, for their last scrape, until a stop signal.
+            let serving = decoder.metrics.as_ref().is_some_and(|m| m.server.is_some());
             if !std::mem::replace(&mut ended, true) {
                 decoder.end_of_input();
-                if decoder.metrics.as_ref().is_some_and(|m| m.server.is_some()) && front.is_none() {
+                if serving && front.is_none() {
                     eprintln!(
                         "taskwire decode: end of input; the metrics stay served until \
                          SIGINT or SIGTERM"
                     );
                 }
             }
-            // An interactive screen stays up, showing the last interval, until quit; so
-            // do the metrics, for their last scrape.
-            let serving = decoder.metrics.as_ref().is_some_and(|m| m.server.is_some());
             if front.is_none() && !serving {
                 return Ok(match write_out(decoder, out) {
                     Ok(()) => Stop::End,
