@@ -152,7 +152,7 @@ Options:
                           that prove they know the shared key in FILE (the
                           boards' `stream --key`); others are refused and counted.
                           FILE: 16 to 4096 bytes, mode 600 (README: threat model)
-  --metrics [HOST:]PORT   serve the counts for Prometheus on http://HOST:PORT/metrics
+  --metrics [HOST:]PORT   serve Prometheus metrics on http://HOST:PORT/metrics
                           (HOST 0.0.0.0 unless given; port 0 picks a free one):
                           per board records, losses by reason, gaps, rejected
                           frames, duplicates, last seen; exits and delay seconds
