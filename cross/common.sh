@@ -1,4 +1,5 @@
-# Shared by cross/build, cross/test-user and cross/test-system (sourced, not run).
+# Shared by cross/build, cross/test-cross, cross/test-user and cross/test-system (sourced,
+# not run).
 # shellcheck shell=bash
 
 CROSS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,6 +71,17 @@ static_kind() {
         return 1
     fi
     if readelf -hW "$f" | grep -qE 'Type:[[:space:]]*DYN'; then echo static-pie; else echo static; fi
+}
+
+# budget_kib FEATURES TARGET -> the stripped size budget in KiB of a board build that has
+# one (README, "Binary size"), else nothing. cross/build and cross/test-cross check it.
+budget_kib() {
+    case "$1:$2" in
+        board:aarch64-*) echo 224 ;;
+        board:armv7-*) echo 184 ;;
+        stream:aarch64-*) echo 144 ;;
+        *) echo "" ;;
+    esac
 }
 
 elapsed_since() { awk -v s="$1" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }

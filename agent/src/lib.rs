@@ -38,7 +38,7 @@ use taskwire_cli::output::print;
 use taskwire_cli::{EXIT_USAGE, Failure};
 
 /// Commands of the host build that a board build leaves out.
-const HOST_ONLY: &[&str] = &["decode"];
+const HOST_ONLY: &[&str] = &["decode", "report"];
 /// Every board command, whether this build has it or not (cargo features of the same name).
 const BOARD_COMMANDS: &[&str] = &[
     "get",

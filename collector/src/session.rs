@@ -43,6 +43,9 @@ pub struct Decoder {
     last_auth: Option<std::time::Instant>,
     /// `--metrics`: what is kept for the scrapers beside the counts, and their server.
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Sees every frame taken, after the tally (`taskwire report`); nothing is printed
+    /// while there is one.
+    pub observer: Option<Box<dyn crate::observer::Observer>>,
 }
 
 impl Decoder {
@@ -61,6 +64,7 @@ impl Decoder {
             key: None,
             last_auth: None,
             metrics: None,
+            observer: None,
         }
     }
 
@@ -117,7 +121,7 @@ impl Decoder {
 
     /// Whether frames of `kind` are printed.
     fn prints(&self, kind: Only) -> bool {
-        self.view.is_none() && self.only.is_none_or(|o| o == kind)
+        self.view.is_none() && self.observer.is_none() && self.only.is_none_or(|o| o == kind)
     }
 
     /// Every stream ended: the view's intervals being assembled are complete.
@@ -138,7 +142,12 @@ impl Decoder {
             if let Some(result) = session.reader.push(b) {
                 session.seen.note(&result);
                 self.report_refusal(session);
+                let seen = self.observer.is_some().then(|| result.clone());
                 self.handle(session, result);
+                if let (Some(Ok(m)), Some(o), Some(key)) = (seen, &mut self.observer, &session.key)
+                {
+                    o.message(session.board(), &m, &self.tally.seq_counts(key));
+                }
             }
         }
     }

@@ -309,6 +309,11 @@ impl Tally {
         }
     }
 
+    /// `board`'s sequence accounting so far.
+    pub fn seq_counts(&mut self, board: &Key) -> SeqCounts {
+        *self.board(board).tracker.counts()
+    }
+
     /// Every board's counts, by label.
     pub fn boards(&self) -> impl Iterator<Item = (&str, Counts)> {
         let shared = self.shared;

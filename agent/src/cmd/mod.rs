@@ -83,6 +83,15 @@ pub const COMMANDS: &[Command] = &[
             start(decode::parse(args)?, decode::help, decode::main)
         },
     },
+    #[cfg(feature = "decode")]
+    Command {
+        name: "report",
+        summary: "a recorded stream as one HTML page: charts of exits, delays, losses",
+        main: |args| {
+            use taskwire_collector::report::command as report;
+            start(report::parse(args)?, report::help, report::main)
+        },
+    },
     #[cfg(feature = "getdelays")]
     Command {
         name: "getdelays",

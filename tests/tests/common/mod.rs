@@ -4,6 +4,8 @@
 #![allow(dead_code, unsafe_code)] // each test file uses a subset; libc calls are FFI
 
 pub mod broker;
+pub mod chromium;
+pub mod png;
 pub mod procs;
 pub mod publisher;
 pub mod tmux;
