@@ -184,9 +184,14 @@ impl<V> Boards<V> {
 
     /// Every board, by label.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &V)> {
+        self.iter_live().map(|(l, _, v)| (l, v))
+    }
+
+    /// Every board, by label, with the number of streams reading it now.
+    pub fn iter_live(&self) -> impl Iterator<Item = (&str, u32, &V)> {
         let mut v: Vec<&Row<V>> = self.rows.iter().collect();
         v.sort_by(|a, b| a.label.cmp(&b.label));
-        v.into_iter().map(|r| (r.label.as_str(), &r.value))
+        v.into_iter().map(|r| (r.label.as_str(), r.live, &r.value))
     }
 
     /// How many boards.

@@ -35,6 +35,10 @@ pub struct Opts {
     pub idle_timeout: Option<std::time::Duration>,
     /// `--key FILE`: connections must prove they know the key in it (read at start).
     pub key: Option<std::path::PathBuf>,
+    /// `--metrics [HOST:]PORT`: where to serve /metrics (`host:port`, bindable).
+    pub metrics: Option<String>,
+    /// `--metrics-top-comms K`: comms with their own series per board.
+    pub top_comms: usize,
 }
 
 /// Options of `--view top`.
@@ -60,6 +64,7 @@ pub fn help() -> String {
 const HELP: &str = "\
 Usage: taskwire decode --from SOURCE [--format text|json|csv]
                        [--only records|samples] [--stats]
+                       [--metrics [HOST:]PORT [--metrics-top-comms K]]
        taskwire decode --from SOURCE --view top [--board ID] [--sort KEY] [--stats]
 
 Reads the record stream that `taskwire stream` sends (core/WIRE.md) and prints every
@@ -150,6 +155,19 @@ Options:
                           that prove they know the shared key in FILE (the
                           boards' `stream --key`); others are refused and counted.
                           FILE: 16 to 4096 bytes, mode 600 (README: threat model)
+  --metrics [HOST:]PORT   serve Prometheus metrics on http://HOST:PORT/metrics
+                          (HOST 0.0.0.0 unless given; port 0 picks a free one):
+                          per board records, losses by reason, gaps, rejected
+                          frames, duplicates, last seen; exits and delay seconds
+                          by comm and category; the most delayed tasks of the
+                          last sampling interval (README: Metrics). Prometheus
+                          text 0.0.4, or OpenMetrics when the scraper asks for
+                          it. With a file or stdin, the metrics stay served
+                          after the input ends, until SIGINT or SIGTERM
+  --metrics-top-comms K   comms with series of their own per board (default 10,
+                          at most 100); a comm gets one at its 4th exit while
+                          places are free and keeps it; other exits count under
+                          comm=\"other\". K also bounds the tasks per board
   --stats                 at the end, print per board on stderr: records; sequence
                           gaps (numbers missing between records), split into those
                           covered by the agent's Loss frames, by reason, and those
@@ -180,6 +198,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut format_given = false;
     let mut idle_timeout = Some(decode::IDLE_TIMEOUT);
     let mut key = None;
+    let (mut metrics, mut top_comms) = (None, None);
     while let Some(arg) = a.next_arg()? {
         match arg {
             a if a.is_help() => return Ok(Parsed::Help),
@@ -230,6 +249,24 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                     };
                 }
                 "key" => key = Some(std::path::PathBuf::from(a.value("key", v)?)),
+                "metrics" => {
+                    let m = a.value("metrics", v)?;
+                    let addr = taskwire_cli::endpoint::listen_addr(&m)
+                        .map_err(|e| a.usage(format!("--metrics '{m}': {e}")))?;
+                    metrics = Some(addr);
+                }
+                "metrics-top-comms" => {
+                    let k = a.value("metrics-top-comms", v)?;
+                    top_comms = match k.parse::<usize>() {
+                        Ok(n) if (1..=crate::metrics::MAX_TOP_COMMS).contains(&n) => Some(n),
+                        _ => {
+                            return Err(a.usage(format!(
+                                "invalid --metrics-top-comms '{k}': from 1 to {}",
+                                crate::metrics::MAX_TOP_COMMS
+                            )));
+                        }
+                    };
+                }
                 "stats" => {
                     a.no_value("stats", v)?;
                     stats = true;
@@ -247,6 +284,9 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             "--key goes with --from tcp-listen: or unix-listen: (only a connection can be \
              challenged; a file, pipe or UART has no way back to its sender)",
         ));
+    }
+    if top_comms.is_some() && metrics.is_none() {
+        return Err(a.usage("--metrics-top-comms goes with --metrics"));
     }
     let view = match view {
         true if format_given || only.is_some() => {
@@ -271,6 +311,8 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         view,
         idle_timeout,
         key,
+        metrics,
+        top_comms: top_comms.unwrap_or(crate::metrics::DEFAULT_TOP_COMMS),
     }))
 }
 
@@ -296,6 +338,17 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         None => None,
     };
     let opened = source::open(&opts.from)?;
+    let server = match &opts.metrics {
+        Some(addr) => {
+            let s = crate::metrics::http::Server::bind(addr, &format!("--metrics {addr}"))?;
+            eprintln!(
+                "taskwire decode: serving metrics on http://{}/metrics",
+                s.local()
+            );
+            Some(s)
+        }
+        None => None,
+    };
     if let Opened::Listener(l) = &opened {
         eprintln!(
             "taskwire decode: listening on {}",
@@ -320,6 +373,10 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     let mut decoder = Decoder::new(opts.format).with_only(opts.only);
     decoder.timeouts.idle = opts.idle_timeout;
     decoder.key = key;
+    decoder.metrics = server.map(|s| crate::metrics::Metrics {
+        top: opts.top_comms,
+        server: Some(s),
+    });
     if let Some(v) = &opts.view {
         // Batch screens as `top` prints them: a terminal's cut to a console's width.
         let batch = match std::io::stdout().is_terminal() {
@@ -489,6 +546,21 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(o.idle_timeout, Some(std::time::Duration::from_secs(25)));
+        let o = parse(&["--from=-", "--metrics", "9464"]).unwrap().unwrap();
+        assert_eq!(o.metrics.as_deref(), Some("0.0.0.0:9464"));
+        assert_eq!(o.top_comms, crate::metrics::DEFAULT_TOP_COMMS);
+        let o = parse(&[
+            "--from=-",
+            "--metrics=127.0.0.1:0",
+            "--metrics-top-comms",
+            "3",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (o.metrics.as_deref(), o.top_comms),
+            (Some("127.0.0.1:0"), 3)
+        );
         assert!(parse(&["--help"]).unwrap().is_none());
         assert!(parse(&["-h", "--bogus"]).unwrap().is_none());
     }
@@ -513,6 +585,19 @@ mod tests {
                 "seconds from 0",
             ),
             (&["--from", "-", "--view", "htop"][..], "not a view"),
+            (&["--from", "-", "--metrics", "x"][..], "--metrics 'x'"),
+            (
+                &["--from", "-", "--metrics-top-comms", "3"][..],
+                "goes with --metrics",
+            ),
+            (
+                &["--from", "-", "--metrics=1", "--metrics-top-comms=0"][..],
+                "from 1 to 100",
+            ),
+            (
+                &["--from", "-", "--metrics=1", "--metrics-top-comms=101"][..],
+                "from 1 to 100",
+            ),
             (&["--from", "-", "--key", "k"][..], "--key goes with"),
             (
                 &["--from", "tcp-listen:9", "--key"][..],
@@ -562,6 +647,9 @@ mod tests {
             "cpu-delay, blkio",
             "--board ID",
             "--key FILE",
+            "--metrics [HOST:]PORT",
+            "--metrics-top-comms K",
+            "OpenMetrics",
             "mqtt://HOST",
             "gaps_not_seen_here",
             "password-file",

@@ -17,6 +17,7 @@ pub mod boards;
 pub mod command;
 pub mod exposure;
 pub mod gate;
+pub mod metrics;
 pub mod mqtt;
 pub mod observer;
 pub mod rejected;
@@ -234,10 +235,15 @@ pub fn pump(
         }
         let down = conns.iter().any(|c| c.input.is_none());
         let next = close_overdue(&mut conns, decoder, &timeouts);
-        let next = match (next, mqtt.as_deref().map(mqtt::Subscriber::due)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let scrapers = metrics::polled(decoder);
+        let next = [
+            next,
+            mqtt.as_deref().map(mqtt::Subscriber::due),
+            scrapers.and_then(|(_, d)| d),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let until = next.map(|t| t.saturating_duration_since(Instant::now()));
         let timeout = match (down.then_some(REOPEN_EVERY), until) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -248,10 +254,18 @@ pub fn pump(
             listener.as_ref(),
             front.as_deref().map(Front::input),
             mqtt.as_deref().and_then(mqtt::Subscriber::poll_fd),
+            scrapers.map(|(fd, _)| fd),
             &conns,
             timeout,
         )?;
         keys = ready.front;
+        if ready.metrics
+            || scrapers
+                .and_then(|(_, d)| d)
+                .is_some_and(|d| d <= Instant::now())
+        {
+            metrics::serve(decoder);
+        }
         if ready.wake {
             let sig = wake.and_then(Wake::take);
             let stop = sig.filter(|&s| !front.as_mut().is_some_and(|f| f.signal(s)));
@@ -340,11 +354,19 @@ pub fn pump(
             }
         }
         if listener.is_none() && conns.is_empty() && mqtt.is_none() {
+            // An interactive screen stays up, showing the last interval, until quit; so
+            // do the metrics, for their last scrape, until a stop signal.
+            let serving = decoder.metrics.as_ref().is_some_and(|m| m.server.is_some());
             if !std::mem::replace(&mut ended, true) {
                 decoder.end_of_input();
+                if serving && front.is_none() {
+                    eprintln!(
+                        "taskwire decode: end of input; the metrics stay served until \
+                         SIGINT or SIGTERM"
+                    );
+                }
             }
-            // An interactive screen stays up, showing the last interval, until quit.
-            if front.is_none() {
+            if front.is_none() && !serving {
                 return Ok(match write_out(decoder, out) {
                     Ok(()) => Stop::End,
                     Err(e) => Stop::Output(e),
@@ -371,6 +393,7 @@ struct Ready {
     wake: bool,
     listener: bool,
     front: bool,
+    metrics: bool,
     /// The broker's connection is readable (or writable, when asked).
     mqtt: bool,
     conns: Vec<bool>,
@@ -381,6 +404,7 @@ fn wait(
     listener: Option<&Listener>,
     front: Option<BorrowedFd<'_>>,
     mqtt: Option<(BorrowedFd<'_>, bool)>,
+    metrics: Option<BorrowedFd<'_>>,
     conns: &[Conn],
     timeout: Option<Duration>,
 ) -> Result<Ready, Failure> {
@@ -400,6 +424,9 @@ fn wait(
             false => PollFlags::IN,
         };
         fds.push(PollFd::from_borrowed_fd(m, flags));
+    }
+    if let Some(m) = metrics {
+        fds.push(PollFd::from_borrowed_fd(m, PollFlags::IN));
     }
     // Streams that are gone are not polled; their slots stay false.
     let polled: Vec<usize> = (0..conns.len())
@@ -422,6 +449,7 @@ fn wait(
         listener: listener.is_some() && it.next().unwrap_or(false),
         front: front.is_some() && it.next().unwrap_or(false),
         mqtt: mqtt.is_some() && it.next().unwrap_or(false),
+        metrics: metrics.is_some() && it.next().unwrap_or(false),
         conns: vec![false; conns.len()],
     };
     for (&i, r) in polled.iter().zip(it) {
@@ -627,7 +655,7 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
         if left.is_zero() {
             break;
         }
-        let Ok(ready) = wait(None, None, None, None, conns, Some(left)) else {
+        let Ok(ready) = wait(None, None, None, None, None, conns, Some(left)) else {
             break;
         };
         let mut i = 0;

@@ -41,6 +41,8 @@ pub struct Decoder {
     pub key: Option<taskwire_core::auth::Key>,
     /// When the last line about a connection refused for its proof was written.
     last_auth: Option<std::time::Instant>,
+    /// `--metrics`: what is kept for the scrapers beside the counts, and their server.
+    pub metrics: Option<crate::metrics::Metrics>,
     /// Sees every frame taken, after the tally (`taskwire report`); nothing is printed
     /// while there is one.
     pub observer: Option<Box<dyn crate::observer::Observer>>,
@@ -61,6 +63,7 @@ impl Decoder {
             last_no_header: None,
             key: None,
             last_auth: None,
+            metrics: None,
             observer: None,
         }
     }
@@ -288,16 +291,22 @@ impl Decoder {
             Ok(Message::Record(r)) => {
                 let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
-                if self.tally.record(&key, r.kind, r.seq, fresh) == Verdict::New
-                    && self.prints(Only::Records)
-                {
-                    self.renderer.record(s.board(), &r, &mut self.out);
+                if self.tally.record(&key, r.kind, r.seq, fresh) == Verdict::New {
+                    if let Some(m) = &self.metrics {
+                        m.record(self.tally.series(&key), &r);
+                    }
+                    if self.prints(Only::Records) {
+                        self.renderer.record(s.board(), &r, &mut self.out);
+                    }
                 }
             }
             Ok(Message::Interval(i)) => {
                 let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
                 if self.tally.interval(&key, i.seq, fresh) == Verdict::New {
+                    if let Some(m) = &self.metrics {
+                        m.interval(self.tally.series(&key), &i);
+                    }
                     if let Some(v) = &mut self.view {
                         v.interval(s.board(), &i, &mut self.out);
                     } else if self.prints(Only::Samples) {
@@ -309,6 +318,9 @@ impl Decoder {
                 let key = self.key(s);
                 let fresh = std::mem::take(&mut s.fresh);
                 if self.tally.sample(&key, x.seq, fresh) == Verdict::New {
+                    if let Some(m) = &self.metrics {
+                        m.sample(self.tally.series(&key), &x);
+                    }
                     if let Some(v) = &mut self.view {
                         v.sample(s.board(), &x, &mut self.out);
                     } else if self.prints(Only::Samples) {

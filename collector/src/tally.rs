@@ -27,7 +27,10 @@
 
 use taskwire_core::wire::{Kind, Loss, LossReason, SeqCounts, SeqTracker, Verdict};
 
+use std::time::SystemTime;
+
 use crate::boards::{Boards, Key};
+use crate::metrics::Series;
 use crate::rejected::Rejected;
 
 /// Counts of one board, or summed over boards.
@@ -106,11 +109,30 @@ impl Counts {
     }
 }
 
+/// One board as the metrics read it.
+#[derive(Debug)]
+pub struct BoardRow<'a> {
+    /// The label it prints as.
+    pub label: &'a str,
+    /// Its counts.
+    pub counts: Counts,
+    /// Streams reading it now.
+    pub live: u32,
+    /// When a frame of it was last taken.
+    pub last_seen: Option<SystemTime>,
+    /// What `--metrics` keeps of it beside the counts.
+    pub series: &'a Series,
+}
+
 /// One board: its sequence numbering and its other counts.
 #[derive(Debug, Default)]
 struct Board {
     tracker: SeqTracker,
     counts: Counts,
+    /// When a frame of it was last taken.
+    last_seen: Option<SystemTime>,
+    /// What `--metrics` keeps of it beside the counts (empty without).
+    series: Series,
 }
 
 impl Board {
@@ -186,10 +208,17 @@ impl Tally {
 
     fn board(&mut self, key: &Key) -> &mut Board {
         let (evicted, n, shared) = (&mut self.evicted, &mut self.evicted_boards, self.shared);
-        self.boards.get(key, |_, b| {
+        let b = self.boards.get(key, |_, b| {
             evicted.add(&b.snapshot(shared));
             *n += 1;
-        })
+        });
+        b.last_seen = Some(SystemTime::now());
+        b
+    }
+
+    /// What `--metrics` keeps of `key`'s board.
+    pub fn series(&mut self, key: &Key) -> &mut Series {
+        &mut self.board(key).series
     }
 
     /// A stream now reads `key`'s board; its label. The board is kept (not evicted)
@@ -291,6 +320,20 @@ impl Tally {
         self.boards
             .iter()
             .map(move |(k, b)| (k, b.snapshot(shared)))
+    }
+
+    /// Every board with what the metrics export of it, by label.
+    pub fn rows(&self) -> impl Iterator<Item = BoardRow<'_>> {
+        let shared = self.shared;
+        self.boards
+            .iter_live()
+            .map(move |(label, live, b)| BoardRow {
+                label,
+                counts: b.snapshot(shared),
+                live,
+                last_seen: b.last_seen,
+                series: &b.series,
+            })
     }
 
     /// How many boards are in the table now (evicted ones not included).
