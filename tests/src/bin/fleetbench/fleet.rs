@@ -2,24 +2,22 @@
 //! over its own queue and link, with the connector a real agent uses for the sink, fed
 //! from the capture by one feeder thread instead of the kernel.
 //!
-//! MQTT boards use the agent's `Publisher` (the MQTT sink's code path: CONNECT with will,
-//! payloads each a complete stream, PUBACKs as acknowledgements, Receive Maximum); TCP
-//! boards a connector doing what `stream --to tcp:` does (`sink::open`, the socket's
-//! backlog bound, the collector's answers read back).
+//! Both kinds use the agent's own connector, `Reopen`: MQTT boards through its
+//! `Publisher` (the MQTT sink's code path: CONNECT with will, payloads each a complete
+//! stream, PUBACKs as acknowledgements, Receive Maximum), TCP boards as `stream --to tcp:`
+//! opens them (the socket's backlog bound, the collector's answers read back).
 
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use taskwire::stream::ack::{Back, read_socket};
 use taskwire::stream::framer::Framer;
 use taskwire::stream::link::Link;
 use taskwire::stream::mqtt::Publisher;
 use taskwire::stream::queue::Queue;
-use taskwire::stream::sink::{self, FdSink, OpenError};
+use taskwire::stream::reopen::Reopen;
 use taskwire::stream::spec::Sink;
-use taskwire::stream::writer::{self, Connector, Settings};
+use taskwire::stream::writer::{self, Settings};
 use taskwire_core::wire::LossReason;
 
 use crate::capture::Capture;
@@ -31,42 +29,6 @@ const QUEUE_RECORDS: usize = 1536;
 const QUEUE_BYTES_PER_RECORD: usize = 256;
 /// Records pushed on one board per turn of the feeder.
 const BURST: usize = 64;
-
-/// What `stream --to tcp:` connects with (the agent's `Reopen`, without a key).
-struct Tcp(Sink);
-
-impl Connector for Tcp {
-    type Sink = FdSink;
-    const TWO_WAY: bool = true;
-
-    fn connect(&mut self) -> Result<FdSink, OpenError> {
-        sink::open(&self.0)
-    }
-
-    fn reconnects(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> String {
-        self.0.to_string()
-    }
-
-    fn writable(&self, sink: &FdSink, until: Instant) -> bool {
-        sink.wait_writable(until) && taskwire::stream::backlog::below_by(sink.as_fd(), until)
-    }
-
-    fn settle(&self, sink: &FdSink, stopping: &dyn Fn() -> bool) {
-        taskwire::stream::backlog::settle(sink.as_fd(), stopping);
-    }
-
-    fn two_way(&self) -> bool {
-        true
-    }
-
-    fn read_back(&self, sink: &FdSink, buf: &mut [u8], until: Option<Instant>) -> Back {
-        read_socket(sink, buf, until)
-    }
-}
 
 /// Where the boards send.
 #[derive(Debug, Clone)]
@@ -129,15 +91,16 @@ impl Fleet {
                             else {
                                 panic!("mqtt sink spec");
                             };
-                            let mut c = Publisher::new(spec, &id, None);
+                            let mut c = Reopen::publisher(Publisher::new(spec, &id, None));
                             writer::run(&l, &mut c, None, framer, settings, Instant::now(), &|| {})
                         }
                         Target::Tcp(ports) => {
                             let port = ports[i % ports.len()];
-                            let mut c = Tcp(Sink::Tcp {
+                            let sink = Sink::Tcp {
                                 host: "127.0.0.1".into(),
                                 port,
-                            });
+                            };
+                            let mut c = Reopen::new(sink, None);
                             writer::run(&l, &mut c, None, framer, settings, Instant::now(), &|| {})
                         }
                     })
