@@ -5,11 +5,11 @@ use std::io::{ErrorKind, IsTerminal};
 
 use crate::render::Only;
 use crate::session::Decoder;
-use crate::source::{self, Input, Opened};
+use crate::source::{self, Opened};
 use crate::spec::Source;
 use crate::view::View;
 use crate::view::front::Screen;
-use crate::{self as decode, Front, Reopen, Stop, Wake};
+use crate::{self as decode, Front, Stop, Wake};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_format};
 use taskwire_cli::output::live::{Size, sort_key};
@@ -359,17 +359,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             eprintln!("{w}");
         }
     }
-    let reopen: Option<Reopen> = match &opts.from {
-        Source::Serial(serial) => {
-            let serial = serial.clone();
-            Some(Box::new(move || {
-                source::open_serial(&serial.path, serial.baud, serial.rtscts)
-                    .ok()
-                    .map(Input::File)
-            }))
-        }
-        _ => None,
-    };
+    let reopen = source::reopener(&opts.from);
     let mut decoder = Decoder::new(opts.format).with_only(opts.only);
     decoder.timeouts.idle = opts.idle_timeout;
     decoder.key = key;

@@ -459,8 +459,8 @@ mod tests {
     use super::*;
     use crate::render::Only;
     use taskwire_core::wire::testutil::{
-        self, frame, loss_of, named_header as header, small_interval, small_record as record,
-        small_sample, stream_bytes,
+        self, frame, instance_stream, loss_of, named_header as header, small_interval,
+        small_record as record, small_sample, stream_bytes,
     };
     use taskwire_core::wire::{Heartbeat, Kind, Loss, LossReason, StreamHeader};
 
@@ -502,20 +502,6 @@ mod tests {
             .map(|(n, b)| (n.to_owned(), b.records()))
             .collect();
         assert_eq!(boards, [("alpha".to_owned(), 3), ("beta".to_owned(), 2)]);
-    }
-
-    /// A stream of `board` run `instance`, as an agent writes it, records `seqs`.
-    fn instance_stream(board: &str, instance: u64, seqs: std::ops::Range<u64>) -> Vec<u8> {
-        let Message::Header(mut h) = header(board) else {
-            unreachable!()
-        };
-        h.instance = instance;
-        let mut w = vec![0u8];
-        w.extend(frame(&Message::Header(h)));
-        for seq in seqs {
-            w.extend(frame(&record(seq)));
-        }
-        w
     }
 
     #[test]

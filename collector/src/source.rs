@@ -249,6 +249,20 @@ pub fn open_file(path: &Path) -> Result<File, Failure> {
     }
 }
 
+/// What opens `from` again after it went away, for a UART (an adapter unplugged and
+/// plugged back); `None` for every other source.
+pub fn reopener(from: &Source) -> Option<crate::Reopen> {
+    let Source::Serial(serial) = from else {
+        return None;
+    };
+    let serial = serial.clone();
+    Some(Box::new(move || {
+        open_serial(&serial.path, serial.baud, serial.rtscts)
+            .ok()
+            .map(Input::File)
+    }))
+}
+
 /// Opens a UART raw 8N1 (the stream command's opener).
 pub fn open_serial(path: &Path, baud: u32, rtscts: bool) -> Result<File, Failure> {
     serial::open(path, baud, rtscts)

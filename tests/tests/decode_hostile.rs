@@ -10,7 +10,7 @@ use std::time::Duration;
 use taskwire_core::wire::testutil::{frame, named_header, small_record};
 use taskwire_core::wire::{Comm, Message, Profile};
 
-use common::{Listener, json, num, storm, tw, unique_comm};
+use common::{Listener, json, num, run_storm, tw, unique_comm};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tw-hostile-{}", std::process::id()));
@@ -47,15 +47,6 @@ fn json_decoder() -> (Listener, String) {
     let line = d.stderr_lines.last().unwrap().clone();
     let port = line.rsplit(':').next().unwrap().trim().to_owned();
     (d, format!("127.0.0.1:{port}"))
-}
-
-/// `procs` processes named `comm` exit.
-fn run_storm_of(procs: u64, comm: &str) {
-    let out = std::process::Command::new(storm())
-        .args(["--procs", &procs.to_string(), "--comm", comm])
-        .output()
-        .expect("storm");
-    assert!(out.status.success(), "{out:?}");
 }
 
 #[test]
@@ -176,7 +167,7 @@ fn two_agents_with_one_id_are_two_boards_and_a_restart_a_third() {
     d.wait_stderr("connected", Duration::from_secs(10));
     d.wait_stderr("connected", Duration::from_secs(10));
     let run_storm = || {
-        run_storm_of(PROCS, &comm);
+        run_storm(&comm, PROCS);
         // The agents read the last exits and send them on.
         std::thread::sleep(Duration::from_secs(1));
     };
@@ -283,7 +274,7 @@ fn junk_and_slow_connections_neither_become_boards_nor_lock_one_out() {
         ],
         "registered",
     );
-    run_storm_of(PROCS, &comm);
+    run_storm(&comm, PROCS);
     std::thread::sleep(Duration::from_secs(1));
     let (st, _, agent_err) = agent.stop(libc::SIGTERM);
     assert!(st.success(), "{agent_err:?}");
@@ -357,7 +348,7 @@ fn a_forged_loss_under_a_boards_id_erases_none_of_its_records() {
     ))));
     let mut forger = std::net::TcpStream::connect(&addr).unwrap();
     forger.write_all(&forged).unwrap();
-    run_storm_of(PROCS, &comm);
+    run_storm(&comm, PROCS);
     std::thread::sleep(Duration::from_secs(1));
     forger.write_all(&forged[1..]).unwrap();
     let (st, _, err) = agent.stop(libc::SIGTERM);

@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::procs::{Proc, agent_summary};
-use common::{json, num, storm, taskwire, unique_comm};
+use common::{json, num, run_storm, taskwire, unique_comm};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// Exits of a comm counted under `other` before it gets a series of its own.
@@ -185,14 +185,6 @@ fn agent(port: u16, id: &str, queue: &str) -> Proc {
     let mut p = Proc::spawn(id, cmd);
     p.wait_lines("registered", 1, Duration::from_secs(10));
     p
-}
-
-fn run_storm(comm: &str, procs: u64) {
-    let st = Command::new(storm())
-        .args(["--procs", &procs.to_string(), "--comm", comm])
-        .output()
-        .expect("storm");
-    assert!(st.status.success());
 }
 
 #[test]

@@ -35,7 +35,9 @@ use taskwire_core::wire::testutil::{frame, loss_of, named_header, small_record};
 use taskwire_core::wire::{LossReason, Message};
 
 use common::procs::{Proc, agent_summary, summary_number};
-use common::{SERIAL_BYTES_PER_SEC, json, num, read_paced, storm, taskwire, tw, unique_comm};
+use common::{
+    SERIAL_BYTES_PER_SEC, json, num, read_paced, run_storm, taskwire, tw, unique_comm,
+};
 
 /// The shared secret of agents and decoders (`--key FILE`, mode 0600, in the scratch
 /// directory); the spoofer, the junk and the slow connections have none. With it the
@@ -139,14 +141,6 @@ impl Addr {
                 .map(|s| Box::new(s) as Box<dyn Write + Send>),
         }
     }
-}
-
-fn run_storm(comm: &str, procs: u64) {
-    let st = Command::new(storm())
-        .args(["--procs", &procs.to_string(), "--comm", comm])
-        .output()
-        .expect("storm");
-    assert!(st.status.success(), "{st:?}");
 }
 
 /// A thread that runs until `stop`, counting what it did in `count`.

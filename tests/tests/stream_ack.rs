@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use taskwire_core::wire::testutil::{frame, named_header};
 
 use common::procs::{Proc, agent_summary, summary_number, tcp_decoder as decoder};
-use common::{json, num, storm, taskwire, unique_comm};
+use common::{json, num, run_storm, taskwire, unique_comm};
 
 fn agent(port: u16, id: &str) -> Proc {
     let mut cmd = Command::new(taskwire());
@@ -29,14 +29,6 @@ fn agent(port: u16, id: &str) -> Proc {
     let mut p = Proc::spawn(id, cmd);
     p.wait_lines("registered", 1, Duration::from_secs(10));
     p
-}
-
-fn run_storm(comm: &str, procs: u64) {
-    let st = Command::new(storm())
-        .args(["--procs", &procs.to_string(), "--comm", comm])
-        .output()
-        .expect("storm");
-    assert!(st.status.success());
 }
 
 /// What decoders printed for `board`: the record numbers (a set: a record resent to a

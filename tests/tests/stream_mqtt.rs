@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::broker::Broker;
 use common::procs::{Proc, agent_summary, summary_number};
-use common::{json, num, storm, taskwire, unique_comm};
+use common::{json, num, run_storm, taskwire, unique_comm};
 
 const SUB: &str = "/usr/bin/mosquitto_sub";
 
@@ -98,14 +98,6 @@ fn agent(url: &str, id: &str, queue: &str) -> Proc {
         .args(["--rcvbuf", "8M", "--profile", "acct", "--queue", queue])
         .args(["--heartbeat", "1"]);
     Proc::spawn(id, cmd)
-}
-
-fn run_storm(comm: &str, procs: u64) {
-    let st = Command::new(storm())
-        .args(["--procs", &procs.to_string(), "--comm", comm])
-        .output()
-        .expect("storm");
-    assert!(st.status.success());
 }
 
 /// What the payloads carried, each decoded alone by `taskwire decode --from file:`.

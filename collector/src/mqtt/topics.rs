@@ -243,21 +243,10 @@ mod tests {
 
     #[test]
     fn a_restarted_agent_on_its_topic_is_a_new_board() {
-        use taskwire_core::wire::Message;
+        use taskwire_core::wire::testutil::instance_stream;
         let mut d = Decoder::new(Format::Json);
         let mut t = Topics::default();
-        let run = |instance: u64, seqs: std::ops::Range<u64>| {
-            let Message::Header(mut h) = named_header("r") else {
-                unreachable!()
-            };
-            h.instance = instance;
-            let mut p = vec![0u8];
-            p.extend(frame(&Message::Header(h)));
-            for s in seqs {
-                p.extend(frame(&small_record(s)));
-            }
-            p
-        };
+        let run = |instance: u64, seqs: std::ops::Range<u64>| instance_stream("r", instance, seqs);
         t.message(&mut d, "taskwire/r/stream", &run(1, 0..10), false);
         t.message(&mut d, "taskwire/r/stream", &run(2, 0..4), false);
         t.message(&mut d, "taskwire/r/stream", &run(2, 4..6), false);

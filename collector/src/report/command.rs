@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use super::aggregate::Aggregate;
 use super::page::{self, Input};
 use crate::session::Decoder;
-use crate::source::{self, Input as Stream, Opened};
+use crate::source::{self, Opened};
 use crate::spec::Source;
-use crate::{Reopen, Stop, Wake};
+use crate::{Stop, Wake};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, Format, Parsed};
 use taskwire_cli::output::escape_token;
@@ -139,17 +139,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             eprintln!("{w}");
         }
     }
-    let reopen: Option<Reopen> = match &opts.from {
-        Source::Serial(serial) => {
-            let serial = serial.clone();
-            Some(Box::new(move || {
-                source::open_serial(&serial.path, serial.baud, serial.rtscts)
-                    .ok()
-                    .map(Stream::File)
-            }))
-        }
-        _ => None,
-    };
+    let reopen = source::reopener(&opts.from);
     let mut decoder = Decoder::new(Format::Text);
     decoder.observer = Some(Box::new(Aggregate::new()));
     let wake: &dyn Wake = &sigfd;

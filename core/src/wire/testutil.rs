@@ -318,8 +318,18 @@ pub fn named_header(board: &str) -> Message {
 /// A whole stream as an agent writes it: the leading 0x00, a header naming `board`, then
 /// [`small_record`]s numbered `seqs`.
 pub fn stream_bytes(board: &str, seqs: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    instance_stream(board, StreamHeader::new().instance, seqs)
+}
+
+/// [`stream_bytes`] of one run of an agent: its header carries `instance`.
+pub fn instance_stream(board: &str, instance: u64, seqs: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    let mut h = StreamHeader::new();
+    if let Message::Header(named) = named_header(board) {
+        h = named;
+    }
+    h.instance = instance;
     let mut w = std::vec![DELIMITER];
-    w.extend(frame(&named_header(board)));
+    w.extend(frame(&Message::Header(h)));
     for s in seqs {
         w.extend(frame(&small_record(s)));
     }

@@ -43,6 +43,15 @@ pub fn storm() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_storm"))
 }
 
+/// Runs the storm workload: `procs` processes named `comm` exit; it must succeed.
+pub fn run_storm(comm: &str, procs: u64) {
+    let st = Command::new(storm())
+        .args(["--procs", &procs.to_string(), "--comm", comm])
+        .output()
+        .expect("storm");
+    assert!(st.status.success(), "storm: {st:?}");
+}
+
 /// Why the kernel's taskstats interface cannot be exercised here, or `None` when it can.
 ///
 /// Needs root (CAP_NET_ADMIN), a generic netlink socket (qemu-user and some sandboxes
