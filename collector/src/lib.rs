@@ -50,8 +50,14 @@ pub const MAX_CONNECTIONS: usize = 64;
 const READ_CHUNK: usize = 16 * 1024;
 /// Rendered output held before it is written even when more input is waiting.
 const OUT_HIGH_WATER: usize = 64 * 1024;
-/// How long a stopping decoder keeps reading what its connections still send.
-const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// A stopping decoder reads what its connections still send until they close, or until
+/// none has sent anything for this long.
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
+/// The most a stopping decoder spends reading what its connections still send, so that a
+/// peer that never stops cannot hold it. Only a bound: an agent stops sending at the
+/// `Closing` and closes, and what a starved decoder has not read by then may be megabytes
+/// in its receive buffers, all promised to be read (core/WIRE.md section 7.2).
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 /// How long a board refused for capacity is asked to wait before it tries again.
 const CAPACITY_RETRY_MS: u32 = 2000;
 /// How often a lost UART is looked for again.
@@ -636,7 +642,8 @@ fn close_overdue(conns: &mut Vec<Conn>, decoder: &mut Decoder, t: &Timeouts) -> 
 }
 
 /// On a stop signal: tell each connected agent (FIN) and read what it still sends, until
-/// it closes or [`DRAIN_LIMIT`] passes, so records already on the way are not lost.
+/// it closes, goes quiet ([`DRAIN_QUIET`]) or [`DRAIN_LIMIT`] passes, so records already
+/// on the way are not lost.
 /// Files and stdin are not drained: the signal means stop now.
 fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
     // Connections that have not proved themselves have nothing to drain.
@@ -649,15 +656,19 @@ fn drain(conns: &mut Vec<Conn>, decoder: &mut Decoder, buf: &mut [u8]) {
             i.shutdown_write();
         }
     }
-    let end = Instant::now() + DRAIN_LIMIT;
+    let limit = Instant::now() + DRAIN_LIMIT;
+    let mut quiet = Instant::now() + DRAIN_QUIET;
     while !conns.is_empty() {
-        let left = end.saturating_duration_since(Instant::now());
+        let left = quiet.min(limit).saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         let Ok(ready) = wait(None, None, None, None, None, conns, Some(left)) else {
             break;
         };
+        if ready.conns.iter().any(|&r| r) {
+            quiet = Instant::now() + DRAIN_QUIET;
+        }
         let mut i = 0;
         while i < conns.len() {
             let c = &mut conns[i];
