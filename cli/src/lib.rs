@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+pub mod config;
 pub mod endpoint;
 pub mod failure;
 pub mod help;

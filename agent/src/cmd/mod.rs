@@ -60,7 +60,7 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "stream",
         summary: "send exit records to a UART, socket or file as a framed stream",
-        main: |args| start(stream::parse(args)?, stream::help, stream::main),
+        main: |args| start(stream::parse_configured(args)?, stream::help, stream::main),
     },
     #[cfg(feature = "top")]
     Command {

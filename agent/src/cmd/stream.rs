@@ -84,9 +84,46 @@ const NO_SAMPLE: &str = "--sample is not in this build (the stream-only build, \
      CROSS_FEATURES=stream); it is in the board build (cross/build's default, \
      CROSS_FEATURES=board) and the host build";
 
-/// Parses `stream` arguments.
+/// The config file `stream` reads when not given `--config FILE`, if it exists.
+pub const DEFAULT_CONFIG: &str = "/etc/taskwire.conf";
+
+/// The options a config file line or a `TASKWIRE_*` variable may set: every option.
+pub const OPTIONS: &[&str] = &[
+    "to",
+    "cpus",
+    "rcvbuf",
+    "profile",
+    "id",
+    "heartbeat",
+    "queue",
+    "enable-delayacct",
+    "sample",
+    "sample-top",
+    "key",
+];
+
+/// Parses `stream` arguments after the options of the config file and the environment
+/// (feature `service`; without it, the command line alone).
+pub fn parse_configured(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    #[cfg(feature = "service")]
+    let args = taskwire_cli::config::layered(
+        "stream",
+        OPTIONS,
+        items,
+        &|var| std::env::var_os(var),
+        std::path::Path::new(DEFAULT_CONFIG),
+    )?;
+    #[cfg(not(feature = "service"))]
+    let args = Args::new("stream", items);
+    parse_args(args)
+}
+
+/// Parses `stream` arguments, the command line alone.
 pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
-    let mut args = Args::new("stream", items);
+    parse_args(Args::new("stream", items))
+}
+
+fn parse_args(mut args: Args) -> Result<Parsed<Opts>, Failure> {
     let mut to = None;
     let mut cpus = CpuArg::All;
     let mut rcvbuf = None;
@@ -554,7 +591,8 @@ pub fn help() -> String {
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
-         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\n\
+         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\
+         \x20                      [--config FILE]\n\n\
          Registers for exit records and sends them to SINK in taskwire's record stream\n\
          (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -594,7 +632,12 @@ pub fn help() -> String {
          \x20 --sample SECS        also a sample of live thread groups every SECS seconds\n\
          \x20                      (0.1 to 86400; decimals: 0.5)\n\
          \x20 --sample-top N       only the N thread groups with the most delay\n\
+         \x20 --config FILE        options from FILE (default {DEFAULT_CONFIG} if it exists)\n\
          \x20 -h, --help           this text\n\n\
+         Config file and environment: every option but --config as a line 'NAME = VALUE'\n\
+         (a flag: 'NAME' alone; '#' starts a comment line) or a variable TASKWIRE_NAME\n\
+         (upper case, '-' as '_': TASKWIRE_SAMPLE_TOP=5; a flag: set and empty). The command\n\
+         line wins over the environment, the environment over the file.\n\n\
          {REGISTRATION}{PRIVILEGE}\n\
          Exit status:\n\
          \x20 0  stopped by SIGINT/SIGTERM\n\
@@ -759,6 +802,71 @@ mod tests {
         assert!(help().contains("mqtt://HOST[:PORT][/TOPIC]"));
     }
 
+    /// Every option, once as a config file and once as variables, gives the options of
+    /// the same command line.
+    #[cfg(feature = "service")]
+    #[test]
+    fn every_option_from_the_file_and_the_environment() {
+        let cmdline = [
+            "--to=tcp:127.0.0.1:9",
+            "--cpus=0",
+            "--rcvbuf=1M",
+            "--profile=delays",
+            "--id=b1",
+            "--heartbeat=0",
+            "--queue=64",
+            "--enable-delayacct",
+            "--sample=0.5",
+            "--sample-top=3",
+            "--key=/k",
+        ];
+        let want = p(&cmdline).unwrap().unwrap();
+        assert_eq!(cmdline.len(), OPTIONS.len(), "a test line per option");
+        let pairs: Vec<(&str, &str)> = cmdline
+            .iter()
+            .map(|a| {
+                let a = a.trim_start_matches('-');
+                a.split_once('=').unwrap_or((a, ""))
+            })
+            .collect();
+        for (name, _) in &pairs {
+            assert!(OPTIONS.contains(name), "{name}");
+        }
+        let file = std::env::temp_dir().join(format!("twstream-{}.conf", std::process::id()));
+        let text: String = pairs
+            .iter()
+            .map(|(n, v)| match *v {
+                "" => format!("{n}\n"),
+                v => format!("# {n}\n{n} = {v}\n"),
+            })
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let layered = |env: &dyn Fn(&str) -> Option<OsString>, default: &std::path::Path| {
+            let args = taskwire_cli::config::layered("stream", OPTIONS, vec![], env, default)?;
+            parse_args(args)
+        };
+        let from_file = layered(&|_| None, &file).unwrap();
+        assert_eq!(from_file, Parsed::Run(want.clone()));
+        let env = |var: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| taskwire_cli::config::env_name(n) == var)
+                .map(|(_, v)| OsString::from(v))
+        };
+        let nowhere = std::path::Path::new("/nonexistent/taskwire.conf");
+        assert_eq!(layered(&env, nowhere).unwrap(), Parsed::Run(want));
+        // A bad value on a line names it.
+        std::fs::write(&file, "to = -\n\nqueue = 0\n").unwrap();
+        let e = layered(&|_| None, &file).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let s = e.to_string();
+        assert!(
+            s.starts_with(&format!("{}:3: invalid --queue '0'", file.display())),
+            "{s}"
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+
     #[test]
     fn help_names_every_option_and_sink() {
         let h = help();
@@ -774,6 +882,8 @@ mod tests {
             "--sample",
             "--sample-top",
             "--key FILE",
+            "--config FILE",
+            "TASKWIRE_SAMPLE_TOP",
             "5.4%",
             "serial:",
             "tcp:",
