@@ -107,3 +107,38 @@ fn a_bad_line_is_a_usage_error_naming_it() {
         o.stderr
     );
 }
+
+#[test]
+fn syslog_gets_the_lines_of_stderr() {
+    require_kernel!();
+    let d = dir().join("syslog");
+    std::fs::create_dir_all(&d).unwrap();
+    let path = d.join("log");
+    let _ = std::fs::remove_file(&path);
+    let log = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    log.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // Nothing listens on port 1: the agent keeps trying, and says so.
+    let mut cmd = Command::new(taskwire());
+    cmd.args(["stream", "--to", "tcp:127.0.0.1:1", "--profile", "acct"])
+        .env("TASKWIRE_SYSLOG", &path);
+    let l = Listener::spawn(cmd, "registered for exit records");
+    let pid = l.id();
+    let (status, _, lines) = l.stop(libc::SIGTERM);
+    assert!(status.success(), "{lines:?}");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = log.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        if got.last().is_some_and(|g| g.contains("deregistered")) {
+            break;
+        }
+    }
+    assert_eq!(got.len(), lines.len(), "{got:?} against {lines:?}");
+    for (g, line) in got.iter().zip(&lines) {
+        let msg = line.strip_prefix("taskwire ").unwrap();
+        let warn = line.contains("will keep trying");
+        let pri = if warn { 28 } else { 30 };
+        assert_eq!(*g, format!("<{pri}>taskwire[{pid}]: {msg}"));
+    }
+    std::fs::remove_file(&path).unwrap();
+}

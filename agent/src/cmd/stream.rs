@@ -21,6 +21,7 @@ use crate::stream::reopen::Reopen;
 #[cfg(feature = "sample")]
 use crate::stream::sampling::Sampler;
 use crate::stream::sampling::Sampling;
+use crate::stream::say::{Level, say};
 use crate::stream::spec::Sink;
 use crate::stream::writer::{self, Settings};
 use taskwire_cli::Failure;
@@ -77,12 +78,18 @@ pub struct Opts {
     pub sample: Option<Sampling>,
     /// `--key FILE`: prove to the collector that this board knows the shared key.
     pub key: Option<std::path::PathBuf>,
+    /// `--syslog[=SOCKET]`: the lines of stderr to the system logger too.
+    pub syslog: Option<std::path::PathBuf>,
 }
 
 /// Why `--sample` is refused by a build without feature `sample`.
 const NO_SAMPLE: &str = "--sample is not in this build (the stream-only build, \
      CROSS_FEATURES=stream); it is in the board build (cross/build's default, \
      CROSS_FEATURES=board) and the host build";
+
+/// Why `--syslog` is refused by a build without feature `service`.
+const NO_SYSLOG: &str = "--syslog is not in this build: it is in the board build \
+     (CROSS_FEATURES=board) and the host build, or add feature service";
 
 /// The config file `stream` reads when not given `--config FILE`, if it exists.
 pub const DEFAULT_CONFIG: &str = "/etc/taskwire.conf";
@@ -100,6 +107,7 @@ pub const OPTIONS: &[&str] = &[
     "sample",
     "sample-top",
     "key",
+    "syslog",
 ];
 
 /// Parses `stream` arguments after the options of the config file and the environment
@@ -135,12 +143,22 @@ fn parse_args(mut args: Args) -> Result<Parsed<Opts>, Failure> {
     let mut sample_ms = None;
     let mut sample_top = None;
     let mut key = None;
+    let mut syslog = None;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             a if a.is_help() => return Ok(Parsed::Help),
             Arg::Long(n, v) => (n, v),
             other => return Err(args.unexpected(&other)),
         };
+        // A bare `--syslog` never takes the next item: its socket is optional.
+        if name == "syslog" {
+            if !cfg!(feature = "service") {
+                return Err(args.usage(NO_SYSLOG));
+            }
+            let path = v.unwrap_or_else(|| crate::stream::say::DEV_LOG.to_owned());
+            syslog = Some(std::path::PathBuf::from(path));
+            continue;
+        }
         if name == "enable-delayacct" {
             args.no_value(&name, v)?;
             enable_delayacct = true;
@@ -237,6 +255,7 @@ fn parse_args(mut args: Args) -> Result<Parsed<Opts>, Failure> {
         queue,
         enable_delayacct,
         sample,
+        syslog,
     }))
 }
 
@@ -299,7 +318,10 @@ impl Feeder {
 
 impl Consumer for Feeder {
     fn registered(&mut self, cpus: &CpuSet) -> Flow {
-        eprintln!("taskwire stream: registered for exit records on CPUs {cpus}");
+        say(
+            Level::Info,
+            format_args!("registered for exit records on CPUs {cpus}"),
+        );
         if let Some(start) = self.start_writer.take() {
             match start() {
                 Ok(w) => self.writer = Some(w),
@@ -323,13 +345,17 @@ impl Consumer for Feeder {
             // they are rare enough to name on stderr.
             Event::Truncated(len) => {
                 self.truncated += 1;
-                eprintln!(
-                    "taskwire stream: dropped a {len}-byte message longer than the receive buffer"
+                say(
+                    Level::Warning,
+                    format_args!("dropped a {len}-byte message longer than the receive buffer"),
                 );
             }
             Event::Undecodable(e) => {
                 self.undecodable += 1;
-                eprintln!("taskwire stream: dropped a message that does not decode: {e}");
+                say(
+                    Level::Warning,
+                    format_args!("dropped a message that does not decode: {e}"),
+                );
             }
         }
         Flow::Continue
@@ -391,6 +417,18 @@ fn taskstats_version(client: &mut Client) -> u16 {
 
 /// Runs `taskwire stream`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
+    if let Some(path) = &opts.syslog {
+        crate::stream::say::open_syslog(path).map_err(Failure::Runtime)?;
+    }
+    let result = run(opts);
+    // stderr gets the failure from the dispatcher; the logger from here.
+    if let Err(f) = &result {
+        crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
+    }
+    result
+}
+
+fn run(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
     // First: a bad key file is a usage error, before anything registers or connects.
     let key = match &opts.key {
@@ -422,8 +460,11 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             errno,
         })?;
     if opts.profile != Profile::Acct {
-        crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr())
+        let state = crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::sink())
             .map_err(Failure::Runtime)?;
+        if state == crate::delayacct::State::Off {
+            say(Level::Warning, format_args!("{}", crate::delayacct::NOTICE));
+        }
     } else if opts.enable_delayacct {
         crate::delayacct::enable().map_err(Failure::Runtime)?;
     }
@@ -477,12 +518,15 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         None => String::new(),
     };
-    eprintln!(
-        "taskwire stream: to {to}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
-        facts.board_id,
-        opts.profile.name(),
-        records,
-        link.lock().queue().byte_capacity() / 1024
+    say(
+        Level::Info,
+        format_args!(
+            "to {to}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
+            facts.board_id,
+            opts.profile.name(),
+            records,
+            link.lock().queue().byte_capacity() / 1024
+        ),
     );
     let framer = Framer::new(facts.header());
     // The sink is opened (a file created, a broker connected to) only once the kernel
@@ -557,20 +601,23 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             q.next_seq() - intervals - samples
         ),
     };
-    eprintln!(
-        "taskwire stream: received {received}: {} written ({} not acknowledged), {} in a \
+    say(
+        Level::Info,
+        format_args!(
+            "received {received}: {} written ({} not acknowledged), {} in a \
          write cut short, {} left unsent and unreported; lost {} to queue overflow and {} to sink outages, {} of them \
          cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
          deregistered",
-        st.records_written(),
-        st.records_unacknowledged(),
-        st.records_framed() - st.records_written(),
-        q.depth(),
-        q.lost(LossReason::QueueOverflow),
-        q.lost(LossReason::SinkOutage),
-        st.records_cut(),
-        summary.loss_events,
-        st.reconnects(),
+            st.records_written(),
+            st.records_unacknowledged(),
+            st.records_framed() - st.records_written(),
+            q.depth(),
+            q.lost(LossReason::QueueOverflow),
+            q.lost(LossReason::SinkOutage),
+            st.records_cut(),
+            summary.loss_events,
+            st.reconnects(),
+        ),
     );
     match st.fatal() {
         Some(msg) => Err(Failure::Runtime(msg.to_owned())),
@@ -592,7 +639,7 @@ pub fn help() -> String {
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
          \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\
-         \x20                      [--config FILE]\n\n\
+         \x20                      [--syslog[=SOCKET]] [--config FILE]\n\n\
          Registers for exit records and sends them to SINK in taskwire's record stream\n\
          (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -632,6 +679,8 @@ pub fn help() -> String {
          \x20 --sample SECS        also a sample of live thread groups every SECS seconds\n\
          \x20                      (0.1 to 86400; decimals: 0.5)\n\
          \x20 --sample-top N       only the N thread groups with the most delay\n\
+         \x20 --syslog[=SOCKET]    also send each line to the system logger (RFC 3164,\n\
+         \x20                      facility daemon, tag taskwire[PID]; default /dev/log)\n\
          \x20 --config FILE        options from FILE (default {DEFAULT_CONFIG} if it exists)\n\
          \x20 -h, --help           this text\n\n\
          Config file and environment: every option but --config as a line 'NAME = VALUE'\n\
@@ -819,6 +868,7 @@ mod tests {
             "--sample=0.5",
             "--sample-top=3",
             "--key=/k",
+            "--syslog=/run/log",
         ];
         let want = p(&cmdline).unwrap().unwrap();
         assert_eq!(cmdline.len(), OPTIONS.len(), "a test line per option");
@@ -883,6 +933,7 @@ mod tests {
             "--sample-top",
             "--key FILE",
             "--config FILE",
+            "--syslog[=SOCKET]",
             "TASKWIRE_SAMPLE_TOP",
             "5.4%",
             "serial:",

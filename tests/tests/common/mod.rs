@@ -318,6 +318,12 @@ impl Listener {
         }
     }
 
+    /// The process id of the command.
+    #[allow(dead_code)]
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `sig` to the listener.
     pub fn signal(&self, sig: i32) {
         let pid = i32::try_from(self.child.id()).expect("pid");
