@@ -7,6 +7,7 @@
 //! module of its own outside `cmd/` (`report`, `flags`, `cgroupdir`, `spawn`).
 
 pub mod cgroup;
+pub mod check;
 pub mod get;
 pub mod getdelays;
 pub mod listen;
@@ -55,6 +56,12 @@ pub const COMMANDS: &[Command] = &[
         name: "listen",
         summary: "print exit records as tasks exit",
         main: |args| start(listen::parse(args)?, listen::help, listen::main),
+    },
+    #[cfg(feature = "check")]
+    Command {
+        name: "check",
+        summary: "what this kernel and process lack for the agent, as a checklist",
+        main: |args| start(check::parse(args)?, check::help, check::main),
     },
     #[cfg(feature = "stream")]
     Command {
