@@ -417,15 +417,17 @@ fn taskstats_version(client: &mut Client) -> u16 {
 
 /// Runs `taskwire stream`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
+    #[cfg(feature = "service")]
     if let Some(path) = &opts.syslog {
         crate::stream::say::open_syslog(path).map_err(Failure::Runtime)?;
+        let result = run(opts);
+        // stderr gets the failure from the dispatcher; the logger from here.
+        if let Err(f) = &result {
+            crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
+        }
+        return result;
     }
-    let result = run(opts);
-    // stderr gets the failure from the dispatcher; the logger from here.
-    if let Err(f) = &result {
-        crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
-    }
-    result
+    run(opts)
 }
 
 fn run(opts: Opts) -> Result<i32, Failure> {
@@ -632,14 +634,31 @@ const MQTT_HELP: &str =
 #[cfg(not(feature = "mqtt"))]
 const MQTT_HELP: &str = "";
 
+#[cfg(feature = "service")]
+const SERVICE_USAGE: &str = "                       [--syslog[=SOCKET]] [--config FILE]\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_USAGE: &str = "";
+#[cfg(feature = "service")]
+const SERVICE_OPTIONS: &str = "  --syslog[=SOCKET]    also send each line to the system logger (RFC 3164,\n\
+    \x20                      facility daemon, tag taskwire[PID]; default /dev/log)\n\
+    \x20 --config FILE        options from FILE (default /etc/taskwire.conf if it exists)\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_OPTIONS: &str = "";
+#[cfg(feature = "service")]
+const SERVICE_HELP: &str = "Config file and environment: every option but --config as a line 'NAME = VALUE'\n\
+    (a flag: 'NAME' alone; '#' starts a comment line) or a variable TASKWIRE_NAME\n\
+    (upper case, '-' as '_': TASKWIRE_SAMPLE_TOP=5; a flag: set and empty). The command\n\
+    line wins over the environment, the environment over the file.\n\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_HELP: &str = "";
+
 /// `taskwire stream --help`.
 pub fn help() -> String {
     format!(
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
-         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\
-         \x20                      [--syslog[=SOCKET]] [--config FILE]\n\n\
+         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n{SERVICE_USAGE}\n\
          Registers for exit records and sends them to SINK in taskwire's record stream\n\
          (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -678,16 +697,8 @@ pub fn help() -> String {
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
          \x20 --sample SECS        also a sample of live thread groups every SECS seconds\n\
          \x20                      (0.1 to 86400; decimals: 0.5)\n\
-         \x20 --sample-top N       only the N thread groups with the most delay\n\
-         \x20 --syslog[=SOCKET]    also send each line to the system logger (RFC 3164,\n\
-         \x20                      facility daemon, tag taskwire[PID]; default /dev/log)\n\
-         \x20 --config FILE        options from FILE (default {DEFAULT_CONFIG} if it exists)\n\
-         \x20 -h, --help           this text\n\n\
-         Config file and environment: every option but --config as a line 'NAME = VALUE'\n\
-         (a flag: 'NAME' alone; '#' starts a comment line) or a variable TASKWIRE_NAME\n\
-         (upper case, '-' as '_': TASKWIRE_SAMPLE_TOP=5; a flag: set and empty). The command\n\
-         line wins over the environment, the environment over the file.\n\n\
-         {REGISTRATION}{PRIVILEGE}\n\
+         \x20 --sample-top N       only the N thread groups with the most delay\n{SERVICE_OPTIONS}\
+         \x20 -h, --help           this text\n\n{SERVICE_HELP}{REGISTRATION}{PRIVILEGE}\n\
          Exit status:\n\
          \x20 0  stopped by SIGINT/SIGTERM\n\
          \x20 1  runtime error (the kernel refused, sink missing or not writable, stdout closed)\n\

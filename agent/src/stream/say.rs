@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io::Write;
+#[cfg(feature = "service")]
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -30,15 +31,18 @@ pub enum Level {
 const DAEMON: u8 = 3 << 3;
 
 /// Where the lines go besides stderr: a datagram socket and its path.
+#[cfg(feature = "service")]
 struct Syslog {
     fd: std::os::fd::OwnedFd,
     addr: rustix::net::SocketAddrUnix,
 }
 
+#[cfg(feature = "service")]
 static SYSLOG: OnceLock<Syslog> = OnceLock::new();
 
-/// Sends every later line to the logger at `path` too. An error when the socket cannot be
+/// Sends every later line to the logger at `path` too (feature `service`). An error when the socket cannot be
 /// made; a logger that is not (yet) there only loses lines, which stderr still has.
+#[cfg(feature = "service")]
 pub fn open_syslog(path: &std::path::Path) -> Result<(), String> {
     use rustix::net::{AddressFamily, SocketFlags, SocketType};
     let addr = rustix::net::SocketAddrUnix::new(path)
@@ -61,11 +65,16 @@ pub fn say(level: Level, msg: fmt::Arguments<'_>) {
     send(level, line.trim_end_matches('\n'));
 }
 
+#[cfg(feature = "service")]
 /// Says `msg` to the logger alone (a failure the dispatcher prints on stderr).
 pub fn to_syslog(level: Level, msg: fmt::Arguments<'_>) {
     send(level, &format!("taskwire stream: {msg}"));
 }
 
+#[cfg(not(feature = "service"))]
+fn send(_: Level, _: &str) {}
+
+#[cfg(feature = "service")]
 fn send(level: Level, line: &str) {
     if let Some(log) = SYSLOG.get() {
         let pid = rustix::process::getpid().as_raw_nonzero().get();
@@ -78,6 +87,7 @@ fn send(level: Level, line: &str) {
     }
 }
 
+#[cfg_attr(not(feature = "service"), allow(dead_code))]
 /// `<PRI>taskwire[PID]: stream: MSG` for the line `taskwire stream: MSG`.
 fn datagram(level: Level, pid: i32, line: &str) -> String {
     let msg = line.strip_prefix("taskwire ").unwrap_or(line);
@@ -163,6 +173,7 @@ mod tests {
         assert_eq!(datagram(Level::Err, 1, "x"), "<27>taskwire[1]: x");
     }
 
+    #[cfg(feature = "service")]
     #[test]
     fn lines_reach_a_datagram_socket() {
         let path = std::env::temp_dir().join(format!("twlog-{}", std::process::id()));
