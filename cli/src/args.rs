@@ -79,7 +79,8 @@ pub struct Args {
     items: std::vec::IntoIter<OsString>,
     /// Where the first items came from (`FILE:LINE`, a variable's name): the items of a
     /// config file and the environment, put before the command line's by
-    /// [`crate::config`]. Each is one whole `--name[=value]`.
+    /// `crate::config`. Each is one whole `--name[=value]`.
+    #[cfg(any(test, feature = "config"))]
     origins: Vec<String>,
     /// The index of the item scanned last.
     current: usize,
@@ -88,11 +89,18 @@ pub struct Args {
 impl Args {
     /// Scans `items` (without the program and command names) for command `cmd`.
     pub fn new(cmd: &'static str, items: Vec<OsString>) -> Args {
-        Args::with_origins(cmd, items, Vec::new())
+        Args {
+            cmd,
+            items: items.into_iter(),
+            #[cfg(any(test, feature = "config"))]
+            origins: Vec::new(),
+            current: usize::MAX,
+        }
     }
 
     /// As [`Args::new`], the first `origins.len()` items coming from where `origins` say:
     /// a usage error while they are scanned names its origin.
+    #[cfg(any(test, feature = "config"))]
     pub fn with_origins(cmd: &'static str, items: Vec<OsString>, origins: Vec<String>) -> Args {
         Args {
             cmd,
@@ -142,6 +150,7 @@ impl Args {
             return Ok(v);
         }
         // A config line or a variable is one item: its value is never the next one.
+        #[cfg(any(test, feature = "config"))]
         if self.origins.get(self.current).is_some() {
             return Err(self.usage(format!("--{name} needs a value")));
         }
@@ -169,10 +178,11 @@ impl Args {
     /// A usage error of this command, naming the config line or variable of the item
     /// scanned last if it came from one.
     pub fn usage(&self, msg: impl Into<String>) -> Failure {
-        match self.origins.get(self.current) {
-            Some(origin) => Failure::usage(self.cmd, format!("{origin}: {}", msg.into())),
-            None => Failure::usage(self.cmd, msg),
+        #[cfg(any(test, feature = "config"))]
+        if let Some(origin) = self.origins.get(self.current) {
+            return Failure::usage(self.cmd, format!("{origin}: {}", msg.into()));
         }
+        Failure::usage(self.cmd, msg)
     }
 
     /// The usage error for an item this command does not take.
