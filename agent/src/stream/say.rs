@@ -99,7 +99,7 @@ const BURST: u32 = 5;
 /// One line per this, past the burst.
 const EVERY: Duration = Duration::from_secs(60);
 
-/// A rate limit on a kind of line: the first [`BURST`], then one per [`EVERY`].
+/// A rate limit on a kind of line: the first 5, then one a minute.
 #[derive(Debug, Default)]
 pub struct Limit {
     shown: u32,
