@@ -45,6 +45,7 @@ const BOARD_COMMANDS: &[&str] = &[
     "run",
     "listen",
     "stream",
+    "check",
     "top",
     "cgroup",
     "getdelays",

@@ -77,6 +77,13 @@ impl Arg {
 pub struct Args {
     cmd: &'static str,
     items: std::vec::IntoIter<OsString>,
+    /// Where the first items came from (`FILE:LINE`, a variable's name): the items of a
+    /// config file and the environment, put before the command line's by
+    /// `crate::config`. Each is one whole `--name[=value]`.
+    #[cfg(any(test, feature = "config"))]
+    origins: Vec<String>,
+    /// The index of the item scanned last.
+    current: usize,
 }
 
 impl Args {
@@ -85,12 +92,32 @@ impl Args {
         Args {
             cmd,
             items: items.into_iter(),
+            #[cfg(any(test, feature = "config"))]
+            origins: Vec::new(),
+            current: usize::MAX,
         }
+    }
+
+    /// As [`Args::new`], the first `origins.len()` items coming from where `origins` say:
+    /// a usage error while they are scanned names its origin.
+    #[cfg(any(test, feature = "config"))]
+    pub fn with_origins(cmd: &'static str, items: Vec<OsString>, origins: Vec<String>) -> Args {
+        Args {
+            cmd,
+            items: items.into_iter(),
+            origins,
+            current: usize::MAX,
+        }
+    }
+
+    fn take(&mut self) -> Option<OsString> {
+        self.current = self.current.wrapping_add(1);
+        self.items.next()
     }
 
     /// The next item, or None at the end.
     pub fn next_arg(&mut self) -> Result<Option<Arg>, Failure> {
-        let Some(item) = self.items.next() else {
+        let Some(item) = self.take() else {
             return Ok(None);
         };
         let Some(text) = item.to_str() else {
@@ -122,7 +149,12 @@ impl Args {
         if let Some(v) = inline {
             return Ok(v);
         }
-        match self.items.next() {
+        // A config line or a variable is one item: its value is never the next one.
+        #[cfg(any(test, feature = "config"))]
+        if self.origins.get(self.current).is_some() {
+            return Err(self.usage(format!("--{name} needs a value")));
+        }
+        match self.take() {
             Some(v) => v.into_string().map_err(|v| {
                 self.usage(format!("--{name}: '{}' is not UTF-8", v.to_string_lossy()))
             }),
@@ -143,8 +175,13 @@ impl Args {
         self.items.collect()
     }
 
-    /// A usage error of this command.
+    /// A usage error of this command, naming the config line or variable of the item
+    /// scanned last if it came from one.
     pub fn usage(&self, msg: impl Into<String>) -> Failure {
+        #[cfg(any(test, feature = "config"))]
+        if let Some(origin) = self.origins.get(self.current) {
+            return Failure::usage(self.cmd, format!("{origin}: {}", msg.into()));
+        }
         Failure::usage(self.cmd, msg)
     }
 

@@ -10,6 +10,8 @@
 #![warn(missing_docs)]
 
 pub mod args;
+#[cfg(any(test, feature = "config"))]
+pub mod config;
 pub mod endpoint;
 pub mod failure;
 pub mod help;

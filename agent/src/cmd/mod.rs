@@ -7,6 +7,7 @@
 //! module of its own outside `cmd/` (`report`, `flags`, `cgroupdir`, `spawn`).
 
 pub mod cgroup;
+pub mod check;
 pub mod get;
 pub mod getdelays;
 pub mod listen;
@@ -56,11 +57,17 @@ pub const COMMANDS: &[Command] = &[
         summary: "print exit records as tasks exit",
         main: |args| start(listen::parse(args)?, listen::help, listen::main),
     },
+    #[cfg(feature = "check")]
+    Command {
+        name: "check",
+        summary: "what this kernel and process lack for the agent, as a checklist",
+        main: |args| start(check::parse(args)?, check::help, check::main),
+    },
     #[cfg(feature = "stream")]
     Command {
         name: "stream",
         summary: "send exit records to a UART, socket or file as a framed stream",
-        main: |args| start(stream::parse(args)?, stream::help, stream::main),
+        main: |args| start(stream::parse_configured(args)?, stream::help, stream::main),
     },
     #[cfg(feature = "top")]
     Command {

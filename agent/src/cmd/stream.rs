@@ -21,6 +21,7 @@ use crate::stream::reopen::Reopen;
 #[cfg(feature = "sample")]
 use crate::stream::sampling::Sampler;
 use crate::stream::sampling::Sampling;
+use crate::stream::say::{Level, say};
 use crate::stream::spec::Sink;
 use crate::stream::writer::{self, Settings};
 use taskwire_cli::Failure;
@@ -77,6 +78,8 @@ pub struct Opts {
     pub sample: Option<Sampling>,
     /// `--key FILE`: prove to the collector that this board knows the shared key.
     pub key: Option<std::path::PathBuf>,
+    /// `--syslog[=SOCKET]`: the lines of stderr to the system logger too.
+    pub syslog: Option<std::path::PathBuf>,
 }
 
 /// Why `--sample` is refused by a build without feature `sample`.
@@ -84,9 +87,51 @@ const NO_SAMPLE: &str = "--sample is not in this build (the stream-only build, \
      CROSS_FEATURES=stream); it is in the board build (cross/build's default, \
      CROSS_FEATURES=board) and the host build";
 
-/// Parses `stream` arguments.
+/// Why `--syslog` is refused by a build without feature `service`.
+const NO_SYSLOG: &str = "--syslog is not in this build: it is in the board build \
+     (CROSS_FEATURES=board) and the host build, or add feature service";
+
+/// The config file `stream` reads when not given `--config FILE`, if it exists.
+pub const DEFAULT_CONFIG: &str = "/etc/taskwire.conf";
+
+/// The options a config file line or a `TASKWIRE_*` variable may set: every option.
+pub const OPTIONS: &[&str] = &[
+    "to",
+    "cpus",
+    "rcvbuf",
+    "profile",
+    "id",
+    "heartbeat",
+    "queue",
+    "enable-delayacct",
+    "sample",
+    "sample-top",
+    "key",
+    "syslog",
+];
+
+/// Parses `stream` arguments after the options of the config file and the environment
+/// (feature `service`; without it, the command line alone).
+pub fn parse_configured(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
+    #[cfg(feature = "service")]
+    let args = taskwire_cli::config::layered(
+        "stream",
+        OPTIONS,
+        items,
+        &|var| std::env::var_os(var),
+        std::path::Path::new(DEFAULT_CONFIG),
+    )?;
+    #[cfg(not(feature = "service"))]
+    let args = Args::new("stream", items);
+    parse_args(args)
+}
+
+/// Parses `stream` arguments, the command line alone.
 pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
-    let mut args = Args::new("stream", items);
+    parse_args(Args::new("stream", items))
+}
+
+fn parse_args(mut args: Args) -> Result<Parsed<Opts>, Failure> {
     let mut to = None;
     let mut cpus = CpuArg::All;
     let mut rcvbuf = None;
@@ -98,12 +143,22 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
     let mut sample_ms = None;
     let mut sample_top = None;
     let mut key = None;
+    let mut syslog = None;
     while let Some(arg) = args.next_arg()? {
         let (name, v) = match arg {
             a if a.is_help() => return Ok(Parsed::Help),
             Arg::Long(n, v) => (n, v),
             other => return Err(args.unexpected(&other)),
         };
+        // A bare `--syslog` never takes the next item: its socket is optional.
+        if name == "syslog" {
+            if !cfg!(feature = "service") {
+                return Err(args.usage(NO_SYSLOG));
+            }
+            let path = v.unwrap_or_else(|| crate::stream::say::DEV_LOG.to_owned());
+            syslog = Some(std::path::PathBuf::from(path));
+            continue;
+        }
         if name == "enable-delayacct" {
             args.no_value(&name, v)?;
             enable_delayacct = true;
@@ -200,6 +255,7 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         queue,
         enable_delayacct,
         sample,
+        syslog,
     }))
 }
 
@@ -262,7 +318,10 @@ impl Feeder {
 
 impl Consumer for Feeder {
     fn registered(&mut self, cpus: &CpuSet) -> Flow {
-        eprintln!("taskwire stream: registered for exit records on CPUs {cpus}");
+        say(
+            Level::Info,
+            format_args!("registered for exit records on CPUs {cpus}"),
+        );
         if let Some(start) = self.start_writer.take() {
             match start() {
                 Ok(w) => self.writer = Some(w),
@@ -286,13 +345,17 @@ impl Consumer for Feeder {
             // they are rare enough to name on stderr.
             Event::Truncated(len) => {
                 self.truncated += 1;
-                eprintln!(
-                    "taskwire stream: dropped a {len}-byte message longer than the receive buffer"
+                say(
+                    Level::Warning,
+                    format_args!("dropped a {len}-byte message longer than the receive buffer"),
                 );
             }
             Event::Undecodable(e) => {
                 self.undecodable += 1;
-                eprintln!("taskwire stream: dropped a message that does not decode: {e}");
+                say(
+                    Level::Warning,
+                    format_args!("dropped a message that does not decode: {e}"),
+                );
             }
         }
         Flow::Continue
@@ -354,6 +417,20 @@ fn taskstats_version(client: &mut Client) -> u16 {
 
 /// Runs `taskwire stream`.
 pub fn main(opts: Opts) -> Result<i32, Failure> {
+    #[cfg(feature = "service")]
+    if let Some(path) = &opts.syslog {
+        crate::stream::say::open_syslog(path).map_err(Failure::Runtime)?;
+        let result = run(opts);
+        // stderr gets the failure from the dispatcher; the logger from here.
+        if let Err(f) = &result {
+            crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
+        }
+        return result;
+    }
+    run(opts)
+}
+
+fn run(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
     // First: a bad key file is a usage error, before anything registers or connects.
     let key = match &opts.key {
@@ -385,8 +462,11 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             errno,
         })?;
     if opts.profile != Profile::Acct {
-        crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr())
+        let state = crate::delayacct::prepare(opts.enable_delayacct, &mut std::io::sink())
             .map_err(Failure::Runtime)?;
+        if state == crate::delayacct::State::Off {
+            say(Level::Warning, format_args!("{}", crate::delayacct::NOTICE));
+        }
     } else if opts.enable_delayacct {
         crate::delayacct::enable().map_err(Failure::Runtime)?;
     }
@@ -440,12 +520,15 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         ),
         None => String::new(),
     };
-    eprintln!(
-        "taskwire stream: to {to}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
-        facts.board_id,
-        opts.profile.name(),
-        records,
-        link.lock().queue().byte_capacity() / 1024
+    say(
+        Level::Info,
+        format_args!(
+            "to {to}{rate} as '{}', profile {}, queue {} records ({} KiB){sampling}",
+            facts.board_id,
+            opts.profile.name(),
+            records,
+            link.lock().queue().byte_capacity() / 1024
+        ),
     );
     let framer = Framer::new(facts.header());
     // The sink is opened (a file created, a broker connected to) only once the kernel
@@ -520,20 +603,23 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             q.next_seq() - intervals - samples
         ),
     };
-    eprintln!(
-        "taskwire stream: received {received}: {} written ({} not acknowledged), {} in a \
+    say(
+        Level::Info,
+        format_args!(
+            "received {received}: {} written ({} not acknowledged), {} in a \
          write cut short, {} left unsent and unreported; lost {} to queue overflow and {} to sink outages, {} of them \
          cut at shutdown; {} ENOBUFS events{extra}; {} reconnects; stopped by {why}, \
          deregistered",
-        st.records_written(),
-        st.records_unacknowledged(),
-        st.records_framed() - st.records_written(),
-        q.depth(),
-        q.lost(LossReason::QueueOverflow),
-        q.lost(LossReason::SinkOutage),
-        st.records_cut(),
-        summary.loss_events,
-        st.reconnects(),
+            st.records_written(),
+            st.records_unacknowledged(),
+            st.records_framed() - st.records_written(),
+            q.depth(),
+            q.lost(LossReason::QueueOverflow),
+            q.lost(LossReason::SinkOutage),
+            st.records_cut(),
+            summary.loss_events,
+            st.reconnects(),
+        ),
     );
     match st.fatal() {
         Some(msg) => Err(Failure::Runtime(msg.to_owned())),
@@ -548,13 +634,31 @@ const MQTT_HELP: &str =
 #[cfg(not(feature = "mqtt"))]
 const MQTT_HELP: &str = "";
 
+#[cfg(feature = "service")]
+const SERVICE_USAGE: &str = "                       [--syslog[=SOCKET]] [--config FILE]\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_USAGE: &str = "";
+#[cfg(feature = "service")]
+const SERVICE_OPTIONS: &str = "  --syslog[=SOCKET]    also send each line to the system logger (RFC 3164,\n\
+    \x20                      facility daemon, tag taskwire[PID]; default /dev/log)\n\
+    \x20 --config FILE        options from FILE (default /etc/taskwire.conf if it exists)\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_OPTIONS: &str = "";
+#[cfg(feature = "service")]
+const SERVICE_HELP: &str = "Config file and environment: every option but --config as a line 'NAME = VALUE'\n\
+    (a flag: 'NAME' alone; '#' starts a comment line) or a variable TASKWIRE_NAME\n\
+    (upper case, '-' as '_': TASKWIRE_SAMPLE_TOP=5; a flag: set and empty). The command\n\
+    line wins over the environment, the environment over the file.\n\n";
+#[cfg(not(feature = "service"))]
+const SERVICE_HELP: &str = "";
+
 /// `taskwire stream --help`.
 pub fn help() -> String {
     format!(
         "Usage: taskwire stream --to SINK [--cpus LIST|all] [--rcvbuf BYTES]\n\
          \x20                      [--profile full|acct|delays] [--id NAME]\n\
          \x20                      [--heartbeat SECS] [--queue RECORDS] [--enable-delayacct]\n\
-         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n\n\
+         \x20                      [--sample SECS [--sample-top N]] [--key FILE]\n{SERVICE_USAGE}\n\
          Registers for exit records and sends them to SINK in taskwire's record stream\n\
          (core/WIRE.md: COBS frames with a CRC-32):\n\n\
          \x20 serial:/dev/ttyX[,baud=N][,rtscts]  a UART, raw 8N1; N a standard rate (default\n\
@@ -593,9 +697,8 @@ pub fn help() -> String {
          \x20 --enable-delayacct   set kernel.task_delayacct=1 first (needs root)\n\
          \x20 --sample SECS        also a sample of live thread groups every SECS seconds\n\
          \x20                      (0.1 to 86400; decimals: 0.5)\n\
-         \x20 --sample-top N       only the N thread groups with the most delay\n\
-         \x20 -h, --help           this text\n\n\
-         {REGISTRATION}{PRIVILEGE}\n\
+         \x20 --sample-top N       only the N thread groups with the most delay\n{SERVICE_OPTIONS}\
+         \x20 -h, --help           this text\n\n{SERVICE_HELP}{REGISTRATION}{PRIVILEGE}\n\
          Exit status:\n\
          \x20 0  stopped by SIGINT/SIGTERM\n\
          \x20 1  runtime error (the kernel refused, sink missing or not writable, stdout closed)\n\
@@ -759,6 +862,72 @@ mod tests {
         assert!(help().contains("mqtt://HOST[:PORT][/TOPIC]"));
     }
 
+    /// Every option, once as a config file and once as variables, gives the options of
+    /// the same command line.
+    #[cfg(feature = "service")]
+    #[test]
+    fn every_option_from_the_file_and_the_environment() {
+        let cmdline = [
+            "--to=tcp:127.0.0.1:9",
+            "--cpus=0",
+            "--rcvbuf=1M",
+            "--profile=delays",
+            "--id=b1",
+            "--heartbeat=0",
+            "--queue=64",
+            "--enable-delayacct",
+            "--sample=0.5",
+            "--sample-top=3",
+            "--key=/k",
+            "--syslog=/run/log",
+        ];
+        let want = p(&cmdline).unwrap().unwrap();
+        assert_eq!(cmdline.len(), OPTIONS.len(), "a test line per option");
+        let pairs: Vec<(&str, &str)> = cmdline
+            .iter()
+            .map(|a| {
+                let a = a.trim_start_matches('-');
+                a.split_once('=').unwrap_or((a, ""))
+            })
+            .collect();
+        for (name, _) in &pairs {
+            assert!(OPTIONS.contains(name), "{name}");
+        }
+        let file = std::env::temp_dir().join(format!("twstream-{}.conf", std::process::id()));
+        let text: String = pairs
+            .iter()
+            .map(|(n, v)| match *v {
+                "" => format!("{n}\n"),
+                v => format!("# {n}\n{n} = {v}\n"),
+            })
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let layered = |env: &dyn Fn(&str) -> Option<OsString>, default: &std::path::Path| {
+            let args = taskwire_cli::config::layered("stream", OPTIONS, vec![], env, default)?;
+            parse_args(args)
+        };
+        let from_file = layered(&|_| None, &file).unwrap();
+        assert_eq!(from_file, Parsed::Run(want.clone()));
+        let env = |var: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| taskwire_cli::config::env_name(n) == var)
+                .map(|(_, v)| OsString::from(v))
+        };
+        let nowhere = std::path::Path::new("/nonexistent/taskwire.conf");
+        assert_eq!(layered(&env, nowhere).unwrap(), Parsed::Run(want));
+        // A bad value on a line names it.
+        std::fs::write(&file, "to = -\n\nqueue = 0\n").unwrap();
+        let e = layered(&|_| None, &file).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let s = e.to_string();
+        assert!(
+            s.starts_with(&format!("{}:3: invalid --queue '0'", file.display())),
+            "{s}"
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
+
     #[test]
     fn help_names_every_option_and_sink() {
         let h = help();
@@ -774,6 +943,9 @@ mod tests {
             "--sample",
             "--sample-top",
             "--key FILE",
+            "--config FILE",
+            "--syslog[=SOCKET]",
+            "TASKWIRE_SAMPLE_TOP",
             "5.4%",
             "serial:",
             "tcp:",

@@ -27,6 +27,7 @@ pub mod mqtt;
 pub mod queue;
 pub mod reopen;
 pub mod sampling;
+pub mod say;
 pub mod sink;
 pub mod spec;
 pub mod writer;

@@ -99,10 +99,9 @@ impl Reopen {
         match self.connect() {
             Ok(s) => Ok(Some(s)),
             Err(e) if waits && !e.permission => {
-                eprintln!(
-                    "taskwire stream: {}: {}; will keep trying",
-                    self.name(),
-                    e.msg
+                crate::stream::say::say(
+                    crate::stream::say::Level::Warning,
+                    format_args!("{}: {}; will keep trying", self.name(), e.msg),
                 );
                 Ok(None)
             }

@@ -147,7 +147,10 @@ impl Sampler {
                 Ok(iv) => iv,
                 Err(e) => {
                     if !std::mem::replace(&mut failing, true) {
-                        eprintln!("taskwire stream: sampling: sweep failed: {e}; will retry");
+                        crate::stream::say::say(
+                            crate::stream::say::Level::Warning,
+                            format_args!("sampling: sweep failed: {e}; will retry"),
+                        );
                     }
                     continue;
                 }

@@ -36,6 +36,7 @@ use super::framer::Framer;
 use super::link::{Link, Shared};
 use super::loss_run::LossRun;
 use super::queue::Item;
+use super::say::{Level, Limit};
 use super::sink::{OpenError, write_all};
 
 /// Longest write while the agent stops: a UART, pipe or socket that polls writable
@@ -250,6 +251,8 @@ struct Writer<'a, C: Connector> {
     /// The last reason a reconnect failed, so a collector that stays away is not named
     /// again on every retry.
     last_complaint: String,
+    /// The rate limit of the lines about the sink going and coming.
+    said: Limit,
     /// The grace is over: the writes left are the last ones.
     finishing: bool,
     /// Acknowledged delivery, on a two-way sink.
@@ -286,6 +289,7 @@ impl<'a, C: Connector> Writer<'a, C> {
             backoff: settings.backoff_min,
             down_since: None,
             last_complaint: String::new(),
+            said: Limit::default(),
             finishing: false,
             acks,
             tend_at: None,
@@ -333,7 +337,10 @@ impl<'a, C: Connector> Writer<'a, C> {
             }
             Err(e) => {
                 if e.msg != self.last_complaint {
-                    eprintln!("taskwire stream: {}: {}; retrying", self.name, e.msg);
+                    self.said.say(
+                        Level::Warning,
+                        format_args!("{}: {}; retrying", self.name, e.msg),
+                    );
                     self.last_complaint = e.msg;
                 }
                 let st = self.link.lock();
@@ -368,14 +375,17 @@ impl<'a, C: Connector> Writer<'a, C> {
         }
         if let Some(since) = self.down_since.take() {
             self.link.lock().came_back();
-            eprintln!(
-                "taskwire stream: {}: back after {} s; stream header resent",
-                self.name,
-                taskwire_cli::output::fixed(
-                    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    1000,
-                    1
-                )
+            self.said.say(
+                Level::Info,
+                format_args!(
+                    "{}: back after {} s; stream header resent",
+                    self.name,
+                    taskwire_cli::output::fixed(
+                        u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        1000,
+                        1
+                    )
+                ),
             );
             self.last_complaint.clear();
         }
@@ -608,7 +618,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         self.link.lock().went_down();
         self.down_since.get_or_insert_with(Instant::now);
         if why != self.last_complaint {
-            eprintln!("taskwire stream: {}: {why}; retrying", self.name);
+            self.said.say(
+                Level::Warning,
+                format_args!("{}: {why}; retrying", self.name),
+            );
             self.last_complaint = why;
         }
         // Records arriving wake the writer; only the agent stopping ends the wait early.
@@ -695,7 +708,10 @@ impl<'a, C: Connector> Writer<'a, C> {
         self.link.lock().went_down();
         if self.down_since.is_none() {
             self.down_since = Some(Instant::now());
-            eprintln!("taskwire stream: {name}: {err}; reconnecting (records keep queueing)");
+            self.said.say(
+                Level::Warning,
+                format_args!("{name}: {err}; reconnecting (records keep queueing)"),
+            );
         }
         true
     }

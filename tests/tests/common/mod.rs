@@ -260,9 +260,16 @@ impl Listener {
 
     /// Starts `taskwire COMMAND ARGS` and waits for a stderr line containing `ready`.
     pub fn start_cmd(command: &str, args: &[&str], ready: &str) -> Listener {
-        let mut child = Command::new(taskwire())
-            .arg(command)
-            .args(args)
+        let mut cmd = Command::new(taskwire());
+        cmd.arg(command).args(args);
+        Listener::spawn(cmd, ready)
+    }
+
+    /// Starts `cmd` (a `taskwire` command line, its environment set) and waits for a
+    /// stderr line containing `ready`.
+    #[allow(dead_code)]
+    pub fn spawn(mut cmd: Command, ready: &str) -> Listener {
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -309,6 +316,12 @@ impl Listener {
                 }
             }
         }
+    }
+
+    /// The process id of the command.
+    #[allow(dead_code)]
+    pub fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends `sig` to the listener.
