@@ -59,10 +59,18 @@ pub fn open_syslog(path: &std::path::Path) -> Result<(), String> {
 }
 
 /// Says `msg` as one line: stderr, and the logger if [`open_syslog`] was called.
+#[cfg(feature = "service")]
 pub fn say(level: Level, msg: fmt::Arguments<'_>) {
     let line = format!("taskwire stream: {msg}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     send(level, line.trim_end_matches('\n'));
+}
+
+/// [`say`] without syslog: stderr alone, formatted straight into it (the board builds
+/// without feature `service` have no room for the line's copy).
+#[cfg(not(feature = "service"))]
+pub fn say(_: Level, msg: fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "taskwire stream: {msg}");
 }
 
 #[cfg(feature = "service")]
@@ -70,9 +78,6 @@ pub fn say(level: Level, msg: fmt::Arguments<'_>) {
 pub fn to_syslog(level: Level, msg: fmt::Arguments<'_>) {
     send(level, &format!("taskwire stream: {msg}"));
 }
-
-#[cfg(not(feature = "service"))]
-fn send(_: Level, _: &str) {}
 
 #[cfg(feature = "service")]
 fn send(level: Level, line: &str) {
