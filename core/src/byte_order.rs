@@ -83,7 +83,7 @@ const fn le_u32(b: &[u8], at: usize) -> u32 {
 
 /// Reverses `b[at..at + width]` when it lies before `end`.
 const fn reverse(b: &mut [u8], at: usize, width: usize, end: usize) {
-    if width < 2 || at + width > end {
+    if width < 2 || at.saturating_add(width) > end {
         return;
     }
     let (mut i, mut j) = (at, at + width - 1);
@@ -96,8 +96,10 @@ const fn reverse(b: &mut [u8], at: usize, width: usize, end: usize) {
     }
 }
 
+/// Lengths come from the bytes: on a 32-bit host a length near `u32::MAX` must not
+/// overflow, so every sum saturates.
 const fn align4(n: usize) -> usize {
-    (n + 3) & !3
+    n.saturating_add(3) & !3
 }
 
 const fn min(a: usize, b: usize) -> usize {
@@ -106,20 +108,20 @@ const fn min(a: usize, b: usize) -> usize {
 
 /// The netlink messages in `b[off..end]`.
 const fn messages(b: &mut [u8], mut off: usize, end: usize) {
-    while off + NLMSG_HDRLEN <= end {
+    while end.saturating_sub(off) >= NLMSG_HDRLEN {
         let len = le_u32(b, off) as usize;
         let ty = le_u16(b, off + 4);
         header(b, off, end);
         if len < NLMSG_HDRLEN {
             return;
         }
-        let msg_end = min(off + len, end);
+        let msg_end = min(off.saturating_add(len), end);
         let p = off + NLMSG_HDRLEN;
         if ty == NLMSG_ERROR {
             // int error, then the request's header and (unless capped) its payload.
             reverse(b, p, 4, msg_end);
             let inner = p + 4;
-            if inner + NLMSG_HDRLEN <= msg_end {
+            if msg_end.saturating_sub(inner) >= NLMSG_HDRLEN {
                 let inner_len = le_u32(b, inner) as usize;
                 let inner_ty = le_u16(b, inner + 4);
                 header(b, inner, msg_end);
@@ -128,7 +130,7 @@ const fn messages(b: &mut [u8], mut off: usize, end: usize) {
                         b,
                         inner_ty,
                         inner + NLMSG_HDRLEN,
-                        min(inner + inner_len, msg_end),
+                        min(inner.saturating_add(inner_len), msg_end),
                     );
                 }
             }
@@ -137,7 +139,7 @@ const fn messages(b: &mut [u8], mut off: usize, end: usize) {
         } else if ty >= NLMSG_MIN_TYPE {
             genl(b, ty, p, msg_end);
         }
-        off += align4(len);
+        off = off.saturating_add(align4(len));
     }
 }
 
@@ -152,7 +154,7 @@ const fn header(b: &mut [u8], at: usize, end: usize) {
 
 /// A generic netlink payload of family `family`: u8 cmd, u8 version, u16 reserved, attributes.
 const fn genl(b: &mut [u8], family: u16, p: usize, end: usize) {
-    if p + 4 > end {
+    if end.saturating_sub(p) < 4 {
         return;
     }
     let cmd = b[p];
@@ -174,16 +176,16 @@ const fn genl(b: &mut [u8], family: u16, p: usize, end: usize) {
 
 /// The attributes in `b[off..end]`, each of `scope`.
 const fn attrs(b: &mut [u8], mut off: usize, end: usize, scope: Scope) {
-    while off + 4 <= end {
+    while end.saturating_sub(off) >= 4 {
         let len = le_u16(b, off) as usize;
         let ty = le_u16(b, off + 2) & NLA_TYPE_MASK;
         reverse(b, off, 2, end);
         reverse(b, off + 2, 2, end);
-        if len < 4 || off + len > end {
+        if len < 4 || len > end - off {
             return;
         }
         payload(b, scope, ty, off + 4, off + len);
-        off += align4(len);
+        off = off.saturating_add(align4(len));
     }
 }
 
@@ -199,7 +201,7 @@ const fn payload(b: &mut [u8], scope: Scope, ty: u16, p: usize, end: usize) {
         (Scope::CgroupCmd, 1) => reverse(b, p, 4, end),
         (Scope::CgroupReply, 1) => {
             let mut at = p;
-            while at + 8 <= end {
+            while end.saturating_sub(at) >= 8 {
                 reverse(b, at, 8, end);
                 at += 8;
             }
@@ -222,14 +224,14 @@ const fn payload(b: &mut [u8], scope: Scope, ty: u16, p: usize, end: usize) {
 /// A `struct taskstats` at `b[p..end]`: each field of its version by the layout table. The
 /// version is its first field (u16), read before it is turned.
 const fn taskstats(b: &mut [u8], p: usize, end: usize) {
-    if p + 2 > end {
+    if end.saturating_sub(p) < 2 {
         return;
     }
     let version = le_u16(b, p);
     let mut i = 0;
     while i < Field::COUNT {
         let (off, width) = const_slot(version, i);
-        reverse(b, p + off, width, end);
+        reverse(b, p.saturating_add(off), width, end);
         i += 1;
     }
 }
@@ -362,8 +364,12 @@ mod tests {
     fn truncated_or_garbled_bytes_do_not_panic() {
         let mut b = GET_PID;
         swap_in_place(&mut b[..100]);
+        // Lengths of u32::MAX: no overflow on a 32-bit host either.
         let mut junk = [0xffu8; 64];
         swap_in_place(&mut junk);
+        let mut error = [0xffu8; 64];
+        error[4..6].copy_from_slice(&NLMSG_ERROR.to_le_bytes());
+        swap_in_place(&mut error);
         let mut zero = [0u8; 40];
         swap_in_place(&mut zero);
         assert_eq!(zero, [0u8; 40]);
