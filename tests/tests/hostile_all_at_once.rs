@@ -35,9 +35,7 @@ use taskwire_core::wire::testutil::{frame, loss_of, named_header, small_record};
 use taskwire_core::wire::{LossReason, Message};
 
 use common::procs::{Proc, agent_summary, summary_number};
-use common::{
-    SERIAL_BYTES_PER_SEC, json, num, read_paced, run_storm, taskwire, tw, unique_comm,
-};
+use common::{SERIAL_BYTES_PER_SEC, json, num, read_paced, run_storm, taskwire, tw, unique_comm};
 
 /// The shared secret of agents and decoders (`--key FILE`, mode 0600, in the scratch
 /// directory); the spoofer, the junk and the slow connections have none. With it the

@@ -809,7 +809,6 @@ mod tests {
 
     /// Captured on this machine's 6.18 kernel (core/fixtures/README.md, facts.json).
     #[test]
-    #[cfg(target_endian = "little")]
     fn real_v16_exit_record() {
         let msg = &crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_pid.bin"));
         let found = stats_payloads(msg);
@@ -849,7 +848,6 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_endian = "little")]
     fn real_v16_thread_and_group_records() {
         let msg =
             &crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_tid_tgid.bin"));
