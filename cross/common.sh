@@ -8,6 +8,9 @@ ROOT=${CROSS_ROOT:-$(dirname "$CROSS_DIR")}
 # CARGO_TARGET_DIR is overridden unless CROSS_TARGET_DIR says otherwise.
 export CARGO_TARGET_DIR=${CROSS_TARGET_DIR:-$ROOT/target}
 ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf)
+# Big-endian boards (issue 17): built and tested on request (cross/build, cross/test-user
+# with the target named), not by default. The glibc ones are linked static with +crt-static.
+BIG_ENDIAN_TARGETS=(s390x-unknown-linux-gnu powerpc-unknown-linux-gnu s390x-unknown-linux-musl)
 
 TC=()
 [ -n "${TASKWIRE_TOOLCHAIN:-}" ] && TC=("+$TASKWIRE_TOOLCHAIN")
@@ -28,8 +31,8 @@ USER_RUSTFLAGS=${RUSTFLAGS:-}
 unset RUSTFLAGS
 
 is_known_target() {
-    case " ${ALL_TARGETS[*]} " in *" $1 "*) return 0 ;; esac
-    echo "cross: unsupported target $1 (want one of ${ALL_TARGETS[*]})" >&2
+    case " ${ALL_TARGETS[*]} ${BIG_ENDIAN_TARGETS[*]} " in *" $1 "*) return 0 ;; esac
+    echo "cross: unsupported target $1 (want one of ${ALL_TARGETS[*]} ${BIG_ENDIAN_TARGETS[*]})" >&2
     return 1
 }
 

@@ -174,8 +174,10 @@ mod tests {
 
     /// A reply for a cgroup v1 directory holding 3 sleeping, 1 running and 2 stopped tasks,
     /// and the request that asked for it (fd 3), captured by core/fixtures/capture.py.
-    static REPLY: [u8; 64] = *include_bytes!("../fixtures/cgroupstats.bin");
-    static REQUEST: [u8; 28] = *include_bytes!("../fixtures/request_cgroupstats.bin");
+    static REPLY: [u8; 64] =
+        crate::byte_order::host_order(*include_bytes!("../fixtures/cgroupstats.bin"));
+    static REQUEST: [u8; 28] =
+        crate::byte_order::host_order(*include_bytes!("../fixtures/request_cgroupstats.bin"));
 
     #[test]
     fn real_reply_and_request() {

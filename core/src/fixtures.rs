@@ -13,18 +13,24 @@ use crate::wire::{Profile, Record};
 pub const FAMILY: u16 = 31;
 
 /// An exit message with an AGGR_PID and an AGGR_TGID record (struct v16).
-pub static EXIT_PID_AND_TGID: [u8; 1172] = *include_bytes!("../fixtures/exit_pid_tgid_b.bin");
+pub static EXIT_PID_AND_TGID: [u8; 1172] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/exit_pid_tgid_b.bin"));
 /// An exit message with an AGGR_PID record only (struct v16).
-pub static EXIT_PID: [u8; 596] = *include_bytes!("../fixtures/exit_pid_b.bin");
+pub static EXIT_PID: [u8; 596] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/exit_pid_b.bin"));
 /// `exit_pid.bin` (core/fixtures/README.md): an AGGR_PID record only, comm `twfixture`.
-pub static EXIT_PID_ONLY: [u8; 596] = *include_bytes!("../fixtures/exit_pid.bin");
+pub static EXIT_PID_ONLY: [u8; 596] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/exit_pid.bin"));
 /// `exit_pid_tgid.bin`: AGGR_PID and AGGR_TGID of a thread group whose leader exits last.
-pub static EXIT_GROUP: [u8; 1172] = *include_bytes!("../fixtures/exit_pid_tgid.bin");
+pub static EXIT_GROUP: [u8; 1172] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/exit_pid_tgid.bin"));
 /// `exit_tid_tgid.bin`: AGGR_PID of a thread (pid != tgid) and its group's AGGR_TGID.
-pub static EXIT_THREAD_GROUP: [u8; 1172] = *include_bytes!("../fixtures/exit_tid_tgid.bin");
+pub static EXIT_THREAD_GROUP: [u8; 1172] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/exit_tid_tgid.bin"));
 /// The reply to GET pid 1 (struct v16): comm `process_api`, cpu_count 374,
 /// cpu_delay_total 17045851.
-pub static GET_PID_1: [u8; 596] = *include_bytes!("../fixtures/get_pid_1.bin");
+pub static GET_PID_1: [u8; 596] =
+    crate::byte_order::host_order(*include_bytes!("../fixtures/get_pid_1.bin"));
 
 /// The record of [`GET_PID_1`].
 pub fn pid1() -> Aggregate<'static> {

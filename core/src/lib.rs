@@ -61,6 +61,9 @@ pub mod mqtt;
 #[cfg(feature = "test-util")]
 pub mod fixtures;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod byte_order;
+
 pub use error::{Error, Result};
 
 /// The largest netlink message taskwire builds or expects to receive, in bytes.

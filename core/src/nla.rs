@@ -232,14 +232,14 @@ mod tests {
     fn bad_lengths_end_the_walk() {
         // nla_len 2 (< header), then a valid attribute that must not be reached.
         let mut buf = [0u8; 16];
-        buf[0] = 2;
+        buf[..2].copy_from_slice(&2u16.to_ne_bytes());
         emit(&mut buf[4..], 1, &[0; 4]).unwrap();
         let mut it = attrs(&buf);
         assert_eq!(it.next().unwrap().unwrap_err(), Error::BadLength);
         assert!(it.next().is_none());
         // nla_len past the end.
         let mut buf = [0u8; 8];
-        buf[0] = 12;
+        buf[..2].copy_from_slice(&12u16.to_ne_bytes());
         assert_eq!(attrs(&buf).next().unwrap().unwrap_err(), Error::Truncated);
         // Fewer than four bytes left.
         assert_eq!(

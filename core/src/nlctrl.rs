@@ -218,8 +218,10 @@ mod tests {
     /// nlctrl's reply for "TASKSTATS" and the request that asked for it, captured by
     /// core/fixtures/capture.py on this machine (family id 31 here; the name comes before
     /// the id, and an OPS nest follows).
-    static FAMILY_REPLY: [u8; 112] = *include_bytes!("../fixtures/family.bin");
-    static FAMILY_REQUEST: [u8; 36] = *include_bytes!("../fixtures/request_family.bin");
+    static FAMILY_REPLY: [u8; 112] =
+        crate::byte_order::host_order(*include_bytes!("../fixtures/family.bin"));
+    static FAMILY_REQUEST: [u8; 36] =
+        crate::byte_order::host_order(*include_bytes!("../fixtures/request_family.bin"));
 
     #[test]
     fn real_reply() {

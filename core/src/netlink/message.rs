@@ -186,12 +186,17 @@ mod tests {
 
     /// Errors and an ACK captured from this machine's kernel by core/fixtures/capture.py.
     /// The ACK carries NLM_F_CAPPED: only the request's header is echoed.
-    static ACK: [u8; 36] = *include_bytes!("../../fixtures/ack.bin");
-    static EPERM: [u8; 48] = *include_bytes!("../../fixtures/error_eperm.bin");
-    static ESRCH: [u8; 48] = *include_bytes!("../../fixtures/error_esrch.bin");
-    static EINVAL: [u8; 48] = *include_bytes!("../../fixtures/error_einval.bin");
-    static ERANGE: [u8; 48] = *include_bytes!("../../fixtures/error_erange.bin");
-    static CGROUP2: [u8; 48] = *include_bytes!("../../fixtures/error_cgroup2.bin");
+    static ACK: [u8; 36] = crate::byte_order::host_order(*include_bytes!("../../fixtures/ack.bin"));
+    static EPERM: [u8; 48] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/error_eperm.bin"));
+    static ESRCH: [u8; 48] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/error_esrch.bin"));
+    static EINVAL: [u8; 48] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/error_einval.bin"));
+    static ERANGE: [u8; 48] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/error_erange.bin"));
+    static CGROUP2: [u8; 48] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/error_cgroup2.bin"));
 
     fn sort(bytes: &[u8]) -> Message<'_> {
         let p = crate::netlink::messages(bytes).next().unwrap().unwrap();

@@ -94,7 +94,9 @@ mod tests {
     fn stops_for_good_after_an_error() {
         let mut v = Vec::new();
         push(&mut v, 0x20, &[0; 4]);
-        v.extend_from_slice(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        // nlmsg_len 5 (< header), in the host's order as the kernel would send it.
+        v.extend_from_slice(&5u32.to_ne_bytes());
+        v.extend_from_slice(&[0; 12]);
         push(&mut v, 0x20, &[0; 4]);
         let mut it = messages(&v);
         assert!(it.next().unwrap().is_ok());

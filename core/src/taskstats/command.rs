@@ -170,9 +170,12 @@ mod tests {
 
     /// Requests captured as sent by core/fixtures/capture.py (family 31): what the kernel
     /// accepted byte for byte.
-    static GET_PID: [u8; 28] = *include_bytes!("../../fixtures/request_get_pid.bin");
-    static REGISTER: [u8; 28] = *include_bytes!("../../fixtures/request_register.bin");
-    static DEREGISTER: [u8; 28] = *include_bytes!("../../fixtures/request_deregister.bin");
+    static GET_PID: [u8; 28] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/request_get_pid.bin"));
+    static REGISTER: [u8; 28] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/request_register.bin"));
+    static DEREGISTER: [u8; 28] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/request_deregister.bin"));
 
     #[test]
     fn requests_match_capture() {

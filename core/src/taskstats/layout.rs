@@ -220,6 +220,23 @@ pub(crate) fn slot(version: u16, field: Field) -> Option<(usize, usize)> {
     (off != ABSENT).then_some((usize::from(off), field.width()))
 }
 
+/// [`slot`] for const code (the fixtures' byte-order walk, `crate::byte_order`): offset and
+/// width of the field at `index` of [`Field::ALL`], width 0 when `version` lacks it.
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) const fn const_slot(version: u16, index: usize) -> (usize, usize) {
+    if version < MIN_VERSION || index >= Field::COUNT {
+        return (0, 0);
+    }
+    let f = Field::ALL[index];
+    let t = if version == 15 { &V15 } else { &STANDARD };
+    let off = t.offsets[index];
+    if off == ABSENT || f.since() > version {
+        (0, 0)
+    } else {
+        (off as usize, f.width())
+    }
+}
+
 /// Size in bytes of `struct taskstats` as the kernel sends it for `version`.
 ///
 /// `None` for versions below [`MIN_VERSION`] and above [`LATEST_VERSION`] (unknown sizes).

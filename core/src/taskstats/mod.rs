@@ -21,6 +21,8 @@ pub use reply::{Aggregate, Aggregates, Kind, Reply, attr};
 
 // --- struct decoding re-exports (field.rs, layout.rs, stats.rs) ---
 pub use field::{Field, Unit, ac_flag};
+#[cfg(any(test, feature = "test-util"))]
+pub(crate) use layout::const_slot;
 pub use layout::{
     COMM_LEN, LATEST_VERSION, MAX_STRUCT_SIZE, MIN_VERSION, comm_range, field_range, struct_size,
 };

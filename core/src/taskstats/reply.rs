@@ -209,11 +209,16 @@ mod tests {
 
     /// The TASKSTATS family id on the machine the fixtures were captured on.
     const FAMILY: u16 = 31;
-    static GET_PID: [u8; 596] = *include_bytes!("../../fixtures/get_pid.bin");
-    static GET_TGID: [u8; 596] = *include_bytes!("../../fixtures/get_tgid.bin");
-    static EXIT_PID: [u8; 596] = *include_bytes!("../../fixtures/exit_pid.bin");
-    static EXIT_PID_TGID: [u8; 1172] = *include_bytes!("../../fixtures/exit_pid_tgid.bin");
-    static EXIT_TID_TGID: [u8; 1172] = *include_bytes!("../../fixtures/exit_tid_tgid.bin");
+    static GET_PID: [u8; 596] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/get_pid.bin"));
+    static GET_TGID: [u8; 596] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/get_tgid.bin"));
+    static EXIT_PID: [u8; 596] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_pid.bin"));
+    static EXIT_PID_TGID: [u8; 1172] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_pid_tgid.bin"));
+    static EXIT_TID_TGID: [u8; 1172] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_tid_tgid.bin"));
 
     fn parse(bytes: &[u8]) -> Result<Reply<'_>> {
         let mut it = netlink::messages(bytes);

@@ -809,9 +809,8 @@ mod tests {
 
     /// Captured on this machine's 6.18 kernel (core/fixtures/README.md, facts.json).
     #[test]
-    #[cfg(target_endian = "little")]
     fn real_v16_exit_record() {
-        let msg = include_bytes!("../../fixtures/exit_pid.bin");
+        let msg = &crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_pid.bin"));
         let found = stats_payloads(msg);
         assert_eq!(found.len(), 1);
         let (nest, payload) = found[0];
@@ -849,9 +848,9 @@ mod tests {
     }
 
     #[test]
-    #[cfg(target_endian = "little")]
     fn real_v16_thread_and_group_records() {
-        let msg = include_bytes!("../../fixtures/exit_tid_tgid.bin");
+        let msg =
+            &crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_tid_tgid.bin"));
         let found = stats_payloads(msg);
         assert_eq!(found.iter().map(|f| f.0).collect::<Vec<_>>(), [4, 5]);
         let tid = Taskstats::new(found[0].1).unwrap();

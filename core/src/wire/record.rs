@@ -430,8 +430,10 @@ mod tests {
 
     /// TASKSTATS family id where the fixtures were captured (core/fixtures/README.md).
     const FAMILY: u16 = 31;
-    static EXIT_PID: [u8; 596] = *include_bytes!("../../fixtures/exit_pid.bin");
-    static EXIT_TID_TGID: [u8; 1172] = *include_bytes!("../../fixtures/exit_tid_tgid.bin");
+    static EXIT_PID: [u8; 596] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_pid.bin"));
+    static EXIT_TID_TGID: [u8; 1172] =
+        crate::byte_order::host_order(*include_bytes!("../../fixtures/exit_tid_tgid.bin"));
 
     fn reply(bytes: &[u8]) -> Reply<'_> {
         let packet = netlink::messages(bytes).next().unwrap().unwrap();
