@@ -136,7 +136,10 @@ fn syslog_gets_the_lines_of_stderr() {
     assert_eq!(got.len(), lines.len(), "{got:?} against {lines:?}");
     for (g, line) in got.iter().zip(&lines) {
         let msg = line.strip_prefix("taskwire ").unwrap();
-        let warn = line.contains("will keep trying");
+        // The sink's troubles are warnings (a retry is said when the agent lives long
+        // enough to make one), registering and stopping are news: daemon.warning (28),
+        // daemon.info (30).
+        let warn = line.contains("will keep trying") || line.ends_with("; retrying");
         let pri = if warn { 28 } else { 30 };
         assert_eq!(*g, format!("<{pri}>taskwire[{pid}]: {msg}"));
     }
