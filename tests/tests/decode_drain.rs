@@ -9,19 +9,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use common::procs::{Proc, agent_summary, summary_number, tcp_decoder as decoder};
-use common::{json, num, run_storm, taskwire, unique_comm};
-
-fn agent(port: u16, id: &str) -> Proc {
-    let mut cmd = Command::new(taskwire());
-    cmd.args(["stream", "--to", &format!("tcp:127.0.0.1:{port}")])
-        .args(["--id", id, "--rcvbuf", "8M", "--profile", "acct"])
-        .args(["--queue", "50000"])
-        .args(["--heartbeat", "1"]);
-    let mut p = Proc::spawn(id, cmd);
-    p.wait_lines("registered", 1, Duration::from_secs(10));
-    p
-}
+use common::procs::{agent_summary, summary_number, tcp_agent as agent, tcp_decoder as decoder};
+use common::{json, num, run_storm, unique_comm};
 
 /// Pins `pid` to CPU 0 at the lowest priority.
 fn starve(pid: u32) {

@@ -15,21 +15,10 @@ use std::time::{Duration, Instant};
 
 use taskwire_core::wire::testutil::{frame, named_header};
 
-use common::procs::{Proc, agent_summary, summary_number, tcp_decoder as decoder};
+use common::procs::{
+    Proc, agent_summary, summary_number, tcp_agent as agent, tcp_decoder as decoder,
+};
 use common::{json, num, run_storm, taskwire, unique_comm};
-
-fn agent(port: u16, id: &str) -> Proc {
-    let mut cmd = Command::new(taskwire());
-    cmd.args(["stream", "--to", &format!("tcp:127.0.0.1:{port}")])
-        .args(["--id", id, "--rcvbuf", "8M", "--profile", "acct"])
-        // Room for every exit on a busy machine while no collector takes them: what is
-        // checked is delivery, not overflow (reported, and counted below, if it happens).
-        .args(["--queue", "50000"])
-        .args(["--heartbeat", "1"]);
-    let mut p = Proc::spawn(id, cmd);
-    p.wait_lines("registered", 1, Duration::from_secs(10));
-    p
-}
 
 /// What decoders printed for `board`: the record numbers (a set: a record resent to a
 /// second decoder counts once), the numbers covered by Loss frames, the storm records

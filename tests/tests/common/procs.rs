@@ -143,6 +143,21 @@ pub fn tcp_decoder(port: u16) -> (Proc, u16) {
     (p, port)
 }
 
+/// `taskwire stream` to a decoder on TCP `port` of 127.0.0.1 as board `id`, registered:
+/// the `acct` profile, a heartbeat a second, and room in its queue for every exit on a
+/// busy machine while no collector takes them (what the tests check is delivery, not
+/// overflow, which is reported and counted if it happens).
+pub fn tcp_agent(port: u16, id: &str) -> Proc {
+    let mut cmd = Command::new(taskwire());
+    cmd.args(["stream", "--to", &format!("tcp:127.0.0.1:{port}")])
+        .args(["--id", id, "--rcvbuf", "8M", "--profile", "acct"])
+        .args(["--queue", "50000"])
+        .args(["--heartbeat", "1"]);
+    let mut p = Proc::spawn(id, cmd);
+    p.wait_lines("registered", 1, Duration::from_secs(10));
+    p
+}
+
 /// The number before `phrase` in the agent's summary line ("(12 not acknowledged)" too).
 pub fn summary_number(line: &str, phrase: &str) -> u64 {
     let i = line
