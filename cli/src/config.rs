@@ -18,6 +18,8 @@ pub const ENV_PREFIX: &str = "TASKWIRE_";
 /// The arguments of `cmd`: `cmdline` less its `--config FILE`, after the options of
 /// `names` set in the environment (read through `env`), after the lines of the config
 /// file (`--config FILE`, else `default` if it exists).
+// Out of line: inlined into the board's command dispatcher it costs more bytes than the call.
+#[inline(never)]
 pub fn layered(
     cmd: &'static str,
     names: &[&str],

@@ -4,6 +4,7 @@
 //! and CAP_NET_ADMIN. A checklist on stdout; exit status 1 when a needed item is missing.
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use taskwire_cli::Failure;
@@ -60,112 +61,127 @@ fn has_net_admin(status: &str) -> Option<bool> {
     let hex = status
         .lines()
         .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
-    let set = u64::from_str_radix(hex, 16).ok()?;
-    Some(set >> CAP_NET_ADMIN & 1 == 1)
+        .trim()
+        .as_bytes();
+    // The set's bit 12 is in the third hex digit from the right.
+    let digit = hex.len().checked_sub(1 + CAP_NET_ADMIN as usize / 4)?;
+    if hex.is_empty() || !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let nibble = char::from(hex[digit]).to_digit(16)?;
+    Some(nibble >> (CAP_NET_ADMIN % 4) & 1 == 1)
 }
 
-/// The checklist, one (mark, line) per item, probed now.
-pub fn probe() -> Vec<(Mark, String)> {
-    let mut out = Vec::new();
-    let mut item = |m: Mark, s: &str| out.push((m, s.to_owned()));
+/// The checklist as it is written: one line per item.
+#[derive(Default)]
+struct List {
+    text: String,
+    /// Needed items missing or that could not be told.
+    missing: usize,
+}
+
+impl List {
+    /// `  [mark] what`, then `: detail` when there is one.
+    fn item(&mut self, mark: Mark, what: &str, detail: Option<&dyn std::fmt::Display>) {
+        if matches!(mark, Mark::Missing | Mark::Unknown) {
+            self.missing += 1;
+        }
+        self.text.push_str("  ");
+        self.text.push_str(mark.label());
+        self.text.push(' ');
+        self.text.push_str(what);
+        if let Some(d) = detail {
+            let _ = write!(self.text, ": {d}");
+        }
+        self.text.push('\n');
+    }
+}
+
+/// The checklist, probed now: its text and the count of needed items missing or unknown.
+fn probe() -> (String, usize) {
+    let mut list = List::default();
     // Read first: it moves this process's read_char, which the GET below then shows.
     let io = textfile::read(Path::new("/proc/self/io"));
     let cap = textfile::read(Path::new("/proc/self/status"))
         .ok()
         .and_then(|s| has_net_admin(&s));
     match cap {
-        Some(true) => item(Mark::Ok, "CAP_NET_ADMIN: this process may register"),
-        Some(false) => item(
+        Some(true) => list.item(Mark::Ok, "CAP_NET_ADMIN", None),
+        Some(false) => list.item(
             Mark::Missing,
-            "CAP_NET_ADMIN: not in this process's effective set (run as root, or \
-             AmbientCapabilities=CAP_NET_ADMIN, or setcap cap_net_admin+ep)",
+            "CAP_NET_ADMIN: not effective (root, AmbientCapabilities or setcap: README)",
+            None,
         ),
-        None => item(Mark::Unknown, "CAP_NET_ADMIN: /proc/self/status unreadable"),
+        None => list.item(
+            Mark::Unknown,
+            "CAP_NET_ADMIN: /proc/self/status unreadable",
+            None,
+        ),
     }
     let mut client = Client::connect();
     match &client {
-        Ok(_) => item(
-            Mark::Ok,
-            "CONFIG_TASKSTATS: the TASKSTATS netlink family answers",
-        ),
-        Err(e) => item(Mark::Missing, &format!("CONFIG_TASKSTATS: {e}")),
+        Ok(_) => list.item(Mark::Ok, "CONFIG_TASKSTATS", None),
+        Err(e) => list.item(Mark::Missing, "CONFIG_TASKSTATS", Some(e)),
     }
     let switch = delayacct::read_at(Path::new(delayacct::SYSCTL));
     match switch {
-        State::Unknown => item(
+        State::Unknown => list.item(
             Mark::Missing,
-            "CONFIG_TASK_DELAY_ACCT: no kernel.task_delayacct (kernels before 5.14 have \
-             none: see the delays of `taskwire get`)",
+            "CONFIG_TASK_DELAY_ACCT: no kernel.task_delayacct (before 5.14: see `taskwire get`)",
+            None,
         ),
-        _ => item(
-            Mark::Ok,
-            "CONFIG_TASK_DELAY_ACCT: kernel.task_delayacct exists",
-        ),
+        _ => list.item(Mark::Ok, "CONFIG_TASK_DELAY_ACCT", None),
     }
     if switch == State::Off {
-        item(
+        list.item(
             Mark::Warn,
-            "kernel.task_delayacct = 0: delays other than CPU read zero (sysctl \
-             kernel.task_delayacct=1, boot option delayacct, or stream --enable-delayacct)",
+            "kernel.task_delayacct = 0: delays read zero (stream --enable-delayacct, or boot \
+             with delayacct)",
+            None,
         );
     }
     let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
-    let read_char = match client.as_mut() {
-        Ok(c) => match c.get(Target::Pid(me)) {
-            Ok(r) => Ok(r.pid.and_then(|a| a.stats.get(Field::ReadChar))),
-            Err(e) => Err(e.to_string()),
+    let xacct = "CONFIG_TASK_XACCT";
+    match client.as_mut().map(|c| c.get(Target::Pid(me))) {
+        Ok(Ok(r)) => match r.pid.and_then(|a| a.stats.get(Field::ReadChar)) {
+            Some(n) if n > 0 => list.item(Mark::Ok, xacct, None),
+            _ => list.item(
+                Mark::Missing,
+                xacct,
+                Some(&"a GET of itself shows no bytes read"),
+            ),
         },
-        Err(_) => Err("no taskstats family".to_owned()),
-    };
-    match read_char {
-        Ok(Some(n)) if n > 0 => item(
-            Mark::Ok,
-            "CONFIG_TASK_XACCT: the GET of this process counts the bytes it read",
-        ),
-        Ok(_) => item(
-            Mark::Missing,
-            "CONFIG_TASK_XACCT: the GET of this process shows no bytes read",
-        ),
-        Err(e) => item(
-            Mark::Unknown,
-            &format!("CONFIG_TASK_XACCT: cannot tell: {e}"),
-        ),
+        Ok(Err(e)) => list.item(Mark::Unknown, xacct, Some(&e)),
+        Err(_) => list.item(Mark::Unknown, xacct, Some(&"no taskstats family")),
     }
     match io {
-        Ok(_) => item(Mark::Ok, "CONFIG_TASK_IO_ACCOUNTING: /proc/self/io exists"),
-        Err(e) => item(
+        Ok(_) => list.item(Mark::Ok, "CONFIG_TASK_IO_ACCOUNTING", None),
+        Err(e) => list.item(
             Mark::Missing,
-            &format!("CONFIG_TASK_IO_ACCOUNTING: /proc/self/io: {e}"),
+            "CONFIG_TASK_IO_ACCOUNTING: /proc/self/io",
+            Some(&e),
         ),
     }
     match textfile::read(Path::new("/proc/pressure/cpu")) {
-        Ok(_) => item(Mark::Ok, "CONFIG_PSI: /proc/pressure is readable"),
-        Err(e) => item(
+        Ok(_) => list.item(Mark::Ok, "CONFIG_PSI", None),
+        Err(e) => list.item(
             Mark::Warn,
-            &format!(
-                "CONFIG_PSI: /proc/pressure/cpu: {e} (samples and top show no pressure; \
-                 psi=1 on the kernel command line if it is built in but off)"
-            ),
+            "CONFIG_PSI: no pressure in samples and top (boot with psi=1 if built in): \
+             /proc/pressure/cpu",
+            Some(&e),
         ),
     }
-    out
+    (list.text, list.missing)
 }
 
 /// Runs `taskwire check`.
 pub fn main(_: Opts) -> Result<i32, Failure> {
-    let list = probe();
+    let (items, missing) = probe();
     let mut text = String::from("What taskwire needs from this kernel and process:\n");
-    for (mark, line) in &list {
-        text.push_str(&format!("  {} {line}\n", mark.label()));
-    }
-    let missing = list
-        .iter()
-        .filter(|(m, _)| matches!(m, Mark::Missing | Mark::Unknown))
-        .count();
-    text.push_str(&match missing {
-        0 => "All that is needed is there.\n".to_owned(),
-        n => format!("{n} needed item(s) missing or unknown.\n"),
+    text.push_str(&items);
+    text.push_str(match missing {
+        0 => "All that is needed is there.\n",
+        _ => "A needed item is missing or unknown.\n",
     });
     taskwire_cli::output::print(&text)?;
     Ok(i32::from(missing > 0))
@@ -174,16 +190,8 @@ pub fn main(_: Opts) -> Result<i32, Failure> {
 /// `taskwire check --help`.
 pub fn help() -> String {
     "Usage: taskwire check\n\n\
-     Probes what the agent needs and prints a checklist: CAP_NET_ADMIN in this process,\n\
-     the taskstats netlink family (CONFIG_TASKSTATS), delay accounting\n\
-     (CONFIG_TASK_DELAY_ACCT, and the kernel.task_delayacct switch), extended accounting\n\
-     (CONFIG_TASK_XACCT: a GET of itself), I/O accounting (CONFIG_TASK_IO_ACCOUNTING:\n\
-     /proc/self/io) and pressure stall information (CONFIG_PSI: /proc/pressure, for\n\
-     samples and top). Probed, not read from a .config. Run it as the service's user.\n\n\
-     Exit status:\n\
-     \x20 0  every needed item is there (a [warn] is not needed)\n\
-     \x20 1  a needed item is missing, or could not be told\n\
-     \x20 2  usage error\n"
+     Probes what the agent needs from the kernel and this process and prints a checklist\n\
+     (README). Exit status 1 if a needed item is missing or unknown ([warn] is not).\n"
         .to_owned()
 }
 

@@ -118,7 +118,7 @@ pub fn parse_configured(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
         "stream",
         OPTIONS,
         items,
-        &|var| std::env::var_os(var),
+        &|var| taskwire_cli::sys::env::var(var).map(std::ffi::OsStr::to_os_string),
         std::path::Path::new(DEFAULT_CONFIG),
     )?;
     #[cfg(not(feature = "service"))]
@@ -420,16 +420,19 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     #[cfg(feature = "service")]
     if let Some(path) = &opts.syslog {
         crate::stream::say::open_syslog(path).map_err(Failure::Runtime)?;
-        let result = run(opts);
-        // stderr gets the failure from the dispatcher; the logger from here.
-        if let Err(f) = &result {
-            crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
-        }
-        return result;
     }
-    run(opts)
+    let result = run(opts);
+    // stderr gets the failure from the dispatcher; the logger (if open) from here.
+    #[cfg(feature = "service")]
+    if let Err(f) = &result {
+        crate::stream::say::to_syslog(Level::Err, format_args!("{f}"));
+    }
+    result
 }
 
+// Kept out of the dispatcher in the board build, where inlining it costs more bytes than
+// the call; the stream-only builds are smaller with it inlined (README "Binary size").
+#[cfg_attr(feature = "board", inline(never))]
 fn run(opts: Opts) -> Result<i32, Failure> {
     let started = Instant::now();
     // First: a bad key file is a usage error, before anything registers or connects.

@@ -3,12 +3,8 @@
 use std::ffi::{CStr, CString, c_char};
 use std::io;
 
+use super::env::environ;
 use super::signal::SigSet;
-
-unsafe extern "C" {
-    // The process environment, as every exec passes it on (POSIX: declared by the caller).
-    static environ: *const *mut c_char;
-}
 
 /// Starts `file` (looked up in PATH when it has no slash) with `argv` (its first entry is
 /// the program's `argv[0]`) and this process's environment; the child gets the signal mask
