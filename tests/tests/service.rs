@@ -166,6 +166,13 @@ fn the_init_script_starts_reports_and_stops() {
         "{}",
         o.stdout
     );
+    // The pid is the agent's, and it leads a session of its own (setsid): no hangup of the
+    // starting shell's session reaches it.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert!(stat.contains("(taskwire)"), "{stat}");
+    let after_comm = stat.rsplit_once(") ").unwrap().1;
+    let sid: u32 = after_comm.split(' ').nth(3).unwrap().parse().unwrap();
+    assert_eq!(sid, pid, "{stat}");
     // Started twice is still one agent.
     assert!(script("start").stdout.contains("already running"));
     common::run_storm("tw-init", 5);
