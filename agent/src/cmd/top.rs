@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Display;
-use std::io::{ErrorKind, IsTerminal, Write};
+use std::io::{ErrorKind, IsTerminal};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -402,7 +402,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     }
     // Not yet interactive (the terminal layer comes with its own loop): a terminal gets
     // the batch screens too, cut to a console's width.
-    let size = if std::io::stdout().is_terminal() {
+    let size = if rustix::stdio::stdout().is_terminal() {
         Size {
             cols: 80,
             rows: None,
@@ -554,9 +554,7 @@ fn view_id(opts: &Opts) -> IdKey {
 }
 
 fn write_out(text: &str) -> std::io::Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())?;
-    o.flush()
+    taskwire_cli::output::write_stdout(text.as_bytes())
 }
 
 #[cfg(test)]

@@ -226,8 +226,7 @@ pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
                 .map_err(|e| open_error(&format!("opening {}", path.display()), &e))?
                 .into()
         }
-        Sink::Stdout => std::io::stdout()
-            .as_fd()
+        Sink::Stdout => rustix::stdio::stdout()
             .try_clone_to_owned()
             .map_err(|e| open_error("stdout", &e))?,
         // A session of its own (`stream::mqtt`), not a bare descriptor.

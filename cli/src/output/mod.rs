@@ -11,8 +11,6 @@ mod clock;
 
 pub use clock::utc_time;
 
-use std::io::Write;
-
 use crate::Failure;
 
 /// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1; at most 18
@@ -207,10 +205,26 @@ pub fn csv_cell(out: &mut String, raw: &[u8]) {
 
 /// Writes `text` to stdout and flushes.
 pub fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+    write_stdout(text.as_bytes()).map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+}
+
+/// Writes all of `bytes` to descriptor 1, unbuffered, as std's `stdout().lock()` then
+/// `write_all` and `flush` would (a closed descriptor 1 takes everything, as there). Not
+/// through std's stdout: its line buffer, lock and lazy set-up are code a board need not
+/// carry for output written whole.
+pub fn write_stdout(mut bytes: &[u8]) -> std::io::Result<()> {
+    use rustix::io::Errno;
+    let out = rustix::stdio::stdout();
+    while !bytes.is_empty() {
+        match rustix::io::write(out, bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(Errno::INTR) => {}
+            Err(Errno::BADF) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Writes help text to stdout; help is the command's successful output.
