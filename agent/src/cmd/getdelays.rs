@@ -24,6 +24,7 @@ use crate::stream::logfile::LogFile;
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Parsed, parse_bytes, parse_pid};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
+use taskwire_cli::output::{Stderr, eprintln};
 use taskwire_cli::signals::{self, SignalFd};
 
 const CMD: &str = "getdelays";
@@ -227,18 +228,20 @@ impl<W: Write> Consumer for Records<'_, W> {
                 if let Some(l) = self.log.as_mut() {
                     l.loss();
                 }
-                eprintln!(
+                eprintln(format_args!(
                     "nonfatal reply error: errno {}",
                     rustix::io::Errno::NOBUFS.raw_os_error()
-                );
+                ));
                 Flow::Continue
             }
             Event::Truncated(n) => {
-                eprintln!("nonfatal reply error: a {n}-byte message was truncated");
+                eprintln(format_args!(
+                    "nonfatal reply error: a {n}-byte message was truncated"
+                ));
                 Flow::Continue
             }
             Event::Undecodable(e) => {
-                eprintln!("nonfatal reply error: {e}");
+                eprintln(format_args!("nonfatal reply error: {e}"));
                 Flow::Continue
             }
         }
@@ -255,7 +258,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
         return Err(Failure::usage(CMD, "Select either -t or -C, not both"));
     }
     if o.cpumask.is_none() && o.target.is_none() && o.command.is_empty() && o.container.is_none() {
-        eprint!("{USAGE}");
+        let _ = Stderr.write_all(USAGE.as_bytes());
         return Err(Failure::usage(CMD, "give -p, -t, -c, -m or -C"));
     }
     let mut logfile = match &o.logfile {

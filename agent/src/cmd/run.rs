@@ -135,7 +135,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     // Ask about ourselves first: a missing privilege is reported before the command runs,
     // not after it has done its work.
     client.get(Target::Pid(std::process::id()))?;
-    delayacct::prepare(false, &mut std::io::stderr()).map_err(Failure::Runtime)?;
+    delayacct::prepare(false, &mut taskwire_cli::output::Stderr).map_err(Failure::Runtime)?;
 
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Failure::usage("run", "no command given"));
@@ -149,7 +149,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
                 ErrorKind::NotFound => (127, "command not found".to_owned()),
                 _ => (126, e.to_string()),
             };
-            eprintln!("taskwire run: {name}: {why}");
+            taskwire_cli::output::eprintln(format_args!("taskwire run: {name}: {why}"));
             return Ok(code);
         }
     };
@@ -169,7 +169,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             Ok(ended.code())
         }
         (Err(e), Ok(status)) => {
-            eprintln!("taskwire run: {e}");
+            taskwire_cli::output::eprintln(format_args!("taskwire run: {e}"));
             let code = status
                 .as_ref()
                 .map_or(EXIT_RUNTIME, |st| Ended::from_status(st).code());

@@ -372,7 +372,8 @@ fn cgroup(path: &std::path::Path) -> Result<Cgroup, Failure> {
 /// Runs `taskwire top`.
 pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     let cgroup = opts.cgroup.as_deref().map(cgroup).transpose()?;
-    delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
+    delayacct::prepare(opts.enable_delayacct, &mut taskwire_cli::output::Stderr)
+        .map_err(Failure::Runtime)?;
     // Interactive unless batch output was asked for (or either end is no terminal).
     let term = match (opts.iterations, opts.format) {
         (None, Format::Text) => Terminal::open(),

@@ -8,6 +8,7 @@
 //! one a minute with a count of those not shown.
 
 use std::fmt;
+#[cfg(feature = "service")]
 use std::io::Write;
 #[cfg(feature = "service")]
 use std::sync::OnceLock;
@@ -62,7 +63,7 @@ pub fn open_syslog(path: &std::path::Path) -> Result<(), String> {
 #[cfg(feature = "service")]
 pub fn say(level: Level, msg: fmt::Arguments<'_>) {
     let line = format!("taskwire stream: {msg}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let _ = taskwire_cli::output::Stderr.write_all(line.as_bytes());
     send(level, line.trim_end_matches('\n'));
 }
 
@@ -70,7 +71,7 @@ pub fn say(level: Level, msg: fmt::Arguments<'_>) {
 /// without feature `service` have no room for the line's copy).
 #[cfg(not(feature = "service"))]
 pub fn say(_: Level, msg: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "taskwire stream: {msg}");
+    taskwire_cli::output::eprintln(format_args!("taskwire stream: {msg}"));
 }
 
 #[cfg(feature = "service")]

@@ -212,11 +212,36 @@ pub fn print(text: &str) -> Result<(), Failure> {
 /// `write_all` and `flush` would (a closed descriptor 1 takes everything, as there). Not
 /// through std's stdout: its line buffer, lock and lazy set-up are code a board need not
 /// carry for output written whole.
-pub fn write_stdout(mut bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    write_fd(rustix::stdio::stdout(), bytes)
+}
+
+/// Writes `args` and a newline to stderr in one write, as `eprintln!` says it (a closed
+/// descriptor 2 takes it, as there). Not through std's stderr: its lock and
+/// piece-by-piece formatting adapter are code a board need not carry.
+pub fn eprintln(args: std::fmt::Arguments<'_>) {
+    let mut line = std::fmt::format(args);
+    line.push('\n');
+    let _ = write_fd(rustix::stdio::stderr(), line.as_bytes());
+}
+
+/// Standard error as an `io::Write`, unbuffered: each write goes out whole.
+pub struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_fd(rustix::stdio::stderr(), buf).map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_fd(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
     use rustix::io::Errno;
-    let out = rustix::stdio::stdout();
     while !bytes.is_empty() {
-        match rustix::io::write(out, bytes) {
+        match rustix::io::write(fd, bytes) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
             Err(Errno::INTR) => {}
