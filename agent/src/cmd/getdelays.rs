@@ -295,7 +295,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
             })?;
     }
     if o.debug {
-        let _ = writeln!(stdout, "family id {}", client.family().id);
+        let _ = stdout.write_all(format!("family id {}\n", client.family().id).as_bytes());
     }
     let mut child = None;
     if !o.command.is_empty() {
@@ -307,7 +307,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
     if let Some(target) = o.target {
         let reply = client.get(target)?;
         if o.debug {
-            let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
+            let _ = stdout.write_all(b"Sent pid/tgid, retval 0\n");
         }
         if let Some((kind, agg)) = pick(&reply, target) {
             let _ = stdout.write_all(record(kind, &agg, &o).as_bytes());
@@ -339,7 +339,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
             listener::listen(&mut client, &cpus, wake, &mut p)?;
             logfile = p.log.take();
         }
-        let _ = writeln!(stdout, "Sent deregister mask, retval 0");
+        let _ = stdout.write_all(b"Sent deregister mask, retval 0\n");
     }
     match stdout.flush() {
         // Stopped by a signal while stdout was blocked: what was not written is dropped.
