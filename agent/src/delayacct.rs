@@ -26,7 +26,7 @@ pub enum State {
 
 /// Parses the file's content ("0\n" or "1\n").
 pub fn parse(content: &str) -> State {
-    match content.trim() {
+    match taskwire_cli::textfile::trim(content) {
         "0" => State::Off,
         "" => State::Unknown,
         _ => State::On,

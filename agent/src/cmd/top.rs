@@ -117,7 +117,8 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 let s = args.value(&name, v)?;
                 let what = if name == "pid" { "pid" } else { "tgid" };
                 for part in s.split(',') {
-                    let id = parse_pid(part.trim(), what).map_err(|e| args.usage(e))?;
+                    let id = parse_pid(taskwire_cli::textfile::trim(part), what)
+                        .map_err(|e| args.usage(e))?;
                     if name == "pid" {
                         opts.pids.push(id);
                     } else {
