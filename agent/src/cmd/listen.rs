@@ -1,7 +1,7 @@
 //! `taskwire listen`: exit records as they happen, one line or JSON object each.
 
 use std::ffi::OsString;
-use std::io::{BufWriter, ErrorKind, Write};
+use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -292,7 +292,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         // Stopped by a signal while stdout was blocked: what was not written is dropped.
         Some(_) if signals::caught().is_some() => Ok(0),
         // `taskwire listen | head` ends the reader first: not taskwire's failure.
-        Some(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
+        Some(e) if e.raw_os_error() == Some(rustix::io::Errno::PIPE.raw_os_error()) => Ok(0),
         Some(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
     }
 }

@@ -3,8 +3,8 @@
 //! As getdelays -c does: wait with WEXITED|WNOWAIT so the exited child stays a zombie whose
 //! statistics the kernel still serves, query its pid, then reap it.
 
+use rustix::io::Errno;
 use std::ffi::OsString;
-use std::io::ErrorKind;
 
 use rustix::process::WaitIdStatus;
 
@@ -145,9 +145,11 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         Err(NotStarted::Setup(f)) => return Err(f),
         Err(NotStarted::Exec(e)) => {
             let name = program.to_string_lossy();
-            let (code, why) = match e.kind() {
-                ErrorKind::NotFound => (127, "command not found".to_owned()),
-                _ => (126, e.to_string()),
+            // ENOENT: `io::ErrorKind::NotFound`, told by the errno (the spawn's own
+            // refusals are of other kinds).
+            let (code, why) = match e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) {
+                true => (127, "command not found".to_owned()),
+                false => (126, e.to_string()),
             };
             taskwire_cli::output::eprintln(format_args!("taskwire run: {name}: {why}"));
             return Ok(code);

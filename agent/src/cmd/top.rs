@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Display;
-use std::io::{ErrorKind, IsTerminal};
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -438,7 +438,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
         }
         if let Err(e) = write_out(&out) {
             // `taskwire top | head` ends the reader first: not taskwire's failure.
-            if e.kind() == ErrorKind::BrokenPipe {
+            if e.raw_os_error() == Some(rustix::io::Errno::PIPE.raw_os_error()) {
                 return Ok(0);
             }
             return Err(runtime("writing to stdout", &e));
