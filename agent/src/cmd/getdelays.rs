@@ -94,7 +94,9 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             return Err(usage(format!("unexpected argument '{text}'")));
         };
         for (i, c) in cluster.char_indices() {
-            if !"wrmtpCc".contains(c) {
+            // A match, not `"wrmtpCc".contains(c)`: str's search for a char brings the
+            // two-way substring searcher for non-ASCII ones.
+            if !matches!(c, 'w' | 'r' | 'm' | 't' | 'p' | 'C' | 'c') {
                 let (flag, echo) = match c {
                     'd' => (&mut o.delays, "print delayacct stats ON"),
                     'i' => (&mut o.io, "printing IO accounting"),
