@@ -67,8 +67,8 @@ pub fn say(level: Level, msg: fmt::Arguments<'_>) {
     send(level, line.trim_end_matches('\n'));
 }
 
-/// [`say`] without syslog: stderr alone, formatted straight into it (the board builds
-/// without feature `service` have no room for the line's copy).
+/// [`say`] without syslog: stderr alone, the line in one write (`output::eprintln`, which
+/// every command's messages share).
 #[cfg(not(feature = "service"))]
 pub fn say(_: Level, msg: fmt::Arguments<'_>) {
     taskwire_cli::output::eprintln(format_args!("taskwire stream: {msg}"));
