@@ -1,6 +1,7 @@
 //! Which CPUs to listen on: `all`, or a cpulist checked against the possible set before
 //! the kernel sees it, so that a bad CPU is named instead of an opaque EINVAL.
 
+use taskwire_cli::textfile;
 use taskwire_core::cpulist::CpuSet;
 
 /// The kernel's list of CPUs that can ever come online.
@@ -31,8 +32,8 @@ impl CpuArg {
 pub fn possible() -> Result<CpuSet, String> {
     let text =
         taskwire_cli::textfile::read(POSSIBLE.as_ref()).map_err(|e| format!("{POSSIBLE}: {e}"))?;
-    CpuSet::parse(text.trim())
-        .map_err(|e| format!("{POSSIBLE}: cannot parse '{}': {e}", text.trim()))
+    CpuSet::parse(textfile::trim(&text))
+        .map_err(|e| format!("{POSSIBLE}: cannot parse '{}': {e}", textfile::trim(&text)))
 }
 
 /// The CPUs to register for, or a message naming those that are not possible.

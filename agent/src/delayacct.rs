@@ -26,7 +26,7 @@ pub enum State {
 
 /// Parses the file's content ("0\n" or "1\n").
 pub fn parse(content: &str) -> State {
-    match content.trim() {
+    match taskwire_cli::textfile::trim(content) {
         "0" => State::Off,
         "" => State::Unknown,
         _ => State::On,
@@ -63,7 +63,9 @@ pub fn prepare(enable_requested: bool, err: &mut dyn Write) -> Result<State, Str
     let state = read_at(Path::new(SYSCTL));
     if state == State::Off {
         // The notice is advice: a closed stderr must not stop the command.
-        let _ = writeln!(err, "{NOTICE}");
+        let _ = err
+            .write_all(NOTICE.as_bytes())
+            .and_then(|()| err.write_all(b"\n"));
     }
     Ok(state)
 }

@@ -88,7 +88,7 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            ClientError::Os { op, errno } => f.write_str(&explain(op, errno)),
+            ClientError::Os { op, errno } => write_explained(f, op, errno),
             ClientError::Decode { op, error } => {
                 write!(f, "{op}: the kernel's reply does not decode: {error}")
             }
@@ -108,40 +108,50 @@ impl fmt::Display for ClientError {
 }
 
 /// One line saying what went wrong and what to do about it.
+#[cfg(test)]
 pub fn explain(op: Op, errno: Errno) -> String {
-    match (op, errno) {
-        (Op::Socket, e) if crate::socket::unavailable(e) => format!(
-            "{op}: generic netlink is unavailable here ({errno}): a kernel without \
-             CONFIG_NET/netlink, or an emulator such as qemu-user that does not forward it"
-        ),
-        (_, Errno::PERM | Errno::ACCESS) => format!("{op}: permission denied: {NEED_CAP}"),
-        (Op::GetPid(p), Errno::SRCH) => format!("no such task: pid {p}"),
-        (Op::GetTgid(p), Errno::SRCH) => format!("no such task: tgid {p}"),
-        (Op::Family, Errno::NOENT) => format!(
-            "{op}: the kernel does not offer it: a kernel without CONFIG_TASKSTATS, or \
-             taskwire is not in the initial network namespace"
-        ),
-        (Op::Register, Errno::INVAL) => format!(
-            "{op}: the kernel refused (EINVAL): exit records are only served to the initial \
-             user and pid namespaces, and every CPU must be in \
-             /sys/devices/system/cpu/possible"
-        ),
+    ClientError::Os { op, errno }.to_string()
+}
+
+/// Writes [`ClientError::Os`]'s line: most say `{op}: ` and then what to do, written once
+/// here rather than formatted per case.
+fn write_explained(f: &mut fmt::Formatter<'_>, op: Op, errno: Errno) -> fmt::Result {
+    let what = match (op, errno) {
+        (Op::Socket, e) if crate::socket::unavailable(e) => {
+            return write!(
+                f,
+                "{op}: generic netlink is unavailable here ({errno}): a kernel without \
+                 CONFIG_NET/netlink, or an emulator such as qemu-user that does not forward it"
+            );
+        }
+        (_, Errno::PERM | Errno::ACCESS) => {
+            return write!(f, "{op}: permission denied: {NEED_CAP}");
+        }
+        (Op::GetPid(p), Errno::SRCH) => return write!(f, "no such task: pid {p}"),
+        (Op::GetTgid(p), Errno::SRCH) => return write!(f, "no such task: tgid {p}"),
+        (Op::Family, Errno::NOENT) => {
+            "the kernel does not offer it: a kernel without CONFIG_TASKSTATS, or taskwire is \
+             not in the initial network namespace"
+        }
+        (Op::Register, Errno::INVAL) => {
+            "the kernel refused (EINVAL): exit records are only served to the initial user \
+             and pid namespaces, and every CPU must be in /sys/devices/system/cpu/possible"
+        }
         // Seen on 6.18 for CPUs beyond the possible set (core/fixtures/error_erange.bin).
-        (Op::Register, Errno::RANGE) => format!(
-            "{op}: the kernel refused (ERANGE): the CPU list names CPUs outside \
+        (Op::Register, Errno::RANGE) => {
+            "the kernel refused (ERANGE): the CPU list names CPUs outside \
              /sys/devices/system/cpu/possible"
-        ),
-        (Op::Register, Errno::TOOBIG) => format!("{op}: the CPU list is too long for the kernel"),
-        (Op::Cgroup, Errno::INVAL) => format!(
-            "{op}: the kernel refused (EINVAL): it serves cgroupstats for cgroup v1 \
-             directories only"
-        ),
-        (_, Errno::NOBUFS) => format!(
-            "{op}: the receive buffer overflowed and records were lost (ENOBUFS); raise \
-             --rcvbuf"
-        ),
-        _ => format!("{op}: {errno}"),
-    }
+        }
+        (Op::Register, Errno::TOOBIG) => "the CPU list is too long for the kernel",
+        (Op::Cgroup, Errno::INVAL) => {
+            "the kernel refused (EINVAL): it serves cgroupstats for cgroup v1 directories only"
+        }
+        (_, Errno::NOBUFS) => {
+            "the receive buffer overflowed and records were lost (ENOBUFS); raise --rcvbuf"
+        }
+        _ => return write!(f, "{op}: {errno}"),
+    };
+    write!(f, "{op}: {what}")
 }
 
 impl From<ClientError> for Failure {

@@ -32,6 +32,7 @@ pub mod stream;
 pub mod sweep;
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::path::Path;
 
 use taskwire_cli::output::print;
@@ -84,7 +85,7 @@ pub fn dispatch(argv0: &OsStr, mut args: Vec<OsString>) -> i32 {
         };
     }
     if args.is_empty() {
-        eprint!("{}", cmd::overview());
+        let _ = taskwire_cli::output::Stderr.write_all(cmd::overview().as_bytes());
         return EXIT_USAGE;
     }
     let first = args.remove(0);
@@ -131,7 +132,7 @@ fn finish(name: &str, result: Result<i32, Failure>) -> i32 {
             } else {
                 format!("taskwire {name}")
             };
-            eprintln!("{prefix}: {f}");
+            taskwire_cli::output::eprintln(format_args!("{prefix}: {f}"));
             f.exit_code()
         }
     }

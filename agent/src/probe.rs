@@ -38,7 +38,7 @@ impl Probe {
         static TID: AtomicU32 = AtomicU32::new(0);
         TID.store(0, Ordering::Relaxed);
         let probe = crate::stream::spawn_thread(
-            "probe",
+            c"probe",
             16 * 1024,
             Box::new(move || {
                 if rustix::thread::sched_setaffinity(None, &set).is_ok() {
@@ -47,7 +47,7 @@ impl Probe {
                 }
             }),
         );
-        probe.ok()?.join().ok()?;
+        probe.ok()?.join();
         let tid = match TID.load(Ordering::Relaxed) {
             0 => return None,
             id => id,

@@ -125,14 +125,17 @@ pub fn env_name(name: &str) -> String {
 /// names); None for a blank line or a `#` comment. Only a whole line is a comment: a
 /// value keeps its `#` (a path may hold one).
 fn config_line(line: &str) -> Option<(&str, Option<&str>)> {
-    let line = line.trim();
+    let line = crate::textfile::trim(line);
     if line.is_empty() || line.starts_with('#') {
         return None;
     }
     Some(match line.split_once('=') {
         Some((name, value)) => {
-            let value = value.trim();
-            (name.trim(), (!value.is_empty()).then_some(value))
+            let value = crate::textfile::trim(value);
+            (
+                crate::textfile::trim(name),
+                (!value.is_empty()).then_some(value),
+            )
         }
         None => (line, None),
     })

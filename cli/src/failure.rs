@@ -43,18 +43,15 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Usage { cmd, msg } => {
-                write!(f, "{msg} (see `{} --help`)", help_name(cmd))
+                // The command's own name, `taskwire` or `getdelays`, stands alone.
+                let prefix = match *cmd {
+                    "taskwire" | "getdelays" => "",
+                    _ => "taskwire ",
+                };
+                write!(f, "{msg} (see `{prefix}{cmd} --help`)")
             }
             Failure::Runtime(msg) => f.write_str(msg),
         }
-    }
-}
-
-fn help_name(cmd: &str) -> String {
-    if cmd == "taskwire" || cmd == "getdelays" {
-        cmd.to_owned()
-    } else {
-        format!("taskwire {cmd}")
     }
 }
 

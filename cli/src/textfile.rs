@@ -11,6 +11,28 @@ use rustix::io::{Errno, retry_on_intr};
 
 use crate::said;
 
+/// `s` without leading and trailing white space: `str::trim` exactly (Unicode's
+/// White_Space, which `char::is_whitespace` tests), with the set written out, since core's
+/// test goes through a 256-byte table.
+pub fn trim(s: &str) -> &str {
+    s.trim_matches(|c| {
+        matches!(
+            c,
+            '\t'..='\r'
+                | ' '
+                | '\u{85}'
+                | '\u{a0}'
+                | '\u{1680}'
+                | '\u{2000}'..='\u{200a}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202f}'
+                | '\u{205f}'
+                | '\u{3000}'
+        )
+    })
+}
+
 /// The text of the file at `path` (`std::fs::read_to_string`'s errors: the open's and
 /// the read's, `InvalidData` for text that is not UTF-8).
 pub fn read(path: &Path) -> io::Result<String> {
@@ -54,6 +76,14 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trim_is_strs() {
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let s = format!("{c}x{c}");
+            assert_eq!(trim(&s), s.trim(), "U+{:04X}", c as u32);
+        }
+    }
 
     #[test]
     fn reads_and_writes_like_std() {

@@ -58,10 +58,7 @@ const CAP_NET_ADMIN: u32 = 12;
 
 /// Whether the `CapEff:` line of a /proc/PID/status text has CAP_NET_ADMIN.
 fn has_net_admin(status: &str) -> Option<bool> {
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim()
+    let hex = taskwire_cli::textfile::trim(status.lines().find_map(|l| l.strip_prefix("CapEff:"))?)
         .as_bytes();
     // The set's bit 12 is in the third hex digit from the right.
     let digit = hex.len().checked_sub(1 + CAP_NET_ADMIN as usize / 4)?;

@@ -96,7 +96,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             "the kernel's reply lacks the record asked for".into(),
         ));
     };
-    delayacct::prepare(false, &mut std::io::stderr()).map_err(Failure::Runtime)?;
+    delayacct::prepare(false, &mut taskwire_cli::output::Stderr).map_err(Failure::Runtime)?;
     let sections = Sections {
         io: opts.io,
         ctxsw: opts.ctxsw,

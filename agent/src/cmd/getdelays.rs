@@ -24,6 +24,7 @@ use crate::stream::logfile::LogFile;
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Parsed, parse_bytes, parse_pid};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE};
+use taskwire_cli::output::{Stderr, eprintln};
 use taskwire_cli::signals::{self, SignalFd};
 
 const CMD: &str = "getdelays";
@@ -93,7 +94,9 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
             return Err(usage(format!("unexpected argument '{text}'")));
         };
         for (i, c) in cluster.char_indices() {
-            if !"wrmtpCc".contains(c) {
+            // A match, not `"wrmtpCc".contains(c)`: str's search for a char brings the
+            // two-way substring searcher for non-ASCII ones.
+            if !matches!(c, 'w' | 'r' | 'm' | 't' | 'p' | 'C' | 'c') {
                 let (flag, echo) = match c {
                     'd' => (&mut o.delays, "print delayacct stats ON"),
                     'i' => (&mut o.io, "printing IO accounting"),
@@ -227,18 +230,20 @@ impl<W: Write> Consumer for Records<'_, W> {
                 if let Some(l) = self.log.as_mut() {
                     l.loss();
                 }
-                eprintln!(
+                eprintln(format_args!(
                     "nonfatal reply error: errno {}",
                     rustix::io::Errno::NOBUFS.raw_os_error()
-                );
+                ));
                 Flow::Continue
             }
             Event::Truncated(n) => {
-                eprintln!("nonfatal reply error: a {n}-byte message was truncated");
+                eprintln(format_args!(
+                    "nonfatal reply error: a {n}-byte message was truncated"
+                ));
                 Flow::Continue
             }
             Event::Undecodable(e) => {
-                eprintln!("nonfatal reply error: {e}");
+                eprintln(format_args!("nonfatal reply error: {e}"));
                 Flow::Continue
             }
         }
@@ -255,7 +260,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
         return Err(Failure::usage(CMD, "Select either -t or -C, not both"));
     }
     if o.cpumask.is_none() && o.target.is_none() && o.command.is_empty() && o.container.is_none() {
-        eprint!("{USAGE}");
+        let _ = Stderr.write_all(USAGE.as_bytes());
         return Err(Failure::usage(CMD, "give -p, -t, -c, -m or -C"));
     }
     let mut logfile = match &o.logfile {
@@ -292,7 +297,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
             })?;
     }
     if o.debug {
-        let _ = writeln!(stdout, "family id {}", client.family().id);
+        let _ = stdout.write_all(format!("family id {}\n", client.family().id).as_bytes());
     }
     let mut child = None;
     if !o.command.is_empty() {
@@ -304,7 +309,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
     if let Some(target) = o.target {
         let reply = client.get(target)?;
         if o.debug {
-            let _ = writeln!(stdout, "Sent pid/tgid, retval 0");
+            let _ = stdout.write_all(b"Sent pid/tgid, retval 0\n");
         }
         if let Some((kind, agg)) = pick(&reply, target) {
             let _ = stdout.write_all(record(kind, &agg, &o).as_bytes());
@@ -336,7 +341,7 @@ pub fn main(mut o: Opts) -> Result<i32, Failure> {
             listener::listen(&mut client, &cpus, wake, &mut p)?;
             logfile = p.log.take();
         }
-        let _ = writeln!(stdout, "Sent deregister mask, retval 0");
+        let _ = stdout.write_all(b"Sent deregister mask, retval 0\n");
     }
     match stdout.flush() {
         // Stopped by a signal while stdout was blocked: what was not written is dropped.

@@ -1,7 +1,7 @@
 //! `taskwire listen`: exit records as they happen, one line or JSON object each.
 
 use std::ffi::OsString;
-use std::io::{BufWriter, ErrorKind, Write};
+use std::io::{BufWriter, Write};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::{cpus, delayacct};
 use taskwire_cli::Failure;
 use taskwire_cli::args::{Arg, Args, Format, Parsed, parse_bytes, parse_count};
 use taskwire_cli::help::{EXIT_STATUS, PRIVILEGE, REGISTRATION};
-use taskwire_cli::output::{json, text};
+use taskwire_cli::output::{eprintln, json, text};
 use taskwire_cli::signals::{self, SignalFd};
 
 /// Options of `taskwire listen`.
@@ -162,9 +162,11 @@ impl<W: Write> Consumer for Lines<W> {
             .rcvbuf
             .map(|b| format!(", receive buffer {b} bytes"))
             .unwrap_or_default();
-        eprintln!("taskwire: listening for exit records on CPUs {cpus}{buf}");
+        eprintln(format_args!(
+            "taskwire: listening for exit records on CPUs {cpus}{buf}"
+        ));
         if self.delayacct_off {
-            eprintln!("{}", delayacct::NOTICE);
+            eprintln(format_args!("{}", delayacct::NOTICE));
         }
         Flow::Continue
     }
@@ -200,11 +202,11 @@ impl<W: Write> Consumer for Lines<W> {
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                 {
                     self.loss_reported = Some(Instant::now());
-                    eprintln!(
+                    eprintln(format_args!(
                         "taskwire: records lost: the receive buffer overflowed (ENOBUFS; {} loss \
                          events so far); a larger --rcvbuf helps",
                         self.loss_events
-                    );
+                    ));
                 }
                 if self.format == Format::Json {
                     let mut j = json::Json::new();
@@ -214,11 +216,15 @@ impl<W: Write> Consumer for Lines<W> {
                 Flow::Continue
             }
             Event::Truncated(len) => {
-                eprintln!("taskwire: dropped a {len}-byte message longer than the receive buffer");
+                eprintln(format_args!(
+                    "taskwire: dropped a {len}-byte message longer than the receive buffer"
+                ));
                 Flow::Continue
             }
             Event::Undecodable(e) => {
-                eprintln!("taskwire: dropped a message that does not decode: {e}");
+                eprintln(format_args!(
+                    "taskwire: dropped a message that does not decode: {e}"
+                ));
                 Flow::Continue
             }
         }
@@ -271,14 +277,14 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     if summary.undecodable > 0 {
         extra += &format!(", {} undecodable", summary.undecodable);
     }
-    eprintln!(
+    eprintln(format_args!(
         "taskwire: {} records ({} per-task, {} per-thread-group), {} loss events{extra}; \
          stopped by {why}, deregistered",
         lines.records(),
         lines.pid_records,
         lines.tgid_records,
         summary.loss_events
-    );
+    ));
     let write_error = lines.out.take_error();
     let flushed = lines.into_inner().into_inner().map_err(|e| e.into_error());
     match write_error.or(flushed.err()) {
@@ -286,7 +292,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         // Stopped by a signal while stdout was blocked: what was not written is dropped.
         Some(_) if signals::caught().is_some() => Ok(0),
         // `taskwire listen | head` ends the reader first: not taskwire's failure.
-        Some(e) if e.kind() == ErrorKind::BrokenPipe => Ok(0),
+        Some(e) if e.raw_os_error() == Some(rustix::io::Errno::PIPE.raw_os_error()) => Ok(0),
         Some(e) => Err(Failure::Runtime(format!("writing to stdout: {e}"))),
     }
 }

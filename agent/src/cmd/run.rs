@@ -3,8 +3,8 @@
 //! As getdelays -c does: wait with WEXITED|WNOWAIT so the exited child stays a zombie whose
 //! statistics the kernel still serves, query its pid, then reap it.
 
+use rustix::io::Errno;
 use std::ffi::OsString;
-use std::io::ErrorKind;
 
 use rustix::process::WaitIdStatus;
 
@@ -135,7 +135,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
     // Ask about ourselves first: a missing privilege is reported before the command runs,
     // not after it has done its work.
     client.get(Target::Pid(std::process::id()))?;
-    delayacct::prepare(false, &mut std::io::stderr()).map_err(Failure::Runtime)?;
+    delayacct::prepare(false, &mut taskwire_cli::output::Stderr).map_err(Failure::Runtime)?;
 
     let Some((program, args)) = opts.command.split_first() else {
         return Err(Failure::usage("run", "no command given"));
@@ -145,11 +145,13 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
         Err(NotStarted::Setup(f)) => return Err(f),
         Err(NotStarted::Exec(e)) => {
             let name = program.to_string_lossy();
-            let (code, why) = match e.kind() {
-                ErrorKind::NotFound => (127, "command not found".to_owned()),
-                _ => (126, e.to_string()),
+            // ENOENT: `io::ErrorKind::NotFound`, told by the errno (the spawn's own
+            // refusals are of other kinds).
+            let (code, why) = match e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) {
+                true => (127, "command not found".to_owned()),
+                false => (126, e.to_string()),
             };
-            eprintln!("taskwire run: {name}: {why}");
+            taskwire_cli::output::eprintln(format_args!("taskwire run: {name}: {why}"));
             return Ok(code);
         }
     };
@@ -169,7 +171,7 @@ pub fn main(opts: Opts) -> Result<i32, Failure> {
             Ok(ended.code())
         }
         (Err(e), Ok(status)) => {
-            eprintln!("taskwire run: {e}");
+            taskwire_cli::output::eprintln(format_args!("taskwire run: {e}"));
             let code = status
                 .as_ref()
                 .map_or(EXIT_RUNTIME, |st| Ended::from_status(st).code());

@@ -272,12 +272,12 @@ struct Feeder {
     undecodable: u64,
     /// Opens the sink and starts the writer, once registered.
     start_writer: Option<StartWriter>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writer: Option<taskwire_cli::sys::thread::Thread>,
     /// Why the sink could not be opened or the writer started.
     failure: Option<Failure>,
 }
 
-type StartWriter = Box<dyn FnOnce() -> Result<std::thread::JoinHandle<()>, Failure>>;
+type StartWriter = Box<dyn FnOnce() -> Result<taskwire_cli::sys::thread::Thread, Failure>>;
 
 impl Feeder {
     fn push(&mut self, kind: Kind, agg: &Aggregate<'_>) {
@@ -380,7 +380,7 @@ fn writer_start(
         // Frames are built on the writer's stack (a record is about 1 KiB); 64 KiB is
         // plenty and keeps the agent's memory small.
         crate::stream::spawn_thread(
-            "sink",
+            c"sink",
             64 * 1024,
             Box::new(move || {
                 writer::run(
@@ -572,7 +572,7 @@ fn run(opts: Opts) -> Result<i32, Failure> {
     let until = Instant::now() + FLUSH_GRACE + writer::LAST_WRITE + Duration::from_millis(50);
     if let Some(writer) = feeder.writer.take() {
         if link.wait_done(until) {
-            let _ = writer.join();
+            writer.join();
         }
     }
     let (stopped, summary) = result?;

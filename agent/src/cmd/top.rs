@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Display;
-use std::io::{ErrorKind, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -117,7 +117,8 @@ pub fn parse(items: Vec<OsString>) -> Result<Parsed<Opts>, Failure> {
                 let s = args.value(&name, v)?;
                 let what = if name == "pid" { "pid" } else { "tgid" };
                 for part in s.split(',') {
-                    let id = parse_pid(part.trim(), what).map_err(|e| args.usage(e))?;
+                    let id = parse_pid(taskwire_cli::textfile::trim(part), what)
+                        .map_err(|e| args.usage(e))?;
                     if name == "pid" {
                         opts.pids.push(id);
                     } else {
@@ -372,7 +373,8 @@ fn cgroup(path: &std::path::Path) -> Result<Cgroup, Failure> {
 /// Runs `taskwire top`.
 pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     let cgroup = opts.cgroup.as_deref().map(cgroup).transpose()?;
-    delayacct::prepare(opts.enable_delayacct, &mut std::io::stderr()).map_err(Failure::Runtime)?;
+    delayacct::prepare(opts.enable_delayacct, &mut taskwire_cli::output::Stderr)
+        .map_err(Failure::Runtime)?;
     // Interactive unless batch output was asked for (or either end is no terminal).
     let term = match (opts.iterations, opts.format) {
         (None, Format::Text) => Terminal::open(),
@@ -402,7 +404,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
     }
     // Not yet interactive (the terminal layer comes with its own loop): a terminal gets
     // the batch screens too, cut to a console's width.
-    let size = if std::io::stdout().is_terminal() {
+    let size = if rustix::stdio::stdout().is_terminal() {
         Size {
             cols: 80,
             rows: None,
@@ -436,7 +438,7 @@ pub fn main(mut opts: Opts) -> Result<i32, Failure> {
         }
         if let Err(e) = write_out(&out) {
             // `taskwire top | head` ends the reader first: not taskwire's failure.
-            if e.kind() == ErrorKind::BrokenPipe {
+            if e.raw_os_error() == Some(rustix::io::Errno::PIPE.raw_os_error()) {
                 return Ok(0);
             }
             return Err(runtime("writing to stdout", &e));
@@ -554,9 +556,7 @@ fn view_id(opts: &Opts) -> IdKey {
 }
 
 fn write_out(text: &str) -> std::io::Result<()> {
-    let mut o = std::io::stdout().lock();
-    o.write_all(text.as_bytes())?;
-    o.flush()
+    taskwire_cli::output::write_stdout(text.as_bytes())
 }
 
 #[cfg(test)]

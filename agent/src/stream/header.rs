@@ -32,7 +32,7 @@ impl Facts {
             taskstats_version,
             delay_accounting: delayacct::switch_now(),
             possible_cpus: taskwire_cli::textfile::read(cpus::POSSIBLE.as_ref())
-                .map(|s| s.trim().to_owned())
+                .map(|s| taskwire_cli::textfile::trim(&s).to_owned())
                 .unwrap_or_default(),
             boot_time: taskwire_cli::textfile::read("/proc/stat".as_ref())
                 .ok()
@@ -87,7 +87,7 @@ pub fn check_id(id: &str) -> Result<(), String> {
 pub fn btime(stat: &str) -> Option<u64> {
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| taskwire_cli::textfile::trim(v).parse().ok())
 }
 
 /// Pushes the characters of `src` until one does not fit (the header's strings are

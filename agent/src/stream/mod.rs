@@ -33,15 +33,12 @@ pub mod spec;
 pub mod writer;
 
 /// Starts one of the stream's threads (the writer, the sampler): named `name`, with a
-/// `stack`-byte stack, running `f`. The closure is boxed so that std's thread start is
-/// instantiated once for all of them, not once per closure type (about 2 KiB on aarch64).
+/// `stack`-byte stack, running `f`. Through `pthread_create` ([`taskwire_cli::sys::thread`]),
+/// not std's thread builder, whose start-up carries more than these threads need.
 pub fn spawn_thread(
-    name: &str,
+    name: &'static std::ffi::CStr,
     stack: usize,
     f: Box<dyn FnOnce() + Send>,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name(name.into())
-        .stack_size(stack)
-        .spawn(f)
+) -> std::io::Result<taskwire_cli::sys::thread::Thread> {
+    taskwire_cli::sys::thread::spawn(name, stack, f)
 }

@@ -10,7 +10,6 @@
 //! most delay ([`delay_rank`]), most first.
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use taskwire_cli::output::live::{Pressure, Psi};
@@ -171,7 +170,7 @@ impl Sampler {
         // Boxed: the engine's buffers (about 20 KiB) are not copied onto the new stack.
         let mut sampler = Box::new(self);
         let thread = super::spawn_thread(
-            "sampler",
+            c"sampler",
             SAMPLER_STACK,
             Box::new(move || sampler.run(&link, &stop2, started)),
         )?;
@@ -182,14 +181,14 @@ impl Sampler {
 /// A sampler running on its thread.
 pub struct Running {
     stop: Arc<Stop>,
-    thread: JoinHandle<()>,
+    thread: taskwire_cli::sys::thread::Thread,
 }
 
 impl Running {
     /// Stops the sampler and waits for it (at most the sweep in progress).
     pub fn stop(self) {
         self.stop.stop();
-        let _ = self.thread.join();
+        self.thread.join();
     }
 }
 

@@ -8,6 +8,7 @@
 //! one a minute with a count of those not shown.
 
 use std::fmt;
+#[cfg(feature = "service")]
 use std::io::Write;
 #[cfg(feature = "service")]
 use std::sync::OnceLock;
@@ -62,15 +63,15 @@ pub fn open_syslog(path: &std::path::Path) -> Result<(), String> {
 #[cfg(feature = "service")]
 pub fn say(level: Level, msg: fmt::Arguments<'_>) {
     let line = format!("taskwire stream: {msg}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let _ = taskwire_cli::output::Stderr.write_all(line.as_bytes());
     send(level, line.trim_end_matches('\n'));
 }
 
-/// [`say`] without syslog: stderr alone, formatted straight into it (the board builds
-/// without feature `service` have no room for the line's copy).
+/// [`say`] without syslog: stderr alone, the line in one write (`output::eprintln`, which
+/// every command's messages share).
 #[cfg(not(feature = "service"))]
 pub fn say(_: Level, msg: fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "taskwire stream: {msg}");
+    taskwire_cli::output::eprintln(format_args!("taskwire stream: {msg}"));
 }
 
 #[cfg(feature = "service")]

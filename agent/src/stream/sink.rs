@@ -195,8 +195,17 @@ pub struct OpenError {
     pub permission: bool,
 }
 
+/// Whether `e` is a refusal for want of rights (`io::ErrorKind::PermissionDenied`, told
+/// by the errno: every error of an open here is the system's).
+fn denied(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error().map(Errno::from_raw_os_error),
+        Some(Errno::ACCESS | Errno::PERM)
+    )
+}
+
 fn open_error(what: &str, e: &io::Error) -> OpenError {
-    let permission = matches!(e.kind(), io::ErrorKind::PermissionDenied);
+    let permission = denied(e);
     OpenError {
         msg: if permission {
             format!("{what}: permission denied")
@@ -212,7 +221,7 @@ pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
     let fd: OwnedFd = match ep {
         Sink::Serial(s) => serial::open(&s.path, s.baud, s.rtscts).map_err(|e| OpenError {
             msg: serial::explain(&s.path, &e),
-            permission: e.kind() == io::ErrorKind::PermissionDenied,
+            permission: denied(&e),
         })?,
         Sink::Tcp { host, port } => tcp(host, *port)?.into(),
         Sink::Unix(path) => UnixStream::connect(path)
@@ -226,8 +235,7 @@ pub fn open(ep: &Sink) -> Result<FdSink, OpenError> {
                 .map_err(|e| open_error(&format!("opening {}", path.display()), &e))?
                 .into()
         }
-        Sink::Stdout => std::io::stdout()
-            .as_fd()
+        Sink::Stdout => rustix::stdio::stdout()
             .try_clone_to_owned()
             .map_err(|e| open_error("stdout", &e))?,
         // A session of its own (`stream::mqtt`), not a bare descriptor.

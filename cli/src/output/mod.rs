@@ -11,8 +11,6 @@ mod clock;
 
 pub use clock::utc_time;
 
-use std::io::Write;
-
 use crate::Failure;
 
 /// `num / den` rounded half up to `decimals` places (`den == 0` counts as 1; at most 18
@@ -207,10 +205,51 @@ pub fn csv_cell(out: &mut String, raw: &[u8]) {
 
 /// Writes `text` to stdout and flushes.
 pub fn print(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+    write_stdout(text.as_bytes()).map_err(|e| Failure::Runtime(format!("writing to stdout: {e}")))
+}
+
+/// Writes all of `bytes` to descriptor 1, unbuffered, as std's `stdout().lock()` then
+/// `write_all` and `flush` would (a closed descriptor 1 takes everything, as there). Not
+/// through std's stdout: its line buffer, lock and lazy set-up are code a board need not
+/// carry for output written whole.
+pub fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    write_fd(rustix::stdio::stdout(), bytes)
+}
+
+/// Writes `args` and a newline to stderr in one write, as `eprintln!` says it (a closed
+/// descriptor 2 takes it, as there). Not through std's stderr: its lock and
+/// piece-by-piece formatting adapter are code a board need not carry.
+pub fn eprintln(args: std::fmt::Arguments<'_>) {
+    let mut line = std::fmt::format(args);
+    line.push('\n');
+    let _ = write_fd(rustix::stdio::stderr(), line.as_bytes());
+}
+
+/// Standard error as an `io::Write`, unbuffered: each write goes out whole.
+pub struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        write_fd(rustix::stdio::stderr(), buf).map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_fd(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> std::io::Result<()> {
+    use rustix::io::Errno;
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(Errno::INTR) => {}
+            Err(Errno::BADF) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// Writes help text to stdout; help is the command's successful output.
